@@ -1,1 +1,1 @@
-"""envbot: a Slack ChatOps bot for Kubernetes environments and time-boxed access on DKP / Cluster API."""
+"""envbot: a Slack ChatOps bot for Kubernetes environments and time-boxed access on DKP."""
