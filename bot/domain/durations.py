@@ -34,16 +34,16 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def format_duration(delta: timedelta) -> str:
-    """Format a duration the short way, largest units first: `2d 4h`, `45m`, `0m` for the past."""
+def format_duration(delta: timedelta, parts: int = 2) -> str:
+    """Format a duration, largest `parts` units first: `2d 4h`, `45m`, `0m` for the past."""
     total = int(delta.total_seconds())
     if total <= 0:
         return "0m"
-    parts: list[str] = []
+    shown: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         n, total = divmod(total, size)
         if n:
-            parts.append(f"{n}{unit}")
-    if not parts:
+            shown.append(f"{n}{unit}")
+    if not shown:
         return "1m"
-    return " ".join(parts[:2])
+    return " ".join(shown[:parts])
