@@ -1,0 +1,212 @@
+"""SQLAlchemy 2.0 models: environments, access requests, audit trail, Slack refs, outbox, inbound.
+
+The schema changes only through Alembic (`migrations/`); `alembic check` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.db.types import UTCDateTime
+
+_ALPHABET = "abcdefghjkmnpqrstvwxyz23456789"
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id(prefix: str, length: int = 5) -> str:
+    """A short, readable, unguessable id such as `r7k2qm` (prefix + random letters/digits)."""
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class Environment(Base):
+    """A cluster or namespace created from a template; its name is unique per workspace."""
+
+    __tablename__ = "environments"
+    __table_args__ = (
+        Index("ix_environments_state_expires_at", "state", "expires_at"),
+        Index("ix_environments_state_next_check_at", "state", "next_check_at"),
+        Index("ix_environments_owner_id_state", "owner_id", "state"),
+        Index("ix_environments_workspace_name", "workspace", "name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63))
+    workspace: Mapped[str] = mapped_column(String(63))
+    template: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(16))
+    backend: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[str] = mapped_column(String(32))
+    owner_email: Mapped[str] = mapped_column(String(254))
+    created_by: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(24))
+    phase: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ready_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    next_check_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failure: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str] = mapped_column(String(32), default="")
+    decided_at: Mapped[datetime | None]
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    endpoints: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative API
+
+
+class AccessRequest(Base):
+    """A request for a role in a workspace; once approved it is the grant, until revoked."""
+
+    __tablename__ = "access_requests"
+    __table_args__ = (
+        Index("ix_access_requests_state_expires_at", "state", "expires_at"),
+        Index("ix_access_requests_state_next_check_at", "state", "next_check_at"),
+        Index("ix_access_requests_requester_id_state", "requester_id", "state"),
+        Index("ix_access_requests_subject", "subject", "workspace", "role", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    requester_id: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(254))  # the OIDC user, the requester's email
+    workspace: Mapped[str] = mapped_column(String(63))
+    role: Mapped[str] = mapped_column(String(63))
+    backend: Mapped[str] = mapped_column(String(32))
+    duration_s: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    pending_until: Mapped[datetime]
+    decided_by: Mapped[str] = mapped_column(String(32), default="")
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    activated_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    end_reason: Mapped[str] = mapped_column(String(24), default="")
+    next_check_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failure: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative API
+
+
+class Event(Base):
+    """The append-only audit trail: who did what to which object, from which state to which."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_at", "at"),
+        Index("ix_events_object", "object_type", "object_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str] = mapped_column(String(24), default="")
+    to_state: Mapped[str] = mapped_column(String(24), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SlackMessage(Base):
+    """Where an object's card (or a DM about it) was posted, so it can be updated and threaded."""
+
+    __tablename__ = "slack_messages"
+    __table_args__ = (UniqueConstraint("object_type", "object_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    object_type: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
+class OutboxMessage(Base):
+    """A Slack message to send; its unique key means a crash never loses or doubles it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_due_at", "status", "due_at"),
+        Index("ix_outbox_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # post | update | dm | ephemeral
+    channel: Mapped[str] = mapped_column(String(64), default="")
+    user_id: Mapped[str] = mapped_column(String(32), default="")
+    object_type: Mapped[str] = mapped_column(String(16), default="")
+    object_id: Mapped[str] = mapped_column(String(16), default="")
+    purpose: Mapped[str] = mapped_column(String(32), default="")
+    thread_purpose: Mapped[str] = mapped_column(String(32), default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class InboundKey(Base):
+    """A Slack delivery already handled (event id, retry, or action id + ts), for dedupe."""
+
+    __tablename__ = "inbound"
+    __table_args__ = (Index("ix_inbound_received_at", "received_at"),)
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime]
+
+
+class Lease(Base):
+    """A named lease row; the job runner's leader record on databases without advisory locks."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
+
+
+__all__ = [
+    "AccessRequest",
+    "Base",
+    "Environment",
+    "Event",
+    "InboundKey",
+    "Lease",
+    "OutboxMessage",
+    "SlackMessage",
+    "new_id",
+]

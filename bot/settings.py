@@ -1,0 +1,119 @@
+"""Process settings from `ENVBOT_*` env vars or mounted secret files (pydantic-settings).
+
+Secrets and connections live here; *what* may be requested lives in the policy file. Each
+secret can also be read from a file: `ENVBOT_SLACK__BOT_TOKEN_FILE=/run/secrets/bot-token`,
+or a file named after the variable (`ENVBOT_SLACK__BOT_TOKEN`) in `ENVBOT_SECRETS_DIR`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from platformdirs import user_data_dir
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PREFIX = "ENVBOT_"
+SECRET_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("slack", "bot_token"),
+    ("slack", "app_token"),
+    ("slack", "signing_secret"),
+    ("database_url",),
+)
+
+
+def default_database_url() -> str:
+    """SQLite in the user's data directory: the single-machine default."""
+    return f"sqlite:///{Path(user_data_dir('envbot')) / 'envbot.db'}"
+
+
+class SlackSettings(BaseModel):
+    """Slack credentials; Socket Mode when `app_token` is set, otherwise signed HTTP."""
+
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    api_url: str = "https://slack.com/api/"
+
+
+class JobSettings(BaseModel):
+    """How often each background job runs, in seconds."""
+
+    outbox_interval: float = 1.0
+    reconcile_interval: float = 15.0
+    expiry_interval: float = 60.0
+    reminder_interval: float = 60.0
+    retention_interval: float = 3600.0
+    leader_lease: float = 30.0
+
+
+class Settings(BaseSettings):
+    """Everything the process needs that is not policy."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    database_url: SecretStr = Field(default_factory=lambda: SecretStr(default_database_url()))
+    policy_file: Path = Path("policy.yaml")
+    kubeconfig: Path | None = None
+    kube_context: str | None = None
+    http_host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
+    http_port: int = 3000
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False
+    jobs: JobSettings = Field(default_factory=JobSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, SecretFileSource(settings_cls))
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings with every secret shown as `**********`, for the startup log."""
+        return self.model_dump(mode="json")
+
+
+class SecretFileSource(PydanticBaseSettingsSource):
+    """Reads secrets from `<VAR>_FILE` paths or from files in `ENVBOT_SECRETS_DIR`."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        secrets_dir = os.environ.get(f"{PREFIX}SECRETS_DIR")
+        for path in SECRET_FIELDS:
+            var = PREFIX + "__".join(p.upper() for p in path)
+            if var in os.environ:
+                continue
+            value = _read_secret(var, secrets_dir)
+            if value is None:
+                continue
+            target = found
+            for part in path[:-1]:
+                target = target.setdefault(part, {})
+            target[path[-1]] = value
+        return found
+
+
+def _read_secret(var: str, secrets_dir: str | None) -> str | None:
+    file_var = os.environ.get(f"{var}_FILE")
+    candidates = [Path(file_var)] if file_var else []
+    if secrets_dir:
+        candidates.append(Path(secrets_dir) / var)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8").strip()
+        if file_var and candidate == Path(file_var):
+            raise ValueError(f"{var}_FILE points at {candidate}, which is not a readable file")
+    return None
