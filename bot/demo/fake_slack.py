@@ -1,0 +1,376 @@
+"""A fake Slack Web API on loopback HTTP for the real WebClient, used by tests and `envbot demo`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.demo.fake_slack_api import ApiError, Params, SlackApi
+from bot.demo.fake_slack_http import FakeSlackServer
+from bot.demo.fake_slack_store import Delivery, Message, Store, View
+from bot.demo.fake_slack_workspace import Channel, User, UserGroup, Workspace
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TOKEN = "xoxb-envbot-demo"  # noqa: S105 - the fake's well-known demo token
+
+
+@dataclass(frozen=True)
+class Call:
+    """One recorded Web API (or response_url) call: the outcome is `error` None for ok."""
+
+    method: str
+    params: dict[str, Any]
+    status: int = 200
+    error: str | None = None
+
+
+@dataclass
+class _Failure:
+    status: int
+    error: str
+    retry_after: int | None
+    remaining: int
+
+
+class FakeSlack:
+    """The fake Slack server plus helpers for tests and the demo; every method is thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        now: Callable[[], datetime] | None = None,
+        workspace: Workspace | None = None,
+    ) -> None:
+        self.token = token
+        self._lock = threading.RLock()
+        self._ws = workspace if workspace is not None else Workspace.demo()
+        self._store = Store(self._ws, now)
+        self._api = SlackApi(self._ws, self._store)
+        self._calls: list[Call] = []
+        self._failures: dict[str, list[_Failure]] = {}
+        self._server: FakeSlackServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        """Listen on 127.0.0.1 on a free port, serving from a daemon thread."""
+        if self._server is not None:
+            return self
+        server = FakeSlackServer(self)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="fake-slack", daemon=True
+        )
+        self._thread.start()
+        logger.info("fake Slack listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:<port>` (start() first)."""
+        if self._server is None:
+            raise RuntimeError("FakeSlack is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        """The `base_url` for WebClient: `<url>/api/`."""
+        return self.url + "/api/"
+
+    def web_client(self, **kwargs: Any) -> WebClient:
+        """A real WebClient pointed at this fake with the bot token."""
+        kwargs.setdefault("token", self.token)
+        return WebClient(base_url=self.api_url, **kwargs)
+
+    # -- directory -------------------------------------------------------------------------
+
+    def user(self, ref: str) -> User:
+        """A user by id, name or `@name` (KeyError if unknown)."""
+        with self._lock:
+            return self._ws.require_user(ref)
+
+    def user_id(self, name: str) -> str:
+        """The id of a user (`alice`, `@alice`)."""
+        return self.user(name).id
+
+    def channel_id(self, name: str) -> str:
+        """The id of a channel (`platform`, `#platform`)."""
+        with self._lock:
+            channel = self._ws.find_channel(name)
+        if channel is None:
+            raise KeyError(f"no channel {name!r}")
+        return channel.id
+
+    def usergroup_id(self, handle: str) -> str:
+        """The id of a user group (`sandbox-owners`, `@sandbox-owners`)."""
+        with self._lock:
+            group = self._ws.find_usergroup(handle)
+        if group is None:
+            raise KeyError(f"no user group {handle!r}")
+        return group.id
+
+    def dm_channel_id(self, user: str) -> str:
+        """The stable id of the app's DM channel with a user."""
+        return self.user(user).dm_channel_id
+
+    def conversation_name(self, channel_id: str) -> str:
+        """`#platform`, `DM @alice`, or the raw id."""
+        with self._lock:
+            return self._ws.conversation_name(channel_id)
+
+    def add_user(
+        self,
+        name: str,
+        *,
+        user_id: str | None = None,
+        email: str | None = None,
+        tz: str = "UTC",
+        real_name: str | None = None,
+    ) -> User:
+        """Add a member (id defaults to `U0<NAME>`, email to `<name>@example.com`)."""
+        with self._lock:
+            return self._ws.add_user(name, user_id=user_id, email=email, tz=tz, real_name=real_name)
+
+    def add_channel(self, name: str, *, channel_id: str | None = None) -> Channel:
+        """Add a public channel (id defaults to `C0<NAME>`)."""
+        with self._lock:
+            return self._ws.add_channel(name, channel_id=channel_id)
+
+    def add_usergroup(
+        self, handle: str, users: list[str], *, usergroup_id: str | None = None
+    ) -> UserGroup:
+        """Add a user group of the given user ids or names."""
+        with self._lock:
+            return self._ws.add_usergroup(handle, users, usergroup_id)
+
+    def set_usergroup_users(self, handle: str, users: list[str]) -> UserGroup:
+        """Replace the members of a user group."""
+        with self._lock:
+            group = self._ws.find_usergroup(handle)
+            if group is None:
+                raise KeyError(f"no user group {handle!r}")
+            return self._ws.add_usergroup(group.handle, users, group.id)
+
+    def set_tz(self, user: str, tz: str) -> User:
+        """Move a user to an IANA time zone."""
+        with self._lock:
+            return self._ws.replace_user(user, tz=tz)
+
+    def deactivate_user(self, user: str) -> User:
+        """Mark a user deactivated (`deleted: true`); sending `user_change` is the caller's job."""
+        with self._lock:
+            return self._ws.replace_user(user, deleted=True)
+
+    # -- test controls ---------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        retry_after: int | None = 2,
+        error: str | None = None,
+        count: int = 1,
+    ) -> None:
+        """Make the next `count` calls to `method` fail (429 + Retry-After, 5xx, or a 200 error)."""
+        if error is None:
+            error = {429: "ratelimited", 200: "internal_error"}.get(status, "fatal_error")
+        failure = _Failure(status, error, retry_after if status == 429 else None, count)
+        with self._lock:
+            self._failures.setdefault(method, []).append(failure)
+
+    @property
+    def calls(self) -> list[Call]:
+        """A snapshot of every call so far, in order."""
+        with self._lock:
+            return list(self._calls)
+
+    def calls_to(self, method: str) -> list[Call]:
+        """The calls to one method (`chat.update`, or `response_url`)."""
+        with self._lock:
+            return [c for c in self._calls if c.method == method]
+
+    def clear_calls(self) -> None:
+        """Forget the recorded calls (state and deliveries stay)."""
+        with self._lock:
+            self._calls.clear()
+
+    def new_trigger_id(self, user: str | None = None) -> str:
+        """A single-use trigger_id for views.open; the modal is shown to `user`."""
+        with self._lock:
+            uid = self._ws.require_user(user).id if user is not None else None
+            return self._api.new_trigger_id(uid)
+
+    def new_response_url(self, channel: str, user: str, message_ts: str | None = None) -> str:
+        """A response_url for an interaction by `user` in `channel` (on message `message_ts`)."""
+        with self._lock:
+            uid = self._ws.require_user(user).id
+            try:
+                token = self._api.new_response_url_token(channel, uid, message_ts)
+            except ApiError as exc:
+                raise KeyError(f"no conversation {channel!r}") from exc
+        return f"{self.url}/response/{token}"
+
+    # -- what users see --------------------------------------------------------------------
+
+    def deliveries_since(self, cursor: int = 0) -> tuple[list[Delivery], int]:
+        """Deliveries after `cursor` (start with 0) and the cursor to pass next time."""
+        with self._lock:
+            feed = self._store.feed[cursor:]
+            return list(feed), cursor + len(feed)
+
+    def visible_messages(self, user: str) -> list[Message]:
+        """Current messages this user can see (channels, own DMs and ephemerals), newest last."""
+        with self._lock:
+            return self._store.visible_messages(self._ws.require_user(user).id)
+
+    def message(self, channel: str, ts: str) -> Message | None:
+        """One message as it looks now."""
+        with self._lock:
+            found = self._ws.find_channel(channel)
+            return self._store.messages.get((found.id if found else channel, ts))
+
+    def history(self, channel: str) -> list[Message]:
+        """Top-level, non-ephemeral messages of a conversation, oldest first."""
+        with self._lock:
+            found = self._ws.find_channel(channel)
+            cid = found.id if found else channel
+            msgs = [
+                m
+                for (c, _), m in self._store.messages.items()
+                if c == cid and m.thread_ts is None and m.ephemeral_to is None
+            ]
+        return sorted(msgs, key=lambda m: tuple(int(p) for p in m.ts.split(".")))
+
+    def replies(self, channel: str, thread_ts: str) -> list[Message]:
+        """The thread replies under a parent message, oldest first."""
+        with self._lock:
+            found = self._ws.find_channel(channel)
+            cid = found.id if found else channel
+            msgs = [
+                m
+                for (c, _), m in self._store.messages.items()
+                if c == cid and m.thread_ts == thread_ts and m.ephemeral_to is None
+            ]
+        return sorted(msgs, key=lambda m: tuple(int(p) for p in m.ts.split(".")))
+
+    def open_modals(self, user: str) -> list[View]:
+        """Modals open for a user, oldest first."""
+        with self._lock:
+            uid = self._ws.require_user(user).id
+            return [v for v in self._store.views.values() if v.type == "modal" and v.user == uid]
+
+    def home_view(self, user: str) -> View | None:
+        """The App Home tab last published for a user."""
+        with self._lock:
+            vid = self._store.homes.get(self._ws.require_user(user).id)
+            return self._store.views[vid] if vid is not None else None
+
+    def close_view(self, view_id: str) -> None:
+        """Close a modal (after a submission the app acked without errors)."""
+        with self._lock:
+            self._store.views.pop(view_id, None)
+
+    # -- request handling (called from server threads) ---------------------------------------
+
+    def handle_api(
+        self, method: str, params: Params, token: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        headers: dict[str, str] = {}
+        params = _decode_json_fields(params)
+        with self._lock:
+            status, body = self._dispatch(method, params, token, headers)
+            self._calls.append(Call(method, params, status, body.get("error")))
+        if not body.get("ok"):
+            logger.debug("fake Slack %s -> %s %s", method, status, body.get("error"))
+        return status, body, headers
+
+    def _dispatch(
+        self, method: str, params: Params, token: str | None, headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        if token is None:
+            return 200, {"ok": False, "error": "not_authed"}
+        if token != self.token:
+            return 200, {"ok": False, "error": "invalid_auth"}
+        failure = self._take_failure(method)
+        if failure is not None:
+            if failure.retry_after is not None:
+                headers["Retry-After"] = str(failure.retry_after)
+            return failure.status, {"ok": False, "error": failure.error}
+        try:
+            result = self._api.call(method, params)
+        except ApiError as exc:
+            body: dict[str, Any] = {"ok": False, "error": exc.error}
+            if exc.messages:
+                body["response_metadata"] = {"messages": exc.messages}
+            return 200, body
+        return 200, {"ok": True, **result}
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        queue = self._failures.get(method)
+        if not queue:
+            return None
+        failure = queue[0]
+        failure.remaining -= 1
+        if failure.remaining <= 0:
+            queue.pop(0)
+        return failure
+
+    def handle_response_url(self, token: str, body: Params) -> tuple[int, str, dict[str, str]]:
+        headers: dict[str, str] = {}
+        with self._lock:
+            failure = self._take_failure("response_url")
+            if failure is not None:
+                if failure.retry_after is not None:
+                    headers["Retry-After"] = str(failure.retry_after)
+                status, text = failure.status, failure.error
+            else:
+                status, text = self._api.respond(token, body)
+            self._calls.append(Call("response_url", body, status, None if status == 200 else text))
+        return status, text, headers
+
+
+def _decode_json_fields(params: Params) -> Params:
+    """Form-encoded calls carry blocks/view/attachments as JSON strings; record them decoded."""
+    out = dict(params)
+    for key in ("blocks", "view", "attachments"):
+        value = out.get(key)
+        if isinstance(value, str):
+            # an undecodable string stays, so the method answers invalid_blocks_format
+            with contextlib.suppress(json.JSONDecodeError):
+                out[key] = json.loads(value)
+    return out
