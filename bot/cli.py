@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from bot.settings import Settings
 
@@ -24,6 +25,21 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    """Validate a policy file; list every error and exit 1 when there is one."""
+    from bot.policy import check_policy_file
+
+    path = Path(args.file or Settings().policy_file)
+    errors = check_policy_file(path)
+    for line in errors:
+        sys.stderr.write(line + "\n")
+    if errors:
+        sys.stderr.write(f"{path}: {len(errors)} error(s)\n")
+        return 1
+    sys.stdout.write(f"{path}: ok\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="envbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -32,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database-url", help="overrides ENVBOT_DATABASE_URL")
     p.add_argument("--downgrade", metavar="REV", help="downgrade to REV (e.g. base) instead")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("policy", help="policy file tools")
+    policy_sub = p.add_subparsers(dest="policy_command", required=True)
+    p = policy_sub.add_parser("check", help="validate a policy file (exit 1 with every error)")
+    p.add_argument("file", nargs="?", help="defaults to ENVBOT_POLICY_FILE")
+    p.set_defaults(func=cmd_policy_check)
     return parser
 
 

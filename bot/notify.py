@@ -1,1 +1,126 @@
-"""Placeholder until the Slack app issue lands; kept so the import-linter layers resolve."""
+"""The outbox: services queue Slack messages in their own transaction; a job drains them.
+
+Every row has a unique key, so queueing the same message twice (a retry, a second replica)
+adds nothing. Thread replies and card updates name their object instead of a ts: the drain
+looks the card up in `slack_messages` when it sends, and waits while the card is unsent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bot.blocks import Message
+from bot.db.models import OutboxMessage
+
+CARD = "card"
+
+
+class Notifier:
+    """Queues posts, thread replies, card updates, DMs and ephemerals in the outbox."""
+
+    def card(
+        self, s: Session, *, now: datetime, obj: tuple[str, str], channel: str, message: Message
+    ) -> None:
+        """Post the object's card once; later changes go through `update_card`."""
+        self._add(
+            s,
+            now,
+            f"card:{obj[0]}:{obj[1]}",
+            "post",
+            message,
+            channel=channel,
+            obj=obj,
+            purpose=CARD,
+        )
+
+    def update_card(
+        self, s: Session, *, now: datetime, obj: tuple[str, str], version: int, message: Message
+    ) -> None:
+        """Re-render the card in place; an unsent older update for the same card is dropped."""
+        s.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.kind == "update",
+                OutboxMessage.status == "pending",
+                OutboxMessage.object_type == obj[0],
+                OutboxMessage.object_id == obj[1],
+            )
+        )
+        self._add(
+            s, now, f"update:{obj[0]}:{obj[1]}:{version}", "update", message, obj=obj, purpose=CARD
+        )
+
+    def thread(
+        self, s: Session, *, now: datetime, obj: tuple[str, str], key: str, message: Message
+    ) -> None:
+        """Reply in the card's thread; `key` makes the reply unique (for example a phase)."""
+        self._add(
+            s, now, f"thread:{obj[0]}:{obj[1]}:{key}", "post", message, obj=obj, thread_purpose=CARD
+        )
+
+    def dm(
+        self,
+        s: Session,
+        *,
+        now: datetime,
+        user_id: str,
+        key: str,
+        message: Message,
+        due_at: datetime | None = None,
+    ) -> None:
+        """Send a direct message; `key` makes it unique."""
+        self._add(s, now, f"dm:{user_id}:{key}", "dm", message, user_id=user_id, due_at=due_at)
+
+    def ephemeral(
+        self, s: Session, *, now: datetime, channel: str, user_id: str, key: str, message: Message
+    ) -> None:
+        """Show a message to one user in a channel."""
+        self._add(
+            s, now, f"eph:{user_id}:{key}", "ephemeral", message, channel=channel, user_id=user_id
+        )
+
+    @staticmethod
+    def _add(
+        s: Session,
+        now: datetime,
+        key: str,
+        kind: str,
+        message: Message,
+        *,
+        channel: str = "",
+        user_id: str = "",
+        obj: tuple[str, str] = ("", ""),
+        purpose: str = "",
+        thread_purpose: str = "",
+        due_at: datetime | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "key": key[:200],
+            "kind": kind,
+            "channel": channel,
+            "user_id": user_id,
+            "object_type": obj[0],
+            "object_id": obj[1],
+            "purpose": purpose,
+            "thread_purpose": thread_purpose,
+            "payload": dict(message),
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "due_at": due_at or now,
+            "last_error": "",
+        }
+        dialect = s.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        s.execute(insert(OutboxMessage).values(**values).on_conflict_do_nothing())
+
+
+def pending_count(s: Session) -> int:
+    """How many messages wait to be sent (for /readyz and metrics)."""
+    query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+    return int(s.execute(query).scalar_one())

@@ -1,0 +1,42 @@
+"""Slack listeners: `build_app()` makes the Bolt app and registers every surface on it."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.services.container import Services
+from handlers import commands, errors
+
+
+def register_all(app: App, services: Services) -> None:
+    """Register every surface's listeners, then the one error handler."""
+    commands.register(app, services)
+    errors.register(app, services)
+
+
+def build_app(
+    services: Services,
+    *,
+    client: WebClient,
+    signing_secret: str,
+    process_before_response: bool = False,
+) -> App:
+    """The Bolt app envbot serves (HTTP or Socket Mode) and the demo dispatches to.
+
+    Args:
+        services: the use cases the listeners call.
+        client: the Web API client (the real Slack, or the fake in the demo and tests).
+        signing_secret: verifies that requests come from Slack.
+        process_before_response: hold the response until the listener ends (the demo,
+            so each line's output is complete before the next line runs).
+    """
+    app = App(
+        client=client,
+        signing_secret=signing_secret,
+        token_verification_enabled=False,
+        process_before_response=process_before_response,
+        raise_error_for_unhandled_request=False,
+    )
+    register_all(app, services)
+    return app

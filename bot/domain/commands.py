@@ -1,0 +1,151 @@
+"""Slash-command text parsed into a verb, positional arguments and `--options`; pure, no I/O.
+
+The command tables here are the single source for routing and for `/env help` and
+`/access help`, so help always lists exactly what the router accepts.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from bot.errors import UserError
+
+# Slack clients turn typed quotes into curly ones; shlex needs the straight kind.
+_SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One subcommand: how it is written, what it does, and who it is for."""
+
+    verb: str
+    usage: str
+    summary: str
+    options: frozenset[str] = frozenset()
+    flags: frozenset[str] = frozenset()
+    audience: str = "everyone"  # everyone | creators | requesters | owners
+
+
+ENV_COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "create",
+        '/env create <template> [name] [--ttl 3d] [--reason "..."]',
+        "create an environment from a template",
+        frozenset({"ttl", "reason"}),
+        audience="creators",
+    ),
+    CommandSpec(
+        "templates",
+        "/env templates",
+        "what you may create, with TTLs and whether approval is needed",
+        audience="creators",
+    ),
+    CommandSpec(
+        "list",
+        "/env list [--all]",
+        "your environments (--all: everyone's)",
+        flags=frozenset({"all"}),
+    ),
+    CommandSpec("show", "/env show <name>", "owner, state, age, time left and endpoints"),
+    CommandSpec(
+        "extend",
+        "/env extend <name> [duration]",
+        "extend by the duration or the template's step, within the cap",
+    ),
+    CommandSpec("delete", "/env delete <name>", "delete an environment (asks to confirm)"),
+    CommandSpec("access", "/env access <name>", "send the access instructions again, privately"),
+    CommandSpec("transfer", "/env transfer <name> @user", "hand an environment to someone else"),
+    CommandSpec("help", "/env help", "this list"),
+)
+
+ACCESS_COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "request",
+        "/access request <workspace> <role> <duration> <reason>",
+        "ask for time-boxed access (opens a form when arguments are missing)",
+        audience="requesters",
+    ),
+    CommandSpec(
+        "list",
+        "/access list",
+        "your grants and requests with state and time left (owners: their workspaces')",
+    ),
+    CommandSpec("extend", "/access extend <id> [duration]", "extend a grant within the role's cap"),
+    CommandSpec("revoke", "/access revoke <id>", "end a grant early"),
+    CommandSpec("cancel", "/access cancel <id>", "withdraw a request that is still pending"),
+    CommandSpec("help", "/access help", "this list"),
+)
+
+SURFACES: dict[str, tuple[CommandSpec, ...]] = {"env": ENV_COMMANDS, "access": ACCESS_COMMANDS}
+
+
+@dataclass(frozen=True)
+class Command:
+    """A parsed slash command."""
+
+    surface: str
+    verb: str
+    args: tuple[str, ...] = ()
+    options: dict[str, str] = field(default_factory=dict)
+    flags: frozenset[str] = frozenset()
+
+    def arg(self, index: int, what: str) -> str:
+        """The positional argument at `index`, or a UserError naming what is missing."""
+        if index < len(self.args):
+            return self.args[index]
+        spec = find_spec(self.surface, self.verb)
+        raise UserError(f"missing {what}; usage: `{spec.usage}`")
+
+
+def find_spec(surface: str, verb: str) -> CommandSpec:
+    """The spec of `/surface verb`, or a UserError that lists the verbs."""
+    for spec in SURFACES[surface]:
+        if spec.verb == verb:
+            return spec
+    verbs = ", ".join(s.verb for s in SURFACES[surface])
+    raise UserError(
+        f'unknown command "{verb}" for /{surface} (try one of: {verbs}, or /{surface} help)'
+    )
+
+
+def parse_command(surface: str, text: str) -> Command:
+    """Split `text` (what followed `/env` or `/access`) into a `Command`.
+
+    Raises:
+        UserError: unbalanced quotes, an unknown verb, or an option the verb does not take.
+    """
+    try:
+        words = shlex.split(text.translate(_SMART_QUOTES))
+    except ValueError as exc:
+        raise UserError(f"could not read that command ({exc}); check the quotes") from None
+    if not words:
+        return Command(surface, "help")
+    spec = find_spec(surface, words[0].lower())
+    args: list[str] = []
+    options: dict[str, str] = {}
+    flags: set[str] = set()
+    rest = iter(words[1:])
+    for word in rest:
+        if not word.startswith("--"):
+            args.append(word)
+            continue
+        name, _, value = word[2:].partition("=")
+        if name in spec.flags:
+            flags.add(name)
+        elif name in spec.options:
+            value = value or next(rest, "")
+            if not value:
+                raise UserError(f"--{name} needs a value; usage: `{spec.usage}`")
+            options[name] = value
+        else:
+            raise UserError(f'unknown option "--{name}"; usage: `{spec.usage}`')
+    return Command(surface, spec.verb, tuple(args), options, frozenset(flags))
+
+
+def mentioned_user(text: str) -> str | None:
+    """The user id in a Slack mention (`<@U123|alice>`), or None for a plain word."""
+    match = _MENTION.match(text.strip())
+    return match.group(1) if match else None

@@ -1,0 +1,77 @@
+"""The HTTP side of `envbot serve`: Slack events (signatures checked), health, readiness, metrics.
+
+A plain WSGI app, served by waitress in production and on loopback by the scenario tests, so
+the tests exercise exactly the adapter that production runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress.server import create_server
+
+logger = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def make_wsgi_app(app: App, ready: Callable[[], bool] = lambda: True) -> WsgiApp:
+    """Route `/slack/events` to Bolt and answer `/healthz`, `/readyz` and `/metrics` ourselves."""
+    slack = SlackRequestHandler(app)
+
+    def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/slack/events":
+            return slack(environ, start_response)
+        if path == "/healthz":
+            return _plain(start_response, "200 OK", b"ok")
+        if path == "/readyz":
+            ok = ready()
+            return _plain(
+                start_response,
+                "200 OK" if ok else "503 Service Unavailable",
+                b"ready" if ok else b"not ready",
+            )
+        if path == "/metrics":
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+            return [generate_latest()]
+        return _plain(start_response, "404 Not Found", b"not found")
+
+    return wsgi
+
+
+def _plain(start_response: StartResponse, status: str, body: bytes) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class HttpServer:
+    """waitress on (host, port); port 0 picks a free one. `serve_forever()` blocks."""
+
+    def __init__(self, wsgi: WsgiApp, host: str, port: int, threads: int = 16) -> None:
+        self._server = create_server(wsgi, host=host, port=port, threads=threads)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._server.effective_host}:{self._server.effective_port}"
+
+    def serve_forever(self) -> None:
+        logger.info("listening on %s", self.url)
+        self._server.run()
+
+    def start(self) -> HttpServer:
+        """Serve from a daemon thread (tests)."""
+        self._thread = threading.Thread(target=self._server.run, daemon=True, name="envbot-http")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.close()

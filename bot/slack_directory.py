@@ -1,0 +1,115 @@
+"""`Directory` on the Slack Web API (users.info, usergroups.*, users.lookupByEmail), cached."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import NotFound, TemporaryError
+from bot.policy import Principal, PrincipalKind
+from bot.services.ports import UserInfo
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SlackDirectory:
+    """Looks up users and user groups; answers are cached for `ttl` seconds."""
+
+    def __init__(self, client: WebClient, ttl: float = 300.0) -> None:
+        self._client = client
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _cached(self, key: str, load: Callable[[], T]) -> T:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit and now - hit[0] < self._ttl:
+            value: T = hit[1]
+            return value
+        value = load()
+        with self._lock:
+            self._cache[key] = (now, value)
+        return value
+
+    def user(self, user_id: str) -> UserInfo:
+        def load() -> UserInfo:
+            try:
+                user = self._call(lambda: self._client.users_info(user=user_id))["user"]
+            except SlackApiError as exc:
+                if exc.response.get("error") == "user_not_found":
+                    raise NotFound(f"Slack does not know the user {user_id}") from exc
+                raise
+            profile = user.get("profile", {})
+            return UserInfo(
+                id=user["id"],
+                name=user.get("name", user["id"]),
+                email=str(profile.get("email", "")).lower(),
+                tz=user.get("tz") or "UTC",
+                deleted=bool(user.get("deleted")),
+            )
+
+        return self._cached(f"user:{user_id}", load)
+
+    def members(self, principals: Iterable[Principal]) -> frozenset[str]:
+        found: set[str] = set()
+        for p in principals:
+            if p.kind is PrincipalKind.USER:
+                found.add(p.value)
+            elif p.kind is PrincipalKind.EMAIL:
+                uid = self._by_email(p.value)
+                if uid:
+                    found.add(uid)
+            else:
+                found |= self._group_members(p.value)
+        return frozenset(found)
+
+    def _by_email(self, email: str) -> str | None:
+        def load() -> str | None:
+            try:
+                resp = self._call(lambda: self._client.users_lookupByEmail(email=email))
+            except SlackApiError as exc:
+                if exc.response.get("error") == "users_not_found":
+                    return None
+                raise
+            return str(resp["user"]["id"])
+
+        return self._cached(f"email:{email}", load)
+
+    def _group_members(self, handle: str) -> frozenset[str]:
+        def load() -> frozenset[str]:
+            groups = self._cached("groups", self._load_groups)
+            group_id = groups.get(handle)
+            if group_id is None:
+                logger.warning("Slack has no user group @%s", handle)
+                return frozenset()
+            resp = self._call(lambda: self._client.usergroups_users_list(usergroup=group_id))
+            return frozenset(resp.get("users", []))
+
+        return self._cached(f"group:{handle}", load)
+
+    def _load_groups(self) -> dict[str, str]:
+        resp = self._call(lambda: self._client.usergroups_list())
+        return {g["handle"].lower(): g["id"] for g in resp.get("usergroups", [])}
+
+    @staticmethod
+    def _call(fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                retry = float(exc.response.headers.get("Retry-After", "5"))
+                raise TemporaryError("Slack is rate limiting lookups", retry) from exc
+            raise
