@@ -1,0 +1,346 @@
+"""The only module that imports `kubernetes`: plain-dict CRUD per cluster with errors mapped to
+`TemporaryError`/`PermanentError`, so the backends never see an SDK type."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as _k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from bot.errors import PermanentError, TemporaryError
+
+logger = logging.getLogger(__name__)
+k8s_config: Any = _k8s_config  # its loaders are untyped
+
+Obj = dict[str, Any]
+TIMEOUT = (5.0, 30.0)  # (connect, read) seconds; every call passes it
+_TEMPORARY = frozenset({409, 410, 429, 500, 502, 503, 504})
+_DEFAULT_RETRY = 30.0
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One REST resource: an API group/version/plural and whether it lives in a namespace."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        """The `apiVersion` string objects of this resource carry."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def custom(self) -> bool:
+        """True for CRDs, which go through `CustomObjectsApi`."""
+        return self.group not in ("", "rbac.authorization.k8s.io")
+
+    def path(self, namespace: str | None, name: str | None = None) -> str:
+        """The REST path of the collection, or of one object when `name` is given."""
+        root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            root += f"/namespaces/{namespace}"
+        root += f"/{self.plural}"
+        return f"{root}/{name}" if name else root
+
+
+NAMESPACE = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+RESOURCE_QUOTA = Resource("", "v1", "resourcequotas", "ResourceQuota", namespaced=True)
+LIMIT_RANGE = Resource("", "v1", "limitranges", "LimitRange", namespaced=True)
+_RBAC = "rbac.authorization.k8s.io"
+ROLE_BINDING = Resource(_RBAC, "v1", "rolebindings", "RoleBinding", namespaced=True)
+CLUSTER_ROLE_BINDING = Resource(_RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", False)
+
+
+def _api_message(exc: ApiException) -> str:
+    """The `message` of the Status body the API server sent, else the HTTP reason."""
+    try:
+        body = json.loads(exc.body or "")
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(exc.reason or "no message")
+
+
+def _retry_after(exc: ApiException) -> float:
+    headers = exc.headers or {}
+    try:
+        return max(1.0, float(headers.get("Retry-After", _DEFAULT_RETRY)))
+    except (TypeError, ValueError):
+        return _DEFAULT_RETRY
+
+
+def map_api_exception(exc: ApiException, what: str) -> TemporaryError | PermanentError:
+    """Turn an `ApiException` into the error a job understands; the caller chains it."""
+    status = int(exc.status or 0)
+    text = f"{what}: HTTP {status}: {_api_message(exc)}"
+    if status in _TEMPORARY:
+        return TemporaryError(text, retry_after=_retry_after(exc))
+    if status == 0:  # TLS failure or a request the client could not build
+        return PermanentError(f"{what}: {exc.reason}")
+    return PermanentError(text)
+
+
+def map_transport_error(
+    exc: urllib3.exceptions.HTTPError, what: str
+) -> TemporaryError | PermanentError:
+    """Connection refused, resets and timeouts are temporary; a TLS failure is not."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(exc, urllib3.exceptions.SSLError) or isinstance(
+        reason, urllib3.exceptions.SSLError
+    ):
+        return PermanentError(f"{what}: TLS error talking to the API server: {reason or exc}")
+    return TemporaryError(f"{what}: cannot reach the API server: {exc}", retry_after=_DEFAULT_RETRY)
+
+
+def _describe(res: Resource, name: str, namespace: str | None) -> str:
+    return (
+        f"{res.kind} {namespace}/{name}" if res.namespaced and namespace else f"{res.kind} {name}"
+    )
+
+
+class KubeClient:
+    """Plain-dict create/get/list/patch/delete against one cluster's API server."""
+
+    def __init__(self, api_client: Any, *, label: str = "cluster") -> None:
+        self._api = api_client
+        self._custom = k8s.CustomObjectsApi(api_client)
+        self.label = label
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._api.close()
+
+    def create(self, res: Resource, obj: Obj) -> Obj:
+        """Create `obj`, or return the object already stored under its name (409 is success).
+
+        Raises:
+            TemporaryError: the API server is unavailable or the old object is being deleted.
+            PermanentError: rejected (invalid, forbidden, or the namespace does not exist).
+        """
+        meta = obj.get("metadata", {})
+        name, namespace = meta["name"], meta.get("namespace")
+        what = f"create {_describe(res, name, namespace)} on {self.label}"
+        try:
+            created = self._send(res, "POST", namespace, None, body=obj)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise PermanentError(
+                    f"{what}: not found (missing namespace or CRD): {_api_message(exc)}"
+                ) from exc
+            if exc.status != 409:
+                raise map_api_exception(exc, what) from exc
+            created = {}
+        except urllib3.exceptions.HTTPError as exc:
+            raise map_transport_error(exc, what) from exc
+        if created:
+            return created
+        existing = self.get(res, name, namespace)
+        if existing is None:
+            raise TemporaryError(f"{what}: conflict, then gone; retry", retry_after=5.0)
+        if existing.get("metadata", {}).get("deletionTimestamp"):
+            raise TemporaryError(f"{what}: the old object is still being deleted", retry_after=30.0)
+        return existing
+
+    def get(self, res: Resource, name: str, namespace: str | None = None) -> Obj | None:
+        """Read one object; None when it does not exist."""
+        what = f"get {_describe(res, name, namespace)} on {self.label}"
+        return self._guarded(what, lambda: self._send(res, "GET", namespace, name), missing_ok=True)
+
+    def list(self, res: Resource, label_selector: str, namespace: str | None = None) -> list[Obj]:
+        """List objects matching `label_selector`, in one namespace or (None) in all of them."""
+        where = f" in {namespace}" if namespace else ""
+        query = {"labelSelector": label_selector}
+        result = self._guarded(
+            f"list {res.plural}{where} on {self.label}",
+            lambda: self._send(res, "GET", namespace, None, query=query),
+        )
+        return list((result or {}).get("items") or [])
+
+    def patch(self, res: Resource, name: str, patch: Obj, namespace: str | None = None) -> Obj:
+        """Apply a JSON merge patch (RFC 7386) to one object and return the result."""
+        what = f"patch {_describe(res, name, namespace)} on {self.label}"
+        return (
+            self._guarded(what, lambda: self._send(res, "PATCH", namespace, name, body=patch)) or {}
+        )
+
+    def delete(self, res: Resource, name: str, namespace: str | None = None) -> None:
+        """Delete one object with foreground propagation; an absent object is fine."""
+        what = f"delete {_describe(res, name, namespace)} on {self.label}"
+        query = {"propagationPolicy": "Foreground"}
+        self._guarded(
+            what, lambda: self._send(res, "DELETE", namespace, name, query=query), missing_ok=True
+        )
+
+    @staticmethod
+    def _guarded(what: str, call: Callable[[], Obj], *, missing_ok: bool = False) -> Obj | None:
+        """Run one call, mapping errors; a 404 gives None when `missing_ok`."""
+        try:
+            return call()
+        except ApiException as exc:
+            if missing_ok and exc.status == 404:
+                return None
+            raise map_api_exception(exc, what) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise map_transport_error(exc, what) from exc
+
+    def _send(
+        self,
+        res: Resource,
+        method: str,
+        namespace: str | None,
+        name: str | None,
+        *,
+        body: Obj | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> Obj:
+        """One HTTP call; SDK exceptions propagate to the caller's mapping."""
+        if res.custom:
+            data, headers = self._custom_call(res, method, namespace, name, body, query or {})
+        else:
+            data, headers = self._raw_call(res, method, namespace, name, body, query or {})
+        warning = (headers or {}).get("Warning")
+        if warning:
+            # Dropped unknown fields are worth a warning; a deprecated version on every list is not.
+            level = logging.DEBUG if "deprecated" in warning else logging.WARNING
+            logger.log(
+                level, "API server warning on %s %s: %s", method, res.path(namespace, name), warning
+            )
+        return data if isinstance(data, dict) else {}
+
+    def _custom_call(
+        self,
+        res: Resource,
+        method: str,
+        namespace: str | None,
+        name: str | None,
+        body: Obj | None,
+        query: Mapping[str, str],
+    ) -> tuple[Any, Mapping[str, str] | None]:
+        scoped = res.namespaced and namespace
+        prefix = {"POST": "create", "GET": "get" if name else "list"}.get(method, method.lower())
+        fn: Callable[..., Any] = getattr(
+            self._custom,
+            f"{prefix}_{'namespaced' if scoped else 'cluster'}_custom_object_with_http_info",
+        )
+        args: list[Any] = [res.group, res.version]
+        if scoped:
+            args.append(namespace)
+        args.append(res.plural)
+        if name:
+            args.append(name)
+        kwargs: dict[str, Any] = {"_request_timeout": TIMEOUT}
+        if body is not None:
+            kwargs["body"] = body
+        if "labelSelector" in query:
+            kwargs["label_selector"] = query["labelSelector"]
+        if "propagationPolicy" in query:
+            kwargs["propagation_policy"] = query["propagationPolicy"]
+        data, _status, headers = fn(*args, **kwargs)
+        return data, headers
+
+    def _raw_call(
+        self,
+        res: Resource,
+        method: str,
+        namespace: str | None,
+        name: str | None,
+        body: Obj | None,
+        query: Mapping[str, str],
+    ) -> tuple[Any, Mapping[str, str] | None]:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = (
+                "application/merge-patch+json" if method == "PATCH" else "application/json"
+            )
+        request = self._api.param_serialize(
+            method=method,
+            resource_path=res.path(namespace, name),
+            query_params=list(query.items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(*request, _request_timeout=TIMEOUT)
+        response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        raw = response.data or b"{}"
+        return json.loads(raw), response.getheaders()
+
+
+class KubeClients:
+    """The management cluster's client plus lazily built clients for the configured clusters.
+
+    With no kubeconfig the management client uses the pod's in-cluster service account.
+    """
+
+    def __init__(
+        self,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        clusters: Mapping[str, str] | None = None,
+    ) -> None:
+        self._kubeconfig = kubeconfig or None
+        self._context = context or None
+        self._contexts = dict(clusters or {})
+        self._clients: dict[str, KubeClient] = {}
+        self._lock = threading.Lock()
+
+    def management(self) -> KubeClient:
+        """The client for the management cluster (where CAPI and Kommander objects live)."""
+        return self._client("", self._context)
+
+    def cluster(self, name: str) -> KubeClient:
+        """The client for one configured cluster; "" means the management cluster.
+
+        Raises:
+            PermanentError: the name is not configured or its kubeconfig context is unusable.
+        """
+        if not name:
+            return self.management()
+        if name not in self._contexts:
+            raise PermanentError(
+                f"cluster {name!r} is not configured (known: {sorted(self._contexts)})"
+            )
+        return self._client(name, self._contexts[name])
+
+    def close(self) -> None:
+        """Close every client built so far."""
+        with self._lock:
+            for kube in self._clients.values():
+                kube.close()
+            self._clients.clear()
+
+    def _client(self, key: str, context: str | None) -> KubeClient:
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = KubeClient(self._build(context), label=key or "management")
+            return self._clients[key]
+
+    def _build(self, context: str | None) -> Any:
+        try:
+            if self._kubeconfig is None and context is None:
+                configuration = k8s.Configuration()
+                k8s_config.load_incluster_config(client_configuration=configuration)
+                return k8s.ApiClient(configuration)
+            return k8s_config.new_client_from_config(
+                config_file=self._kubeconfig, context=context, persist_config=False
+            )
+        except (ConfigException, OSError) as exc:
+            raise PermanentError(
+                f"cannot load Kubernetes config (context {context!r}): {exc}"
+            ) from exc
