@@ -1,0 +1,298 @@
+"""The `capi` environment backend: a Cluster API `Cluster` (ClusterClass topology) plus the
+`KommanderCluster` that attaches it to its workspace, both in the workspace namespace.
+
+API version: the `Cluster` is written as `cluster.x-k8s.io/v1beta1` by default. DKP 2.x ships
+v1beta1-era Cluster API, which does not serve v1beta2 at all, while current Cluster API (v1.14,
+the CRD in `shared/crds`) still serves v1beta1 (deprecated) and converts it to the v1beta2
+storage version. v1beta1 is therefore the one version both can take; pass
+`api_version="v1beta2"` for a management cluster on Cluster API 1.11+ (the topology spelling
+differs: `class` versus `classRef.name`). Reading tolerates both condition sets.
+
+Progress is read as the most advanced milestone reached: InfrastructureReady; ControlPlaneReady
+(v1beta1) or ControlPlaneAvailable (v1beta2); WorkersAvailable (v1beta2) or the summary
+Ready/Available; and KommanderCluster `status.phase == Joined`. READY needs the last three.
+`endpoints["api_server"]` is `https://<KommanderCluster status.ingress.address>/dkp/api-server`
+(the kube-oidc-proxy path of DKP 2.x), present only once Kommander has published the address.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.domain.clock import Clock, SystemClock
+from bot.errors import PermanentError
+from provisioning.base import EnvSpec, Observation, Phase
+from provisioning.kube import labels as lbl
+from provisioning.kube.client import KubeClient, KubeClients, Obj, Resource
+
+logger = logging.getLogger(__name__)
+
+CAPI_GROUP = "cluster.x-k8s.io"
+KOMMANDER_CLUSTER = Resource(
+    "kommander.mesosphere.io", "v1beta1", "kommanderclusters", "KommanderCluster", namespaced=True
+)
+DEFAULT_WORKER_CLASS = "default-worker"
+
+
+def cluster_resource(api_version: str) -> Resource:
+    """The `clusters` resource in the given Cluster API version (v1beta1 or v1beta2)."""
+    if api_version not in ("v1beta1", "v1beta2"):
+        raise ValueError(f"unsupported Cluster API version {api_version!r}")
+    return Resource(CAPI_GROUP, api_version, "clusters", "Cluster", namespaced=True)
+
+
+def env_labels(spec: EnvSpec) -> dict[str, str]:
+    """The labels every object of an environment carries."""
+    return {
+        lbl.MANAGED: "true",
+        lbl.ENV_ID: lbl.label_value(spec.env_id),
+        lbl.OWNER: lbl.label_value(spec.owner_id),
+        lbl.TEMPLATE: lbl.label_value(spec.template),
+    }
+
+
+def env_annotations(spec: EnvSpec) -> dict[str, str]:
+    """The annotations every object of an environment carries."""
+    return {lbl.EXPIRES_AT: lbl.iso(spec.expires_at), lbl.OWNER_EMAIL: spec.owner_email}
+
+
+def _metadata(spec: EnvSpec) -> Obj:
+    return {
+        "name": spec.name,
+        "namespace": spec.namespace,
+        "labels": env_labels(spec),
+        "annotations": env_annotations(spec),
+    }
+
+
+def cluster_manifest(spec: EnvSpec, api_version: str, worker_class: str) -> Obj:
+    """The `Cluster` object for `spec`, spelled for `api_version`."""
+    topo = spec.topology
+    if topo is None:
+        raise PermanentError(f"template {spec.template!r} has no cluster topology")
+    topology: Obj = {
+        "version": topo.version,
+        "controlPlane": {"replicas": topo.control_plane_replicas},
+        "workers": {
+            "machineDeployments": [
+                {"class": worker_class, "name": "md-0", "replicas": topo.worker_replicas}
+            ]
+        },
+    }
+    if api_version == "v1beta1":
+        topology["class"] = topo.cluster_class
+    else:
+        topology["classRef"] = {"name": topo.cluster_class}
+    if topo.variables:  # v1beta2 rejects an empty list (minItems 1)
+        topology["variables"] = [{"name": k, "value": v} for k, v in topo.variables.items()]
+    return {
+        "apiVersion": f"{CAPI_GROUP}/{api_version}",
+        "kind": "Cluster",
+        "metadata": _metadata(spec),
+        "spec": {"topology": topology},
+    }
+
+
+def kommander_cluster_manifest(spec: EnvSpec) -> Obj:
+    """The `KommanderCluster` that attaches the cluster to the workspace.
+
+    `clusterRef.capiCluster` is the DKP 2.2+ field; the Kommander 1.4.2 CRD lacks it, so an old
+    API server drops it with a warning and falls back to `kubeconfigRef`, which both accept.
+    """
+    return {
+        "apiVersion": KOMMANDER_CLUSTER.api_version,
+        "kind": "KommanderCluster",
+        "metadata": _metadata(spec),
+        "spec": {
+            "kubeconfigRef": {"name": f"{spec.name}-kubeconfig"},
+            "clusterRef": {"capiCluster": {"name": spec.name}},
+        },
+    }
+
+
+def _conditions(status: Mapping[str, Any]) -> dict[str, bool]:
+    """Condition type -> is True, merged from the v1beta1 and v1beta2 places they can live."""
+    merged: dict[str, bool] = {}
+    sources = (
+        ((status.get("deprecated") or {}).get("v1beta1") or {}).get("conditions"),
+        (status.get("v1beta2") or {}).get("conditions"),
+        status.get("conditions"),
+    )
+    for conditions in sources:
+        for cond in conditions or []:
+            if isinstance(cond, Mapping) and cond.get("type"):
+                merged[str(cond["type"])] = str(cond.get("status", "")).lower() == "true"
+    return merged
+
+
+def _failure(cluster: Mapping[str, Any] | None, kc: Mapping[str, Any] | None) -> str:
+    status = (cluster or {}).get("status") or {}
+    old = (status.get("deprecated") or {}).get("v1beta1") or {}
+    message = next(
+        (str(s[k]) for s in (status, old) for k in ("failureMessage", "failureReason") if s.get(k)),
+        "",
+    )
+    if message or status.get("phase") == "Failed":
+        return message or "Cluster API reports the cluster as Failed"
+    if ((kc or {}).get("status") or {}).get("phase") == "Failed":
+        return "Kommander could not attach the cluster (KommanderCluster phase Failed)"
+    return ""
+
+
+def progress(cluster: Mapping[str, Any] | None, kc: Mapping[str, Any] | None) -> Phase:
+    """The most advanced milestone the two objects show (READY when all of them are reached)."""
+    status = (cluster or {}).get("status") or {}
+    cond = _conditions(status)
+    infra = (
+        cond.get("InfrastructureReady")
+        or status.get("infrastructureReady") is True
+        or (status.get("initialization") or {}).get("infrastructureProvisioned") is True
+    )
+    control_plane = (
+        cond.get("ControlPlaneReady")
+        or cond.get("ControlPlaneAvailable")
+        or status.get("controlPlaneReady") is True
+    )
+    workers = cond.get("WorkersAvailable") or cond.get("Ready") or cond.get("Available")
+    attached = ((kc or {}).get("status") or {}).get("phase") == "Joined"
+    if control_plane and workers and attached:
+        return Phase.READY
+    for reached, phase in (
+        (attached, Phase.ATTACHED),
+        (workers, Phase.WORKERS),
+        (control_plane, Phase.CONTROL_PLANE),
+        (infra, Phase.INFRASTRUCTURE),
+    ):
+        if reached:
+            return phase
+    return Phase.ACCEPTED
+
+
+def _deleting(cluster: Mapping[str, Any] | None, kc: Mapping[str, Any] | None) -> bool:
+    if cluster and ((cluster.get("status") or {}).get("phase") == "Deleting"):
+        return True
+    return any(obj and lbl.meta(obj).get("deletionTimestamp") for obj in (cluster, kc))
+
+
+def _created(obj: Mapping[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(lbl.meta(obj).get("creationTimestamp")))
+    except ValueError:
+        return None
+
+
+class CapiBackend:
+    """Environments as CAPI clusters attached to Kommander workspaces on the management cluster."""
+
+    name = "capi"
+
+    def __init__(
+        self,
+        clients: KubeClients,
+        *,
+        api_version: str = "v1beta1",
+        worker_class: str = DEFAULT_WORKER_CLASS,
+        clock: Clock | None = None,
+        drift_grace: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._clients = clients
+        self.cluster_resource = cluster_resource(api_version)
+        self._worker_class = worker_class
+        self._clock = clock or SystemClock()
+        self._grace = drift_grace
+
+    @property
+    def _kube(self) -> KubeClient:
+        return self._clients.management()
+
+    def create(self, spec: EnvSpec) -> None:
+        """Create the Cluster, then the KommanderCluster; existing ones of this env are kept.
+
+        Raises:
+            TemporaryError: the API server is unavailable; retry later.
+            PermanentError: rejected, or an object of that name belongs to another environment.
+        """
+        res = self.cluster_resource
+        self._apply(res, cluster_manifest(spec, res.version, self._worker_class), spec)
+        self._apply(KOMMANDER_CLUSTER, kommander_cluster_manifest(spec), spec)
+
+    def _apply(self, res: Resource, manifest: Obj, spec: EnvSpec) -> None:
+        stored = self._kube.create(res, manifest)
+        what = f"{res.kind} {spec.namespace}/{spec.name}"
+        lbl.ensure_owned(stored, lbl.ENV_ID, lbl.label_value(spec.env_id), what)
+        if lbl.mismatches(stored, env_labels(spec), env_annotations(spec)):
+            # A retried create after an extension refreshes expires-at and repairs our labels.
+            meta = manifest["metadata"]
+            patch = {"metadata": {"labels": meta["labels"], "annotations": meta["annotations"]}}
+            self._kube.patch(res, spec.name, patch, spec.namespace)
+
+    def observe(
+        self, specs: Sequence[EnvSpec], *, expected_ready: bool = False
+    ) -> dict[str, Observation]:
+        """Observe environments with one list per kind and namespace, keyed by env id.
+
+        Args:
+            specs: the environments to look at.
+            expected_ready: the caller holds these environments READY, so a missing object is
+                drift at once rather than after `drift_grace` (create() makes both in seconds).
+        """
+        clusters: dict[tuple[str, str], Obj] = {}
+        kcs: dict[tuple[str, str], Obj] = {}
+        for namespace in sorted({s.namespace for s in specs}):
+            for res, into in ((self.cluster_resource, clusters), (KOMMANDER_CLUSTER, kcs)):
+                for obj in self._kube.list(res, lbl.MANAGED_SELECTOR, namespace):
+                    into[lbl.key_of(obj)] = obj
+        return {
+            s.env_id: self._observation(
+                s,
+                clusters.get((s.namespace, s.name)),
+                kcs.get((s.namespace, s.name)),
+                expected_ready,
+            )
+            for s in specs
+        }
+
+    def _observation(
+        self, spec: EnvSpec, cluster: Obj | None, kc: Obj | None, expected_ready: bool
+    ) -> Observation:
+        if cluster is None and kc is None:
+            return Observation(Phase.DELETED, exists=False)
+        if _deleting(cluster, kc):
+            return Observation(Phase.DELETING)
+        endpoints: dict[str, str] = {}
+        address = (((kc or {}).get("status") or {}).get("ingress") or {}).get("address")
+        if address:
+            host = str(address).removeprefix("https://").rstrip("/")
+            endpoints["api_server"] = f"https://{host}/dkp/api-server"
+        failure = _failure(cluster, kc)
+        phase = Phase.FAILED if failure else progress(cluster, kc)
+        drift = "; ".join(self._drift(spec, cluster, kc, expected_ready))
+        return Observation(phase, failure=failure, drift=drift, endpoints=endpoints)
+
+    def _drift(
+        self, spec: EnvSpec, cluster: Obj | None, kc: Obj | None, expected_ready: bool
+    ) -> list[str]:
+        found: list[str] = []
+        now = self._clock.now()
+        pairs = ((self.cluster_resource.kind, cluster, kc), (KOMMANDER_CLUSTER.kind, kc, cluster))
+        for kind, obj, other in pairs:
+            if obj is None and other is not None:
+                born = _created(other)
+                if expected_ready or (born is not None and now - born > self._grace):
+                    found.append(f"{kind} {spec.namespace}/{spec.name} is missing")
+            elif obj is not None:
+                wrong = lbl.mismatches(obj, env_labels(spec), {lbl.OWNER_EMAIL: spec.owner_email})
+                found.extend(f"{kind} {spec.name}: {text}" for text in wrong)
+        return found
+
+    def delete(self, spec: EnvSpec) -> None:
+        """Detach (delete the KommanderCluster), then delete the Cluster; absent ones are fine.
+
+        Both use foreground propagation, so observe() reports DELETING until CAPI has removed
+        the machines and the objects are gone.
+        """
+        self._kube.delete(KOMMANDER_CLUSTER, spec.name, spec.namespace)
+        self._kube.delete(self.cluster_resource, spec.name, spec.namespace)

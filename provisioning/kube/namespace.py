@@ -1,0 +1,177 @@
+"""The `namespace` environment backend: a labelled namespace with a ResourceQuota, a LimitRange
+and a RoleBinding for the owner, in an existing cluster named by `EnvSpec.cluster_ref`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from provisioning.base import EnvSpec, Observation, Phase
+from provisioning.kube import labels as lbl
+from provisioning.kube.capi import env_annotations, env_labels
+from provisioning.kube.client import (
+    LIMIT_RANGE,
+    NAMESPACE,
+    RESOURCE_QUOTA,
+    ROLE_BINDING,
+    KubeClient,
+    KubeClients,
+    Obj,
+    Resource,
+)
+
+QUOTA_NAME = "envbot-quota"
+LIMITS_NAME = "envbot-limits"
+OWNER_BINDING = "envbot-owner"
+DEFAULT_LIMITS: Mapping[str, Mapping[str, str]] = {
+    "default": {"cpu": "500m", "memory": "512Mi"},
+    "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+}
+
+
+def _child_meta(spec: EnvSpec, name: str) -> Obj:
+    return {"name": name, "namespace": spec.name, "labels": env_labels(spec)}
+
+
+def manifests(spec: EnvSpec, limits: Mapping[str, Mapping[str, str]]) -> list[tuple[Resource, Obj]]:
+    """Every object of a namespace environment, the namespace first."""
+    objects: list[tuple[Resource, Obj]] = [
+        (
+            NAMESPACE,
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": spec.name,
+                    "labels": env_labels(spec),
+                    "annotations": env_annotations(spec),
+                },
+            },
+        ),
+        (
+            LIMIT_RANGE,
+            {
+                "apiVersion": "v1",
+                "kind": "LimitRange",
+                "metadata": _child_meta(spec, LIMITS_NAME),
+                "spec": {
+                    "limits": [{"type": "Container", **{k: dict(v) for k, v in limits.items()}}]
+                },
+            },
+        ),
+        (
+            ROLE_BINDING,
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": _child_meta(spec, OWNER_BINDING),
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": spec.role or "admin",
+                },
+                "subjects": [
+                    {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "User",
+                        "name": spec.owner_email,
+                    }
+                ],
+            },
+        ),
+    ]
+    if spec.quota:
+        quota = {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": _child_meta(spec, QUOTA_NAME),
+            "spec": {"hard": dict(spec.quota)},
+        }
+        objects.insert(1, (RESOURCE_QUOTA, quota))
+    return objects
+
+
+class NamespaceBackend:
+    """Environments as namespaces in existing clusters."""
+
+    name = "namespace"
+
+    def __init__(
+        self, clients: KubeClients, *, limits: Mapping[str, Mapping[str, str]] = DEFAULT_LIMITS
+    ) -> None:
+        self._clients = clients
+        self._limits = limits
+
+    def create(self, spec: EnvSpec) -> None:
+        """Create the namespace, then its quota, limits and owner binding; existing ones are kept.
+
+        Raises:
+            TemporaryError: the API server is unavailable, or the old namespace is terminating.
+            PermanentError: rejected, unknown cluster, or the namespace belongs to something else.
+        """
+        kube = self._clients.cluster(spec.cluster_ref)
+        for res, obj in manifests(spec, self._limits):
+            stored = kube.create(res, obj)
+            what = f"{res.kind} {obj['metadata']['name']} on {kube.label}"
+            lbl.ensure_owned(stored, lbl.ENV_ID, lbl.label_value(spec.env_id), what)
+
+    def observe(
+        self, specs: Sequence[EnvSpec], *, expected_ready: bool = False
+    ) -> dict[str, Observation]:
+        """One list per kind per cluster (by label, across namespaces), keyed by env id.
+
+        Args:
+            specs: the environments to look at.
+            expected_ready: accepted for symmetry with `CapiBackend`; a namespace environment
+                whose namespace exists but lacks an object reports drift either way.
+        """
+        del expected_ready
+        result: dict[str, Observation] = {}
+        for ref in sorted({s.cluster_ref for s in specs}):
+            kube = self._clients.cluster(ref)
+            seen = self._seen(kube)
+            for spec in (s for s in specs if s.cluster_ref == ref):
+                result[spec.env_id] = self._observation(spec, seen)
+        return result
+
+    @staticmethod
+    def _seen(kube: KubeClient) -> dict[tuple[str, str, str], Obj]:
+        seen: dict[tuple[str, str, str], Obj] = {}
+        for res in (NAMESPACE, RESOURCE_QUOTA, LIMIT_RANGE, ROLE_BINDING):
+            for obj in kube.list(res, lbl.MANAGED_SELECTOR):
+                seen[(res.kind, *lbl.key_of(obj))] = obj
+        return seen
+
+    def _observation(self, spec: EnvSpec, seen: Mapping[tuple[str, str, str], Any]) -> Observation:
+        ns = seen.get(("Namespace", "", spec.name))
+        if ns is None:
+            return Observation(Phase.DELETED, exists=False)
+        if (
+            lbl.meta(ns).get("deletionTimestamp")
+            or (ns.get("status") or {}).get("phase") == "Terminating"
+        ):
+            return Observation(Phase.DELETING)
+        missing = [
+            f"{res.kind} {spec.name}/{obj['metadata']['name']} is missing"
+            for res, obj in manifests(spec, self._limits)[1:]
+            if (res.kind, spec.name, obj["metadata"]["name"]) not in seen
+        ]
+        changed = lbl.mismatches(ns, env_labels(spec), {lbl.OWNER_EMAIL: spec.owner_email})
+        binding = seen.get(("RoleBinding", spec.name, OWNER_BINDING))
+        if binding is not None:
+            subjects = [s.get("name") for s in binding.get("subjects") or []]
+            role = (binding.get("roleRef") or {}).get("name")
+            if subjects != [spec.owner_email] or role != (spec.role or "admin"):
+                changed.append(f"RoleBinding {OWNER_BINDING} now binds {role} to {subjects}")
+        quota = seen.get(("ResourceQuota", spec.name, QUOTA_NAME))
+        # Compare resource names only: the API server canonicalises quantities ("2048Mi" -> "2Gi").
+        if quota is not None and set((quota.get("spec") or {}).get("hard") or {}) != set(
+            spec.quota
+        ):
+            changed.append(f"ResourceQuota {QUOTA_NAME} limits other resources now")
+        phase = Phase.ACCEPTED if missing else Phase.READY
+        return Observation(phase, drift="; ".join(missing + changed))
+
+    def delete(self, spec: EnvSpec) -> None:
+        """Delete the namespace (and so everything in it); an absent namespace is fine."""
+        self._clients.cluster(spec.cluster_ref).delete(NAMESPACE, spec.name)
