@@ -1,0 +1,747 @@
+"""Resource types, structural pruning and schema validation for the fake Kubernetes API server."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft4Validator
+from jsonschema.exceptions import ValidationError
+
+logger = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+Cause = dict[str, str]
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+_TOO_LONG_63 = "must be no more than 63 characters"
+_LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+    "'.', and must start and end with an alphanumeric character"
+)
+_PRESERVE: Json = {"x-kubernetes-preserve-unknown-fields": True}
+
+OBJECT_META_SCHEMA: Json = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "generateName": {"type": "string"},
+        "namespace": {"type": "string"},
+        "selfLink": {"type": "string"},
+        "uid": {"type": "string"},
+        "resourceVersion": {"type": "string"},
+        "generation": {"type": "integer"},
+        "creationTimestamp": {},
+        "deletionTimestamp": {},
+        "deletionGracePeriodSeconds": {"type": "integer"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+        "ownerReferences": {"type": "array", "items": _PRESERVE},
+        "finalizers": {"type": "array", "items": {"type": "string"}},
+        "managedFields": {"type": "array", "items": _PRESERVE},
+    },
+}
+
+
+@dataclass
+class ResourceType:
+    """One REST resource (group + plural) served in one or more versions."""
+
+    group: str
+    plural: str
+    kind: str
+    namespaced: bool
+    versions: tuple[str, ...]
+    schemas: dict[str, Json | None]
+    singular: str = ""
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    status_subresource: bool = False
+    custom: bool = True
+    name_rule: str = "subdomain"  # subdomain | label | path
+    from_crd_file: bool = False
+    extra_field_selectors: tuple[str, ...] = ()
+    _validators: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+    @property
+    def resource_id(self) -> str:
+        """`clusters.cluster.x-k8s.io` or `namespaces` as used in error messages."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def qualified_kind(self) -> str:
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+    def api_version(self, version: str) -> str:
+        return f"{self.group}/{version}" if self.group else version
+
+    @property
+    def field_selectors(self) -> frozenset[str]:
+        base = {"metadata.name", "metadata.namespace"} if self.namespaced else {"metadata.name"}
+        return frozenset(base | set(self.extra_field_selectors))
+
+    def validator(self, version: str) -> Any:
+        """A cached jsonschema validator for the version's schema without `metadata`."""
+        if version not in self._validators:
+            schema = copy.deepcopy(self.schemas.get(version) or {})
+            schema.get("properties", {}).pop("metadata", None)
+            self._validators[version] = Draft4Validator(schema)
+        return self._validators[version]
+
+
+def _obj(props: Mapping[str, Json], required: Iterable[str] = ()) -> Json:
+    schema: Json = {"type": "object", "properties": dict(props)}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+_STR: Json = {"type": "string"}
+_STRS: Json = {"type": "array", "items": _STR}
+_STR_MAP: Json = {"type": "object", "additionalProperties": _STR}
+_INT_OR_STR: Json = {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, _STR]}
+_QTY_MAP: Json = {"type": "object", "additionalProperties": _INT_OR_STR}
+_POLICY_RULE = _obj(
+    {
+        "apiGroups": _STRS,
+        "resources": _STRS,
+        "resourceNames": _STRS,
+        "nonResourceURLs": _STRS,
+        "verbs": _STRS,
+    },
+    ["verbs"],
+)
+_SUBJECTS: Json = {
+    "type": "array",
+    "items": _obj(
+        {"apiGroup": _STR, "kind": _STR, "name": _STR, "namespace": _STR}, ["kind", "name"]
+    ),
+}
+_ROLE_REF = _obj({"apiGroup": _STR, "kind": _STR, "name": _STR}, ["apiGroup", "kind", "name"])
+
+
+def _root(props: Mapping[str, Json], required: Iterable[str] = ()) -> Json:
+    return _obj(
+        {"apiVersion": _STR, "kind": _STR, "metadata": {"type": "object"}, **props}, required
+    )
+
+
+def _builtin(
+    group: str,
+    version: str,
+    plural: str,
+    kind: str,
+    namespaced: bool,
+    schema: Json,
+    *,
+    short_names: tuple[str, ...] = (),
+    name_rule: str = "subdomain",
+    fields: tuple[str, ...] = (),
+) -> ResourceType:
+    return ResourceType(
+        group=group,
+        plural=plural,
+        kind=kind,
+        namespaced=namespaced,
+        versions=(version,),
+        schemas={version: schema},
+        singular=kind.lower(),
+        short_names=short_names,
+        custom=False,
+        name_rule=name_rule,
+        extra_field_selectors=fields,
+    )
+
+
+def builtin_types() -> list[ResourceType]:
+    """Core, RBAC and coordination resources with hand-written minimal schemas."""
+    rbac = "rbac.authorization.k8s.io"
+    return [
+        _builtin(
+            "",
+            "v1",
+            "namespaces",
+            "Namespace",
+            False,
+            _root({"spec": _obj({"finalizers": _STRS}), "status": _PRESERVE}),
+            short_names=("ns",),
+            name_rule="label",
+            fields=("status.phase",),
+        ),
+        _builtin(
+            "",
+            "v1",
+            "resourcequotas",
+            "ResourceQuota",
+            True,
+            _root(
+                {
+                    "spec": _obj({"hard": _QTY_MAP, "scopes": _STRS, "scopeSelector": _PRESERVE}),
+                    "status": _PRESERVE,
+                }
+            ),
+            short_names=("quota",),
+        ),
+        _builtin(
+            "",
+            "v1",
+            "limitranges",
+            "LimitRange",
+            True,
+            _root(
+                {
+                    "spec": _obj(
+                        {
+                            "limits": {
+                                "type": "array",
+                                "items": _obj(
+                                    {
+                                        "type": _STR,
+                                        "max": _QTY_MAP,
+                                        "min": _QTY_MAP,
+                                        "default": _QTY_MAP,
+                                        "defaultRequest": _QTY_MAP,
+                                        "maxLimitRequestRatio": _QTY_MAP,
+                                    },
+                                    ["type"],
+                                ),
+                            }
+                        },
+                        ["limits"],
+                    )
+                }
+            ),
+            short_names=("limits",),
+        ),
+        _builtin(
+            "",
+            "v1",
+            "serviceaccounts",
+            "ServiceAccount",
+            True,
+            _root(
+                {
+                    "secrets": {"type": "array", "items": _PRESERVE},
+                    "imagePullSecrets": {"type": "array", "items": _obj({"name": _STR})},
+                    "automountServiceAccountToken": {"type": "boolean"},
+                }
+            ),
+            short_names=("sa",),
+        ),
+        _builtin(
+            "",
+            "v1",
+            "secrets",
+            "Secret",
+            True,
+            _root(
+                {
+                    "data": _STR_MAP,
+                    "stringData": _STR_MAP,
+                    "type": _STR,
+                    "immutable": {"type": "boolean"},
+                }
+            ),
+            fields=("type",),
+        ),
+        _builtin(
+            "",
+            "v1",
+            "configmaps",
+            "ConfigMap",
+            True,
+            _root({"data": _STR_MAP, "binaryData": _STR_MAP, "immutable": {"type": "boolean"}}),
+            short_names=("cm",),
+        ),
+        _builtin(
+            rbac,
+            "v1",
+            "roles",
+            "Role",
+            True,
+            _root({"rules": {"type": "array", "items": _POLICY_RULE}}),
+            name_rule="path",
+        ),
+        _builtin(
+            rbac,
+            "v1",
+            "rolebindings",
+            "RoleBinding",
+            True,
+            _root({"subjects": _SUBJECTS, "roleRef": _ROLE_REF}, ["roleRef"]),
+            name_rule="path",
+        ),
+        _builtin(
+            rbac,
+            "v1",
+            "clusterroles",
+            "ClusterRole",
+            False,
+            _root(
+                {
+                    "rules": {"type": "array", "items": _POLICY_RULE},
+                    "aggregationRule": _obj(
+                        {"clusterRoleSelectors": {"type": "array", "items": _PRESERVE}}
+                    ),
+                }
+            ),
+            name_rule="path",
+        ),
+        _builtin(
+            rbac,
+            "v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            False,
+            _root({"subjects": _SUBJECTS, "roleRef": _ROLE_REF}, ["roleRef"]),
+            name_rule="path",
+        ),
+        _builtin(
+            "coordination.k8s.io",
+            "v1",
+            "leases",
+            "Lease",
+            True,
+            _root(
+                {
+                    "spec": _obj(
+                        {
+                            "holderIdentity": _STR,
+                            "leaseDurationSeconds": {"type": "integer"},
+                            "acquireTime": _STR,
+                            "renewTime": _STR,
+                            "leaseTransitions": {"type": "integer"},
+                            "strategy": _STR,
+                            "preferredHolder": _STR,
+                        }
+                    )
+                }
+            ),
+        ),
+    ]
+
+
+def _fallback_schema(required: Mapping[str, list[str]]) -> Json:
+    """A permissive schema (unknown fields kept) that only enforces the given required fields."""
+    root: Json = _root({"spec": {"type": "object", **_PRESERVE}, "status": _PRESERVE})
+    for path, names in sorted(required.items(), key=lambda item: item[0].count(".")):
+        node = root
+        if path:
+            for part in path.split("."):
+                node = node["properties"].setdefault(
+                    part, {"type": "object", "properties": {}, **_PRESERVE}
+                )
+                node.setdefault("properties", {})
+        node["required"] = list(names)
+    return root
+
+
+_WS = "workspaces.kommander.mesosphere.io"
+_KOM = "kommander.mesosphere.io"
+_REFS = "virtualGroupRef"
+# (group, versions, plural, kind, namespaced, shortNames, status subresource,
+#  {version: {path: required}})
+_FALLBACK_CRDS: list[
+    tuple[
+        str, tuple[str, ...], str, str, bool, tuple[str, ...], bool, dict[str, dict[str, list[str]]]
+    ]
+] = [
+    (
+        "cluster.x-k8s.io",
+        ("v1beta1", "v1beta2"),
+        "clusters",
+        "Cluster",
+        True,
+        ("cl",),
+        True,
+        {
+            "v1beta1": {"spec.topology": ["class", "version"]},
+            "v1beta2": {
+                "": ["spec"],
+                "spec.topology": ["classRef", "version"],
+                "spec.topology.classRef": ["name"],
+                "spec.controlPlaneRef": ["apiGroup", "kind", "name"],
+                "spec.infrastructureRef": ["apiGroup", "kind", "name"],
+            },
+        },
+    ),
+    (_KOM, ("v1beta1",), "kommanderclusters", "KommanderCluster", True, ("komm",), True, {}),
+    (_KOM, ("v1beta1",), "virtualgroups", "VirtualGroup", False, (), False, {}),
+    (
+        _KOM,
+        ("v1beta1",),
+        "virtualgroupclusterrolebindings",
+        "VirtualGroupClusterRoleBinding",
+        False,
+        (),
+        False,
+        {"v1beta1": {"": ["spec"], "spec": ["clusterRoleRef", _REFS]}},
+    ),
+    (_WS, ("v1alpha1",), "workspaces", "Workspace", False, ("ws",), True, {}),
+    (_WS, ("v1alpha1",), "workspaceroles", "WorkspaceRole", True, (), True, {}),
+    (_WS, ("v1alpha1",), "kommanderworkspaceroles", "KommanderWorkspaceRole", True, (), True, {}),
+    (_WS, ("v1alpha1",), "projects", "Project", True, (), True, {}),
+    (_WS, ("v1alpha1",), "projectroles", "ProjectRole", True, (), True, {}),
+    (_WS, ("v1alpha1",), "kommanderprojectroles", "KommanderProjectRole", True, (), True, {}),
+    (
+        _WS,
+        ("v1alpha1",),
+        "virtualgroupworkspacerolebindings",
+        "VirtualGroupWorkspaceRoleBinding",
+        True,
+        (),
+        True,
+        {"v1alpha1": {"": ["spec"], "spec": [_REFS, "workspaceRoleRef"]}},
+    ),
+    (
+        _WS,
+        ("v1alpha1",),
+        "virtualgroupkommanderworkspacerolebindings",
+        "VirtualGroupKommanderWorkspaceRoleBinding",
+        True,
+        (),
+        True,
+        {"v1alpha1": {"": ["spec"], "spec": ["kommanderWorkspaceRoleRef", _REFS]}},
+    ),
+    (
+        _WS,
+        ("v1alpha1",),
+        "virtualgroupkommanderclusterrolebindings",
+        "VirtualGroupKommanderClusterRoleBinding",
+        False,
+        (),
+        True,
+        {"v1alpha1": {"": ["spec"], "spec": ["clusterRoleRef", _REFS]}},
+    ),
+    (
+        _WS,
+        ("v1alpha1",),
+        "virtualgroupprojectrolebindings",
+        "VirtualGroupProjectRoleBinding",
+        True,
+        (),
+        True,
+        {"v1alpha1": {"": ["spec"], "spec": ["projectRoleRef", _REFS]}},
+    ),
+    (
+        _WS,
+        ("v1alpha1",),
+        "virtualgroupkommanderprojectrolebindings",
+        "VirtualGroupKommanderProjectRoleBinding",
+        True,
+        (),
+        True,
+        {"v1alpha1": {"": ["spec"], "spec": ["kommanderProjectRoleRef", _REFS]}},
+    ),
+]
+
+
+def fallback_crd_types() -> list[ResourceType]:
+    """The CRD kinds envbot uses, with required-field checks only (for clones without ../shared)."""
+    types = []
+    for group, versions, plural, kind, namespaced, short, status, required in _FALLBACK_CRDS:
+        types.append(
+            ResourceType(
+                group=group,
+                plural=plural,
+                kind=kind,
+                namespaced=namespaced,
+                versions=versions,
+                schemas={v: _fallback_schema(required.get(v, {})) for v in versions},
+                singular=kind.lower(),
+                short_names=short,
+                status_subresource=status,
+            )
+        )
+    return types
+
+
+def load_crd_types(crd_dir: Path) -> list[ResourceType]:
+    """Read every CustomResourceDefinition under `crd_dir` (recursively)."""
+    types = []
+    for path in sorted(crd_dir.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc["spec"]
+            names = spec["names"]
+            served = [v for v in spec["versions"] if v.get("served", True)]
+            types.append(
+                ResourceType(
+                    group=spec["group"],
+                    plural=names["plural"],
+                    kind=names["kind"],
+                    namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                    versions=tuple(v["name"] for v in served),
+                    schemas={
+                        v["name"]: (v.get("schema") or {}).get("openAPIV3Schema") for v in served
+                    },
+                    singular=names.get("singular", names["kind"].lower()),
+                    short_names=tuple(names.get("shortNames", ())),
+                    categories=tuple(names.get("categories", ())),
+                    status_subresource=any(
+                        "status" in (v.get("subresources") or {}) for v in served
+                    ),
+                    from_crd_file=True,
+                )
+            )
+    logger.debug("loaded %d CRDs from %s", len(types), crd_dir)
+    return types
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def prune(value: Any, schema: Any, path: str, unknown: list[str]) -> None:
+    """Drop fields the structural schema does not declare, recording their paths."""
+    if not isinstance(schema, dict):
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        additional = schema.get("additionalProperties")
+        preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
+        declares_object = schema.get("type") == "object" or props is not None
+        for key in list(value):
+            if props is not None and key in props:
+                prune(value[key], props[key], _join(path, key), unknown)
+            elif isinstance(additional, dict):
+                prune(value[key], additional, _join(path, key), unknown)
+            elif additional is True or preserve or not declares_object:
+                continue
+            else:
+                unknown.append(_join(path, key))
+                del value[key]
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            prune(item, schema["items"], f"{path}[{index}]", unknown)
+
+
+def prune_object(obj: Json, schema: Json | None) -> list[str]:
+    """Prune a whole object: metadata against ObjectMeta, the rest against the schema."""
+    unknown: list[str] = []
+    if isinstance(obj.get("metadata"), dict):
+        prune(obj["metadata"], OBJECT_META_SCHEMA, "metadata", unknown)
+    if schema is None:
+        return unknown
+    body_schema = copy.copy(schema)
+    body_schema["properties"] = {
+        k: v for k, v in schema.get("properties", {}).items() if k != "metadata"
+    } | {"apiVersion": _STR, "kind": _STR, "metadata": {}}
+    prune(obj, body_schema, "", unknown)
+    return unknown
+
+
+def _error_path(error: ValidationError) -> str:
+    path = ""
+    for part in error.absolute_path:
+        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
+    return path
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, str) else json.dumps(json.dumps(value))
+
+
+def _cause(error: ValidationError) -> list[Cause]:
+    path = _error_path(error)
+    kind = error.validator
+    if kind == "required":
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        return [
+            {
+                "reason": "FieldValueRequired",
+                "message": "Required value",
+                "field": _join(path, name),
+            }
+            for name in error.validator_value
+            if name not in instance
+        ]
+    body_path = path or "body"
+    if kind == "type":
+        actual = type(error.instance).__name__
+        actual = {
+            "dict": "object",
+            "list": "array",
+            "str": "string",
+            "int": "integer",
+            "float": "number",
+            "bool": "boolean",
+            "NoneType": "null",
+        }.get(actual, actual)
+        expected = error.validator_value
+        message = (
+            f'Invalid value: "{actual}": {body_path} in body must be of type {expected}: "{actual}"'
+        )
+        return [{"reason": "FieldValueTypeInvalid", "message": message, "field": path}]
+    if kind == "enum":
+        supported = ", ".join(json.dumps(v) for v in error.validator_value)
+        message = f"Unsupported value: {_shown(error.instance)}: supported values: {supported}"
+        return [{"reason": "FieldValueNotSupported", "message": message, "field": path}]
+    if kind in ("maxLength", "maxItems", "maxProperties"):
+        unit = {"maxLength": "bytes", "maxItems": "items", "maxProperties": "properties"}[kind]
+        message = f"Too long: may not be more than {error.validator_value} {unit}"
+        return [{"reason": "FieldValueTooLong", "message": message, "field": path}]
+    message = f"Invalid value: {_shown(error.instance)}: {body_path} in body {error.message}"
+    return [{"reason": "FieldValueInvalid", "message": message, "field": path}]
+
+
+def validate_against_schema(rt: ResourceType, version: str, obj: Json) -> list[Cause]:
+    """Validate (an already pruned) object against the version's schema; `metadata` excluded."""
+    if rt.schemas.get(version) is None:
+        return []
+    causes: list[Cause] = []
+    errors = sorted(
+        rt.validator(version).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))
+    )
+    for error in errors:
+        for cause in _cause(error):
+            if cause not in causes:
+                causes.append(cause)
+    return causes
+
+
+def _name_causes(rt: ResourceType, name: str, field_path: str) -> list[Cause]:
+    def invalid(message: str) -> Cause:
+        return {
+            "reason": "FieldValueInvalid",
+            "message": f"Invalid value: {json.dumps(name)}: {message}",
+            "field": field_path,
+        }
+
+    if rt.name_rule == "label":
+        if len(name) > 63:
+            return [invalid("must be no more than 63 characters")]
+        if not DNS1123_LABEL.match(name):
+            return [invalid(_LABEL_MSG)]
+    elif rt.name_rule == "path":
+        if name in (".", "..") or "/" in name or "%" in name:
+            return [invalid("may not contain '/' or '%' and may not be '.' or '..'")]
+    else:
+        if len(name) > 253:
+            return [invalid("must be no more than 253 characters")]
+        if not DNS1123_SUBDOMAIN.match(name):
+            return [invalid(_SUBDOMAIN_MSG)]
+    return []
+
+
+def _label_key_causes(key: str, field_path: str) -> list[Cause]:
+    prefix, _, name = key.rpartition("/")
+    problems = []
+    if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+        problems.append("prefix part " + _SUBDOMAIN_MSG)
+    if len(name) > 63:
+        problems.append("name part must be no more than 63 characters")
+    elif not _QUALIFIED_NAME.match(name):
+        problems.append(
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must "
+            "start and end with an alphanumeric character"
+        )
+    return [
+        {
+            "reason": "FieldValueInvalid",
+            "message": f"Invalid value: {json.dumps(key)}: {p}",
+            "field": field_path,
+        }
+        for p in problems
+    ]
+
+
+def validate_metadata(rt: ResourceType, obj: Json) -> list[Cause]:
+    """ObjectMeta checks: name (per kind), labels, annotation keys."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return [
+            {
+                "reason": "FieldValueRequired",
+                "message": "Required value: name or generateName is required",
+                "field": "metadata.name",
+            }
+        ]
+    causes: list[Cause] = []
+    causes += validate_metadata_types(meta)
+    if causes:
+        return causes
+    name = meta.get("name")
+    if not name:
+        if not meta.get("generateName"):
+            return [
+                {
+                    "reason": "FieldValueRequired",
+                    "message": "Required value: name or generateName is required",
+                    "field": "metadata.name",
+                }
+            ]
+    else:
+        causes += _name_causes(rt, name, "metadata.name")
+    for key, value in (meta.get("labels") or {}).items():
+        causes += _label_key_causes(key, "metadata.labels")
+        if len(value) > 63:
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "message": f"Invalid value: {json.dumps(value)}: {_TOO_LONG_63}",
+                    "field": "metadata.labels",
+                }
+            )
+        elif not _LABEL_VALUE.match(value):
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "message": f"Invalid value: {json.dumps(value)}: {_LABEL_VALUE_MSG}",
+                    "field": "metadata.labels",
+                }
+            )
+    for key in meta.get("annotations") or {}:
+        causes += _label_key_causes(key, "metadata.annotations")
+    return causes
+
+
+_META_VALIDATOR = Draft4Validator(OBJECT_META_SCHEMA)
+
+
+def validate_metadata_types(meta: Json) -> list[Cause]:
+    """Type errors in ObjectMeta (e.g. a non-string label value)."""
+    causes: list[Cause] = []
+    for error in _META_VALIDATOR.iter_errors(meta):
+        for cause in _cause(error):
+            cause["field"] = _join("metadata", cause["field"])
+            causes.append(cause)
+    return causes
+
+
+def allow_unknown_at(rt: ResourceType, path: str) -> None:
+    """Mark dotted `path` as x-kubernetes-preserve-unknown-fields in all versions."""
+    for version, schema in rt.schemas.items():
+        if schema is None:
+            continue
+        node = schema
+        for part in path.split("."):
+            props = node.setdefault("properties", {})
+            node = props.setdefault(part, {"type": "object"})
+        node["x-kubernetes-preserve-unknown-fields"] = True
+        rt._validators.pop(version, None)
