@@ -40,6 +40,20 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo world: a tour script, or a prompt."""
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.getLogger().setLevel(level)
+    logging.getLogger("alembic").setLevel(level)
+    from bot.demo.console import interactive, run_script
+
+    policy = Path(args.policy)
+    if args.script:
+        with open(args.script, encoding="utf-8") as lines:
+            return run_script(lines, policy, sys.stdout)
+    return interactive(policy)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="envbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = policy_sub.add_parser("check", help="validate a policy file (exit 1 with every error)")
     p.add_argument("file", nargs="?", help="defaults to ENVBOT_POLICY_FILE")
     p.set_defaults(func=cmd_policy_check)
+
+    p = sub.add_parser("demo", help="the embedded demo: fake Slack, in-memory backends, SQLite")
+    p.add_argument("--script", help="run this tour instead of a prompt")
+    p.add_argument("--policy", default="examples/policy.yaml", help="policy file to use")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the bot's logs")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -6,12 +6,13 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.services.container import Services
-from handlers import commands, errors
+from handlers import actions, commands, errors
 
 
 def register_all(app: App, services: Services) -> None:
     """Register every surface's listeners, then the one error handler."""
     commands.register(app, services)
+    actions.register(app, services)
     errors.register(app, services)
 
 

@@ -35,7 +35,8 @@ def register(app: App, services: Services) -> None:
             text = f"Something went wrong (ref {ref}). Tell your platform team this reference."
         if respond is not None and _has_response_url(body):
             respond(text=text, response_type="ephemeral", replace_original=False)
-        return None
+        # The user has been told; a 500 would make Slack show its own error on top.
+        return BoltResponse(status=200, body="")
 
 
 def _has_response_url(body: dict[str, Any]) -> bool:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.domain.clock import Clock
 from bot.policy import Policy
 from bot.services.commands import CommandService
+from bot.services.environments import EnvironmentService
 from bot.services.help import HelpService
 from bot.services.ports import Directory
 
@@ -23,3 +24,4 @@ class Services:
     directory: Directory
     help: HelpService
     commands: CommandService
+    envs: EnvironmentService

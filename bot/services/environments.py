@@ -387,9 +387,10 @@ class EnvironmentService:
             if env.state == EnvState.DELETING:
                 self._phase(s, env, "deleting", now)
             elif env.state == EnvState.PROVISIONING:
-                env.spec = {**env.spec, "created": False}
+                attempt = int(env.spec.get("round", 0)) + 1
+                env.spec = {**env.spec, "created": False, "round": attempt}
                 env.failure = ""
-                self._phase(s, env, f"accepted:{env.attempts}", now, text="Retrying")
+                self._phase(s, env, f"accepted:{attempt}", now, text="Retrying")
             return env
 
     def _move(

@@ -1,0 +1,99 @@
+"""Builds the running bot from its parts: services, the Bolt app, the outbox drain and the jobs.
+
+`envbot serve`, `envbot demo` and the scenario tests all go through `build_runtime`, so they
+run the same handlers, services and jobs; only the clients and backends handed in differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+
+from bot.db.session import make_engine, make_sessionmaker
+from bot.delivery import OutboxDrain
+from bot.domain.clock import Clock
+from bot.jobs import Job, JobRunner
+from bot.notify import Notifier
+from bot.policy import Policy
+from bot.services.commands import CommandService
+from bot.services.container import Services
+from bot.services.env_reconcile import EnvironmentReconciler
+from bot.services.environments import EnvironmentService
+from bot.services.help import HelpService
+from bot.services.ports import Directory
+from bot.settings import JobSettings
+from handlers import build_app
+from provisioning.base import EnvironmentBackend
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A wired bot: serve `app`, run `jobs`."""
+
+    services: Services
+    app: App
+    drain: OutboxDrain
+    jobs: JobRunner
+    engine: Engine
+
+
+def build_runtime(
+    *,
+    policy: Policy,
+    database_url: str,
+    client: WebClient,
+    directory: Directory,
+    signing_secret: str,
+    clock: Clock,
+    env_backends: Mapping[str, EnvironmentBackend],
+    default_channel: str = "#platform",
+    job_settings: JobSettings | None = None,
+    process_before_response: bool = False,
+) -> Runtime:
+    """Wire everything; the database must already be migrated."""
+    intervals = job_settings or JobSettings()
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    notifier = Notifier()
+    help_service = HelpService(policy, directory)
+    envs = EnvironmentService(policy, clock, sessions, directory, notifier, default_channel)
+    reconciler = EnvironmentReconciler(policy, clock, sessions, notifier, env_backends)
+    routes = {
+        ("env", "create"): envs.create,
+        ("env", "list"): envs.list,
+        ("env", "show"): envs.show,
+        ("env", "extend"): envs.extend,
+        ("env", "transfer"): envs.transfer,
+        ("env", "delete"): envs.delete,
+        ("env", "access"): envs.access,
+    }
+    commands = CommandService(help_service, routes)
+    services = Services(
+        policy=policy,
+        clock=clock,
+        sessions=sessions,
+        directory=directory,
+        help=help_service,
+        commands=commands,
+        envs=envs,
+    )
+    app = build_app(
+        services,
+        client=client,
+        signing_secret=signing_secret,
+        process_before_response=process_before_response,
+    )
+    drain = OutboxDrain(sessions, client, clock)
+    jobs = JobRunner(
+        [
+            Job("expiry", timedelta(seconds=intervals.expiry_interval), reconciler.expire_due),
+            Job("reconcile", timedelta(seconds=intervals.reconcile_interval), reconciler.reconcile),
+            Job("outbox", timedelta(seconds=intervals.outbox_interval), drain.drain),
+        ]
+    )
+    return Runtime(services=services, app=app, drain=drain, jobs=jobs, engine=engine)
