@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.fakes.kube_builtins import builtin_semantics
 from tests.fakes.kube_patch import PatchError, json_patch, merge_patch
 from tests.fakes.kube_schema import (
     Cause,
@@ -212,7 +213,7 @@ class Store:
             text = ", ".join(f'unknown field "{p}"' for p in unknown)
             raise ApiError(400, "BadRequest", f"strict decoding error: {text}")
         causes = validate_metadata(rt, obj) + validate_against_schema(rt, version, obj)
-        causes += _builtin_semantics(rt, obj)
+        causes += builtin_semantics(rt, obj)
         if causes:
             raise invalid(rt, name, causes)
         if rt.kind == "Secret":
@@ -721,71 +722,3 @@ def _content(obj: Json) -> Json:
 def _spec_part(rt: ResourceType, obj: Json) -> Json:
     skip = {"metadata", "apiVersion", "kind"} | ({"status"} if rt.status_subresource else set())
     return {k: v for k, v in obj.items() if k not in skip}
-
-
-def _builtin_semantics(rt: ResourceType, obj: Json) -> list[Cause]:
-    """Checks beyond the schema that the real apiserver makes for built-in kinds."""
-    causes: list[Cause] = []
-    if rt.kind in ("RoleBinding", "ClusterRoleBinding"):
-        ref = obj.get("roleRef") or {}
-        allowed = ("ClusterRole",) if rt.kind == "ClusterRoleBinding" else ("Role", "ClusterRole")
-        if ref.get("kind") and ref["kind"] not in allowed:
-            causes.append(
-                {
-                    "reason": "FieldValueNotSupported",
-                    "message": f"Unsupported value: {json.dumps(ref['kind'])}: supported "
-                    f"values: {', '.join(json.dumps(a) for a in allowed)}",
-                    "field": "roleRef.kind",
-                }
-            )
-        if ref.get("apiGroup") not in (None, "rbac.authorization.k8s.io"):
-            causes.append(
-                {
-                    "reason": "FieldValueNotSupported",
-                    "message": f"Unsupported value: {json.dumps(ref['apiGroup'])}: supported "
-                    'values: "rbac.authorization.k8s.io"',
-                    "field": "roleRef.apiGroup",
-                }
-            )
-        for index, subject in enumerate(obj.get("subjects") or []):
-            if subject.get("kind") not in ("User", "Group", "ServiceAccount"):
-                causes.append(
-                    {
-                        "reason": "FieldValueNotSupported",
-                        "message": f"Unsupported value: {json.dumps(subject.get('kind'))}: "
-                        'supported values: "ServiceAccount", "User", "Group"',
-                        "field": f"subjects[{index}].kind",
-                    }
-                )
-            elif (
-                subject["kind"] == "ServiceAccount"
-                and rt.kind == "ClusterRoleBinding"
-                and not subject.get("namespace")
-            ):
-                causes.append(
-                    {
-                        "reason": "FieldValueRequired",
-                        "message": "Required value",
-                        "field": f"subjects[{index}].namespace",
-                    }
-                )
-    if rt.kind in ("Role", "ClusterRole"):
-        for index, rule in enumerate(obj.get("rules") or []):
-            if not rule.get("nonResourceURLs") and not rule.get("resources"):
-                causes.append(
-                    {
-                        "reason": "FieldValueRequired",
-                        "message": "Required value: resource rules must supply at least one "
-                        "resource",
-                        "field": f"rules[{index}].resources",
-                    }
-                )
-            if not rule.get("verbs"):
-                causes.append(
-                    {
-                        "reason": "FieldValueRequired",
-                        "message": "Required value: verbs must contain at least one value",
-                        "field": f"rules[{index}].verbs",
-                    }
-                )
-    return causes
