@@ -54,6 +54,68 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return interactive(policy)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the bot: HTTP (signed requests) or Socket Mode, plus the background jobs."""
+    from slack_sdk import WebClient
+
+    from bot.db import migrate
+    from bot.domain.clock import SystemClock
+    from bot.policy import load_policy
+    from bot.server import HttpServer, make_wsgi_app
+    from bot.slack_directory import SlackDirectory
+    from bot.wiring import build_runtime
+    from provisioning.kube.client import KubeClients
+    from provisioning.registry import build_environment_backends
+
+    settings = Settings()
+    logger.info("effective settings: %s", settings.masked())
+    policy = load_policy(settings.policy_file)
+    slack = settings.slack
+    if slack.bot_token is None:
+        raise SystemExit("ENVBOT_SLACK__BOT_TOKEN is not set (or _FILE / ENVBOT_SECRETS_DIR)")
+    socket_mode = slack.app_token is not None
+    if not socket_mode and slack.signing_secret is None:
+        raise SystemExit(
+            "HTTP mode needs ENVBOT_SLACK__SIGNING_SECRET (or set an app token for Socket Mode)"
+        )
+    url = settings.database_url.get_secret_value()
+    if args.migrate:
+        migrate.upgrade(url)
+    client = WebClient(token=slack.bot_token.get_secret_value(), base_url=slack.api_url)
+    clock = SystemClock()
+    contexts = {name: c.context for name, c in policy.clusters.items()}
+    kube = KubeClients(
+        str(settings.kubeconfig) if settings.kubeconfig else None, settings.kube_context, contexts
+    )
+    runtime = build_runtime(
+        policy=policy,
+        database_url=url,
+        client=client,
+        directory=SlackDirectory(client),
+        signing_secret=slack.signing_secret.get_secret_value() if slack.signing_secret else "",
+        clock=clock,
+        env_backends=build_environment_backends(clock, kube),
+        job_settings=settings.jobs,
+    )
+    scheduler = runtime.jobs.start_background()
+    server = HttpServer(make_wsgi_app(runtime.app), settings.http_host, settings.http_port)
+    try:
+        if socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            assert slack.app_token is not None  # noqa: S101 - checked above
+            import threading
+
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            handler = SocketModeHandler(runtime.app, slack.app_token.get_secret_value())
+            handler.start()  # type: ignore[no-untyped-call]
+        else:
+            server.serve_forever()
+    finally:
+        scheduler.shutdown(wait=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="envbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = policy_sub.add_parser("check", help="validate a policy file (exit 1 with every error)")
     p.add_argument("file", nargs="?", help="defaults to ENVBOT_POLICY_FILE")
     p.set_defaults(func=cmd_policy_check)
+
+    p = sub.add_parser("serve", help="run the bot (HTTP, or Socket Mode with an app token)")
+    p.add_argument("--migrate", action="store_true", help="apply migrations before starting")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="the embedded demo: fake Slack, in-memory backends, SQLite")
     p.add_argument("--script", help="run this tour instead of a prompt")
