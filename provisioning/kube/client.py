@@ -208,78 +208,67 @@ class KubeClient:
         query: Mapping[str, str] | None = None,
     ) -> Obj:
         """One HTTP call; SDK exceptions propagate to the caller's mapping."""
-        if res.custom:
-            data, headers = self._custom_call(res, method, namespace, name, body, query or {})
-        else:
-            data, headers = self._raw_call(res, method, namespace, name, body, query or {})
+        call = _Call(res, method, namespace, name, body, dict(query or {}))
+        data, headers = self._custom_call(call) if res.custom else self._raw_call(call)
         warning = (headers or {}).get("Warning")
         if warning:
             # Dropped unknown fields are worth a warning; a deprecated version on every list is not.
             level = logging.DEBUG if "deprecated" in warning else logging.WARNING
-            logger.log(
-                level, "API server warning on %s %s: %s", method, res.path(namespace, name), warning
-            )
+            logger.log(level, "API server warning on %s %s: %s", method, call.path, warning)
         return data if isinstance(data, dict) else {}
 
-    def _custom_call(
-        self,
-        res: Resource,
-        method: str,
-        namespace: str | None,
-        name: str | None,
-        body: Obj | None,
-        query: Mapping[str, str],
-    ) -> tuple[Any, Mapping[str, str] | None]:
-        scoped = res.namespaced and namespace
-        prefix = {"POST": "create", "GET": "get" if name else "list"}.get(method, method.lower())
+    def _custom_call(self, call: _Call) -> tuple[Any, Mapping[str, str] | None]:
+        res, scoped = call.res, bool(call.res.namespaced and call.namespace)
+        verb = {"POST": "create", "GET": "get" if call.name else "list"}.get(call.method)
+        scope = "namespaced" if scoped else "cluster"
         fn: Callable[..., Any] = getattr(
-            self._custom,
-            f"{prefix}_{'namespaced' if scoped else 'cluster'}_custom_object_with_http_info",
+            self._custom, f"{verb or call.method.lower()}_{scope}_custom_object_with_http_info"
         )
-        args: list[Any] = [res.group, res.version]
-        if scoped:
-            args.append(namespace)
-        args.append(res.plural)
-        if name:
-            args.append(name)
+        args = [res.group, res.version, *([call.namespace] if scoped else []), res.plural]
         kwargs: dict[str, Any] = {"_request_timeout": TIMEOUT}
-        if body is not None:
-            kwargs["body"] = body
-        if "labelSelector" in query:
-            kwargs["label_selector"] = query["labelSelector"]
-        if "propagationPolicy" in query:
-            kwargs["propagation_policy"] = query["propagationPolicy"]
-        data, _status, headers = fn(*args, **kwargs)
+        if call.body is not None:
+            kwargs["body"] = call.body
+        for param, kwarg in (
+            ("labelSelector", "label_selector"),
+            ("propagationPolicy", "propagation_policy"),
+        ):
+            if param in call.query:
+                kwargs[kwarg] = call.query[param]
+        data, _status, headers = fn(*args, *([call.name] if call.name else []), **kwargs)
         return data, headers
 
-    def _raw_call(
-        self,
-        res: Resource,
-        method: str,
-        namespace: str | None,
-        name: str | None,
-        body: Obj | None,
-        query: Mapping[str, str],
-    ) -> tuple[Any, Mapping[str, str] | None]:
+    def _raw_call(self, call: _Call) -> tuple[Any, Mapping[str, str] | None]:
         headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = (
-                "application/merge-patch+json" if method == "PATCH" else "application/json"
-            )
+        if call.body is not None:
+            patch = call.method == "PATCH"
+            headers["Content-Type"] = f"application/{'merge-patch+' if patch else ''}json"
         request = self._api.param_serialize(
-            method=method,
-            resource_path=res.path(namespace, name),
-            query_params=list(query.items()),
+            method=call.method,
+            resource_path=call.path,
+            query_params=list(call.query.items()),
             header_params=headers,
-            body=body,
+            body=call.body,
             auth_settings=["BearerToken"],
         )
         response = self._api.call_api(*request, _request_timeout=TIMEOUT)
         response.read()
         if not 200 <= response.status <= 299:
             raise ApiException.from_response(http_resp=response, body=None, data=None)
-        raw = response.data or b"{}"
-        return json.loads(raw), response.getheaders()
+        return json.loads(response.data or b"{}"), response.getheaders()
+
+
+@dataclass(frozen=True)
+class _Call:
+    res: Resource
+    method: str
+    namespace: str | None
+    name: str | None
+    body: Obj | None
+    query: dict[str, str]
+
+    @property
+    def path(self) -> str:
+        return self.res.path(self.namespace, self.name)
 
 
 class KubeClients:
