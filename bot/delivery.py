@@ -1,20 +1,27 @@
-"""The outbox drain: sends queued messages with slack-sdk's WebClient, at most once each.
+"""The outbox drain: sends queued messages with slack-sdk's WebClient, paced per channel.
 
-A row is marked `sending` and committed before the API call, and `sent` after it. A crash in
-between leaves it `sending`; the drain resumes those only after `resume_after`, so a slow
-send on another replica is not doubled. Rate limits (429 + Retry-After) and 5xx push the
-row's `due_at` back; a row that keeps failing is parked and counted, never dropped.
+A row is claimed (`sending`, compare-and-set on its attempts) and committed before the API
+call, and marked `sent` after it, so two drains never both send it. A crash in between leaves
+it `sending`; the drain resumes those only after `resume_after`, so a slow send on another
+replica is not doubled. Slack allows about one message per second per channel: each channel
+(posts, thread replies, updates, ephemerals and DMs alike) has a next-free time, and a row
+whose channel is busy stays pending with `due_at` moved to that time, so the drain never
+sleeps. A 429 holds its whole channel for Retry-After; 5xx backs the row off; a row that keeps
+failing is parked and counted, never dropped.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter, Gauge
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import OutboxMessage, SlackMessage
@@ -37,13 +44,31 @@ PERMANENT_ERRORS = frozenset(
     }
 )
 
+PARKED_TOTAL = Counter(
+    "envbot_outbox_parked_total", "Outbox messages parked after repeated or permanent failure."
+)
+SENT_TOTAL = Counter("envbot_outbox_sent_total", "Outbox messages sent to Slack.")
+RATE_LIMITED_TOTAL = Counter(
+    "envbot_outbox_rate_limited_total", "Slack 429 answers to outbox sends."
+)
+PENDING = Gauge("envbot_outbox_pending", "Outbox messages waiting to be sent (after each drain).")
+
 
 class _Wait(Exception):
     """The row cannot be sent yet (its card is not posted); try again later."""
 
 
+@dataclass(frozen=True)
+class _Target:
+    """Where a row goes: the limiter's channel key, and the card's channel and ts if it has one."""
+
+    key: str
+    channel: str = ""
+    ts: str = ""
+
+
 class OutboxDrain:
-    """Sends due outbox rows in order; safe to run from one job at a time."""
+    """Sends due outbox rows in order, about one per second per channel; one job at a time."""
 
     def __init__(
         self,
@@ -54,18 +79,31 @@ class OutboxDrain:
         batch: int = 100,
         resume_after: timedelta = timedelta(minutes=2),
         channel_ids: dict[str, str] | None = None,
+        per_channel: timedelta = timedelta(seconds=1),
     ) -> None:
         self._sessions = sessions
         self._client = client
         self._clock = clock
         self._batch = batch
         self._resume_after = resume_after
+        self._per_channel = per_channel
         self._dm_channels: dict[str, str] = {}
         self._channel_ids = channel_ids or {}
+        # A posted name (`#platform`) → the id Slack answered with, so a card's thread
+        # replies and updates (which know only the id) share the name's limiter slot.
+        self._aliases: dict[str, str] = {}
+        # In memory on purpose: only the leader drains, and a restart forgets at most one
+        # second of pacing (Slack tolerates short bursts) or a Retry-After whose rows were
+        # already moved to `due_at` in the database.
+        self._free_at: dict[str, datetime] = {}
         self.parked = 0
 
     def drain(self) -> int:
-        """Send every due row; returns how many were sent."""
+        """Send every due row whose channel is free; busy channels' rows wait in the table.
+
+        Returns:
+            How many rows were sent.
+        """
         now = self._clock.now()
         with self._sessions.begin() as s:
             rows = s.scalars(
@@ -81,28 +119,59 @@ class OutboxDrain:
                 .limit(self._batch)
             ).all()
         sent = 0
+        deferred: dict[datetime, list[int]] = defaultdict(list)
         for row in rows:
-            if self._claim(row.id, now):
-                sent += self._send_one(row, now)
+            try:
+                target = self._target(row)
+            except _Wait:
+                self._reschedule(row, now + timedelta(seconds=1), "waiting for the card")
+                continue
+            free_at = self._free_at.get(target.key)
+            if free_at is not None and free_at > now:
+                if row.status == "pending":
+                    deferred[free_at].append(row.id)
+                continue
+            if self._claim(row, now):
+                self._free_at[target.key] = now + self._per_channel
+                sent += self._send_one(row, target, now)
+        self._defer(deferred)
+        self._update_pending_gauge()
         return sent
 
-    def _claim(self, row_id: int, now: datetime) -> bool:
+    def _target(self, row: OutboxMessage) -> _Target:
+        if row.kind == "update":
+            channel, ts = self._card(row)
+            return _Target(self._key(channel), channel, ts)
+        if row.kind == "dm":
+            return _Target(f"dm:{row.user_id}")
+        if row.kind == "post" and row.thread_purpose:
+            channel, parent = self._card(row, row.thread_purpose)
+            return _Target(self._key(channel), channel, parent)
+        return _Target(self._key(self._channel(row.channel)))
+
+    def _key(self, channel: str) -> str:
+        return self._aliases.get(channel, channel)
+
+    def _claim(self, row: OutboxMessage, now: datetime) -> bool:
+        # Compare-and-set on (status, attempts): a second drain holding the same stale row
+        # matches nothing once the first has claimed it, so one send per claim.
         with self._sessions.begin() as s:
             result = s.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row_id, OutboxMessage.status.in_(("pending", "sending")))
+                .where(
+                    OutboxMessage.id == row.id,
+                    OutboxMessage.status == row.status,
+                    OutboxMessage.attempts == row.attempts,
+                )
                 .values(status="sending", due_at=now, attempts=OutboxMessage.attempts + 1)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def _send_one(self, row: OutboxMessage, now: datetime) -> int:
+    def _send_one(self, row: OutboxMessage, target: _Target, now: datetime) -> int:
         try:
-            channel, ts = self._send(row)
-        except _Wait:
-            self._reschedule(row, now + timedelta(seconds=1), "waiting for the card", count=False)
-            return 0
+            channel, ts = self._send(row, target)
         except SlackApiError as exc:
-            self._failed(row, now, exc)
+            self._failed(row, target, now, exc)
             return 0
         with self._sessions.begin() as s:
             s.execute(
@@ -121,14 +190,14 @@ class OutboxDrain:
                         created_at=now,
                     )
                 )
+        SENT_TOTAL.inc()
         return 1
 
-    def _send(self, row: OutboxMessage) -> tuple[str, str]:
+    def _send(self, row: OutboxMessage, target: _Target) -> tuple[str, str]:
         payload: dict[str, Any] = dict(row.payload)
         if row.kind == "update":
-            channel, ts = self._card(row)
-            self._client.chat_update(channel=channel, ts=ts, **payload)
-            return channel, ts
+            self._client.chat_update(channel=target.channel, ts=target.ts, **payload)
+            return target.channel, target.ts
         if row.kind == "ephemeral":
             resp = self._client.chat_postEphemeral(
                 channel=self._channel(row.channel), user=row.user_id, **payload
@@ -139,11 +208,16 @@ class OutboxDrain:
             resp = self._client.chat_postMessage(channel=channel, **payload)
             return channel, str(resp["ts"])
         if row.thread_purpose:
-            channel, parent = self._card(row, row.thread_purpose)
-            resp = self._client.chat_postMessage(channel=channel, thread_ts=parent, **payload)
-            return channel, str(resp["ts"])
-        resp = self._client.chat_postMessage(channel=self._channel(row.channel), **payload)
-        return str(resp["channel"]), str(resp["ts"])
+            resp = self._client.chat_postMessage(
+                channel=target.channel, thread_ts=target.ts, **payload
+            )
+            return target.channel, str(resp["ts"])
+        name = self._channel(row.channel)
+        resp = self._client.chat_postMessage(channel=name, **payload)
+        channel = str(resp["channel"])
+        if channel != name:
+            self._aliases[channel] = name
+        return channel, str(resp["ts"])
 
     def _card(self, row: OutboxMessage, purpose: str = "card") -> tuple[str, str]:
         with self._sessions() as s:
@@ -167,17 +241,23 @@ class OutboxDrain:
             self._dm_channels[user_id] = str(resp["channel"]["id"])
         return self._dm_channels[user_id]
 
-    def _failed(self, row: OutboxMessage, now: datetime, exc: SlackApiError) -> None:
+    def _failed(
+        self, row: OutboxMessage, target: _Target, now: datetime, exc: SlackApiError
+    ) -> None:
         status = exc.response.status_code
         error = str(exc.response.get("error", "")) if status != 429 else "ratelimited"
         if status == 429:
-            retry = float(exc.response.headers.get("Retry-After", "1"))
-            self._reschedule(row, now + timedelta(seconds=retry), error, count=False)
+            RATE_LIMITED_TOTAL.inc()
+            retry = timedelta(seconds=float(exc.response.headers.get("Retry-After", "1")))
+            # The whole channel waits: later rows for it in this drain, and every drain after.
+            self._free_at[target.key] = max(self._free_at.get(target.key, now), now + retry)
+            self._reschedule(row, now + retry, error, count=False)
             return
         attempts = row.attempts + 1
         if error in PERMANENT_ERRORS or attempts >= MAX_ATTEMPTS:
             logger.error("outbox message %s parked after %s attempts: %s", row.key, attempts, error)
             self.parked += 1
+            PARKED_TOTAL.inc()
             with self._sessions.begin() as s:
                 s.execute(
                     update(OutboxMessage)
@@ -196,3 +276,20 @@ class OutboxDrain:
             values["attempts"] = OutboxMessage.attempts - 1
         with self._sessions.begin() as s:
             s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+
+    def _defer(self, deferred: dict[datetime, list[int]]) -> None:
+        """Move rows whose channel is busy to when it frees: one UPDATE per moment."""
+        if not deferred:
+            return
+        with self._sessions.begin() as s:
+            for due, ids in deferred.items():
+                s.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "pending")
+                    .values(due_at=due)
+                )
+
+    def _update_pending_gauge(self) -> None:
+        with self._sessions() as s:
+            query = select(func.count()).select_from(OutboxMessage)
+            PENDING.set(s.execute(query.where(OutboxMessage.status == "pending")).scalar_one())

@@ -48,10 +48,13 @@ def test_same_key_twice_sends_once_and_threads_under_the_card(
     # setup: queue the same card and reply twice, as a retry or a second replica would
     _queue_card_and_reply(sessions, clock)
     _queue_card_and_reply(sessions, clock)
-    # execution
+    # execution: the reply goes to the card's channel, so it waits one second behind the card
     sent = drain.drain()
+    clock.advance(timedelta(seconds=1))
+    sent += drain.drain()
     # validating
     assert sent == 2
+    clock.advance(timedelta(seconds=1))
     assert drain.drain() == 0
     (card,) = fake.history(fake.channel_id("platform"))
     replies = fake.replies(fake.channel_id("platform"), card.ts)
@@ -62,7 +65,9 @@ def test_update_replaces_the_card_in_place(
     sessions: sessionmaker[Session], drain: OutboxDrain, fake: FakeSlack, clock: ManualClock
 ) -> None:
     _queue_card_and_reply(sessions, clock)
-    drain.drain()
+    for _ in range(3):
+        drain.drain()
+        clock.advance(timedelta(seconds=1))
     notifier = Notifier()
     with sessions.begin() as s:
         notifier.update_card(
