@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.errors import PermanentError
 from provisioning.base import GrantSpec
 from provisioning.kube import labels as lbl
 from provisioning.kube.client import KubeClient, KubeClients, Obj, Resource
@@ -65,6 +66,8 @@ def _subjects(spec: GrantSpec) -> list[Obj]:
 
 def plan(spec: GrantSpec) -> list[Planned]:
     """The objects of one grant, in creation order (the VirtualGroup first)."""
+    if not (spec.workspace_role or spec.role):
+        raise PermanentError(f"grant {spec.grant_id} names no workspace role")
     name = lbl.grant_name(spec.grant_id)
     labels = {lbl.MANAGED: "true", lbl.GRANT_ID: lbl.label_value(spec.grant_id)}
     annotations = {lbl.EXPIRES_AT: lbl.iso(spec.expires_at), lbl.SUBJECT: spec.subject}

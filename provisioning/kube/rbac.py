@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.errors import PermanentError
 from provisioning.base import GrantSpec
 from provisioning.kube import labels as lbl
 from provisioning.kube.client import CLUSTER_ROLE_BINDING, ROLE_BINDING, KubeClients, Obj, Resource
@@ -18,6 +19,8 @@ def _role(spec: GrantSpec) -> str:
 
 def binding(spec: GrantSpec) -> tuple[Resource, Obj]:
     """The binding object of one grant and the resource it is created as."""
+    if not _role(spec):
+        raise PermanentError(f"grant {spec.grant_id} names no cluster role")
     res = ROLE_BINDING if spec.namespace else CLUSTER_ROLE_BINDING
     meta: Obj = {
         "name": lbl.grant_name(spec.grant_id),

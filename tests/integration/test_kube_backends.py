@@ -653,3 +653,12 @@ def test_registry_with_clients_builds_every_backend(clients):
         "rbac": "rbac",
     }
     assert lbl.MANAGED_SELECTOR == "envbot.io/managed=true"
+
+
+def test_grants_without_a_role_are_refused_before_any_call(fake, clients):
+    fake.clear_requests()
+    with pytest.raises(PermanentError, match="no workspace role"):
+        KommanderAccessBackend(clients).grant(grant(role="", workspace_role=""))
+    with pytest.raises(PermanentError, match="no cluster role"):
+        RbacAccessBackend(clients).grant(grant(role="", cluster_role="", cluster_ref="shared"))
+    assert fake.requests == []
