@@ -15,9 +15,14 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
+    InputBlock,
     MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
     SectionBlock,
+    StaticSelectElement,
 )
+from slack_sdk.models.views import View
 
 Message = dict[str, Any]  # {"text": fallback, "blocks": [...]}
 SECTION_LIMIT = 3000
@@ -89,3 +94,62 @@ def lines_message(title: str, lines: Sequence[str], footer: str = "") -> Message
         blocks.append(context(footer))
     fallback = "\n".join([title, *lines])
     return message(fallback, blocks[:50])
+
+
+class CallbackId(StrEnum):
+    """Every modal's callback_id; view handlers register on these."""
+
+    ACCESS_REQUEST = "access_request"
+    DENY_REASON = "deny_reason"
+
+
+def input_select(
+    block_id: str, label: str, options: Sequence[str], *, initial: str = ""
+) -> InputBlock:
+    """A required static select; `block_id` doubles as the field name."""
+    choices = [Option(text=o, value=o) for o in options[:100]]
+    chosen = next((c for c in choices if c.value == initial), None)
+    element = StaticSelectElement(
+        action_id=block_id,
+        options=choices,
+        initial_option=chosen,
+        placeholder=f"Choose a {block_id}",
+    )
+    return InputBlock(block_id=block_id, label=label, element=element)
+
+
+def input_text(
+    block_id: str,
+    label: str,
+    *,
+    initial: str = "",
+    optional: bool = False,
+    multiline: bool = False,
+) -> InputBlock:
+    """A plain text input; `block_id` doubles as the field name."""
+    element = PlainTextInputElement(
+        action_id=block_id, initial_value=initial or None, multiline=multiline
+    )
+    return InputBlock(block_id=block_id, label=label, element=element, optional=optional)
+
+
+def modal(
+    callback_id: CallbackId,
+    title: str,
+    blocks: Sequence[Block],
+    *,
+    submit: str,
+    private_metadata: str = "",
+) -> dict[str, object]:
+    """A modal view payload for views.open."""
+    view = View(
+        type="modal",
+        callback_id=callback_id.value,
+        title=title[:24],
+        submit=submit[:24],
+        close="Cancel",
+        blocks=list(blocks),
+        private_metadata=private_metadata,
+    )
+    out: dict[str, object] = view.to_dict()
+    return out

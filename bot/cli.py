@@ -65,7 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.slack_directory import SlackDirectory
     from bot.wiring import build_runtime
     from provisioning.kube.client import KubeClients
-    from provisioning.registry import build_environment_backends
+    from provisioning.registry import build_access_backends, build_environment_backends
 
     settings = Settings()
     logger.info("effective settings: %s", settings.masked())
@@ -95,6 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         signing_secret=slack.signing_secret.get_secret_value() if slack.signing_secret else "",
         clock=clock,
         env_backends=build_environment_backends(clock, kube),
+        access_backends=build_access_backends(kube),
         job_settings=settings.jobs,
     )
     scheduler = runtime.jobs.start_background()

@@ -28,6 +28,7 @@ class Notifier:
         self, s: Session, *, now: datetime, obj: tuple[str, str], channel: str, message: Message
     ) -> None:
         """Post the object's card once; later changes go through `update_card`."""
+        self._drop_pending_updates(s, obj)  # the card is rendered from the newest state
         self._add(
             s,
             now,
@@ -39,10 +40,8 @@ class Notifier:
             purpose=CARD,
         )
 
-    def update_card(
-        self, s: Session, *, now: datetime, obj: tuple[str, str], version: int, message: Message
-    ) -> None:
-        """Re-render the card in place; an unsent older update for the same card is dropped."""
+    @staticmethod
+    def _drop_pending_updates(s: Session, obj: tuple[str, str]) -> None:
         s.execute(
             delete(OutboxMessage).where(
                 OutboxMessage.kind == "update",
@@ -51,6 +50,12 @@ class Notifier:
                 OutboxMessage.object_id == obj[1],
             )
         )
+
+    def update_card(
+        self, s: Session, *, now: datetime, obj: tuple[str, str], version: int, message: Message
+    ) -> None:
+        """Re-render the card in place; an unsent older update for the same card is dropped."""
+        self._drop_pending_updates(s, obj)
         self._add(
             s, now, f"update:{obj[0]}:{obj[1]}:{version}", "update", message, obj=obj, purpose=CARD
         )

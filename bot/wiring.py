@@ -20,6 +20,8 @@ from bot.domain.clock import Clock
 from bot.jobs import Job, JobRunner
 from bot.notify import Notifier
 from bot.policy import Policy
+from bot.services.access import AccessService
+from bot.services.access_grants import GrantWorker
 from bot.services.commands import CommandService
 from bot.services.container import Services
 from bot.services.env_reconcile import EnvironmentReconciler
@@ -27,8 +29,9 @@ from bot.services.environments import EnvironmentService
 from bot.services.help import HelpService
 from bot.services.ports import Directory
 from bot.settings import JobSettings
+from bot.slack_views import SlackViews
 from handlers import build_app
-from provisioning.base import EnvironmentBackend
+from provisioning.base import AccessBackend, EnvironmentBackend
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ def build_runtime(
     signing_secret: str,
     clock: Clock,
     env_backends: Mapping[str, EnvironmentBackend],
+    access_backends: Mapping[str, AccessBackend],
     default_channel: str = "#platform",
     job_settings: JobSettings | None = None,
     process_before_response: bool = False,
@@ -63,6 +67,9 @@ def build_runtime(
     help_service = HelpService(policy, directory)
     envs = EnvironmentService(policy, clock, sessions, directory, notifier, default_channel)
     reconciler = EnvironmentReconciler(policy, clock, sessions, notifier, env_backends)
+    grants = GrantWorker(policy, clock, sessions, notifier, access_backends)
+    views = SlackViews(client)
+    access = AccessService(policy, clock, sessions, directory, notifier, grants, views)
     routes = {
         ("env", "create"): envs.create,
         ("env", "list"): envs.list,
@@ -71,6 +78,11 @@ def build_runtime(
         ("env", "transfer"): envs.transfer,
         ("env", "delete"): envs.delete,
         ("env", "access"): envs.access,
+        ("access", "request"): access.request_command,
+        ("access", "list"): access.list,
+        ("access", "extend"): access.extend,
+        ("access", "revoke"): access.revoke_command,
+        ("access", "cancel"): access.cancel_command,
     }
     commands = CommandService(help_service, routes)
     services = Services(
@@ -78,9 +90,13 @@ def build_runtime(
         clock=clock,
         sessions=sessions,
         directory=directory,
+        notifier=notifier,
+        views=views,
         help=help_service,
         commands=commands,
         envs=envs,
+        access=access,
+        grants=grants,
     )
     app = build_app(
         services,
@@ -89,10 +105,16 @@ def build_runtime(
         process_before_response=process_before_response,
     )
     drain = OutboxDrain(sessions, client, clock)
+    expiry = timedelta(seconds=intervals.expiry_interval)
+    reconcile = timedelta(seconds=intervals.reconcile_interval)
     jobs = JobRunner(
         [
-            Job("expiry", timedelta(seconds=intervals.expiry_interval), reconciler.expire_due),
-            Job("reconcile", timedelta(seconds=intervals.reconcile_interval), reconciler.reconcile),
+            Job("expiry", expiry, reconciler.expire_due),
+            Job("env-timeouts", expiry, reconciler.timeout_due),
+            Job("access-expiry", expiry, grants.expire_due),
+            Job("access-timeouts", expiry, grants.timeout_due),
+            Job("reconcile", reconcile, reconciler.reconcile),
+            Job("access-reconcile", reconcile, grants.reconcile),
             Job("outbox", timedelta(seconds=intervals.outbox_interval), drain.drain),
         ]
     )

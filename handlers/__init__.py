@@ -6,13 +6,15 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.services.container import Services
-from handlers import actions, commands, errors
+from handlers import actions, commands, errors, events, views
 
 
 def register_all(app: App, services: Services) -> None:
     """Register every surface's listeners, then the one error handler."""
     commands.register(app, services)
     actions.register(app, services)
+    views.register(app, services)
+    events.register(app, services)
     errors.register(app, services)
 
 

@@ -83,8 +83,13 @@ class EnvironmentBackend(Protocol):
         """
         ...
 
-    def observe(self, specs: Sequence[EnvSpec]) -> dict[str, Observation]:
+    def observe(
+        self, specs: Sequence[EnvSpec], *, expected_ready: bool = False
+    ) -> dict[str, Observation]:
         """Observe many environments with list calls (never a GET each), keyed by env id.
+
+        With `expected_ready`, objects missing from an environment are reported as drift at
+        once (the caller knows they were created), without a grace period.
 
         Environments whose objects are all gone map to `Observation(Phase.DELETED, exists=False)`.
         """

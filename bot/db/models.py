@@ -5,6 +5,7 @@ The schema changes only through Alembic (`migrations/`); `alembic check` keeps t
 
 from __future__ import annotations
 
+import random
 import secrets
 from datetime import datetime
 from typing import Any, ClassVar
@@ -25,9 +26,19 @@ NAMING = {
 }
 
 
+_source: random.Random = secrets.SystemRandom()
+
+
+def seed_ids(source: random.Random) -> None:
+    """Use `source` for new ids (the demo seeds it so tours can name request ids)."""
+    global _source
+    _source = source
+
+
 def new_id(prefix: str, length: int = 5) -> str:
-    """A short, readable, unguessable id such as `r7k2qm` (prefix + random letters/digits)."""
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """A short, readable id such as `r7k2qm` (prefix + random letters/digits). Ids are not
+    secrets: every button press and command is authorized on the server side."""
+    return prefix + "".join(_source.choice(_ALPHABET) for _ in range(length))
 
 
 class Base(DeclarativeBase):

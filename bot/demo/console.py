@@ -3,29 +3,34 @@ driven by lines typed at a prompt or read from a tour script (see DESIGN.md, "Ho
 
 from __future__ import annotations
 
+import json
+import random
 import re
 import shlex
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
+from sqlalchemy import func, select
 
 from bot.db import migrate
+from bot.db.models import OutboxMessage, seed_ids
 from bot.demo.fake_slack import FakeSlack
 from bot.demo.fake_slack_store import Delivery, DeliveryKind, Message
 from bot.demo.render_text import render_delivery
-from bot.demo.signing import interaction_body, sign, slash_body
+from bot.demo.signing import event_body, interaction_body, sign, slash_body
 from bot.domain.clock import ManualClock
 from bot.domain.durations import DurationError, parse_duration
 from bot.policy import Policy, load_policy
 from bot.settings import JobSettings
 from bot.slack_directory import SlackDirectory
 from bot.wiring import Runtime, build_runtime
-from provisioning.fake import FakeEnvironmentBackend
+from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SECRET = "demo-signing-secret"  # noqa: S105 - the demo signs its own requests
@@ -43,11 +48,13 @@ class Demo:
     def __init__(self, policy: Policy, workdir: Path, out: TextIO) -> None:
         self.out = out
         self.clock = ManualClock(START)
+        seed_ids(random.Random(2026))  # noqa: S311 - readable, repeatable ids for tours
         self.slack = FakeSlack(now=self.clock.now).start()
         url = f"sqlite:///{workdir / 'envbot.db'}"
         migrate.upgrade(url)
         client = self.slack.web_client()
         self.env_backend = FakeEnvironmentBackend(self.clock)
+        self.access_backend = FakeAccessBackend()
         self.runtime: Runtime = build_runtime(
             policy=policy,
             database_url=url,
@@ -60,6 +67,11 @@ class Demo:
                 "capi": self.env_backend,
                 "namespace": self.env_backend,
             },
+            access_backends={
+                "fake": self.access_backend,
+                "kommander": self.access_backend,
+                "rbac": self.access_backend,
+            },
             default_channel="#platform",
             job_settings=DEMO_JOBS,
             process_before_response=True,
@@ -68,6 +80,7 @@ class Demo:
         self.cursor = 0
         self.output: list[str] = []
         self.failures = 0
+        self._events = 0
 
     def close(self) -> None:
         self.runtime.engine.dispose()
@@ -99,12 +112,13 @@ class Demo:
                 raise ParseError(str(exc)) from None
             self.runtime.jobs.advance(self.clock, delta)
         elif word == "deactivate":
-            raise ParseError("deactivate is not available yet in this version of envbot")
+            self._deactivate(rest)
         elif word == "submit":
-            raise ParseError("no modal is open (modals arrive with /access request)")
+            self._submit(rest)
         else:
             raise ParseError(f'unknown line "{stripped}"')
         self.runtime.jobs.run_all()
+        self._settle()
         self._flush()
 
     def _user(self, ref: str) -> str:
@@ -183,11 +197,81 @@ class Demo:
                         return msg, str(block.get("block_id", "")), element
         return None
 
-    def _dispatch(self, body: str) -> None:
-        headers: dict[str, str | Sequence[str]] = dict(sign(SECRET, body))
+    def _submit(self, rest: str) -> None:
+        try:
+            pairs = [w.partition("=") for w in shlex.split(rest)]
+        except ValueError as exc:
+            raise ParseError(str(exc)) from None
+        if any(not sep for _, sep, _ in pairs):
+            raise ParseError("submit takes field=value pairs")
+        given = {k: v for k, _, v in pairs}
+        modals = self.slack.open_modals(self.user)
+        if not modals:
+            self.out.write(f"  (no form is open for @{self._name(self.user)})\n")
+            return
+        view = modals[-1]
+        values, fields = form_values(view.view.get("blocks", []), given)
+        unknown = set(given) - fields
+        if unknown:
+            raise ParseError(
+                f"the form has no field {', '.join(sorted(unknown))} "
+                f"(fields: {', '.join(sorted(fields))})"
+            )
+        payload: dict[str, Any] = {
+            "type": "view_submission",
+            "team": {"id": "T0ENVBOT"},
+            "user": {"id": self.user, "name": self._name(self.user)},
+            "api_app_id": "A0ENVBOT",
+            "trigger_id": self.slack.new_trigger_id(self.user),
+            "view": {**view.to_api(), "state": {"values": values}},
+        }
+        resp = self._dispatch(interaction_body(payload))
+        answer = json.loads(resp.body) if resp.body else {}
+        if answer.get("response_action") == "errors":
+            for field, error in answer.get("errors", {}).items():
+                self.out.write(f"modal @{self._name(self.user)}: {field}: {error}\n")
+                self.output.append(f"modal @{self._name(self.user)}: {field}: {error}")
+            return
+        self.slack.close_view(view.id)
+
+    def _deactivate(self, rest: str) -> None:
+        user_id = self._user(rest)
+        user = self.slack.deactivate_user(user_id)
+        event = {
+            "type": "user_change",
+            "user": {"id": user.id, "name": user.name, "deleted": True, "tz": user.tz},
+        }
+        self._events += 1
+        now = int(self.clock.now().timestamp())
+        body = event_body(event, f"Ev{self._events:08d}", now)
+        self._dispatch(body, content_type="application/json")
+
+    def _dispatch(
+        self, body: str, content_type: str = "application/x-www-form-urlencoded"
+    ) -> BoltResponse:
+        headers: dict[str, str | Sequence[str]] = dict(
+            sign(SECRET, body, content_type=content_type)
+        )
         resp = self.runtime.app.dispatch(BoltRequest(body=body, headers=headers))
         if resp.status >= 400:
             self.out.write(f"  (Slack would show an error: HTTP {resp.status})\n")
+        return resp
+
+    def _settle(self, within: timedelta = timedelta(seconds=30)) -> None:
+        """Let rate-limited messages go: move the clock to each one's due time, a few
+        seconds at most, so a line's output is complete before the next line runs."""
+        deadline = self.clock.now() + within
+        while True:
+            with self.runtime.services.sessions() as s:
+                due = s.scalar(
+                    select(func.min(OutboxMessage.due_at)).where(OutboxMessage.status == "pending")
+                )
+            if due is None or due > deadline:
+                return
+            if due > self.clock.now():
+                self.clock.set(due)
+            if not self.runtime.drain.drain() and due <= self.clock.now():
+                return
 
     # -- output -----------------------------------------------------------------------------
 
@@ -217,6 +301,31 @@ class Demo:
         if not ok:
             self.failures += 1
             self.out.write(f"FAILED {verb} {text}\n")
+
+
+def form_values(
+    blocks: list[dict[str, Any]], given: dict[str, str]
+) -> tuple[dict[str, Any], set[str]]:
+    """A modal's `state.values` as Slack would send them: typed values, else initial ones."""
+    values: dict[str, Any] = {}
+    fields: set[str] = set()
+    for block in blocks:
+        if block.get("type") != "input":
+            continue
+        field, element = str(block["block_id"]), block["element"]
+        fields.add(field)
+        action = str(element["action_id"])
+        if element["type"] == "static_select":
+            initial = (element.get("initial_option") or {}).get("value")
+            value = given.get(field, initial)
+            option = {"text": {"type": "plain_text", "text": value}, "value": value}
+            values[field] = {
+                action: {"type": "static_select", "selected_option": option if value else None}
+            }
+        else:
+            value = given.get(field, element.get("initial_value"))
+            values[field] = {action: {"type": element["type"], "value": value}}
+    return values, fields
 
 
 def run_script(lines: Iterable[str], policy_path: Path, out: TextIO) -> int:

@@ -30,6 +30,15 @@ def blocks_text(blocks: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
             lines.extend(_text_of(f) for f in block.get("fields", []))
         elif kind == "context":
             lines.append(" ".join(_text_of(e) for e in block.get("elements", [])))
+        elif kind == "input":
+            element = block.get("element", {})
+            initial = element.get("initial_value") or (element.get("initial_option") or {}).get(
+                "value", ""
+            )
+            lines.append(
+                f"{block.get('block_id')}: {_text_of(block.get('label'))}"
+                + (f" [{initial}]" if initial else "")
+            )
         elif kind == "actions":
             buttons.extend(
                 f"[{_text_of(e.get('text'))}]"
@@ -42,6 +51,8 @@ def blocks_text(blocks: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
 def render_delivery(d: Delivery, name: Callable[[str], str]) -> str:
     """One delivery as the demo prints it; thread replies are indented under their card."""
     lines, buttons = blocks_text(d.blocks) if d.blocks else ([d.text], [])
+    if d.kind == DeliveryKind.MODAL:
+        lines = [d.text, *lines]
     body = "\n".join(lines)
     body = _MENTION.sub(lambda m: "@" + name(m.group(1)), body)
     body = _LINK.sub(lambda m: m.group(2) or m.group(1), body)

@@ -10,14 +10,19 @@ from typing import Any
 from urllib.parse import urlencode
 
 
-def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+def sign(
+    secret: str,
+    body: str,
+    timestamp: int | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> dict[str, str]:
     """The headers Slack sends: `v0=` HMAC-SHA256 of `v0:{ts}:{body}` with the signing secret."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
     return {
         "X-Slack-Request-Timestamp": ts,
         "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Type": content_type,
     }
 
 
@@ -47,6 +52,21 @@ def slash_body(
             "api_app_id": "A0ENVBOT",
             "response_url": response_url,
             "trigger_id": trigger_id,
+        }
+    )
+
+
+def event_body(event: dict[str, Any], event_id: str, event_time: int) -> str:
+    """The JSON body of an Events API delivery."""
+    return json.dumps(
+        {
+            "token": "unused",
+            "team_id": "T0ENVBOT",
+            "api_app_id": "A0ENVBOT",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": event_time,
+            "event": event,
         }
     )
 

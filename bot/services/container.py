@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.blocks import Message
 from bot.domain.clock import Clock
+from bot.notify import Notifier
 from bot.policy import Policy
+from bot.services import render_access
+from bot.services.access import AccessService
+from bot.services.access_grants import GrantWorker
 from bot.services.commands import CommandService
 from bot.services.environments import EnvironmentService
 from bot.services.help import HelpService
-from bot.services.ports import Directory
+from bot.services.ports import Directory, ViewOpener
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,27 @@ class Services:
     clock: Clock
     sessions: sessionmaker[Session]
     directory: Directory
+    notifier: Notifier
+    views: ViewOpener
     help: HelpService
     commands: CommandService
     envs: EnvironmentService
+    access: AccessService
+    grants: GrantWorker
+
+    def deny_modal(self, object_id: str) -> dict[str, object]:
+        """The optional-reason form that Deny opens (requests and environments alike)."""
+        return render_access.deny_modal(object_id)
+
+    def notify_user(self, user_id: str, message: Message) -> None:
+        """Tell a user something by DM (after a modal closes there is no response_url)."""
+        now = self.clock.now()
+        with self.sessions.begin() as s:
+            self.notifier.dm(
+                s, now=now, user_id=user_id, key=f"note:{secrets.token_hex(6)}", message=message
+            )
+
+    def offboard(self, user_id: str) -> None:
+        """A deactivated user: end their grants and hand their environments to the owners."""
+        self.grants.offboard(user_id)
+        self.envs.offboard(user_id)

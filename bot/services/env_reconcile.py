@@ -102,6 +102,33 @@ class EnvironmentReconciler:
                 )
         return len(due)
 
+    def timeout_due(self) -> int:
+        """Environments waiting for approval past their workspace's pending_timeout time out."""
+        now = self.clock.now()
+        with self.sessions() as s:
+            due = s.scalars(
+                select(Environment.id).where(
+                    Environment.state == EnvState.PENDING_APPROVAL, Environment.next_check_at <= now
+                )
+            ).all()
+        for env_id in due:
+            with self.sessions.begin() as s:
+                env = s.get(Environment, env_id, with_for_update=True)
+                if env is None or env.state != EnvState.PENDING_APPROVAL:
+                    continue
+                self._move(s, env, EnvEvent.TIME_OUT, now)
+                self._thread(s, env, "timed-out", now, "Timed out: no owner decided in time")
+                self.notifier.dm(
+                    s,
+                    now=now,
+                    user_id=env.owner_id,
+                    key=f"timeout:{env.id}",
+                    message=text_message(
+                        f"Your request for `{env.name}` timed out; no owner decided in time."
+                    ),
+                )
+        return len(due)
+
     # -- reconcile --------------------------------------------------------------------------
 
     def reconcile(self) -> None:
@@ -132,7 +159,7 @@ class EnvironmentReconciler:
             elif env.state == EnvState.DELETING and not env.spec.get("delete_requested"):
                 self._call(env, now, lambda e=env: backend.delete(specs[e.id]), "delete_requested")
         try:
-            seen = backend.observe(list(specs.values()))
+            seen = backend.observe(list(specs.values()), expected_ready=True)
         except TemporaryError as exc:
             logger.warning("observing %s environments failed, retrying: %s", backend.name, exc)
             return

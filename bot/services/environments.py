@@ -11,7 +11,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.blocks import (
@@ -140,12 +140,13 @@ class EnvironmentService:
             )
             event = EnvEvent.REQUIRE_APPROVAL if template.approval else EnvEvent.START
             self._move(s, env, event, actor.user_id, now)
+            channel = self._channel(actor)
+            if template.approval:
+                ws = self.policy.workspace(template.workspace)
+                channel = str(ws.approvals_channel)
+                env.next_check_at = now + ws.pending_timeout
             self.notifier.card(
-                s,
-                now=now,
-                obj=("env", env.id),
-                channel=self._channel(actor),
-                message=render.env_card(env, now),
+                s, now=now, obj=("env", env.id), channel=channel, message=render.env_card(env, now)
             )
             if not template.approval:
                 self._phase(s, env, "accepted", now)
@@ -368,11 +369,164 @@ class EnvironmentService:
         self._apply(env.id, EnvEvent.DELETE, user_id, already="is already being deleted")
         return text_message(f"Deleting `{env.name}`; the thread shows when it is gone.")
 
+    # -- approval (templates with approval: true) --------------------------------------------
+
+    def approve(self, env_id: str, user_id: str) -> Message:
+        env = self._get(env_id)
+        self._authorize_decision(env, user_id, "approve")
+        self._decide(env, user_id, EnvEvent.APPROVE, "")
+        return text_message(f"Approved `{env.name}`; provisioning starts now.")
+
+    def deny(self, env_id: str, user_id: str, note: str) -> Message:
+        env = self._get(env_id)
+        self._authorize_decision(env, user_id, "deny")
+        self._decide(env, user_id, EnvEvent.DENY, note)
+        return text_message(f"Denied `{env.name}`.")
+
+    def cancel(self, env_id: str, user_id: str) -> Message:
+        env = self._get(env_id)
+        if user_id != env.created_by:
+            raise NotAllowed(f"only <@{env.created_by}>, who asked, can cancel {env.name}")
+        self._decide(env, user_id, EnvEvent.CANCEL, "")
+        return text_message(f"Cancelled `{env.name}`.")
+
+    def check_decidable(self, env_id: str, user_id: str) -> None:
+        """Refuse early (before the deny form opens) when this user may not decide."""
+        env = self._get(env_id)
+        self._authorize_decision(env, user_id, "deny")
+        if env.state != EnvState.PENDING_APPROVAL:
+            raise Conflict(self._already(env))
+
+    def _authorize_decision(self, env: Environment, user_id: str, verb: str) -> None:
+        if not self._is_ws_owner(user_id, env):
+            raise NotAllowed(f"only owners of {env.workspace} can {verb}")
+        if user_id == env.created_by:
+            raise NotAllowed(
+                f"you cannot {verb} your own request, even as an owner; "
+                f"another owner of {env.workspace} must decide"
+            )
+
+    def _already(self, env: Environment) -> str:
+        if env.decided_by and env.state != EnvState.CANCELLED:
+            verb = "denied" if env.state == EnvState.DENIED else "approved"
+            return f"{env.name} was already {verb} by <@{env.decided_by}>"
+        return f"{env.name} is already {render.state_word(env.state)}"
+
+    def _decide(self, env: Environment, user_id: str, event: EnvEvent, note: str) -> None:
+        now = self.clock.now()
+        target = next_env_state(EnvState.PENDING_APPROVAL, event)
+        with self.sessions.begin() as s:
+            result = s.execute(
+                update(Environment)
+                .where(Environment.id == env.id, Environment.state == EnvState.PENDING_APPROVAL)
+                .values(
+                    state=target,
+                    decided_by=user_id,
+                    decided_at=now,
+                    updated_at=now,
+                    next_check_at=now,
+                    version=Environment.version + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                s.rollback()
+                raise Conflict(self._already(self._get(env.id)))
+            fresh = s.get(Environment, env.id, populate_existing=True)
+            assert fresh is not None  # noqa: S101 - just updated
+            record(
+                s,
+                at=now,
+                actor=user_id,
+                object_type="env",
+                object_id=env.id,
+                action=event,
+                from_state=EnvState.PENDING_APPROVAL,
+                to_state=target,
+                note=note,
+            )
+            self._refresh_card(s, fresh, now)
+            why = f": {note}" if note else ""
+            verb = {
+                EnvEvent.APPROVE: "Approved",
+                EnvEvent.DENY: "Denied",
+                EnvEvent.CANCEL: "Cancelled",
+            }[event]
+            self.notifier.thread(
+                s,
+                now=now,
+                obj=("env", env.id),
+                key=f"decision:{target}",
+                message=text_message(f"{verb} by <@{user_id}>{why}"),
+            )
+            if event == EnvEvent.APPROVE:
+                self._phase(s, fresh, "accepted", now)
+            if event != EnvEvent.CANCEL:
+                self.notifier.dm(
+                    s,
+                    now=now,
+                    user_id=fresh.owner_id,
+                    key=f"decided:{env.id}",
+                    message=text_message(f"<@{user_id}> {verb.lower()} `{fresh.name}`{why}."),
+                )
+
     def retry(self, env_id: str, user_id: str) -> Message:
         env = self._get(env_id)
         self._authorize(user_id, env, "retry")
         self._apply(env.id, EnvEvent.RETRY, user_id, already="is no longer failed")
         return text_message(f"Retrying `{env.name}`.")
+
+    def offboard(self, user_id: str) -> int:
+        """Hand a deactivated user's environments to their workspaces' owners, and tell them."""
+        now = self.clock.now()
+        with self.sessions() as s:
+            envs = s.scalars(
+                select(Environment).where(
+                    Environment.owner_id == user_id, Environment.state.in_(list(ENV_LIVE))
+                )
+            ).all()
+        for env in envs:
+            ws = self.policy.workspaces.get(env.workspace)
+            owners = sorted(self.directory.members(ws.owners) - {user_id}) if ws else []
+            if not owners:
+                continue
+            heir = self.directory.user(owners[0])
+            with self.sessions.begin() as s:
+                row = self._locked(s, env.id)
+                row.owner_id, row.owner_email, row.updated_at = heir.id, heir.email, now
+                record(
+                    s,
+                    at=now,
+                    actor="envbot",
+                    object_type="env",
+                    object_id=env.id,
+                    action="offboard",
+                    from_state=row.state,
+                    to_state=row.state,
+                    old_owner=user_id,
+                    new_owner=heir.id,
+                )
+                self._refresh_card(s, row, now)
+                self.notifier.thread(
+                    s,
+                    now=now,
+                    obj=("env", env.id),
+                    key=f"offboard:{user_id}",
+                    message=text_message(f"<@{user_id}> was deactivated; <@{heir.id}> owns it now"),
+                )
+                for owner in owners:
+                    self.notifier.dm(
+                        s,
+                        now=now,
+                        user_id=owner,
+                        key=f"offboard:{env.id}",
+                        message=text_message(
+                            f"<@{user_id}> was deactivated. Their environment "
+                            f"`{env.name}` in {env.workspace} now belongs to "
+                            f"<@{heir.id}>; extend or delete it as you see fit."
+                        ),
+                    )
+        return len(envs)
 
     # -- shared -----------------------------------------------------------------------------
 

@@ -30,3 +30,11 @@ class Directory(Protocol):
     def members(self, principals: Iterable[Principal]) -> frozenset[str]:
         """Every user id that the principals name (groups expanded, emails looked up)."""
         ...
+
+
+class ViewOpener(Protocol):
+    """Opens a modal for a trigger_id (views.open); only inside the 3 s the trigger lives."""
+
+    def open_view(self, trigger_id: str, view: dict[str, object]) -> None:
+        """Open `view`; raises `UserError` when Slack refuses (expired trigger)."""
+        ...

@@ -72,6 +72,17 @@ def env_card(env: Environment, now: datetime) -> Message:
                 ],
             )
         )
+    if env.state == EnvState.PENDING_APPROVAL:
+        blocks.append(
+            actions(
+                ENV_ACTIONS_BLOCK,
+                [
+                    button("Approve", ActionId.APPROVE, env.id, style="primary"),
+                    button("Deny", ActionId.DENY, env.id, style="danger"),
+                    button("Cancel", ActionId.CANCEL, env.id),
+                ],
+            )
+        )
     if env.decided_by and env.state not in (EnvState.PENDING_APPROVAL,):
         blocks.append(context(f"Decided by <@{env.decided_by}>"))
     return message(f"{env.name}: {state_word(env.state)}", blocks)
