@@ -1,0 +1,257 @@
+"""Scenario fixtures: fake Slack, the real runtime served on loopback, a signed Slack client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import requests
+from sqlalchemy import Engine
+from waitress.channel import HTTPChannel
+
+from bot.demo.fake_slack import FakeSlack
+from bot.demo.fake_slack_store import Delivery, DeliveryKind, Message
+from bot.demo.signing import interaction_body, sign, slash_body
+from bot.domain.clock import ManualClock
+from bot.policy import Policy, load_policy
+from bot.server import HttpServer, make_wsgi_app
+from bot.settings import JobSettings
+from bot.slack_directory import SlackDirectory
+from bot.wiring import Runtime, build_runtime
+from provisioning.base import AccessBackend, EnvironmentBackend
+from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY_PATH = ROOT / "examples" / "policy.yaml"
+SECRET = "scenario-signing-secret"
+JOBS = JobSettings(outbox_interval=60, reconcile_interval=60, expiry_interval=60)
+DEADLINE = 10.0
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = DEADLINE, what: str = "condition") -> T:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def message_text(text: str, blocks: list[dict[str, Any]]) -> str:
+    """Fallback text plus every text in the blocks, for substring assertions."""
+    parts = [text]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    parts.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(blocks)
+    return "\n".join(parts)
+
+
+def buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every button element in `blocks`, each with its `block_id` added."""
+    out = []
+    for block in blocks:
+        if block.get("type") == "actions":
+            for element in block.get("elements", []):
+                if element.get("type") == "button":
+                    out.append({**element, "block_id": block.get("block_id", "")})
+    return out
+
+
+@dataclass
+class SlackClient:
+    """Posts slash commands and clicks to the served app, signed as Slack signs them."""
+
+    url: str
+    slack: FakeSlack
+    clock: ManualClock
+    secret: str = SECRET
+    cursor: int = field(default=0)
+
+    def post(self, body: str, headers: dict[str, str] | None = None) -> requests.Response:
+        """POST a raw body to /slack/events (signed now unless `headers` are given)."""
+        return requests.post(
+            f"{self.url}/slack/events",
+            data=body.encode(),
+            headers=headers if headers is not None else sign(self.secret, body),
+            timeout=DEADLINE,
+        )
+
+    def slash_body(self, user: str, command: str, text: str) -> str:
+        uid = self.slack.user_id(user)
+        channel = self.slack.channel_id("platform")
+        return slash_body(
+            command,
+            text,
+            user_id=uid,
+            user_name=user,
+            channel_id=channel,
+            response_url=self.slack.new_response_url(channel, uid),
+            trigger_id=self.slack.new_trigger_id(uid),
+        )
+
+    def command(self, user: str, command: str, text: str) -> requests.Response:
+        """Type `command text` as `user` in #platform; returns the ack."""
+        return self.post(self.slash_body(user, command, text))
+
+    def click(self, user: str, msg: Message, button: dict[str, Any]) -> requests.Response:
+        """Press `button` on `msg` as `user`; returns the ack."""
+        uid = self.slack.user_id(user)
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "team": {"id": "T0ENVBOT"},
+            "user": {"id": uid, "name": user},
+            "api_app_id": "A0ENVBOT",
+            "trigger_id": self.slack.new_trigger_id(uid),
+            "container": {"type": "message", "message_ts": msg.ts, "channel_id": msg.channel},
+            "channel": {"id": msg.channel},
+            "message": msg.to_api(),
+            "response_url": self.slack.new_response_url(msg.channel, uid, msg.ts),
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": button["action_id"],
+                    "block_id": button["block_id"],
+                    "value": button.get("value", ""),
+                    "text": button["text"],
+                    "action_ts": f"{self.clock.now().timestamp()}",
+                }
+            ],
+        }
+        return self.post(interaction_body(payload))
+
+    def mark(self) -> int:
+        """The current end of the delivery feed."""
+        _, cursor = self.slack.deliveries_since(0)
+        return cursor
+
+    def ephemerals_since(self, cursor: int, user: str) -> list[Delivery]:
+        uid = self.slack.user_id(user)
+        found, _ = self.slack.deliveries_since(cursor)
+        return [d for d in found if d.kind == DeliveryKind.EPHEMERAL and d.user == uid]
+
+    def ask(self, user: str, command: str, text: str) -> str:
+        """Run a slash command and wait for the ephemeral answer; returns its text."""
+        cursor = self.mark()
+        resp = self.command(user, command, text)
+        assert resp.status_code == 200, resp.text
+        got = wait_for(lambda: self.ephemerals_since(cursor, user), what=f"answer to {text!r}")
+        return message_text(got[0].text, got[0].blocks)
+
+    def press(self, user: str, msg: Message, action_id: str) -> str:
+        """Click the button `action_id` on `msg` and wait for the ephemeral answer."""
+        (button,) = [b for b in buttons(msg.blocks) if b["action_id"] == action_id]
+        cursor = self.mark()
+        resp = self.click(user, msg, button)
+        assert resp.status_code == 200, resp.text
+        got = wait_for(lambda: self.ephemerals_since(cursor, user), what=f"answer to {action_id}")
+        return message_text(got[0].text, got[0].blocks)
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return load_policy(POLICY_PATH)
+
+
+@pytest.fixture
+def fake_slack(clock: ManualClock) -> Iterator[FakeSlack]:
+    slack = FakeSlack(now=clock.now).start()
+    yield slack
+    slack.stop()
+
+
+@pytest.fixture
+def env_backend(clock: ManualClock) -> FakeEnvironmentBackend:
+    return FakeEnvironmentBackend(clock)
+
+
+@pytest.fixture
+def env_backends(env_backend: FakeEnvironmentBackend) -> dict[str, EnvironmentBackend]:
+    return {"fake": env_backend, "capi": env_backend, "namespace": env_backend}
+
+
+@pytest.fixture
+def access_backends() -> dict[str, AccessBackend]:
+    fake = FakeAccessBackend()
+    return {"fake": fake, "kommander": fake, "rbac": fake}
+
+
+RuntimeFactory = Callable[[], Runtime]
+
+
+@pytest.fixture
+def make_runtime(
+    policy: Policy,
+    database_url: str,
+    engine: Engine,
+    fake_slack: FakeSlack,
+    clock: ManualClock,
+    env_backends: dict[str, EnvironmentBackend],
+    access_backends: dict[str, AccessBackend],
+) -> Iterator[RuntimeFactory]:
+    """Builds runtimes on the test database (a second one simulates a restart)."""
+    built: list[Runtime] = []
+
+    def make() -> Runtime:
+        client = fake_slack.web_client()
+        runtime = build_runtime(
+            policy=policy,
+            database_url=database_url,
+            client=client,
+            directory=SlackDirectory(client, ttl=0),
+            signing_secret=SECRET,
+            clock=clock,
+            env_backends=env_backends,
+            access_backends=access_backends,
+            default_channel="#platform",
+            job_settings=JOBS,
+            process_before_response=False,
+        )
+        built.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in built:
+        runtime.engine.dispose()
+
+
+@pytest.fixture
+def runtime(make_runtime: RuntimeFactory) -> Runtime:
+    return make_runtime()
+
+
+@pytest.fixture
+def server(runtime: Runtime) -> Iterator[HttpServer]:
+    srv = HttpServer(make_wsgi_app(runtime.app), "127.0.0.1", 0).start()
+    yield srv
+    # HttpServer.stop() closes waitress's sockets under its running select loop, which raises
+    # EBADF in the server thread if a client connection is still open; wait for those to go.
+    channels = srv._server._map
+    wait_for(
+        lambda: not any(isinstance(c, HTTPChannel) for c in list(channels.values())),
+        what="client connections to close",
+    )
+    srv.stop()
+
+
+@pytest.fixture
+def slack_http(server: HttpServer, fake_slack: FakeSlack, clock: ManualClock) -> SlackClient:
+    return SlackClient(url=server.url, slack=fake_slack, clock=clock)
