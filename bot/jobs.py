@@ -2,6 +2,7 @@
 
 Jobs are idempotent and level-triggered: each reads what is due from the database and takes
 `now` from the Clock, so running one twice, late, or on another replica changes nothing.
+With a `LeaderElector`, only the leading replica runs them; the others skip each run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.domain.clock import ManualClock
+from bot.leader import LeaderElector
 
 logger = logging.getLogger(__name__)
 
@@ -27,24 +29,33 @@ class Job:
     run: Callable[[], object]
 
 
-def run_safely(job: Job) -> None:
-    """Run one job; a failure is logged and the next run tries again (the job-loop boundary)."""
+def run_safely(job: Job, leader: LeaderElector | None = None) -> None:
+    """Run one job unless another replica leads; a failure is logged (the job-loop boundary).
+
+    Args:
+        job: the job to run.
+        leader: when given, the run is skipped unless `leader.is_leader()`.
+    """
     try:
+        if leader is not None and not leader.is_leader():
+            logger.debug("job %s skipped: another replica leads", job.name)
+            return
         job.run()
     except Exception:  # the job-loop boundary: log and keep the scheduler alive
         logger.exception("job %s failed; it runs again at its next interval", job.name)
 
 
 class JobRunner:
-    """Runs a fixed set of jobs, in the given order."""
+    """Runs a fixed set of jobs, in the given order; only on the leader when given one."""
 
-    def __init__(self, jobs: Sequence[Job]) -> None:
+    def __init__(self, jobs: Sequence[Job], leader: LeaderElector | None = None) -> None:
         self.jobs = tuple(jobs)
+        self.leader = leader
 
     def run_all(self) -> None:
         """Run every job once, now (the demo does this after each line)."""
         for job in self.jobs:
-            run_safely(job)
+            run_safely(job, self.leader)
 
     def advance(self, clock: ManualClock, delta: timedelta) -> None:
         """Move a manual clock forward, running every job at each moment it would have run."""
@@ -58,7 +69,7 @@ class JobRunner:
             clock.set(moment)
             for job in self.jobs:
                 if due[job.name] == moment:
-                    run_safely(job)
+                    run_safely(job, self.leader)
                     due[job.name] = moment + job.interval
         clock.set(end)
         self.run_all()
@@ -72,7 +83,7 @@ class JobRunner:
             scheduler.add_job(
                 run_safely,
                 "interval",
-                args=[job],
+                args=[job, self.leader],
                 id=job.name,
                 seconds=job.interval.total_seconds(),
             )
