@@ -1,0 +1,64 @@
+"""Retention: deletes sent or parked outbox rows, old inbound keys and old audit events.
+
+Each table is one indexed range delete (`created_at`, `received_at`, `at`) in its own short
+transaction, so a prune never holds locks across tables. Pending and sending outbox rows are
+never pruned, however old: they are messages still owed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Delete, delete
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import Event, InboundKey, OutboxMessage
+from bot.domain.clock import Clock
+from bot.policy import Retention
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """How many rows one prune deleted, per table."""
+
+    outbox: int
+    inbound: int
+    events: int
+
+
+def prune(sessions: sessionmaker[Session], clock: Clock, retention: Retention) -> Pruned:
+    """Delete rows older than the policy keeps them; idempotent, safe on any replica.
+
+    Args:
+        sessions: the bot's sessionmaker.
+        clock: the source of `now`; cut-offs are `now - retention.<table>`.
+        retention: `policy.retention`.
+
+    Returns:
+        The number of rows deleted from each table.
+    """
+    now = clock.now()
+    outbox = _delete(
+        sessions,
+        delete(OutboxMessage).where(
+            OutboxMessage.created_at < now - retention.outbox,
+            OutboxMessage.status.in_(("sent", "parked")),
+        ),
+    )
+    inbound = _delete(
+        sessions, delete(InboundKey).where(InboundKey.received_at < now - retention.inbound)
+    )
+    events = _delete(sessions, delete(Event).where(Event.at < now - retention.audit))
+    pruned = Pruned(outbox=outbox, inbound=inbound, events=events)
+    if outbox or inbound or events:
+        logger.info("pruned %s outbox, %s inbound, %s audit rows", outbox, inbound, events)
+    return pruned
+
+
+def _delete(sessions: sessionmaker[Session], statement: Delete) -> int:
+    with sessions.begin() as s:
+        result = s.execute(statement.execution_options(synchronize_session=False))
+        return int(result.rowcount)  # type: ignore[attr-defined]
