@@ -1,0 +1,173 @@
+"""Environments over signed HTTP with the real CAPI and namespace backends on a fake API server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import Environment
+from bot.demo.fake_slack import FakeSlack
+from bot.domain.clock import ManualClock
+from bot.policy import Policy
+from bot.wiring import Runtime
+from provisioning.base import EnvironmentBackend
+from provisioning.kube import labels as lbl
+from provisioning.kube.client import NAMESPACE, KubeClients
+from provisioning.registry import build_environment_backends
+from tests.fakes.kube_apiserver import FakeKubeApiServer
+from tests.scenario.conftest import SlackClient, message_text
+
+CAPI = ("cluster.x-k8s.io", "v1beta1", "clusters")
+KOM = ("kommander.mesosphere.io", "v1beta1", "kommanderclusters")
+
+
+@pytest.fixture
+def kube() -> Iterator[FakeKubeApiServer]:
+    with FakeKubeApiServer() as server:
+        yield server
+
+
+@pytest.fixture
+def clients(kube: FakeKubeApiServer, tmp_path: Path, policy: Policy) -> Iterator[KubeClients]:
+    """A kubeconfig with the management context and every policy cluster's context."""
+    config: dict[str, Any] = kube.kubeconfig("mgmt")
+    for cluster in policy.clusters.values():
+        extra = kube.kubeconfig(cluster.context)
+        for key in ("clusters", "users", "contexts"):
+            config[key].extend(extra[key])
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    contexts = {name: c.context for name, c in policy.clusters.items()}
+    kc = KubeClients(str(path), "mgmt", contexts)
+    kc.management().create(
+        NAMESPACE,
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sandbox"}},
+    )
+    yield kc
+    kc.close()
+
+
+@pytest.fixture
+def env_backends(clients: KubeClients, clock: ManualClock) -> dict[str, EnvironmentBackend]:
+    return build_environment_backends(clock, clients)
+
+
+def _env(sessions: sessionmaker[Session], name: str) -> Environment:
+    with sessions() as s:
+        env = s.scalars(select(Environment).where(Environment.name == name)).first()
+    assert env is not None
+    return env
+
+
+def _jobs(runtime: Runtime, clock: ManualClock, seconds: int = 90) -> None:
+    for _ in range(seconds // 30):
+        runtime.jobs.advance(clock, timedelta(seconds=30))
+
+
+def test_capi_create_ready_delete(
+    slack_http: SlackClient,
+    runtime: Runtime,
+    kube: FakeKubeApiServer,
+    clock: ManualClock,
+    sessions: sessionmaker[Session],
+    fake_slack: FakeSlack,
+) -> None:
+    # setup
+    answer = slack_http.ask("alice", "/env", "create sandbox capi-one")
+    _jobs(runtime, clock)
+    env = _env(sessions, "capi-one")
+    cluster = kube.get_object(*CAPI, "sandbox", "capi-one")
+
+    # validating: the objects carry who and what, and the expiry
+    assert "Creating `capi-one`" in answer
+    assert env.state == "PROVISIONING"
+    assert cluster is not None
+    labels = cluster["metadata"]["labels"]
+    assert labels[lbl.ENV_ID] == env.id
+    assert labels[lbl.TEMPLATE] == "sandbox"
+    assert lbl.OWNER in labels
+    assert cluster["metadata"]["annotations"][lbl.EXPIRES_AT].startswith(
+        env.expires_at.strftime("%Y-%m-%dT%H:%M")
+    )
+    assert kube.get_object(*KOM, "sandbox", "capi-one") is not None
+
+    # execution: CAPI and Kommander move it along
+    for condition in ("InfrastructureReady", "ControlPlaneReady", "Ready"):
+        kube.set_condition(*CAPI, "sandbox", "capi-one", condition, "True")
+        _jobs(runtime, clock)
+    kube.set_status(
+        *KOM, "sandbox", "capi-one", {"phase": "Joined", "ingress": {"address": "lb.example"}}
+    )
+    _jobs(runtime, clock)
+
+    # validating
+    ready = _env(sessions, "capi-one")
+    assert ready.state == "READY"
+    assert ready.endpoints == {"api_server": "https://lb.example/dkp/api-server"}
+    uid = fake_slack.user_id("alice")
+    dms = [
+        message_text(m.text, m.blocks) for m in fake_slack.visible_messages(uid) if m.dm_user == uid
+    ]
+    assert any("capi-one" in t and "oidc-login" in t for t in dms), dms
+
+    # execution: delete through the confirm button
+    slack_http.ask("alice", "/env", "delete capi-one")
+    (confirm,) = [
+        m for m in fake_slack.visible_messages(uid) if m.ephemeral_to == uid and "Delete" in m.text
+    ]
+    deleting = slack_http.press("alice", confirm, "delete_now")
+    _jobs(runtime, clock, 180)
+
+    # validating
+    assert "Deleting `capi-one`" in deleting
+    assert kube.get_object(*CAPI, "sandbox", "capi-one") is None
+    assert kube.get_object(*KOM, "sandbox", "capi-one") is None
+    assert _env(sessions, "capi-one").state == "DELETED"
+
+
+def test_namespace_template_on_shared_dev(
+    slack_http: SlackClient,
+    runtime: Runtime,
+    kube: FakeKubeApiServer,
+    clock: ManualClock,
+    sessions: sessionmaker[Session],
+    fake_slack: FakeSlack,
+) -> None:
+    # execution
+    answer = slack_http.ask("alice", "/env", "create dev alice-ns")
+    _jobs(runtime, clock)
+
+    # validating
+    assert "Creating `alice-ns`" in answer
+    env = _env(sessions, "alice-ns")
+    assert env.state == "READY", (env.state, env.failure)
+    namespaces = kube.objects("", "v1", "namespaces")
+    ours = [n for n in namespaces if n["metadata"].get("labels", {}).get(lbl.ENV_ID) == env.id]
+    assert len(ours) == 1
+    ns = ours[0]["metadata"]["name"]
+    quota = kube.get_object("", "v1", "resourcequotas", ns, "envbot-quota")
+    assert quota is not None
+    assert quota["spec"]["hard"] == {"requests.cpu": "4", "requests.memory": "8Gi", "pods": "20"}
+    binding = kube.get_object("rbac.authorization.k8s.io", "v1", "rolebindings", ns, "envbot-owner")
+    assert binding is not None
+    assert binding["subjects"][0]["name"] == "alice@example.com"
+
+    # execution: delete it
+    slack_http.ask("alice", "/env", "delete alice-ns")
+    uid = fake_slack.user_id("alice")
+    (confirm,) = [
+        m for m in fake_slack.visible_messages(uid) if m.ephemeral_to == uid and "Delete" in m.text
+    ]
+    slack_http.press("alice", confirm, "delete_now")
+    _jobs(runtime, clock, 180)
+
+    # validating
+    assert _env(sessions, "alice-ns").state == "DELETED"
+    assert kube.get_object("", "v1", "namespaces", None, ns) is None
