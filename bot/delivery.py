@@ -77,6 +77,7 @@ class OutboxDrain:
         clock: Clock,
         *,
         batch: int = 100,
+        max_batches: int = 10,
         resume_after: timedelta = timedelta(minutes=2),
         channel_ids: dict[str, str] | None = None,
         per_channel: timedelta = timedelta(seconds=1),
@@ -85,6 +86,7 @@ class OutboxDrain:
         self._client = client
         self._clock = clock
         self._batch = batch
+        self._max_batches = max_batches
         self._resume_after = resume_after
         self._per_channel = per_channel
         self._dm_channels: dict[str, str] = {}
@@ -101,42 +103,64 @@ class OutboxDrain:
     def drain(self) -> int:
         """Send every due row whose channel is free; busy channels' rows wait in the table.
 
+        Rows are read in batches by (due_at, id). A busy channel's rows move to when it frees,
+        out of the due set, so the next batch reaches other channels: one channel's backlog
+        never starves the rest (up to `max_batches` batches per drain).
+
         Returns:
             How many rows were sent.
         """
         now = self._clock.now()
-        with self._sessions.begin() as s:
-            rows = s.scalars(
-                select(OutboxMessage)
-                .where(
-                    or_(
-                        (OutboxMessage.status == "pending") & (OutboxMessage.due_at <= now),
-                        (OutboxMessage.status == "sending")
-                        & (OutboxMessage.due_at <= now - self._resume_after),
-                    )
-                )
-                .order_by(OutboxMessage.id)
-                .limit(self._batch)
-            ).all()
         sent = 0
+        for _ in range(self._max_batches):
+            rows = self._due(now)
+            batch_sent, moved = self._drain_batch(rows, now)
+            sent += batch_sent
+            if len(rows) < self._batch or moved == 0:
+                break
+        self._update_pending_gauge()
+        return sent
+
+    def _due(self, now: datetime) -> list[OutboxMessage]:
+        with self._sessions.begin() as s:
+            return list(
+                s.scalars(
+                    select(OutboxMessage)
+                    .where(
+                        or_(
+                            (OutboxMessage.status == "pending") & (OutboxMessage.due_at <= now),
+                            (OutboxMessage.status == "sending")
+                            & (OutboxMessage.due_at <= now - self._resume_after),
+                        )
+                    )
+                    .order_by(OutboxMessage.due_at, OutboxMessage.id)
+                    .limit(self._batch)
+                ).all()
+            )
+
+    def _drain_batch(self, rows: list[OutboxMessage], now: datetime) -> tuple[int, int]:
+        """Send or defer one batch; returns (sent, rows that left the due set)."""
+        sent = moved = 0
         deferred: dict[datetime, list[int]] = defaultdict(list)
         for row in rows:
             try:
                 target = self._target(row)
             except _Wait:
                 self._reschedule(row, now + timedelta(seconds=1), "waiting for the card")
+                moved += 1
                 continue
             free_at = self._free_at.get(target.key)
             if free_at is not None and free_at > now:
                 if row.status == "pending":
                     deferred[free_at].append(row.id)
+                    moved += 1
                 continue
             if self._claim(row, now):
                 self._free_at[target.key] = now + self._per_channel
                 sent += self._send_one(row, target, now)
+                moved += 1
         self._defer(deferred)
-        self._update_pending_gauge()
-        return sent
+        return sent, moved
 
     def _target(self, row: OutboxMessage) -> _Target:
         if row.kind == "update":

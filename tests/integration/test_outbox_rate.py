@@ -128,6 +128,21 @@ def test_thread_replies_updates_and_dms_count_against_their_channel(
     assert len(fake.calls_to("chat.update")) == 1
 
 
+def test_one_channels_backlog_does_not_starve_another(
+    sessions: sessionmaker[Session], fake: FakeSlack, clock: ManualClock
+) -> None:
+    # setup: 30 rows for #platform queued first, then one for another channel; batches of 10
+    _queue(sessions, clock, "platform", 30)
+    _queue(sessions, clock, "sandbox-approvals", 1)
+    drain = OutboxDrain(sessions, fake.web_client(retry_handlers=NO_RETRIES), clock, batch=10)
+    # execution
+    sent = drain.drain()
+    # validating
+    assert sent == 2
+    channels = [c.params["channel"] for c in fake.calls_to("chat.postMessage")]
+    assert channels == ["#platform", "#sandbox-approvals"]
+
+
 def test_a_429_holds_only_its_channel_for_retry_after(
     sessions: sessionmaker[Session], drain: OutboxDrain, fake: FakeSlack, clock: ManualClock
 ) -> None:
