@@ -28,6 +28,7 @@ from bot.services.env_reconcile import EnvironmentReconciler
 from bot.services.environments import EnvironmentService
 from bot.services.help import HelpService
 from bot.services.ports import Directory
+from bot.services.reminders import ReminderService
 from bot.settings import JobSettings
 from bot.slack_views import SlackViews
 from handlers import build_app
@@ -69,6 +70,7 @@ def build_runtime(
     reconciler = EnvironmentReconciler(policy, clock, sessions, notifier, env_backends)
     grants = GrantWorker(policy, clock, sessions, notifier, access_backends)
     views = SlackViews(client)
+    reminders = ReminderService(policy, clock, sessions, directory, notifier)
     access = AccessService(policy, clock, sessions, directory, notifier, grants, views)
     routes = {
         ("env", "create"): envs.create,
@@ -113,6 +115,7 @@ def build_runtime(
             Job("env-timeouts", expiry, reconciler.timeout_due),
             Job("access-expiry", expiry, grants.expire_due),
             Job("access-timeouts", expiry, grants.timeout_due),
+            Job("reminders", timedelta(seconds=intervals.reminder_interval), reminders.run),
             Job("reconcile", reconcile, reconciler.reconcile),
             Job("access-reconcile", reconcile, grants.reconcile),
             Job("outbox", timedelta(seconds=intervals.outbox_interval), drain.drain),

@@ -68,6 +68,20 @@ def register(app: App, services: Services) -> None:
         user, oid = _press(body)
         reply(respond, services.envs.delete_now(oid, user))
 
+    @app.action(ActionId.EXTEND.value)
+    def handle_extend(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user, oid = _press(body)
+        svc = services.envs if _kind(oid) == "e" else services.access
+        reply(respond, svc.extend_by_step(oid, user))
+
+    @app.action(ActionId.KEEP.value)
+    def handle_keep(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        _, oid = _press(body)
+        _kind(oid)
+        respond(replace_original=True, text="Kept as is; it ends at the time above, as planned.")
+
     @app.action(ActionId.REVOKE_NOW.value)
     def handle_revoke_now(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()

@@ -34,7 +34,9 @@ from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SECRET = "demo-signing-secret"  # noqa: S105 - the demo signs its own requests
-DEMO_JOBS = JobSettings(outbox_interval=60, reconcile_interval=60, expiry_interval=60)
+DEMO_JOBS = JobSettings(
+    outbox_interval=60, reconcile_interval=60, expiry_interval=60, reminder_interval=60
+)
 EXIT_OK, EXIT_EXPECT_FAILED, EXIT_PARSE_ERROR = 0, 1, 2
 
 

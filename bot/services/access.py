@@ -367,6 +367,10 @@ class AccessService:
             left = format_duration(fresh.expires_at - now)
         return text_message(f"Extended `{req.id}`: {left} left.")
 
+    def extend_by_step(self, req_id: str, user_id: str) -> Message:
+        """The Extend button on a reminder: the role's step, within the cap."""
+        return self.extend(Command("access", "extend", (req_id,)), Actor(user_id))
+
     def revoke_command(self, cmd: Command, actor: Actor) -> Message:
         return self.revoke(cmd.arg(0, "a request id"), actor.user_id)
 

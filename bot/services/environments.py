@@ -299,6 +299,11 @@ class EnvironmentService:
             f"Extended `{env.name}`: it now expires in {format_duration(new_expiry - now)}{capped}."
         )
 
+    def extend_by_step(self, env_id: str, user_id: str) -> Message:
+        """The Extend button on a reminder: the template's step, within the cap."""
+        env = self._get(env_id)
+        return self.extend(Command("env", "extend", (env.name,)), Actor(user_id))
+
     def transfer(self, cmd: Command, actor: Actor) -> Message:
         env = self._find(cmd.arg(0, "an environment name"))
         target = cmd.arg(1, "the new owner (@user)")
