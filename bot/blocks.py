@@ -153,3 +153,9 @@ def modal(
     )
     out: dict[str, object] = view.to_dict()
     return out
+
+
+def home_view(blocks: Sequence[Block]) -> dict[str, object]:
+    """An App Home tab payload for views.publish."""
+    out: dict[str, object] = View(type="home", blocks=list(blocks)[:100]).to_dict()
+    return out

@@ -114,6 +114,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server.serve_forever()
     finally:
         scheduler.shutdown(wait=False)
+        runtime.leader.close()
+    return 0
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    """Write the audit trail since --since as CSV or JSON lines."""
+    from datetime import UTC, datetime
+
+    from bot.db.session import make_engine, make_sessionmaker
+    from bot.services.audit_export import export
+
+    try:
+        since = datetime.fromisoformat(args.since)
+    except ValueError:
+        sys.stderr.write(
+            f'--since "{args.since}" is not a date (use 2026-01-05 or 2026-01-05T09:00:00+00:00)\n'
+        )
+        return 2
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    url = args.database_url or Settings().database_url.get_secret_value()
+    engine = make_engine(url)
+    try:
+        if args.output == "-":
+            count = export(make_sessionmaker(engine), since, args.format, sys.stdout)
+        else:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                count = export(make_sessionmaker(engine), since, args.format, out)
+    finally:
+        engine.dispose()
+    sys.stderr.write(f"{count} event(s) exported\n")
     return 0
 
 
@@ -131,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = policy_sub.add_parser("check", help="validate a policy file (exit 1 with every error)")
     p.add_argument("file", nargs="?", help="defaults to ENVBOT_POLICY_FILE")
     p.set_defaults(func=cmd_policy_check)
+
+    p = sub.add_parser("audit", help="audit trail tools")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    p = audit_sub.add_parser("export", help="export audit events since a date")
+    p.add_argument("--since", required=True, help="ISO date or time, UTC unless it says")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--output", default="-", help="file to write (default: stdout)")
+    p.add_argument("--database-url", help="overrides ENVBOT_DATABASE_URL")
+    p.set_defaults(func=cmd_audit_export)
 
     p = sub.add_parser("serve", help="run the bot (HTTP, or Socket Mode with an app token)")
     p.add_argument("--migrate", action="store_true", help="apply migrations before starting")

@@ -23,3 +23,6 @@ class SlackViews:
                 f"the form could not open (Slack says {error}); run the command "
                 "again, or give every argument on the command line"
             ) from exc
+
+    def publish_home(self, user_id: str, view: dict[str, object]) -> None:
+        self._client.views_publish(user_id=user_id, view=view)

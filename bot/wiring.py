@@ -18,6 +18,7 @@ from bot.db.session import make_engine, make_sessionmaker
 from bot.delivery import OutboxDrain
 from bot.domain.clock import Clock
 from bot.jobs import Job, JobRunner
+from bot.leader import LeaderElector, choose_leader
 from bot.notify import Notifier
 from bot.policy import Policy
 from bot.services.access import AccessService
@@ -27,8 +28,10 @@ from bot.services.container import Services
 from bot.services.env_reconcile import EnvironmentReconciler
 from bot.services.environments import EnvironmentService
 from bot.services.help import HelpService
+from bot.services.home import HomeService
 from bot.services.ports import Directory
 from bot.services.reminders import ReminderService
+from bot.services.retention import prune
 from bot.settings import JobSettings
 from bot.slack_views import SlackViews
 from handlers import build_app
@@ -44,6 +47,7 @@ class Runtime:
     drain: OutboxDrain
     jobs: JobRunner
     engine: Engine
+    leader: LeaderElector
 
 
 def build_runtime(
@@ -99,6 +103,7 @@ def build_runtime(
         envs=envs,
         access=access,
         grants=grants,
+        home=HomeService(policy, clock, sessions, directory, views),
     )
     app = build_app(
         services,
@@ -109,6 +114,7 @@ def build_runtime(
     drain = OutboxDrain(sessions, client, clock)
     expiry = timedelta(seconds=intervals.expiry_interval)
     reconcile = timedelta(seconds=intervals.reconcile_interval)
+    leader = choose_leader(engine)
     jobs = JobRunner(
         [
             Job("expiry", expiry, reconciler.expire_due),
@@ -119,6 +125,12 @@ def build_runtime(
             Job("reconcile", reconcile, reconciler.reconcile),
             Job("access-reconcile", reconcile, grants.reconcile),
             Job("outbox", timedelta(seconds=intervals.outbox_interval), drain.drain),
-        ]
+            Job(
+                "retention",
+                timedelta(seconds=intervals.retention_interval),
+                lambda: prune(sessions, clock, policy.retention),
+            ),
+        ],
+        leader=leader,
     )
-    return Runtime(services=services, app=app, drain=drain, jobs=jobs, engine=engine)
+    return Runtime(services=services, app=app, drain=drain, jobs=jobs, engine=engine, leader=leader)

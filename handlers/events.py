@@ -1,4 +1,4 @@
-"""Events API: `user_change` for offboarding (a deactivated user's access ends at once)."""
+"""Events API: `app_home_opened` (the Home tab) and `user_change` (offboarding)."""
 
 from __future__ import annotations
 
@@ -17,3 +17,8 @@ def register(app: App, services: Services) -> None:
         user = event.get("user", {})
         if user.get("deleted"):
             services.offboard(str(user["id"]))
+
+    @app.event("app_home_opened")
+    def handle_app_home_opened(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home":
+            services.home.publish(str(event["user"]))

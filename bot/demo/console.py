@@ -115,6 +115,8 @@ class Demo:
             self.runtime.jobs.advance(self.clock, delta)
         elif word == "deactivate":
             self._deactivate(rest)
+        elif word == "home":
+            self._event({"type": "app_home_opened", "user": self.user, "tab": "home"})
         elif word == "submit":
             self._submit(rest)
         else:
@@ -180,11 +182,16 @@ class Demo:
                     "block_id": block_id,
                     "value": element.get("value", ""),
                     "text": element["text"],
-                    "action_ts": f"{self.clock.now().timestamp()}",
+                    "action_ts": self._action_ts(),
                 }
             ],
         }
         self._dispatch(interaction_body(payload))
+
+    def _action_ts(self) -> str:
+        """Like Slack's: unique per click (a second click is a new action, not a retry)."""
+        self._events += 1
+        return f"{int(self.clock.now().timestamp())}.{self._events:06d}"
 
     def _find_button(self, label: str, ref: str) -> tuple[Message, str, dict[str, Any]] | None:
         for msg in reversed(self.slack.visible_messages(self.user)):
@@ -243,6 +250,9 @@ class Demo:
             "type": "user_change",
             "user": {"id": user.id, "name": user.name, "deleted": True, "tz": user.tz},
         }
+        self._event(event)
+
+    def _event(self, event: dict[str, Any]) -> None:
         self._events += 1
         now = int(self.clock.now().timestamp())
         body = event_body(event, f"Ev{self._events:08d}", now)
@@ -287,7 +297,7 @@ class Demo:
 
     @staticmethod
     def _shown(d: Delivery) -> bool:
-        return d.kind not in (DeliveryKind.DELETE, DeliveryKind.HOME)
+        return d.kind != DeliveryKind.DELETE
 
     def _name(self, user_id: str) -> str:
         try:

@@ -17,6 +17,7 @@ from bot.services.access_grants import GrantWorker
 from bot.services.commands import CommandService
 from bot.services.environments import EnvironmentService
 from bot.services.help import HelpService
+from bot.services.home import HomeService
 from bot.services.ports import Directory, ViewOpener
 
 
@@ -35,6 +36,7 @@ class Services:
     envs: EnvironmentService
     access: AccessService
     grants: GrantWorker
+    home: HomeService
 
     def deny_modal(self, object_id: str) -> dict[str, object]:
         """The optional-reason form that Deny opens (requests and environments alike)."""

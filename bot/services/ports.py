@@ -38,3 +38,7 @@ class ViewOpener(Protocol):
     def open_view(self, trigger_id: str, view: dict[str, object]) -> None:
         """Open `view`; raises `UserError` when Slack refuses (expired trigger)."""
         ...
+
+    def publish_home(self, user_id: str, view: dict[str, object]) -> None:
+        """Publish a user's App Home tab (views.publish)."""
+        ...
