@@ -304,6 +304,8 @@ def test_double_click_on_delete_now_deletes_once(world: World) -> None:
 
     # execution
     first = world.http.press("alice", confirm, "delete_now")
+    # a second press, not a retry of the first: it carries its own action_ts
+    world.clock.set(world.clock.now() + timedelta(seconds=1))
     second = world.http.press("alice", confirm, "delete_now")
     world.advance(timedelta(minutes=10))
 
