@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bot.logs import configure_logging
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from slack_sdk import WebClient
 
     from bot.db import migrate
+    from bot.db.session import database_ready
     from bot.domain.clock import SystemClock
     from bot.policy import load_policy
     from bot.server import HttpServer, make_wsgi_app
@@ -99,7 +101,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         job_settings=settings.jobs,
     )
     scheduler = runtime.jobs.start_background()
-    server = HttpServer(make_wsgi_app(runtime.app), settings.http_host, settings.http_port)
+    wsgi = make_wsgi_app(runtime.app, ready=lambda: database_ready(runtime.engine))
+    server = HttpServer(wsgi, settings.http_host, settings.http_port)
     try:
         if socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -186,8 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `envbot` console script."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        settings = Settings()
+        configure_logging(settings.log_level, settings.log_json)
+    else:
+        configure_logging("INFO")
     func: Callable[[argparse.Namespace], int] = args.func
     return func(args)
 

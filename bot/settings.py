@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PREFIX = "ENVBOT_"
@@ -36,6 +36,14 @@ class SlackSettings(BaseModel):
     app_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
     api_url: str = "https://slack.com/api/"
+
+    @field_validator("bot_token", "app_token", "signing_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # An empty variable or secret file means "not set", not an empty token.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return value
 
 
 class JobSettings(BaseModel):
