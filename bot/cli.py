@@ -151,6 +151,17 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check settings, policy, database, Slack and Kubernetes; exit 1 if any check fails."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from bot.doctor import run_checks
+
+    checks = run_checks()
+    for check in checks:
+        sys.stdout.write(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}\n")
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="envbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = policy_sub.add_parser("check", help="validate a policy file (exit 1 with every error)")
     p.add_argument("file", nargs="?", help="defaults to ENVBOT_POLICY_FILE")
     p.set_defaults(func=cmd_policy_check)
+
+    p = sub.add_parser("doctor", help="check settings, policy, database, Slack and Kubernetes")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("audit", help="audit trail tools")
     audit_sub = p.add_subparsers(dest="audit_command", required=True)

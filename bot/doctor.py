@@ -1,0 +1,128 @@
+"""`envbot doctor`: checks the settings, policy, database, Slack and Kubernetes, and says what is
+wrong in words an operator can act on. Each check is independent, so one failure hides no other."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.db.migrate import alembic_config
+from bot.db.session import make_engine
+from bot.errors import BackendError
+from bot.policy import Policy, check_policy_file, load_policy
+from bot.settings import Settings
+from provisioning.kube.capi import cluster_resource
+from provisioning.kube.client import KubeClients
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _policy(settings: Settings) -> tuple[Check, Policy | None]:
+    errors = check_policy_file(settings.policy_file)
+    if errors:
+        return Check("policy", False, "; ".join(errors[:5])), None
+    return Check("policy", True, f"{settings.policy_file} is valid"), load_policy(
+        settings.policy_file
+    )
+
+
+def _database(settings: Settings) -> Check:
+    url = settings.database_url.get_secret_value()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        return Check(
+            "database",
+            False,
+            f"cannot connect ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0]}); check ENVBOT_DATABASE_URL",
+        )
+    finally:
+        engine.dispose()
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    if current != head:
+        return Check(
+            "database",
+            False,
+            f"schema is at {current or 'nothing'}, code expects {head}; run `envbot migrate`",
+        )
+    return Check("database", True, f"{engine.dialect.name}, schema at {head}")
+
+
+def _slack(settings: Settings) -> Check:
+    slack = settings.slack
+    if slack.bot_token is None:
+        return Check("slack", False, "ENVBOT_SLACK__BOT_TOKEN is not set")
+    if slack.app_token is None and slack.signing_secret is None:
+        return Check(
+            "slack",
+            False,
+            "HTTP mode needs ENVBOT_SLACK__SIGNING_SECRET (or set "
+            "ENVBOT_SLACK__APP_TOKEN for Socket Mode)",
+        )
+    client = WebClient(token=slack.bot_token.get_secret_value(), base_url=slack.api_url)
+    try:
+        who = client.auth_test()
+    except SlackApiError as exc:
+        return Check(
+            "slack",
+            False,
+            f"auth.test failed: {exc.response.get('error')}; check the "
+            "bot token and that the app is installed",
+        )
+    mode = "Socket Mode" if slack.app_token else "HTTP"
+    return Check("slack", True, f"{mode}, bot @{who.get('user')} in {who.get('team')}")
+
+
+def _kubernetes(settings: Settings, policy: Policy | None) -> Check:
+    if policy is None:
+        return Check("kubernetes", False, "skipped: the policy is invalid")
+    contexts = {name: c.context for name, c in policy.clusters.items()}
+    clients = KubeClients(
+        str(settings.kubeconfig) if settings.kubeconfig else None, settings.kube_context, contexts
+    )
+    seen: list[str] = []
+    try:
+        for name, ws in policy.workspaces.items():
+            if ws.access_backend == "kommander" and ws.namespace:
+                clients.management().list(
+                    cluster_resource("v1beta1"), "envbot.io/managed=true", ws.namespace
+                )
+                seen.append(f"{name} ({ws.namespace})")
+    except BackendError as exc:
+        return Check(
+            "kubernetes",
+            False,
+            f"{exc}; check ENVBOT_KUBECONFIG / the ServiceAccount's RBAC in deploy/rbac.yaml",
+        )
+    finally:
+        clients.close()
+    return Check("kubernetes", True, "can list clusters in " + (", ".join(seen) or "no workspace"))
+
+
+def run_checks() -> list[Check]:
+    """Every check, in order; never raises for a failed check."""
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        return [Check("settings", False, str(exc))]
+    policy_check, policy = _policy(settings)
+    checks: list[Callable[[], Check]] = [
+        lambda: _database(settings),
+        lambda: _slack(settings),
+        lambda: _kubernetes(settings, policy),
+    ]
+    return [Check("settings", True, "loaded"), policy_check, *(c() for c in checks)]

@@ -1,0 +1,60 @@
+"""`envbot doctor` against the fake Slack and the fake Kubernetes API server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.db import migrate
+from bot.demo.fake_slack import FakeSlack
+from bot.doctor import run_checks
+from tests.fakes.kube_apiserver import FakeKubeApiServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_database_url: str):
+    with FakeSlack() as slack, FakeKubeApiServer() as kube:
+        kube.put_object(
+            "",
+            "v1",
+            "namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sandbox"}},
+        )
+        kube.put_object(
+            "",
+            "v1",
+            "namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "production"}},
+        )
+        config = kube.write_kubeconfig(tmp_path / "kubeconfig")
+        for key, value in {
+            "ENVBOT_SLACK__BOT_TOKEN": slack.token,
+            "ENVBOT_SLACK__SIGNING_SECRET": "s",
+            "ENVBOT_SLACK__API_URL": slack.api_url,
+            "ENVBOT_DATABASE_URL": fresh_database_url,
+            "ENVBOT_POLICY_FILE": str(ROOT / "examples" / "policy.yaml"),
+            "ENVBOT_KUBECONFIG": str(config),
+            "ENVBOT_KUBE_CONTEXT": "fake",
+        }.items():
+            monkeypatch.setenv(key, value)
+        yield fresh_database_url
+
+
+def test_all_green_after_migrate(env: str) -> None:
+    migrate.upgrade(env)
+    checks = {c.name: c for c in run_checks()}
+    assert all(c.ok for c in checks.values()), checks
+    assert "can list clusters in sandbox (sandbox)" in checks["kubernetes"].detail
+    assert checks["slack"].detail.startswith("HTTP, bot @")
+
+
+def test_says_what_is_wrong(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVBOT_SLACK__BOT_TOKEN", "xoxb-wrong")
+    checks = {c.name: c for c in run_checks()}
+    assert not checks["database"].ok
+    assert "run `envbot migrate`" in checks["database"].detail
+    assert not checks["slack"].ok
+    assert "invalid_auth" in checks["slack"].detail
