@@ -230,6 +230,7 @@ def make_runtime(
 
     yield make
     for runtime in built:
+        runtime.leader.close()  # on PostgreSQL it holds the jobs' advisory lock on a connection
         runtime.engine.dispose()
 
 
