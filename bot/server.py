@@ -58,6 +58,7 @@ class HttpServer:
     def __init__(self, wsgi: WsgiApp, host: str, port: int, threads: int = 16) -> None:
         self._server = create_server(wsgi, host=host, port=port, threads=threads)
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -69,9 +70,21 @@ class HttpServer:
 
     def start(self) -> HttpServer:
         """Serve from a daemon thread (tests)."""
-        self._thread = threading.Thread(target=self._server.run, daemon=True, name="envbot-http")
+        self._thread = threading.Thread(target=self._run, daemon=True, name="envbot-http")
         self._thread.start()
         return self
 
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except (OSError, ValueError):
+            # Closing the sockets from stop() ends waitress's select loop this way.
+            if not self._stopping.is_set():
+                raise
+
     def stop(self) -> None:
+        """Close the listening socket and wait for the serving thread to end."""
+        self._stopping.set()
         self._server.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

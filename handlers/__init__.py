@@ -7,10 +7,12 @@ from slack_sdk import WebClient
 
 from bot.services.container import Services
 from handlers import actions, commands, errors, events, views
+from handlers.dedupe import register_dedupe
 
 
 def register_all(app: App, services: Services) -> None:
-    """Register every surface's listeners, then the one error handler."""
+    """Register inbound dedupe, every surface's listeners, then the one error handler."""
+    register_dedupe(app, services.sessions, services.clock)
     commands.register(app, services)
     actions.register(app, services)
     views.register(app, services)
