@@ -47,6 +47,9 @@ class NoViews:
     def open_view(self, trigger_id: str, view: dict[str, object]) -> None:
         raise AssertionError("no modal expected")
 
+    def publish_home(self, user_id: str, view: dict[str, object]) -> None:
+        raise AssertionError("no home tab expected")
+
 
 def _service(
     sessions: sessionmaker[Session], clock: ManualClock
