@@ -1,7 +1,9 @@
-"""Buttons on cards, confirmations and reminders; every press is authorized in the service."""
+"""Buttons on cards, confirmations, reminders and the Home tab; every press is authorized in
+the service, from the object the button names, never from where the button was shown."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -10,11 +12,8 @@ from bot.blocks import ActionId, Message
 from bot.errors import NotFound
 from bot.services.container import Services
 
-
-def _press(body: dict[str, Any]) -> tuple[str, str]:
-    """The pressing user and the button's value (an object id the service re-checks)."""
-    action = body["actions"][0]
-    return body["user"]["id"], str(action.get("value", ""))
+# (services, object id, user, body) -> the answer shown to the presser
+Press = Callable[[Services, str, str, dict[str, Any]], Message]
 
 
 def _kind(object_id: str) -> str:
@@ -24,66 +23,59 @@ def _kind(object_id: str) -> str:
     raise NotFound(f'this button names no known request ("{object_id}")')
 
 
+def _deny(services: Services, oid: str, user: str, body: dict[str, Any]) -> Message:
+    """Deny opens a form for an optional reason; the decision comes with its submission."""
+    if _kind(oid) == "e":
+        services.envs.check_decidable(oid, user)
+        services.views.open_view(body["trigger_id"], services.deny_modal(oid))
+        return {}
+    return services.access.deny_form(oid, user, body["trigger_id"])
+
+
+def _keep(services: Services, oid: str, user: str, body: dict[str, Any]) -> Message:
+    _kind(oid)
+    return {"text": "Kept as is; it ends at the time above, as planned.", "replace_original": True}
+
+
+def _either(
+    env: Callable[[Services], Callable[[str, str], Message]],
+    access: Callable[[Services], Callable[[str, str], Message]],
+) -> Press:
+    """Route by the id's kind to the environment or the access service."""
+
+    def press(services: Services, oid: str, user: str, body: dict[str, Any]) -> Message:
+        method = env(services) if _kind(oid) == "e" else access(services)
+        return method(oid, user)
+
+    return press
+
+
+PRESSES: dict[ActionId, Press] = {
+    ActionId.APPROVE: _either(lambda s: s.envs.approve, lambda s: s.access.approve),
+    ActionId.CANCEL: _either(lambda s: s.envs.cancel, lambda s: s.access.cancel),
+    ActionId.RETRY: _either(lambda s: s.envs.retry, lambda s: s.access.retry),
+    ActionId.EXTEND: _either(lambda s: s.envs.extend_by_step, lambda s: s.access.extend_by_step),
+    ActionId.DELETE_NOW: lambda s, oid, user, body: s.envs.delete_now(oid, user),
+    ActionId.REVOKE_NOW: lambda s, oid, user, body: s.access.revoke(oid, user),
+    ActionId.DENY: _deny,
+    ActionId.KEEP: _keep,
+}
+
+
 def register(app: App, services: Services) -> None:
-    """Register every button."""
+    """Register one listener per button (`handle_<action_id>`)."""
+    for action_id, press in PRESSES.items():
+        app.action(action_id.value)(_listener(services, press, action_id))
 
-    def reply(respond: Respond, message: Message) -> None:
-        if message:
-            respond(response_type="ephemeral", replace_original=False, **message)
 
-    @app.action(ActionId.APPROVE.value)
-    def handle_approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+def _listener(services: Services, press: Press, action_id: ActionId) -> Callable[..., None]:
+    def handle(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        user, oid = _press(body)
-        svc = services.envs if _kind(oid) == "e" else services.access
-        reply(respond, svc.approve(oid, user))
+        user = body["user"]["id"]
+        oid = str(body["actions"][0].get("value", ""))
+        answer = press(services, oid, user, body)
+        if answer:
+            respond(**{"response_type": "ephemeral", "replace_original": False, **answer})
 
-    @app.action(ActionId.DENY.value)
-    def handle_deny(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user, oid = _press(body)
-        if _kind(oid) == "e":
-            services.envs.check_decidable(oid, user)
-            services.views.open_view(body["trigger_id"], services.deny_modal(oid))
-            return
-        reply(respond, services.access.deny_form(oid, user, body["trigger_id"]))
-
-    @app.action(ActionId.CANCEL.value)
-    def handle_cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user, oid = _press(body)
-        svc = services.envs if _kind(oid) == "e" else services.access
-        reply(respond, svc.cancel(oid, user))
-
-    @app.action(ActionId.RETRY.value)
-    def handle_retry(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user, oid = _press(body)
-        svc = services.envs if _kind(oid) == "e" else services.access
-        reply(respond, svc.retry(oid, user))
-
-    @app.action(ActionId.DELETE_NOW.value)
-    def handle_delete_now(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user, oid = _press(body)
-        reply(respond, services.envs.delete_now(oid, user))
-
-    @app.action(ActionId.EXTEND.value)
-    def handle_extend(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user, oid = _press(body)
-        svc = services.envs if _kind(oid) == "e" else services.access
-        reply(respond, svc.extend_by_step(oid, user))
-
-    @app.action(ActionId.KEEP.value)
-    def handle_keep(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        _, oid = _press(body)
-        _kind(oid)
-        respond(replace_original=True, text="Kept as is; it ends at the time above, as planned.")
-
-    @app.action(ActionId.REVOKE_NOW.value)
-    def handle_revoke_now(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user, oid = _press(body)
-        reply(respond, services.access.revoke(oid, user))
+    handle.__name__ = f"handle_{action_id.value}"
+    return handle

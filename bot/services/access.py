@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.blocks import Message, lines_message, text_message
@@ -26,6 +26,7 @@ from bot.services.access_grants import GrantWorker
 from bot.services.audit import record
 from bot.services.commands import Actor
 from bot.services.ports import Directory, ViewOpener
+from bot.services.transitions import compare_and_set
 
 OBJ = "access"
 
@@ -213,21 +214,19 @@ class AccessService:
         now = self.clock.now()
         target = next_access_state(AccessState.PENDING, event)
         with self.sessions.begin() as s:
-            result = s.execute(
-                update(AccessRequest)
-                .where(AccessRequest.id == req.id, AccessRequest.state == AccessState.PENDING)
-                .values(
-                    state=target,
-                    decided_by=user_id,
-                    decided_at=now,
-                    decision_note=note,
-                    updated_at=now,
-                    next_check_at=now,
-                    version=AccessRequest.version + 1,
-                )
-                .execution_options(synchronize_session=False)
+            won = compare_and_set(
+                s,
+                AccessRequest,
+                req.id,
+                AccessState.PENDING,
+                state=target,
+                decided_by=user_id,
+                decided_at=now,
+                decision_note=note,
+                updated_at=now,
+                next_check_at=now,
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if not won:
                 s.rollback()
                 raise Conflict(self._already(self._get(req.id)))
             fresh = s.get(AccessRequest, req.id, populate_existing=True)

@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.blocks import text_message
 from bot.db.models import Environment
 from bot.domain.clock import Clock
-from bot.domain.states import EnvEvent, EnvState, next_env_state
+from bot.domain.states import EnvEvent, EnvState
 from bot.errors import PermanentError, TemporaryError
 from bot.notify import Notifier
 from bot.policy import ClusterRef, ClusterTopology, Policy
 from bot.services import render
 from bot.services.audit import record
+from bot.services.transitions import move_env
 from provisioning.base import ClusterTopology as TopologySpec
 from provisioning.base import EnvironmentBackend, EnvSpec, Observation, Phase
 
@@ -322,27 +323,7 @@ class EnvironmentReconciler:
     def _move(
         self, s: Session, env: Environment, event: EnvEvent, now: datetime, **detail: object
     ) -> None:
-        before = env.state
-        env.state = next_env_state(EnvState(before), event)
-        env.updated_at = now
-        env.next_check_at = now
-        if env.state == EnvState.DELETING:
-            env.spec = {**env.spec, "delete_requested": False}
-        record(
-            s,
-            at=now,
-            actor=SYSTEM,
-            object_type="env",
-            object_id=env.id,
-            action=event,
-            from_state=before,
-            to_state=env.state,
-            **detail,
-        )
-        s.flush()
-        self.notifier.update_card(
-            s, now=now, obj=("env", env.id), version=env.version, message=render.env_card(env, now)
-        )
+        move_env(s, self.notifier, env, event, SYSTEM, now, **detail)
 
     def _thread(self, s: Session, env: Environment, key: str, now: datetime, text: str) -> None:
         self.notifier.thread(s, now=now, obj=("env", env.id), key=key, message=text_message(text))

@@ -11,7 +11,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.blocks import (
@@ -36,6 +36,7 @@ from bot.services import render
 from bot.services.audit import record
 from bot.services.commands import Actor
 from bot.services.ports import Directory
+from bot.services.transitions import compare_and_set, move_env
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 CONFIRM_BLOCK = "env_delete_confirm"
@@ -421,20 +422,18 @@ class EnvironmentService:
         now = self.clock.now()
         target = next_env_state(EnvState.PENDING_APPROVAL, event)
         with self.sessions.begin() as s:
-            result = s.execute(
-                update(Environment)
-                .where(Environment.id == env.id, Environment.state == EnvState.PENDING_APPROVAL)
-                .values(
-                    state=target,
-                    decided_by=user_id,
-                    decided_at=now,
-                    updated_at=now,
-                    next_check_at=now,
-                    version=Environment.version + 1,
-                )
-                .execution_options(synchronize_session=False)
+            won = compare_and_set(
+                s,
+                Environment,
+                env.id,
+                EnvState.PENDING_APPROVAL,
+                state=target,
+                decided_by=user_id,
+                decided_at=now,
+                updated_at=now,
+                next_check_at=now,
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if not won:
                 s.rollback()
                 raise Conflict(self._already(self._get(env.id)))
             fresh = s.get(Environment, env.id, populate_existing=True)
@@ -562,24 +561,7 @@ class EnvironmentService:
         **detail: object,
     ) -> None:
         """Apply one state machine event, audit it and refresh the card."""
-        before = env.state
-        env.state = next_env_state(EnvState(before), event)
-        env.updated_at = now
-        env.next_check_at = now
-        if env.state == EnvState.DELETING:
-            env.spec = {**env.spec, "delete_requested": False}
-        record(
-            s,
-            at=now,
-            actor=actor,
-            object_type="env",
-            object_id=env.id,
-            action=event,
-            from_state=before,
-            to_state=env.state,
-            **detail,
-        )
-        self._refresh_card(s, env, now)
+        move_env(s, self.notifier, env, event, actor, now, **detail)
 
     def _refresh_card(self, s: Session, env: Environment, now: datetime) -> None:
         s.flush()
