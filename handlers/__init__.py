@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from slack_bolt import App
 from slack_sdk import WebClient
 
@@ -38,6 +40,9 @@ def build_app(
     """
     app = App(
         client=client,
+        # Listener bodies run after ack() on this pool; Bolt's default of 5 threads lets a few
+        # slow Slack lookups starve the next request's ack past Slack's 3 s.
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="envbot-listener"),
         signing_secret=signing_secret,
         token_verification_enabled=False,
         process_before_response=process_before_response,
