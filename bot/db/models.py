@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Integer, MetaData, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.db.types import UTCDateTime
@@ -50,6 +50,11 @@ class Base(DeclarativeBase):
     }
 
 
+LIVE_STATES_SQL = (
+    "state IN ('REQUESTED', 'PENDING_APPROVAL', 'PROVISIONING', 'READY', 'DELETING', 'FAILED')"
+)
+
+
 class Environment(Base):
     """A cluster or namespace created from a template; its name is unique per workspace."""
 
@@ -59,6 +64,16 @@ class Environment(Base):
         Index("ix_environments_state_next_check_at", "state", "next_check_at"),
         Index("ix_environments_owner_id_state", "owner_id", "state"),
         Index("ix_environments_workspace_name", "workspace", "name"),
+        # A name is unique in its workspace among environments that still hold (or may hold)
+        # objects; deleted ones free their name. Partial unique index on both databases.
+        Index(
+            "uq_environments_live_name",
+            "workspace",
+            "name",
+            unique=True,
+            sqlite_where=text(LIVE_STATES_SQL),
+            postgresql_where=text(LIVE_STATES_SQL),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)

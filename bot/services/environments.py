@@ -12,6 +12,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.blocks import (
@@ -89,68 +90,80 @@ class EnvironmentService:
                 "digits and dashes, starting and ending with a letter or digit"
             )
         now = self.clock.now()
-        with self.sessions.begin() as s:
-            self._check_quota(s, template_name, template, actor.user_id)
-            clash = s.scalar(
-                select(Environment.id).where(
-                    Environment.workspace == template.workspace,
-                    Environment.name == name,
-                    Environment.state.in_(list(ENV_LIVE)),
+        try:
+            with self.sessions.begin() as s:
+                self._check_quota(s, template_name, template, actor.user_id)
+                clash = s.scalar(
+                    select(Environment.id).where(
+                        Environment.workspace == template.workspace,
+                        Environment.name == name,
+                        Environment.state.in_(list(ENV_LIVE)),
+                    )
                 )
-            )
-            if clash:
-                raise Conflict(
-                    f'an environment named "{name}" already exists in workspace '
-                    f"{template.workspace}; pick another name or leave it out"
+                if clash:
+                    raise Conflict(
+                        f'an environment named "{name}" already exists in workspace '
+                        f"{template.workspace}; pick another name or leave it out"
+                    )
+                env = Environment(
+                    id=env_id,
+                    name=name,
+                    workspace=template.workspace,
+                    template=template_name,
+                    kind=template.kind,
+                    backend=self._backend_name(template),
+                    owner_id=actor.user_id,
+                    owner_email=user.email,
+                    created_by=actor.user_id,
+                    reason=cmd.options.get("reason", ""),
+                    state=EnvState.REQUESTED,
+                    phase="",
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=now + ttl,
+                    next_check_at=now,
+                    attempts=0,
+                    failure="",
+                    decided_by="",
+                    spec={},
+                    endpoints={},
                 )
-            env = Environment(
-                id=env_id,
-                name=name,
-                workspace=template.workspace,
-                template=template_name,
-                kind=template.kind,
-                backend=self._backend_name(template),
-                owner_id=actor.user_id,
-                owner_email=user.email,
-                created_by=actor.user_id,
-                reason=cmd.options.get("reason", ""),
-                state=EnvState.REQUESTED,
-                phase="",
-                created_at=now,
-                updated_at=now,
-                expires_at=now + ttl,
-                next_check_at=now,
-                attempts=0,
-                failure="",
-                decided_by="",
-                spec={},
-                endpoints={},
-            )
-            s.add(env)
-            record(
-                s,
-                at=now,
-                actor=actor.user_id,
-                object_type="env",
-                object_id=env_id,
-                action="create",
-                to_state=EnvState.REQUESTED,
-                template=template_name,
-                name=name,
-                ttl=format_duration(ttl),
-            )
-            event = EnvEvent.REQUIRE_APPROVAL if template.approval else EnvEvent.START
-            self._move(s, env, event, actor.user_id, now)
-            channel = self._channel(actor)
-            if template.approval:
-                ws = self.policy.workspace(template.workspace)
-                channel = str(ws.approvals_channel)
-                env.next_check_at = now + ws.pending_timeout
-            self.notifier.card(
-                s, now=now, obj=("env", env.id), channel=channel, message=render.env_card(env, now)
-            )
-            if not template.approval:
-                self._phase(s, env, "accepted", now)
+                s.add(env)
+                record(
+                    s,
+                    at=now,
+                    actor=actor.user_id,
+                    object_type="env",
+                    object_id=env_id,
+                    action="create",
+                    to_state=EnvState.REQUESTED,
+                    template=template_name,
+                    name=name,
+                    ttl=format_duration(ttl),
+                )
+                event = EnvEvent.REQUIRE_APPROVAL if template.approval else EnvEvent.START
+                self._move(s, env, event, actor.user_id, now)
+                channel = self._channel(actor)
+                if template.approval:
+                    ws = self.policy.workspace(template.workspace)
+                    channel = str(ws.approvals_channel)
+                    env.next_check_at = now + ws.pending_timeout
+                self.notifier.card(
+                    s,
+                    now=now,
+                    obj=("env", env.id),
+                    channel=channel,
+                    message=render.env_card(env, now),
+                )
+                if not template.approval:
+                    self._phase(s, env, "accepted", now)
+        except IntegrityError:
+            # Another create took the name between our check and our insert.
+            raise Conflict(
+                f'an environment named "{name}" already exists in workspace '
+                f"{template.workspace}; pick another name or leave it out"
+            ) from None
+
         if template.approval:
             return text_message(
                 f"`{name}` needs approval from the owners of {template.workspace}; "
