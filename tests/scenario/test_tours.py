@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,13 @@ from bot.demo.console import EXIT_EXPECT_FAILED, EXIT_OK, EXIT_PARSE_ERROR, run_
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "examples" / "policy.yaml"
 TOURS = sorted((ROOT / "examples").glob("*.txt"))
+
+# Tours always run on their own SQLite (as `envbot demo` does), so the PostgreSQL pass of the
+# suite would only repeat them.
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("ENVBOT_TEST_DATABASE_URL")),
+    reason="tours run on the demo's own SQLite; covered by the SQLite pass",
+)
 
 
 @pytest.mark.parametrize("tour", TOURS, ids=[t.name for t in TOURS])
