@@ -13,9 +13,10 @@ import requests
 from sqlalchemy import Engine
 from waitress.channel import HTTPChannel
 
+from bot.demo.console import form_values
 from bot.demo.fake_slack import FakeSlack
-from bot.demo.fake_slack_store import Delivery, DeliveryKind, Message
-from bot.demo.signing import interaction_body, sign, slash_body
+from bot.demo.fake_slack_store import Delivery, DeliveryKind, Message, View
+from bot.demo.signing import event_body, interaction_body, sign, slash_body
 from bot.domain.clock import ManualClock
 from bot.policy import Policy, load_policy
 from bot.server import HttpServer, make_wsgi_app
@@ -137,6 +138,31 @@ class SlackClient:
             ],
         }
         return self.post(interaction_body(payload))
+
+    def submit(self, user: str, view: View, fields: dict[str, str]) -> requests.Response:
+        """Submit the open modal `view` as `user` (a signed `view_submission`), with `fields`
+        typed over its initial values, as Slack sends them; returns the HTTP response."""
+        uid = self.slack.user_id(user)
+        values, _ = form_values(view.view.get("blocks", []), fields)
+        payload: dict[str, Any] = {
+            "type": "view_submission",
+            "team": {"id": "T0ENVBOT"},
+            "user": {"id": uid, "name": user},
+            "api_app_id": "A0ENVBOT",
+            "trigger_id": self.slack.new_trigger_id(uid),
+            "view": {**view.to_api(), "state": {"values": values}},
+        }
+        return self.post(interaction_body(payload))
+
+    def event(
+        self, event: dict[str, Any], event_id: str, retry_num: int | None = None
+    ) -> requests.Response:
+        """Deliver a signed Events API `event_callback` (a Slack retry when `retry_num` is set)."""
+        body = event_body(event, event_id, int(self.clock.now().timestamp()))
+        headers = sign(self.secret, body, content_type="application/json")
+        if retry_num is not None:
+            headers |= {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
+        return self.post(body, headers)
 
     def mark(self) -> int:
         """The current end of the delivery feed."""
