@@ -555,3 +555,24 @@ def test_grant_reminder_once_then_extend_rearms_it(world: World) -> None:
     assert before_rearmed == 1
     assert len(rearmed) == 2
     assert f"{new_expiry:%d %b %H:%M}" in rearmed[-1].text
+
+
+def test_the_second_owner_to_decide_is_told_who_won(world: World) -> None:
+    # setup: carol becomes a second owner of sandbox
+    world.slack.set_usergroup_users("sandbox-owners", [world.uid("bob"), world.uid("carol")])
+    req_id = world.request("alice", "sandbox view 1d read the logs")
+    card = world.card(req_id)
+
+    # execution: both press on the card as it was before either decision
+    first = world.http.press("bob", card, "approve")
+    second = world.http.press("carol", card, "approve")
+    deny = world.press_value("carol", card, "deny", req_id)
+
+    # validating
+    assert f"Approved `{req_id}`" in first
+    assert f"{req_id} was already approved by <@{world.uid('bob')}>" in second
+    assert f"{req_id} was already approved by <@{world.uid('bob')}>" in deny
+    assert world.backend.calls == [("grant", req_id)]
+    assert [c for c in world.changes(req_id) if c[2] == "APPROVED"] == [
+        (world.uid("bob"), "PENDING", "APPROVED")
+    ]
