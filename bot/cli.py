@@ -66,6 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.server import HttpServer, make_wsgi_app
     from bot.slack_directory import SlackDirectory
     from bot.wiring import build_runtime
+    from provisioning.aws import build_cloud_cleaner
     from provisioning.kube.client import KubeClients
     from provisioning.registry import build_access_backends, build_environment_backends
 
@@ -98,6 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         clock=clock,
         env_backends=build_environment_backends(clock, kube),
         access_backends=build_access_backends(kube),
+        cloud=build_cloud_cleaner(policy),
         job_settings=settings.jobs,
     )
     scheduler = runtime.jobs.start_background()

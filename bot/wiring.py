@@ -23,6 +23,7 @@ from bot.notify import Notifier
 from bot.policy import Policy
 from bot.services.access import AccessService
 from bot.services.access_grants import GrantWorker
+from bot.services.cloud_cleanup import CloudCleanupJob
 from bot.services.commands import CommandService
 from bot.services.container import Services
 from bot.services.env_reconcile import EnvironmentReconciler
@@ -36,6 +37,7 @@ from bot.settings import JobSettings
 from bot.slack_views import SlackViews
 from handlers import build_app
 from provisioning.base import AccessBackend, EnvironmentBackend
+from provisioning.cloud import CloudCleaner, NoCloud
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ def build_runtime(
     clock: Clock,
     env_backends: Mapping[str, EnvironmentBackend],
     access_backends: Mapping[str, AccessBackend],
+    cloud: CloudCleaner | None = None,
     default_channel: str = "#platform",
     job_settings: JobSettings | None = None,
     process_before_response: bool = False,
@@ -74,6 +77,7 @@ def build_runtime(
     reconciler = EnvironmentReconciler(policy, clock, sessions, notifier, env_backends)
     grants = GrantWorker(policy, clock, sessions, notifier, access_backends)
     views = SlackViews(client)
+    cleanup = CloudCleanupJob(clock, sessions, notifier, cloud or NoCloud())
     reminders = ReminderService(policy, clock, sessions, directory, notifier)
     access = AccessService(policy, clock, sessions, directory, notifier, grants, views)
     routes = {
@@ -121,6 +125,7 @@ def build_runtime(
             Job("env-timeouts", expiry, reconciler.timeout_due),
             Job("access-expiry", expiry, grants.expire_due),
             Job("access-timeouts", expiry, grants.timeout_due),
+            Job("cloud-cleanup", reconcile, cleanup.run),
             Job("reminders", timedelta(seconds=intervals.reminder_interval), reminders.run),
             Job("reconcile", reconcile, reconciler.reconcile),
             Job("access-reconcile", reconcile, grants.reconcile),

@@ -30,6 +30,7 @@ from bot.policy import Policy, load_policy
 from bot.settings import JobSettings
 from bot.slack_directory import SlackDirectory
 from bot.wiring import Runtime, build_runtime
+from provisioning.cloud import FakeCloud, PerWorkspaceCloud
 from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -74,6 +75,7 @@ class Demo:
                 "kommander": self.access_backend,
                 "rbac": self.access_backend,
             },
+            cloud=PerWorkspaceCloud({name: FakeCloud() for name in policy.workspaces}),
             default_channel="#platform",
             job_settings=DEMO_JOBS,
             process_before_response=True,

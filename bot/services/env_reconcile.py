@@ -255,7 +255,7 @@ class EnvironmentReconciler:
                         now=now,
                         user_id=env.owner_id,
                         key=f"deleted:{env.id}",
-                        message=text_message(f"`{env.name}` is deleted; nothing of it is left."),
+                        message=text_message(f"`{env.name}` is deleted, with everything in it."),
                     )
             elif env.state == EnvState.READY:
                 drift = obs.drift or ("" if obs.exists else "its objects are gone")
