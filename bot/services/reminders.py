@@ -137,62 +137,49 @@ class ReminderService:
     def _env_message(self, env: Environment, tz: ZoneInfo) -> Message:
         template = self.policy.templates.get(env.template)
         step = template.ttl.extend_step if template else timedelta(hours=1)
-        left = time_left(env.expires_at - self.clock.now())
-        when = f"{env.expires_at.astimezone(tz):%a %d %b %H:%M} ({tz.key})"
+        left, when = self._when(env.expires_at, tz)
         text = (
             f"`{env.name}` will be deleted in {left}, at {when}, with everything in it. "
             f"Extend it by {format_duration(step)}, delete it now, or keep it as is."
         )
-        return message(
-            text,
-            [
-                section(text),
-                actions(
-                    REMINDER_BLOCK,
-                    [
-                        button(
-                            f"Extend {format_duration(step)}",
-                            ActionId.EXTEND,
-                            env.id,
-                            style="primary",
-                        ),
-                        button("Delete now", ActionId.DELETE_NOW, env.id, style="danger"),
-                        button("Keep as is", ActionId.KEEP, env.id),
-                    ],
-                ),
-            ],
-        )
+        return _reminder(text, env.id, step, "Delete now", ActionId.DELETE_NOW)
 
     def _grant_message(self, req: AccessRequest, tz: ZoneInfo) -> Message:
         ws = self.policy.workspaces.get(req.workspace)
         role = ws.roles.get(req.role) if ws else None
         step = role.extend_step if role else timedelta(hours=1)
         assert req.expires_at is not None  # noqa: S101 - ACTIVE has an expiry
-        left = time_left(req.expires_at - self.clock.now())
-        when = f"{req.expires_at.astimezone(tz):%a %d %b %H:%M} ({tz.key})"
+        left, when = self._when(req.expires_at, tz)
         text = (
             f"Your {req.role} access to {req.workspace} (`{req.id}`) ends in {left}, at "
             f"{when}. Extend it by {format_duration(step)}, revoke it now, or keep it as is."
         )
-        return message(
-            text,
-            [
-                section(text),
-                actions(
-                    REMINDER_BLOCK,
-                    [
-                        button(
-                            f"Extend {format_duration(step)}",
-                            ActionId.EXTEND,
-                            req.id,
-                            style="primary",
-                        ),
-                        button("Revoke now", ActionId.REVOKE_NOW, req.id, style="danger"),
-                        button("Keep as is", ActionId.KEEP, req.id),
-                    ],
-                ),
-            ],
-        )
+        return _reminder(text, req.id, step, "Revoke now", ActionId.REVOKE_NOW)
+
+    def _when(self, expires_at: datetime, tz: ZoneInfo) -> tuple[str, str]:
+        """How long is left, and the end in the owner's own timezone."""
+        left = time_left(expires_at - self.clock.now())
+        return left, f"{expires_at.astimezone(tz):%a %d %b %H:%M} ({tz.key})"
+
+
+def _reminder(text: str, oid: str, step: timedelta, end_label: str, end: ActionId) -> Message:
+    """The reminder DM: the text, then Extend <step> / <end now> / Keep as is."""
+    return message(
+        text,
+        [
+            section(text),
+            actions(
+                REMINDER_BLOCK,
+                [
+                    button(
+                        f"Extend {format_duration(step)}", ActionId.EXTEND, oid, style="primary"
+                    ),
+                    button(end_label, end, oid, style="danger"),
+                    button("Keep as is", ActionId.KEEP, oid),
+                ],
+            ),
+        ],
+    )
 
 
 def time_left(delta: timedelta) -> str:
