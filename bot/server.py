@@ -83,8 +83,12 @@ class HttpServer:
                 raise
 
     def stop(self) -> None:
-        """Close the listening socket and wait for the serving thread to end."""
+        """Finish the requests in flight, close every socket, and wait for the loop to end."""
         self._stopping.set()
-        self._server.close()
+        # Worker threads wake the loop through its trigger when they finish a response; stop
+        # them first so none writes to a trigger that is already closed.
+        self._server.task_dispatcher.shutdown(timeout=5)
+        for channel in list(self._server._map.values()):
+            channel.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
