@@ -62,9 +62,13 @@ class Notifier:
 
     def thread(
         self, s: Session, *, now: datetime, obj: tuple[str, str], key: str, message: Message
-    ) -> None:
-        """Reply in the card's thread; `key` makes the reply unique (for example a phase)."""
-        self._add(
+    ) -> bool:
+        """Reply in the card's thread; `key` makes the reply unique (for example a phase).
+
+        Returns:
+            False when a reply with this key was queued before (nothing was added).
+        """
+        return self._add(
             s, now, f"thread:{obj[0]}:{obj[1]}:{key}", "post", message, obj=obj, thread_purpose=CARD
         )
 
@@ -103,7 +107,7 @@ class Notifier:
         purpose: str = "",
         thread_purpose: str = "",
         due_at: datetime | None = None,
-    ) -> None:
+    ) -> bool:
         values: dict[str, Any] = {
             "key": key[:200],
             "kind": kind,
@@ -122,7 +126,13 @@ class Notifier:
         }
         dialect = s.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        s.execute(insert(OutboxMessage).values(**values).on_conflict_do_nothing())
+        added = s.execute(
+            insert(OutboxMessage)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(OutboxMessage.id)
+        ).first()
+        return added is not None
 
 
 def pending_count(s: Session) -> int:

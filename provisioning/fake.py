@@ -108,13 +108,13 @@ class FakeEnvironmentBackend:
         env = self._envs.get(spec.env_id)
         if env is None:
             return Observation(Phase.DELETED, exists=False)
+        if env.failure:  # a failure shows whatever the phase, deleting included
+            return Observation(Phase.FAILED, failure=env.failure)
         if env.deleting_since is not None:
             if now - env.deleting_since >= self._delete_duration:
                 del self._envs[spec.env_id]
                 return Observation(Phase.DELETED, exists=False)
             return Observation(Phase.DELETING)
-        if env.failure:
-            return Observation(Phase.FAILED, failure=env.failure)
         schedule = CLUSTER_SCHEDULE if spec.topology is not None else NAMESPACE_SCHEDULE
         phase = Phase.ACCEPTED
         for offset, step in schedule:
@@ -128,11 +128,13 @@ class FakeEnvironmentBackend:
         return Observation(phase, drift=drift, endpoints=endpoints)
 
     def delete(self, spec: EnvSpec) -> None:
-        """Start deleting; observe() reports DELETING until `delete_duration` has passed."""
+        """Start deleting (a new delete clears an earlier failure); observe() reports DELETING
+        until `delete_duration` has passed."""
         with self._lock:
             self.calls.append(("delete", spec.env_id))
             env = self._envs.get(spec.env_id)
-            if env is not None and env.deleting_since is None:
+            if env is not None and (env.deleting_since is None or env.failure):
+                env.failure = ""
                 env.deleting_since = self._clock.now()
 
 

@@ -138,6 +138,9 @@ class AccessRequest(Base):
     next_check_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     failure: Mapped[str] = mapped_column(Text, default="")
+    # What drifted, while it stays drifted ("" when the objects match); one report per episode.
+    drift: Mapped[str] = mapped_column(Text, default="", server_default="")
+    drift_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative API

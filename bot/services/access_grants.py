@@ -8,7 +8,6 @@ other short.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -130,6 +129,14 @@ class GrantWorker:
             req.failure = str(exc)
             if req.state == AccessState.APPROVED and req.attempts >= MAX_GRANT_ATTEMPTS:
                 self._move(s, req, AccessEvent.FAIL, SYSTEM, now)
+                self._thread(
+                    s,
+                    req,
+                    f"failed:{req.version}",
+                    now,
+                    f"Granting failed: {exc} (after {req.attempts} attempts). "
+                    "Retry or Revoke now on the card.",
+                )
                 return
             if req.state == AccessState.REVOKING and req.attempts == REVOKE_ALERT_AFTER:
                 self._alert_owners(s, req, now, str(exc))
@@ -267,30 +274,60 @@ class GrantWorker:
             for req in group:
                 if req.id in drifted:
                     self._drift(backend, req, drifted[req.id], now)
+                elif req.drift:
+                    self._drift_resolved(req, now)
 
     def _drift(self, backend: AccessBackend, req: AccessRequest, what: str, now: datetime) -> None:
+        """Report a drift episode once (thread + audit); re-apply on every pass while it lasts."""
         reapply = self.policy.drift == "reapply"
-        action = "re-applied" if reapply else "reported only (drift: report)"
-        digest = hashlib.sha256(f"{what}{req.version}".encode()).hexdigest()[:10]
         with self.sessions.begin() as s:
+            row = s.get(AccessRequest, req.id, with_for_update=True)
+            if row is None or row.state != AccessState.ACTIVE:
+                return
+            if row.drift != what:
+                row.drift = what
+                row.drift_count += 1
+                action = "re-applied" if reapply else "reported only (drift: report)"
+                record(
+                    s,
+                    at=now,
+                    actor=SYSTEM,
+                    object_type=OBJ,
+                    object_id=req.id,
+                    action="drift",
+                    from_state=row.state,
+                    to_state=row.state,
+                    drift=what,
+                    reapply=reapply,
+                )
+                self._thread(s, row, f"drift:{row.drift_count}", now, f"Drift: {what}; {action}")
+        if reapply:
+            try:
+                backend.grant(self.spec(req))
+            except (TemporaryError, PermanentError) as exc:
+                logger.warning("re-applying grant %s failed: %s", req.id, exc)
+
+    def _drift_resolved(self, req: AccessRequest, now: datetime) -> None:
+        """The objects match again: close the episode, so a new drift is reported anew."""
+        with self.sessions.begin() as s:
+            row = s.get(AccessRequest, req.id, with_for_update=True)
+            if row is None or not row.drift:
+                return
             record(
                 s,
                 at=now,
                 actor=SYSTEM,
                 object_type=OBJ,
                 object_id=req.id,
-                action="drift",
-                from_state=req.state,
-                to_state=req.state,
-                drift=what,
-                reapply=reapply,
+                action="drift_resolved",
+                from_state=row.state,
+                to_state=row.state,
+                drift=row.drift,
             )
-            self._thread(s, req, f"drift:{digest}", now, f"Drift: {what}; {action}")
-        if reapply:
-            try:
-                backend.grant(self.spec(req))
-            except (TemporaryError, PermanentError) as exc:
-                logger.warning("re-applying grant %s failed: %s", req.id, exc)
+            row.drift = ""
+            self._thread(
+                s, row, f"drift-resolved:{row.drift_count}", now, "The grant's objects match again."
+            )
 
     def offboard(self, user_id: str) -> int:
         """Revoke every active grant of a deactivated user and cancel their pending requests."""
@@ -337,6 +374,9 @@ class GrantWorker:
                 return False
             for key, value in changes.items():
                 setattr(req, key, value)
+            if event in (AccessEvent.RETRY, AccessEvent.CLEAN_UP):
+                req.attempts = 0  # a fresh start: backoff and alerts count from here
+                req.failure = ""
             self._move(s, req, event, actor, now)
             if event == AccessEvent.FAIL:
                 self._thread(

@@ -162,6 +162,11 @@ class EnvironmentChanges(EnvironmentBase):
     def retry(self, env_id: str, user_id: str) -> Message:
         env = self._get(env_id)
         self._authorize(user_id, env, "retry")
+        if env.spec.get("failed_while") == "deleting":
+            raise UserError(
+                f"{env.name} failed while being deleted; press Delete now (or "
+                f"/env delete {env.name}) to try the delete again"
+            )
         self._apply(env.id, EnvEvent.RETRY, user_id, already="is no longer failed")
         return text_message(f"Retrying `{env.name}`.")
 

@@ -7,7 +7,6 @@ unique outbox key (the phase), so each phase is posted exactly once, even across
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
@@ -258,35 +257,64 @@ class EnvironmentReconciler:
                         message=text_message(f"`{env.name}` is deleted, with everything in it."),
                     )
             elif env.state == EnvState.READY:
-                drift = obs.drift or ("" if obs.exists else "its objects are gone")
-                if drift:
-                    reapply = self.policy.drift == "reapply"
-                    action = "re-applying them" if reapply else "reporting only (drift: report)"
-                    digest = hashlib.sha256(drift.encode()).hexdigest()[:12]
-                    self._thread(
-                        s,
-                        env,
-                        f"drift:{digest}",
-                        now,
-                        f"Drift: {drift} (changed outside envbot); {action}",
-                    )
-                    record(
-                        s,
-                        at=now,
-                        actor=SYSTEM,
-                        object_type="env",
-                        object_id=env.id,
-                        action="drift",
-                        from_state=env.state,
-                        to_state=env.state,
-                        drift=drift,
-                        reapply=reapply,
-                    )
+                reapply = self._drift(s, env, obs, now)
         if reapply:
             try:
                 backend.create(spec)
             except (TemporaryError, PermanentError) as exc:
                 logger.warning("re-applying %s failed: %s", env_id, exc)
+
+    def _drift(self, s: Session, env: Environment, obs: Observation, now: datetime) -> bool:
+        """Report a drift episode once (thread + audit) and close it when the objects are back.
+
+        Returns:
+            True when the objects should be re-applied (`drift: reapply`, drift present).
+        """
+        drift = obs.drift or ("" if obs.exists else "its objects are gone")
+        open_drift = str(env.spec.get("drift", ""))
+        if not drift:
+            if open_drift:
+                env.spec = {**env.spec, "drift": ""}
+                record(
+                    s,
+                    at=now,
+                    actor=SYSTEM,
+                    object_type="env",
+                    object_id=env.id,
+                    action="drift_resolved",
+                    from_state=env.state,
+                    to_state=env.state,
+                    drift=open_drift,
+                )
+                self._thread(
+                    s,
+                    env,
+                    f"drift-resolved:{env.spec.get('drift_count', 0)}",
+                    now,
+                    "Its objects match again.",
+                )
+            return False
+        reapply = self.policy.drift == "reapply"
+        if drift != open_drift:
+            count = int(env.spec.get("drift_count", 0)) + 1
+            env.spec = {**env.spec, "drift": drift, "drift_count": count}
+            action = "re-applying them" if reapply else "reporting only (drift: report)"
+            record(
+                s,
+                at=now,
+                actor=SYSTEM,
+                object_type="env",
+                object_id=env.id,
+                action="drift",
+                from_state=env.state,
+                to_state=env.state,
+                drift=drift,
+                reapply=reapply,
+            )
+            self._thread(
+                s, env, f"drift:{count}", now, f"Drift: {drift} (changed outside envbot); {action}"
+            )
+        return reapply
 
     def _progress(self, s: Session, env: Environment, obs: Observation, now: datetime) -> None:
         if obs.failure:

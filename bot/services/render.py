@@ -63,15 +63,10 @@ def env_card(env: Environment, now: datetime) -> Message:
         lines.append(f"Failure: {env.failure}")
     blocks: list[Block] = [section("\n".join(lines))]
     if env.state == EnvState.FAILED:
-        blocks.append(
-            actions(
-                ENV_ACTIONS_BLOCK,
-                [
-                    button("Retry", ActionId.RETRY, env.id, style="primary"),
-                    button("Delete now", ActionId.DELETE_NOW, env.id, style="danger"),
-                ],
-            )
-        )
+        delete = button("Delete now", ActionId.DELETE_NOW, env.id, style="danger")
+        retry = button("Retry", ActionId.RETRY, env.id, style="primary")
+        failed_deleting = env.spec.get("failed_while") == "deleting"
+        blocks.append(actions(ENV_ACTIONS_BLOCK, [delete] if failed_deleting else [retry, delete]))
     if env.state == EnvState.PENDING_APPROVAL:
         blocks.append(
             actions(

@@ -36,6 +36,9 @@ def move_env(
     env.next_check_at = now
     if env.state == EnvState.DELETING:
         env.spec = {**env.spec, "delete_requested": False}
+    if event == EnvEvent.FAIL:
+        # What failed decides what the card offers: a failed delete is retried by deleting.
+        env.spec = {**env.spec, "failed_while": before.lower()}
     record(
         s,
         at=now,

@@ -534,10 +534,11 @@ def test_delete_that_fails_then_delete_now_again_deletes(world: World) -> None:
     world.advance(timedelta(minutes=10))
     world.jobs()
 
-    # validating: FAILED, with the reason and Retry / Delete now on the card
+    # validating: FAILED, with the reason; a failed delete is retried by deleting, so the card
+    # offers Delete now only (Retry would provision it again)
     assert "Deleting `stubborn`" in first
     assert (failed.state, failed.failure) == ("FAILED", "finalizer stuck on the load balancer")
-    assert [b["action_id"] for b in buttons(failed_card.blocks)] == ["retry", "delete_now"]
+    assert [b["action_id"] for b in buttons(failed_card.blocks)] == ["delete_now"]
     assert "finalizer stuck on the load balancer" in _text(failed_card)
     # validating: Delete now again -> DELETING -> DELETED
     assert "Deleting `stubborn`" in again
@@ -556,16 +557,9 @@ def test_delete_that_fails_then_delete_now_again_deletes(world: World) -> None:
     assert any("finalizer stuck on the load balancer" in t for t in thread), thread
 
 
-# -- bugs found while writing these (each xfail(strict=True) until fixed) -----------------------
+# -- regressions: bugs found while writing these, now fixed ----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provisioning/fake.py FakeEnvironmentBackend._observe checks deleting_since before "
-    "failure, so fail() on a DELETING environment is masked (reported DELETING, then DELETED) "
-    "although fail()'s docstring says FAILED 'from now on'; env_reconcile's DELETING+failure "
-    "branch is unreachable with the fake",
-)
 def test_fail_while_deleting_shows_the_failed_card(world: World) -> None:
     # setup
     env = world.ready("doomed")
@@ -588,18 +582,12 @@ def test_fail_while_deleting_shows_the_failed_card(world: World) -> None:
     # validating
     assert world.env("doomed").state == "FAILED"
     card = world.env_card("doomed")
-    assert [b["action_id"] for b in buttons(card.blocks)] == ["retry", "delete_now"]
+    assert [b["action_id"] for b in buttons(card.blocks)] == ["delete_now"]
     assert any(
         t.startswith("Deleting failed: volume detach timed out") for t in world.env_thread("doomed")
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/services/access_grants.py GrantWorker._drift: the audit row is recorded on every "
-    "reconcile pass while the drift persists (drift: report), though the thread reply is "
-    "deduplicated by its key; record it only when the thread reply is new",
-)
 @pytest.mark.parametrize("policy", ["report"], indirect=True)
 def test_persistent_grant_drift_is_audited_once(world: World) -> None:
     # setup
@@ -615,12 +603,6 @@ def test_persistent_grant_drift_is_audited_once(world: World) -> None:
     assert len([e for e in world.events(req_id) if e.action == "drift"]) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/services/env_reconcile.py EnvironmentReconciler._apply (READY branch): the "
-    "drift audit row is recorded on every reconcile pass while the drift persists, though "
-    "the thread reply is deduplicated by its key; record it only when the reply is new",
-)
 @pytest.mark.parametrize("policy", ["report"], indirect=True)
 def test_persistent_env_drift_is_audited_once(world: World) -> None:
     # setup
@@ -640,12 +622,6 @@ def test_persistent_env_drift_is_audited_once(world: World) -> None:
     assert len([e for e in world.events(env.id) if e.action == "drift"]) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/services/access_grants.py GrantWorker._drift: the thread key is "
-    "drift:<sha256(what + version)>, and re-applying does not bump the version, so the same "
-    "drift coming back after a re-apply is re-applied and audited but never threaded again",
-)
 def test_drift_that_comes_back_is_threaded_again(world: World) -> None:
     # setup
     req_id = world.approved("alice", "sandbox view 1d read the logs")
@@ -680,12 +656,6 @@ def _exhaust_temporary_grant_failures(world: World) -> str:
     return req_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/services/access_grants.py GrantWorker._temporary: the APPROVED -> FAILED move "
-    "after MAX_GRANT_ATTEMPTS goes through _move, not _transition, so nothing is posted in the "
-    "card's thread (the permanent-failure path posts 'Granting failed: ...')",
-)
 def test_exhausted_temporary_grant_failures_are_threaded(world: World) -> None:
     # setup / execution
     req_id = _exhaust_temporary_grant_failures(world)
@@ -697,13 +667,6 @@ def test_exhausted_temporary_grant_failures_are_threaded(world: World) -> None:
     assert any(t.startswith("Granting failed: apiserver timeout") for t in world.thread(req_id))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/services/access_grants.py: `attempts` is not reset when a FAILED grant is "
-    "cleaned up (start_revoke/_transition CLEAN_UP), so after 8 temporary grant failures the "
-    "revoke counts on from 9 and `attempts == REVOKE_ALERT_AFTER` (line 134) never holds: the "
-    "owners are never alerted; reset attempts (and failure) in _transition on RETRY/CLEAN_UP",
-)
 def test_cleanup_after_exhausted_retries_still_alerts_owners(world: World) -> None:
     # setup
     req_id = _exhaust_temporary_grant_failures(world)
@@ -723,12 +686,6 @@ def test_cleanup_after_exhausted_retries_still_alerts_owners(world: World) -> No
     assert len([t for t in world.thread(req_id) if STUCK in t]) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/services/access_grants.py: `attempts` is not reset on Retry (FAILED -> "
-    "APPROVED), so after 8 temporary failures a retried grant fails back to FAILED on its "
-    "first temporary error instead of getting a fresh set of attempts",
-)
 def test_retry_after_exhausted_retries_gets_fresh_attempts(world: World) -> None:
     # setup
     req_id = _exhaust_temporary_grant_failures(world)
