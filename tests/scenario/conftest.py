@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -282,3 +284,35 @@ def server(runtime: Runtime) -> Iterator[HttpServer]:
 @pytest.fixture
 def slack_http(server: HttpServer, fake_slack: FakeSlack, clock: ManualClock) -> SlackClient:
     return SlackClient(url=server.url, slack=fake_slack, clock=clock)
+
+
+REQUEST_ID = re.compile(r"Request `(r\w+)`")
+
+
+class ScenarioClock:
+    """Time and request helpers shared by the scenario worlds (they provide the attributes)."""
+
+    http: SlackClient
+    runtime: Runtime
+    clock: ManualClock
+
+    def jobs(self) -> None:
+        """Run the jobs over ten simulated seconds: the drain sends one message/s per channel."""
+        for _ in range(10):
+            self.runtime.jobs.advance(self.clock, timedelta(seconds=1))
+
+    def advance(self, delta: timedelta) -> None:
+        self.runtime.jobs.advance(self.clock, delta)
+
+    def skip_to(self, delta: timedelta, then: timedelta = timedelta(minutes=1)) -> None:
+        """Jump `delta` ahead (the jobs are level-triggered), then run them over `then`."""
+        self.clock.set(self.clock.now() + delta)
+        self.advance(then)
+
+    def request(self, user: str, text: str) -> str:
+        """`/access request <text>` as `user`; returns the new request's id."""
+        answer = self.http.ask(user, "/access", f"request {text}")
+        found = REQUEST_ID.search(answer)
+        assert found, answer
+        self.jobs()
+        return found.group(1)

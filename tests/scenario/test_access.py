@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,41 +18,26 @@ from bot.domain.clock import ManualClock
 from bot.wiring import Runtime
 from provisioning.base import AccessBackend
 from provisioning.fake import FakeAccessBackend
-from tests.scenario.conftest import SlackClient, buttons, message_text, wait_for
+from tests.scenario.conftest import (
+    REQUEST_ID,
+    ScenarioClock,
+    SlackClient,
+    buttons,
+    message_text,
+    wait_for,
+)
 
-REQUEST_ID = re.compile(r"Request `(r\w+)`")
 CARD_BUTTONS = ["approve", "deny", "cancel"]
 
 
 @dataclass
-class World:
+class World(ScenarioClock):
     http: SlackClient
     slack: FakeSlack
     runtime: Runtime
     backend: FakeAccessBackend
     clock: ManualClock
     sessions: sessionmaker[Session]
-
-    def jobs(self) -> None:
-        """Run the jobs over ten simulated seconds: the drain sends one message/s per channel."""
-        for _ in range(10):
-            self.runtime.jobs.advance(self.clock, timedelta(seconds=1))
-
-    def advance(self, delta: timedelta) -> None:
-        self.runtime.jobs.advance(self.clock, delta)
-
-    def skip_to(self, delta: timedelta, then: timedelta = timedelta(minutes=1)) -> None:
-        """Jump `delta` ahead (the jobs are level-triggered), then run them over `then`."""
-        self.clock.set(self.clock.now() + delta)
-        self.advance(then)
-
-    def request(self, user: str, text: str) -> str:
-        """`/access request <text>` as `user`; returns the new request's id."""
-        answer = self.http.ask(user, "/access", f"request {text}")
-        found = REQUEST_ID.search(answer)
-        assert found, answer
-        self.jobs()
-        return found.group(1)
 
     def approved(self, user: str, text: str, approver: str = "bob") -> str:
         """A request by `user` that `approver` approved; ACTIVE on return."""

@@ -4,7 +4,6 @@ keep failing, drift on grants and environments, environment reminders and failed
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,9 +21,14 @@ from bot.policy import Policy, load_policy
 from bot.wiring import Runtime
 from provisioning.base import AccessBackend, EnvSpec
 from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
-from tests.scenario.conftest import POLICY_PATH, SlackClient, buttons, message_text
+from tests.scenario.conftest import (
+    POLICY_PATH,
+    ScenarioClock,
+    SlackClient,
+    buttons,
+    message_text,
+)
 
-REQUEST_ID = re.compile(r"Request `(r\w+)`")
 STUCK = "the owners of sandbox should check the cluster"
 
 
@@ -66,7 +70,7 @@ def env_backend(clock: ManualClock) -> EnvBackend:
 
 
 @dataclass
-class World:
+class World(ScenarioClock):
     http: SlackClient
     slack: FakeSlack
     runtime: Runtime
@@ -77,27 +81,7 @@ class World:
 
     # -- time -------------------------------------------------------------------------------
 
-    def jobs(self) -> None:
-        """Run the jobs over ten simulated seconds: the drain sends one message/s per channel."""
-        for _ in range(10):
-            self.runtime.jobs.advance(self.clock, timedelta(seconds=1))
-
-    def advance(self, delta: timedelta) -> None:
-        self.runtime.jobs.advance(self.clock, delta)
-
-    def skip_to(self, delta: timedelta, then: timedelta = timedelta(minutes=1)) -> None:
-        """Jump `delta` ahead (the jobs are level-triggered), then run them over `then`."""
-        self.clock.set(self.clock.now() + delta)
-        self.advance(then)
-
     # -- access -----------------------------------------------------------------------------
-
-    def request(self, user: str, text: str) -> str:
-        answer = self.http.ask(user, "/access", f"request {text}")
-        found = REQUEST_ID.search(answer)
-        assert found, answer
-        self.jobs()
-        return found.group(1)
 
     def approve(self, req_id: str, approver: str = "bob") -> None:
         answer = self.http.press(approver, self.card(req_id), "approve")
