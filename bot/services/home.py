@@ -100,56 +100,38 @@ class HomeService:
             ).all()
         out: list[Block] = [HeaderBlock(text="My environments")]
         for env in envs:
-            out.append(section(render.env_line(env, now)))
-            if env.state == EnvState.READY:
-                out.append(
-                    actions(
-                        f"home_env_{env.id}",
-                        [
-                            button("Extend", ActionId.EXTEND, env.id),
-                            button("Delete now", ActionId.DELETE_NOW, env.id, style="danger"),
-                        ],
-                    )
-                )
+            ready = env.state == EnvState.READY
+            out += _row(
+                render.env_line(env, now),
+                env.id,
+                ("Extend", ActionId.EXTEND),
+                ("Delete now", ActionId.DELETE_NOW),
+                buttons=ready,
+            )
         if not envs:
             out.append(context("None. Create one with `/env create <template>`."))
         out += [DividerBlock(), HeaderBlock(text="My access")]
         for req in grants:
-            out.append(section(render_access.request_line(req, now)))
-            if req.state == AccessState.ACTIVE:
-                out.append(
-                    actions(
-                        f"home_grant_{req.id}",
-                        [
-                            button("Extend", ActionId.EXTEND, req.id),
-                            button("Revoke now", ActionId.REVOKE_NOW, req.id, style="danger"),
-                        ],
-                    )
-                )
+            active = req.state == AccessState.ACTIVE
+            out += _row(
+                render_access.request_line(req, now),
+                req.id,
+                ("Extend", ActionId.EXTEND),
+                ("Revoke now", ActionId.REVOKE_NOW),
+                buttons=active,
+            )
         if not grants:
             out.append(context("None. Ask with `/access request`."))
         out += [DividerBlock(), HeaderBlock(text="Waiting for my approval")]
         for req in waiting:
-            out.append(section(render_access.request_line(req, now) + f"\nReason: {req.reason}"))
-            out.append(
-                actions(
-                    f"home_decide_{req.id}",
-                    [
-                        button("Approve", ActionId.APPROVE, req.id, style="primary"),
-                        button("Deny", ActionId.DENY, req.id, style="danger"),
-                    ],
-                )
-            )
+            line = render_access.request_line(req, now) + f"\nReason: {req.reason}"
+            out += _row(line, req.id, ("Approve", ActionId.APPROVE), ("Deny", ActionId.DENY))
         for env in waiting_envs:
-            out.append(section(render.env_line(env, now)))
-            out.append(
-                actions(
-                    f"home_decide_{env.id}",
-                    [
-                        button("Approve", ActionId.APPROVE, env.id, style="primary"),
-                        button("Deny", ActionId.DENY, env.id, style="danger"),
-                    ],
-                )
+            out += _row(
+                render.env_line(env, now),
+                env.id,
+                ("Approve", ActionId.APPROVE),
+                ("Deny", ActionId.DENY),
             )
         if not (waiting or waiting_envs):
             out.append(
@@ -160,3 +142,26 @@ class HomeService:
                 )
             )
         return out[:100]
+
+
+def _row(
+    text: str,
+    oid: str,
+    first: tuple[str, ActionId],
+    second: tuple[str, ActionId],
+    *,
+    buttons: bool = True,
+) -> list[Block]:
+    """One list entry: its line, and (when it can be acted on) a primary and a danger button."""
+    row: list[Block] = [section(text)]
+    if buttons:
+        row.append(
+            actions(
+                f"home_{oid}",
+                [
+                    button(first[0], first[1], oid, style="primary"),
+                    button(second[0], second[1], oid, style="danger"),
+                ],
+            )
+        )
+    return row
