@@ -137,6 +137,7 @@ class EnvironmentApprovals(EnvironmentBase):
             with self.sessions.begin() as s:
                 row = self._locked(s, env.id)
                 row.owner_id, row.owner_email, row.updated_at = heir.id, heir.email, now
+                row.spec = {**row.spec, "refresh": True}
                 record(
                     s,
                     at=now,

@@ -55,6 +55,7 @@ class EnvironmentChanges(EnvironmentBase):
             new_expiry = min(wanted, cap)
             old = env.expires_at
             env.expires_at = new_expiry
+            env.spec = {**env.spec, "refresh": True}  # the objects' expires-at annotation
             env.updated_at = now
             record(
                 s,
@@ -106,6 +107,7 @@ class EnvironmentChanges(EnvironmentBase):
             env = self._locked(s, env.id)
             old = env.owner_id
             env.owner_id, env.owner_email, env.updated_at = new_owner, user.email, now
+            env.spec = {**env.spec, "refresh": True}  # the objects' owner labels
             record(
                 s,
                 at=now,

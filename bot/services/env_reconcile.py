@@ -158,6 +158,8 @@ class EnvironmentReconciler:
                 self._call(env, now, lambda e=env: backend.create(specs[e.id]), "created")
             elif env.state == EnvState.DELETING and not env.spec.get("delete_requested"):
                 self._call(env, now, lambda e=env: backend.delete(specs[e.id]), "delete_requested")
+            elif env.state == EnvState.READY and env.spec.get("refresh"):
+                self._refresh(backend, env, specs[env.id])
         try:
             seen = backend.observe(list(specs.values()), expected_ready=True)
         except TemporaryError as exc:
@@ -167,6 +169,19 @@ class EnvironmentReconciler:
             obs = seen.get(env.id)
             if obs is not None:
                 self._apply(env.id, obs, now, backend, specs[env.id])
+
+    def _refresh(self, backend: EnvironmentBackend, env: Environment, spec: EnvSpec) -> None:
+        """Re-apply a READY environment after its expiry or owner changed, so the labels and
+        annotations on its objects (owner, expires-at) say what the database says."""
+        try:
+            backend.create(spec)
+        except (TemporaryError, PermanentError) as exc:
+            logger.warning("refreshing %s failed, trying again next pass: %s", env.name, exc)
+            return
+        with self.sessions.begin() as s:
+            row = s.get(Environment, env.id, with_for_update=True)
+            if row is not None:
+                row.spec = {**row.spec, "refresh": False}
 
     def _call(self, env: Environment, now: datetime, action: object, flag: str) -> None:
         assert callable(action)  # noqa: S101 - a lambda, typed loosely to bind the loop variable

@@ -100,7 +100,9 @@ def test_capi_create_ready_delete(
 
     # execution: CAPI and Kommander move it along
     for condition in ("InfrastructureReady", "ControlPlaneReady", "Ready"):
-        kube.set_condition(*CAPI, "sandbox", "capi-one", condition, "True")
+        kube.set_condition(
+            *CAPI, "sandbox", "capi-one", condition, "True", reason="Ready", message="ok"
+        )
         _jobs(runtime, clock)
     kube.set_status(
         *KOM, "sandbox", "capi-one", {"phase": "Joined", "ingress": {"address": "lb.example"}}
@@ -117,12 +119,28 @@ def test_capi_create_ready_delete(
     ]
     assert any("capi-one" in t and "oidc-login" in t for t in dms), dms
 
-    # execution: delete through the confirm button
-    slack_http.ask("alice", "/env", "delete capi-one")
+    # execution: extend and hand it to bob; the next pass refreshes the Cluster's metadata
+    slack_http.ask("alice", "/env", "extend capi-one")
+    slack_http.ask("alice", "/env", f"transfer capi-one <@{fake_slack.user_id('bob')}|bob>")
+    _jobs(runtime, clock)
+
+    # validating: the objects say what the database says, and nobody is told of drift
+    moved = _env(sessions, "capi-one")
+    cluster = kube.get_object(*CAPI, "sandbox", "capi-one")
+    assert cluster is not None
+    assert cluster["metadata"]["annotations"][lbl.EXPIRES_AT].startswith(
+        moved.expires_at.strftime("%Y-%m-%dT%H:%M")
+    )
+    assert cluster["metadata"]["annotations"][lbl.OWNER_EMAIL] == "bob@example.com"
+    assert "drift" not in moved.spec or not moved.spec["drift"]
+
+    # execution: the new owner deletes it through the confirm button
+    uid = fake_slack.user_id("bob")
+    slack_http.ask("bob", "/env", "delete capi-one")
     (confirm,) = [
         m for m in fake_slack.visible_messages(uid) if m.ephemeral_to == uid and "Delete" in m.text
     ]
-    deleting = slack_http.press("alice", confirm, "delete_now")
+    deleting = slack_http.press("bob", confirm, "delete_now")
     _jobs(runtime, clock, 180)
 
     # validating
