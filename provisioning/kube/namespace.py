@@ -114,6 +114,22 @@ class NamespaceBackend:
             stored = kube.create(res, obj)
             what = f"{res.kind} {obj['metadata']['name']} on {kube.label}"
             lbl.ensure_owned(stored, lbl.ENV_ID, lbl.label_value(spec.env_id), what)
+            if res is ROLE_BINDING and stored.get("subjects") != obj["subjects"]:
+                # The environment changed hands (transfer, offboarding): bind the new owner.
+                # Subjects can change in place; roleRef cannot, and stays the template's role.
+                meta = obj["metadata"]
+                kube.patch(
+                    res,
+                    meta["name"],
+                    {
+                        "subjects": obj["subjects"],
+                        "metadata": {
+                            "labels": meta["labels"],
+                            "annotations": meta.get("annotations", {}),
+                        },
+                    },
+                    meta["namespace"],
+                )
 
     def observe(
         self, specs: Sequence[EnvSpec], *, expected_ready: bool = False

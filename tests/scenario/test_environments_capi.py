@@ -177,13 +177,23 @@ def test_namespace_template_on_shared_dev(
     assert binding is not None
     assert binding["subjects"][0]["name"] == "alice@example.com"
 
+    # execution: hand it to bob; the next pass re-binds the namespace to him
+    slack_http.ask("alice", "/env", f"transfer alice-ns <@{fake_slack.user_id('bob')}|bob>")
+    _jobs(runtime, clock)
+
+    # validating
+    binding = kube.get_object("rbac.authorization.k8s.io", "v1", "rolebindings", ns, "envbot-owner")
+    assert binding is not None
+    assert [s["name"] for s in binding["subjects"]] == ["bob@example.com"]
+    assert binding["roleRef"]["name"] == "edit"
+
     # execution: delete it
-    slack_http.ask("alice", "/env", "delete alice-ns")
-    uid = fake_slack.user_id("alice")
+    slack_http.ask("bob", "/env", "delete alice-ns")
+    uid = fake_slack.user_id("bob")
     (confirm,) = [
         m for m in fake_slack.visible_messages(uid) if m.ephemeral_to == uid and "Delete" in m.text
     ]
-    slack_http.press("alice", confirm, "delete_now")
+    slack_http.press("bob", confirm, "delete_now")
     _jobs(runtime, clock, 180)
 
     # validating
