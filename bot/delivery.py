@@ -79,7 +79,6 @@ class OutboxDrain:
         batch: int = 100,
         max_batches: int = 10,
         resume_after: timedelta = timedelta(minutes=2),
-        channel_ids: dict[str, str] | None = None,
         per_channel: timedelta = timedelta(seconds=1),
     ) -> None:
         self._sessions = sessions
@@ -90,7 +89,6 @@ class OutboxDrain:
         self._resume_after = resume_after
         self._per_channel = per_channel
         self._dm_channels: dict[str, str] = {}
-        self._channel_ids = channel_ids or {}
         # A posted name (`#platform`) → the id Slack answered with, so a card's thread
         # replies and updates (which know only the id) share the name's limiter slot.
         self._aliases: dict[str, str] = {}
@@ -171,7 +169,7 @@ class OutboxDrain:
         if row.kind == "post" and row.thread_purpose:
             channel, parent = self._card(row, row.thread_purpose)
             return _Target(self._key(channel), channel, parent)
-        return _Target(self._key(self._channel(row.channel)))
+        return _Target(self._key(row.channel))
 
     def _key(self, channel: str) -> str:
         return self._aliases.get(channel, channel)
@@ -223,9 +221,7 @@ class OutboxDrain:
             self._client.chat_update(channel=target.channel, ts=target.ts, **payload)
             return target.channel, target.ts
         if row.kind == "ephemeral":
-            resp = self._client.chat_postEphemeral(
-                channel=self._channel(row.channel), user=row.user_id, **payload
-            )
+            resp = self._client.chat_postEphemeral(channel=row.channel, user=row.user_id, **payload)
             return row.channel, str(resp.get("message_ts", ""))
         if row.kind == "dm":
             channel = self._dm_channel(row.user_id)
@@ -236,7 +232,7 @@ class OutboxDrain:
                 channel=target.channel, thread_ts=target.ts, **payload
             )
             return target.channel, str(resp["ts"])
-        name = self._channel(row.channel)
+        name = row.channel
         resp = self._client.chat_postMessage(channel=name, **payload)
         channel = str(resp["channel"])
         if channel != name:
@@ -255,9 +251,6 @@ class OutboxDrain:
         if ref is None:
             raise _Wait
         return ref.channel, ref.ts
-
-    def _channel(self, channel: str) -> str:
-        return self._channel_ids.get(channel, channel)
 
     def _dm_channel(self, user_id: str) -> str:
         if user_id not in self._dm_channels:

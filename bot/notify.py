@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -133,9 +133,3 @@ class Notifier:
             .returning(OutboxMessage.id)
         ).first()
         return added is not None
-
-
-def pending_count(s: Session) -> int:
-    """How many messages wait to be sent (for /readyz and metrics)."""
-    query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
-    return int(s.execute(query).scalar_one())

@@ -28,10 +28,6 @@ class SlackDirectory:
         self._cache: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
-    def invalidate(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
     def _cached(self, key: str, load: Callable[[], T]) -> T:
         now = time.monotonic()
         with self._lock:
