@@ -27,7 +27,7 @@ from bot.demo.signing import sign, slash_body
 from bot.domain.clock import ManualClock
 from bot.policy import load_policy
 from bot.server import HttpServer, make_wsgi_app
-from bot.slack_directory import SlackDirectory
+from bot.slack.directory import SlackDirectory
 from bot.wiring import build_runtime
 from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
 

@@ -15,13 +15,13 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-from bot.blocks import text_message
 from bot.db import migrate
 from bot.db.session import make_engine, make_sessionmaker
-from bot.delivery import OutboxDrain
 from bot.demo.fake_slack import FakeSlack
 from bot.domain.clock import ManualClock
-from bot.notify import Notifier
+from bot.slack.blocks import text_message
+from bot.slack.delivery import OutboxDrain
+from bot.slack.notify import Notifier
 
 
 def main() -> None:

@@ -64,7 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.domain.clock import SystemClock
     from bot.policy import load_policy
     from bot.server import HttpServer, make_wsgi_app
-    from bot.slack_directory import SlackDirectory
+    from bot.slack.directory import SlackDirectory
     from bot.wiring import build_runtime
     from provisioning.aws import build_cloud_cleaner
     from provisioning.kube.client import KubeClients
@@ -119,6 +119,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server.serve_forever()
     finally:
         scheduler.shutdown(wait=False)
+        runtime.jobs.stop()
         runtime.leader.close()
     return 0
 

@@ -14,27 +14,31 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
+from bot.access.jobs import AccessJobs
+from bot.access.reminders import access_reminders
+from bot.access.service import AccessService
 from bot.db.session import make_engine, make_sessionmaker
-from bot.delivery import OutboxDrain
 from bot.domain.clock import Clock
-from bot.jobs import Job, JobRunner
+from bot.environments.cloud_cleanup import CloudCleanupJob
+from bot.environments.expiry import EnvironmentExpiry
+from bot.environments.reconcile import EnvironmentReconciler
+from bot.environments.reminders import env_reminders
+from bot.environments.service import EnvironmentService
+from bot.jobs import Job, JobRunner, Wakeup
 from bot.leader import LeaderElector, choose_leader
-from bot.notify import Notifier
+from bot.lifecycle.context import Context
+from bot.lifecycle.reminders import ReminderJob
 from bot.policy import Policy
-from bot.services.access import AccessService
-from bot.services.access_grants import GrantWorker
-from bot.services.cloud_cleanup import CloudCleanupJob
 from bot.services.commands import CommandService
 from bot.services.container import Services
-from bot.services.env_reconcile import EnvironmentReconciler
-from bot.services.environments import EnvironmentService
 from bot.services.help import HelpService
 from bot.services.home import HomeService
-from bot.services.ports import Directory
-from bot.services.reminders import ReminderService
 from bot.services.retention import prune
 from bot.settings import JobSettings
-from bot.slack_views import SlackViews
+from bot.slack.delivery import OutboxDrain
+from bot.slack.notify import Notifier
+from bot.slack.ports import Directory
+from bot.slack.views import SlackViews
 from handlers import build_app
 from provisioning.base import AccessBackend, EnvironmentBackend
 from provisioning.cloud import CloudCleaner, NoCloud
@@ -72,14 +76,17 @@ def build_runtime(
     engine = make_engine(database_url)
     sessions = make_sessionmaker(engine)
     notifier = Notifier()
+    wakeup = Wakeup()
+    ctx = Context(policy, clock, sessions, directory, notifier, wakeup)
     help_service = HelpService(policy, directory)
-    envs = EnvironmentService(policy, clock, sessions, directory, notifier, default_channel)
-    reconciler = EnvironmentReconciler(policy, clock, sessions, notifier, env_backends)
-    grants = GrantWorker(policy, clock, sessions, notifier, access_backends)
+    envs = EnvironmentService(ctx, default_channel)
+    expiry = EnvironmentExpiry(ctx)
+    reconciler = EnvironmentReconciler(ctx, env_backends)
+    grants = AccessJobs(ctx, access_backends)
     views = SlackViews(client)
-    cleanup = CloudCleanupJob(clock, sessions, notifier, cloud or NoCloud())
-    reminders = ReminderService(policy, clock, sessions, directory, notifier)
-    access = AccessService(policy, clock, sessions, directory, notifier, grants, views)
+    cleanup = CloudCleanupJob(ctx, cloud or NoCloud())
+    reminders = ReminderJob(ctx, [env_reminders(ctx), access_reminders(ctx)])
+    access = AccessService(ctx, views, grants)
     routes = {
         ("env", "create"): envs.create,
         ("env", "list"): envs.list,
@@ -116,20 +123,20 @@ def build_runtime(
         process_before_response=process_before_response,
     )
     drain = OutboxDrain(sessions, client, clock)
-    expiry = timedelta(seconds=intervals.expiry_interval)
-    reconcile = timedelta(seconds=intervals.reconcile_interval)
+    every_expiry = timedelta(seconds=intervals.expiry_interval)
+    every_reconcile = timedelta(seconds=intervals.reconcile_interval)
     leader = choose_leader(engine)
     jobs = JobRunner(
         [
-            Job("expiry", expiry, reconciler.expire_due),
-            Job("env-timeouts", expiry, reconciler.timeout_due),
-            Job("access-expiry", expiry, grants.expire_due),
-            Job("access-timeouts", expiry, grants.timeout_due),
-            Job("cloud-cleanup", reconcile, cleanup.run),
+            Job("expiry", every_expiry, expiry.expire_due),
+            Job("env-timeouts", every_expiry, expiry.timeout_due),
+            Job("access-expiry", every_expiry, grants.expire_due),
+            Job("access-timeouts", every_expiry, grants.timeout_due),
+            Job("cloud-cleanup", every_reconcile, cleanup.run),
             Job("reminders", timedelta(seconds=intervals.reminder_interval), reminders.run),
-            Job("reconcile", reconcile, reconciler.reconcile),
-            Job("access-reconcile", reconcile, grants.reconcile),
-            Job("outbox", timedelta(seconds=intervals.outbox_interval), drain.drain),
+            Job("reconcile", every_reconcile, reconciler.reconcile, on_wake=True),
+            Job("access-reconcile", every_reconcile, grants.reconcile, on_wake=True),
+            Job("outbox", timedelta(seconds=intervals.outbox_interval), drain.drain, on_wake=True),
             Job(
                 "retention",
                 timedelta(seconds=intervals.retention_interval),
@@ -137,5 +144,6 @@ def build_runtime(
             ),
         ],
         leader=leader,
+        wakeup=wakeup,
     )
     return Runtime(services=services, app=app, drain=drain, jobs=jobs, engine=engine, leader=leader)

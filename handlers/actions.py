@@ -8,9 +8,9 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.blocks import ActionId, Message
 from bot.errors import NotFound
 from bot.services.container import Services
+from bot.slack.blocks import ActionId, Message
 
 # (services, object id, user, body) -> the answer shown to the presser
 Press = Callable[[Services, str, str, dict[str, Any]], Message]

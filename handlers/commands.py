@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.services.commands import Actor
+from bot.domain.commands import Actor
 from bot.services.container import Services
 
 

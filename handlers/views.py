@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.blocks import CallbackId
 from bot.errors import UserError
 from bot.services.container import Services
+from bot.slack.blocks import CallbackId
 
 
 def _values(view: dict[str, Any]) -> dict[str, str]:

@@ -10,7 +10,18 @@ import secrets
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Index, Integer, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.db.types import UTCDateTime
@@ -50,12 +61,32 @@ class Base(DeclarativeBase):
     }
 
 
+class Tracked:
+    """The columns every workflow object has, so the lifecycle kernel can move any of them.
+
+    Each model maps them itself (its own lengths, defaults and indexes); this mixin only
+    names them for the type checker and the kernel.
+    """
+
+    id: Mapped[str]
+    state: Mapped[str]
+    version: Mapped[int]
+    updated_at: Mapped[datetime]
+    next_check_at: Mapped[datetime | None]
+    decided_by: Mapped[str]
+    decided_at: Mapped[datetime | None]
+    attempts: Mapped[int]
+    failure: Mapped[str]
+    drift: Mapped[str]
+    drift_count: Mapped[int]
+
+
 LIVE_STATES_SQL = (
     "state IN ('REQUESTED', 'PENDING_APPROVAL', 'PROVISIONING', 'READY', 'DELETING', 'FAILED')"
 )
 
 
-class Environment(Base):
+class Environment(Tracked, Base):
     """A cluster or namespace created from a template; its name is unique per workspace."""
 
     __tablename__ = "environments"
@@ -98,14 +129,30 @@ class Environment(Base):
     failure: Mapped[str] = mapped_column(Text, default="")
     decided_by: Mapped[str] = mapped_column(String(32), default="")
     decided_at: Mapped[datetime | None]
-    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
     endpoints: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Where the reconcile job stands with the backend (each set only after the call succeeded).
+    created: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    delete_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Owner or expiry changed: re-apply so the objects' labels and annotations follow.
+    needs_refresh: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The state a FAILED environment failed in ("provisioning" or "deleting").
+    failed_while: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # How many times it was (re)started; phases are posted once per round.
+    retry_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What drifted, while it stays drifted ("" when the objects match); one report per episode.
+    drift: Mapped[str] = mapped_column(Text, default="", server_default="")
+    drift_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Cloud cleanup after DELETED: "pending" until done (or given up), and how many passes ran.
+    cloud_cleanup: Mapped[str] = mapped_column(
+        String(16), default="pending", server_default="pending"
+    )
+    cloud_passes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative API
 
 
-class AccessRequest(Base):
+class AccessRequest(Tracked, Base):
     """A request for a role in a workspace; once approved it is the grant, until revoked."""
 
     __tablename__ = "access_requests"

@@ -28,7 +28,7 @@ from bot.domain.clock import ManualClock
 from bot.domain.durations import DurationError, parse_duration
 from bot.policy import Policy, load_policy
 from bot.settings import JobSettings
-from bot.slack_directory import SlackDirectory
+from bot.slack.directory import SlackDirectory
 from bot.wiring import Runtime, build_runtime
 from provisioning.cloud import FakeCloud, PerWorkspaceCloud
 from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend

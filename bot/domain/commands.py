@@ -83,6 +83,15 @@ SURFACES: dict[str, tuple[CommandSpec, ...]] = {"env": ENV_COMMANDS, "access": A
 
 
 @dataclass(frozen=True)
+class Actor:
+    """Who typed the command, and where."""
+
+    user_id: str
+    channel_id: str = ""
+    trigger_id: str = ""
+
+
+@dataclass(frozen=True)
 class Command:
     """A parsed slash command."""
 

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
-from bot.blocks import Message, text_message
-from bot.domain.commands import Command, parse_command
+from bot.domain.commands import Actor, Command, parse_command
 from bot.services.help import HelpService
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who typed the command, and where."""
-
-    user_id: str
-    channel_id: str = ""
-    trigger_id: str = ""
-
+from bot.slack.blocks import Message, text_message
 
 Route = Callable[[Command, Actor], Message]
 

@@ -7,18 +7,18 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.blocks import Message
+from bot.access import render as render_access
+from bot.access.jobs import AccessJobs
+from bot.access.service import AccessService
 from bot.domain.clock import Clock
-from bot.notify import Notifier
+from bot.environments.service import EnvironmentService
 from bot.policy import Policy
-from bot.services import render_access
-from bot.services.access import AccessService
-from bot.services.access_grants import GrantWorker
 from bot.services.commands import CommandService
-from bot.services.environments import EnvironmentService
 from bot.services.help import HelpService
 from bot.services.home import HomeService
-from bot.services.ports import Directory, ViewOpener
+from bot.slack.blocks import Message
+from bot.slack.notify import Notifier
+from bot.slack.ports import Directory, ViewOpener
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Services:
     commands: CommandService
     envs: EnvironmentService
     access: AccessService
-    grants: GrantWorker
+    grants: AccessJobs
     home: HomeService
 
     def deny_modal(self, object_id: str) -> dict[str, object]:

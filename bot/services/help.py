@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.blocks import Message, lines_message
 from bot.domain.commands import SURFACES
 from bot.domain.durations import format_duration
 from bot.policy import Policy, Template
-from bot.services.ports import Directory
+from bot.slack.blocks import Message, lines_message
+from bot.slack.ports import Directory
 
 
 class HelpService:

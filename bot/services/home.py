@@ -6,13 +6,14 @@ from slack_sdk.models.blocks import Block, DividerBlock, HeaderBlock
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.blocks import ActionId, actions, button, context, home_view, section
+from bot.access import render as render_access
 from bot.db.models import AccessRequest, Environment
 from bot.domain.clock import Clock
 from bot.domain.states import AccessState, EnvState
+from bot.environments import render
 from bot.policy import Policy
-from bot.services import render, render_access
-from bot.services.ports import Directory, ViewOpener
+from bot.slack.blocks import ActionId, actions, button, context, home_view, section
+from bot.slack.ports import Directory, ViewOpener
 
 PER_LIST = 15  # 3 lists x (1 + 2 blocks each) stays under Slack's 100-block Home limit
 

@@ -11,14 +11,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.access.jobs import AccessJobs
+from bot.access.service import AccessService
 from bot.db.models import AccessRequest, Event
 from bot.domain.clock import ManualClock
 from bot.errors import Conflict, NotAllowed
-from bot.notify import Notifier
+from bot.lifecycle.context import Context
 from bot.policy import Principal, PrincipalKind, load_policy
-from bot.services.access import AccessService
-from bot.services.access_grants import GrantWorker
-from bot.services.ports import UserInfo
+from bot.slack.notify import Notifier
+from bot.slack.ports import UserInfo
 from provisioning.fake import FakeAccessBackend
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "examples" / "policy.yaml")
@@ -53,19 +54,20 @@ class NoViews:
 
 def _service(
     sessions: sessionmaker[Session], clock: ManualClock
-) -> tuple[AccessService, FakeAccessBackend]:
+) -> tuple[AccessService, FakeAccessBackend, AccessJobs]:
     backend = FakeAccessBackend()
     notifier = Notifier()
-    grants = GrantWorker(POLICY, clock, sessions, notifier, {"kommander": backend})
-    service = AccessService(POLICY, clock, sessions, Directory(), notifier, grants, NoViews())
-    return service, backend
+    ctx = Context(POLICY, clock, sessions, Directory(), notifier)
+    grants = AccessJobs(ctx, {"kommander": backend})
+    service = AccessService(ctx, NoViews(), grants)
+    return service, backend, grants
 
 
 def test_concurrent_double_approval_grants_once(
     sessions: sessionmaker[Session], clock: ManualClock
 ) -> None:
     # setup
-    service, backend = _service(sessions, clock)
+    service, backend, jobs = _service(sessions, clock)
     for _ in range(ROUNDS):
         service.submit("U0ALICE", "sandbox", "admin", "2h", "race")
     with sessions() as s:
@@ -98,6 +100,10 @@ def test_concurrent_double_approval_grants_once(
         assert outcomes.count("won") == 1, outcomes
         (loser,) = [o for o in outcomes if o != "won"]
         assert f"{req_id} was already approved by <@U0" in loser
+    # a decision only commits APPROVED: no click called the backend; the job applies each once
+    assert backend.calls == []
+    jobs.reconcile()
+    jobs.reconcile()
     grants = [c for c in backend.calls if c[0] == "grant"]
     assert sorted(g[1] for g in grants) == sorted(ids)
     with sessions() as s:
@@ -112,7 +118,7 @@ def test_concurrent_double_approval_grants_once(
 def test_self_approval_and_non_owner_are_refused(
     sessions: sessionmaker[Session], clock: ManualClock
 ) -> None:
-    service, backend = _service(sessions, clock)
+    service, backend, jobs = _service(sessions, clock)
     service.submit("U0BOB", "sandbox", "view", "1d", "bob asks")
     with sessions() as s:
         req_id = s.scalars(select(AccessRequest.id)).one()
@@ -121,4 +127,6 @@ def test_self_approval_and_non_owner_are_refused(
     with pytest.raises(NotAllowed, match="only owners of sandbox can approve"):
         service.approve(req_id, "U0ALICE")
     service.approve(req_id, "U0ERIN")
+    assert backend.calls == []  # the click commits APPROVED; the job applies it
+    jobs.reconcile()
     assert backend.calls == [("grant", req_id)]

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.clock import ManualClock
-from bot.services.audit import record
+from bot.lifecycle.audit import record
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Environment, Event, OutboxMessage
 from bot.domain.clock import ManualClock
+from bot.environments.cloud_cleanup import CloudCleanupJob
 from bot.errors import PermanentError, TemporaryError
-from bot.notify import Notifier
-from bot.services.cloud_cleanup import CloudCleanupJob
+from bot.lifecycle.context import Context
+from bot.slack.notify import Notifier
 from provisioning.cloud import CleanupItem, CleanupReport
+from tests.integration.test_access_race import POLICY, Directory
+
+
+def _context(sessions: sessionmaker[Session], clock: ManualClock) -> Context:
+    return Context(POLICY, clock, sessions, Directory(), Notifier())
 
 
 class ScriptedCloud:
@@ -57,7 +63,6 @@ def _deleted_env(sessions: sessionmaker[Session], clock: ManualClock, kind: str 
                 attempts=0,
                 failure="",
                 decided_by="",
-                spec={},
                 endpoints={},
             )
         )
@@ -82,7 +87,7 @@ def test_retries_until_nothing_fails_then_tells_the_owner_what_is_left(
 ) -> None:
     # setup: the first pass cannot delete a security group yet, the second can
     cloud = ScriptedCloud(CleanupReport((SG, BUCKET)), CleanupReport((SG_DONE, BUCKET)))
-    job = CloudCleanupJob(clock, sessions, Notifier(), cloud)
+    job = CloudCleanupJob(_context(sessions, clock), cloud)
     _deleted_env(sessions, clock)
     # execution
     assert job.run() == 1
@@ -105,7 +110,7 @@ def test_temporary_and_permanent_errors(
     sessions: sessionmaker[Session], clock: ManualClock
 ) -> None:
     cloud = ScriptedCloud(TemporaryError("Throttling", 60), PermanentError("AccessDenied"))
-    job = CloudCleanupJob(clock, sessions, Notifier(), cloud)
+    job = CloudCleanupJob(_context(sessions, clock), cloud)
     _deleted_env(sessions, clock)
     job.run()
     clock.advance(timedelta(seconds=60))
@@ -122,5 +127,5 @@ def test_namespaces_have_nothing_in_the_cloud(
 ) -> None:
     cloud = ScriptedCloud()
     _deleted_env(sessions, clock, kind="namespace")
-    assert CloudCleanupJob(clock, sessions, Notifier(), cloud).run() == 0
+    assert CloudCleanupJob(_context(sessions, clock), cloud).run() == 0
     assert cloud.calls == []

@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Environment
 from bot.domain.clock import ManualClock
-from bot.domain.commands import parse_command
+from bot.domain.commands import Actor, parse_command
+from bot.environments.service import EnvironmentService
 from bot.errors import Conflict
-from bot.notify import Notifier
+from bot.lifecycle.context import Context
 from bot.policy import load_policy
-from bot.services.commands import Actor
-from bot.services.environments import EnvironmentService
+from bot.slack.notify import Notifier
 from tests.integration.test_access_race import Directory
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "examples" / "policy.yaml")
@@ -26,7 +26,9 @@ def test_two_creates_of_one_name_at_once_make_one_environment(
     sessions: sessionmaker[Session], clock: ManualClock
 ) -> None:
     # setup: bob and alice are both in @engineering (the sandbox template's allowed group)
-    service = EnvironmentService(POLICY, clock, sessions, Directory(), Notifier(), "#platform")
+    service = EnvironmentService(
+        Context(POLICY, clock, sessions, Directory(), Notifier()), "#platform"
+    )
     for n in range(ROUNDS):
         barrier = threading.Barrier(2)
         outcomes: list[str] = []
@@ -66,7 +68,9 @@ def test_two_creates_of_one_name_at_once_make_one_environment(
 def test_a_deleted_environment_frees_its_name(
     sessions: sessionmaker[Session], clock: ManualClock
 ) -> None:
-    service = EnvironmentService(POLICY, clock, sessions, Directory(), Notifier(), "#platform")
+    service = EnvironmentService(
+        Context(POLICY, clock, sessions, Directory(), Notifier()), "#platform"
+    )
     service.create(parse_command("env", "create sandbox reused"), Actor("U0ALICE"))
     with sessions.begin() as s:
         env = s.scalars(select(Environment)).one()

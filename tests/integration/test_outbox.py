@@ -10,12 +10,12 @@ from slack_sdk.http_retry import RetryHandler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.blocks import text_message
 from bot.db.models import OutboxMessage
-from bot.delivery import OutboxDrain
 from bot.demo.fake_slack import FakeSlack
 from bot.domain.clock import ManualClock
-from bot.notify import Notifier
+from bot.slack.blocks import text_message
+from bot.slack.delivery import OutboxDrain
+from bot.slack.notify import Notifier
 
 NO_RETRIES: list[RetryHandler] = []
 

@@ -23,7 +23,7 @@ from bot.domain.clock import ManualClock
 from bot.policy import Policy, load_policy
 from bot.server import HttpServer, make_wsgi_app
 from bot.settings import JobSettings
-from bot.slack_directory import SlackDirectory
+from bot.slack.directory import SlackDirectory
 from bot.wiring import Runtime, build_runtime
 from provisioning.base import AccessBackend, EnvironmentBackend
 from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
@@ -253,11 +253,13 @@ def make_runtime(
             job_settings=JOBS,
             process_before_response=False,
         )
+        runtime.jobs.start_waking()  # as `envbot serve` does: a decision wakes the apply jobs
         built.append(runtime)
         return runtime
 
     yield make
     for runtime in built:
+        runtime.jobs.stop()
         runtime.leader.close()  # on PostgreSQL it holds the jobs' advisory lock on a connection
         runtime.engine.dispose()
 

@@ -132,7 +132,7 @@ def test_capi_create_ready_delete(
         moved.expires_at.strftime("%Y-%m-%dT%H:%M")
     )
     assert cluster["metadata"]["annotations"][lbl.OWNER_EMAIL] == "bob@example.com"
-    assert "drift" not in moved.spec or not moved.spec["drift"]
+    assert moved.drift == ""
 
     # execution: the new owner deletes it through the confirm button
     uid = fake_slack.user_id("bob")

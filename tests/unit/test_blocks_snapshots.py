@@ -8,9 +8,10 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from bot.access import render as render_access
 from bot.db.models import AccessRequest, Environment
 from bot.domain.states import AccessState, EnvState
-from bot.services import render, render_access
+from bot.environments import render
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -39,7 +40,6 @@ def _env(state: EnvState) -> Environment:
         expires_at=NOW + timedelta(days=3),
         failure="quota exceeded in us-west-2" if state == EnvState.FAILED else "",
         decided_by="U0BOB" if state in (EnvState.DENIED,) else "",
-        spec={},
         endpoints={},
         attempts=0,
         version=1,

@@ -6,11 +6,11 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import Block
 
-from bot.blocks import ActionId, Message, actions, button, context, message, section
 from bot.db.models import Environment
 from bot.domain.durations import format_duration
 from bot.domain.states import EnvState
 from bot.policy import Policy
+from bot.slack.blocks import ActionId, Message, actions, button, context, message, section
 
 ENV_ACTIONS_BLOCK = "env_actions"
 _STATE_WORDS = {
@@ -65,7 +65,7 @@ def env_card(env: Environment, now: datetime) -> Message:
     if env.state == EnvState.FAILED:
         delete = button("Delete now", ActionId.DELETE_NOW, env.id, style="danger")
         retry = button("Retry", ActionId.RETRY, env.id, style="primary")
-        failed_deleting = env.spec.get("failed_while") == "deleting"
+        failed_deleting = env.failed_while == "deleting"
         blocks.append(actions(ENV_ACTIONS_BLOCK, [delete] if failed_deleting else [retry, delete]))
     if env.state == EnvState.PENDING_APPROVAL:
         blocks.append(

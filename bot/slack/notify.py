@@ -15,8 +15,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bot.blocks import Message
 from bot.db.models import OutboxMessage
+from bot.slack.blocks import Message
 
 CARD = "card"
 

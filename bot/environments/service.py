@@ -14,27 +14,24 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.blocks import (
+from bot.db.models import Environment, new_id
+from bot.domain.commands import Actor, Command
+from bot.domain.durations import DurationError, format_duration, parse_duration
+from bot.domain.states import ENV_LIVE, EnvEvent, EnvState
+from bot.environments import render
+from bot.environments.changes import EnvironmentChanges
+from bot.errors import Conflict, NotAllowed, UserError
+from bot.policy import Template
+from bot.slack.blocks import (
     Message,
     lines_message,
     text_message,
 )
-from bot.db.models import Environment, new_id
-from bot.domain.commands import Command
-from bot.domain.durations import DurationError, format_duration, parse_duration
-from bot.domain.states import ENV_LIVE, EnvEvent, EnvState
-from bot.errors import Conflict, NotAllowed, UserError
-from bot.policy import Template
-from bot.services import render
-from bot.services.audit import record
-from bot.services.commands import Actor
-from bot.services.env_approvals import EnvironmentApprovals
-from bot.services.env_changes import EnvironmentChanges
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-class EnvironmentService(EnvironmentChanges, EnvironmentApprovals):
+class EnvironmentService(EnvironmentChanges):
     """Use cases on environments; every method takes the acting user and returns the answer."""
 
     # -- create -----------------------------------------------------------------------------
@@ -100,36 +97,26 @@ class EnvironmentService(EnvironmentChanges, EnvironmentApprovals):
                     attempts=0,
                     failure="",
                     decided_by="",
-                    spec={},
                     endpoints={},
                 )
-                s.add(env)
-                record(
+                self.life.open(
                     s,
-                    at=now,
-                    actor=actor.user_id,
-                    object_type="env",
-                    object_id=env_id,
-                    action="create",
-                    to_state=EnvState.REQUESTED,
+                    env,
+                    "create",
+                    actor.user_id,
+                    now,
                     template=template_name,
                     name=name,
                     ttl=format_duration(ttl),
                 )
                 event = EnvEvent.REQUIRE_APPROVAL if template.approval else EnvEvent.START
-                self._move(s, env, event, actor.user_id, now)
+                self.life.move(s, env, event, actor.user_id, now)
                 channel = self._channel(actor)
                 if template.approval:
                     ws = self.policy.workspace(template.workspace)
                     channel = str(ws.approvals_channel)
                     env.next_check_at = now + ws.pending_timeout
-                self.notifier.card(
-                    s,
-                    now=now,
-                    obj=("env", env.id),
-                    channel=channel,
-                    message=render.env_card(env, now),
-                )
+                self.life.post_card(s, env, channel, now)
                 if not template.approval:
                     self._phase(s, env, "accepted", now)
         except IntegrityError:
@@ -138,7 +125,7 @@ class EnvironmentService(EnvironmentChanges, EnvironmentApprovals):
                 f'an environment named "{name}" already exists in workspace '
                 f"{template.workspace}; pick another name or leave it out"
             ) from None
-
+        self.ctx.wake.wake()
         if template.approval:
             return text_message(
                 f"`{name}` needs approval from the owners of {template.workspace}; "

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.errors import NotFound, TemporaryError
 from bot.policy import Principal, PrincipalKind
-from bot.services.ports import UserInfo
+from bot.slack.ports import UserInfo
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

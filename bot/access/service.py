@@ -7,21 +7,27 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select
 
-from bot.blocks import Message, lines_message, text_message
+from bot.access import render
+from bot.access.decisions import AccessDecisions
+from bot.access.grants import GrantWorker
 from bot.db.models import AccessRequest, new_id
-from bot.domain.commands import Command
+from bot.domain.commands import Actor, Command
 from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.domain.states import ACCESS_TERMINAL, AccessEvent, AccessState
 from bot.errors import Conflict, NotAllowed, UserError
+from bot.lifecycle.context import Context
+from bot.lifecycle.extension import CapReached, apply_extension, extended
 from bot.policy import PolicyLookupError
-from bot.services import render_access as render
-from bot.services.access_decisions import OBJ, AccessDecisions
-from bot.services.audit import record
-from bot.services.commands import Actor
+from bot.slack.blocks import Message, lines_message, text_message
+from bot.slack.ports import ViewOpener
 
 
 class AccessService(AccessDecisions):
     """Use cases on access requests; each method returns the answer for the acting user."""
+
+    def __init__(self, ctx: Context, views: ViewOpener, grants: GrantWorker) -> None:
+        super().__init__(ctx, views)
+        self.grants = grants
 
     # -- request ----------------------------------------------------------------------------
 
@@ -112,27 +118,18 @@ class AccessService(AccessDecisions):
                 attempts=0,
                 failure="",
             )
-            s.add(req)
-            record(
+            self.life.open(
                 s,
-                at=now,
-                actor=user_id,
-                object_type=OBJ,
-                object_id=req.id,
-                action="request",
-                to_state=AccessState.PENDING,
+                req,
+                "request",
+                user_id,
+                now,
                 workspace=workspace,
                 role=role,
                 duration=format_duration(parsed),
                 reason=req.reason,
             )
-            self.notifier.card(
-                s,
-                now=now,
-                obj=(OBJ, req.id),
-                channel=str(ws.approvals_channel),
-                message=render.request_card(req, now),
-            )
+            self.life.post_card(s, req, str(ws.approvals_channel), now)
         return text_message(
             f"Request `{req.id}` for {role} in {workspace} "
             f"({format_duration(parsed)}) went to the owners in "
@@ -143,11 +140,7 @@ class AccessService(AccessDecisions):
 
     def list(self, cmd: Command, actor: Actor) -> Message:
         now = self.clock.now()
-        owned = [
-            n
-            for n, ws in self.policy.workspaces.items()
-            if actor.user_id in self.directory.members(ws.owners)
-        ]
+        owned = self.owned_workspaces(actor.user_id)
         with self.sessions() as s:
             reqs = s.scalars(
                 select(AccessRequest)
@@ -176,40 +169,28 @@ class AccessService(AccessDecisions):
             raise UserError(str(exc)) from None
         now = self.clock.now()
         with self.sessions.begin() as s:
-            fresh = s.get(AccessRequest, req.id, with_for_update=True)
-            assert fresh is not None  # noqa: S101 - found above
-            if fresh.state != AccessState.ACTIVE or fresh.expires_at is None:
+            fresh = self.life.locked(s, req.id)
+            if (
+                fresh.state != AccessState.ACTIVE
+                or fresh.expires_at is None
+                or fresh.activated_at is None
+            ):
                 raise UserError(
                     f"{req.id} is {render.state_word(fresh, now)}; only an active "
                     "grant can be extended"
                 )
-            assert fresh.activated_at is not None  # noqa: S101 - ACTIVE has it
             cap = fresh.activated_at + role.max
-            wanted = fresh.expires_at + step
-            if wanted > cap and (raw or fresh.expires_at >= cap):
+            try:
+                ext = extended(fresh.expires_at, step, cap, explicit=raw is not None)
+            except CapReached:
                 raise UserError(
                     f"{req.role} in {req.workspace} lasts at most "
                     f"{format_duration(role.max)} from activation (until "
                     f"{cap:%Y-%m-%d %H:%M} UTC); it expires "
                     f"{fresh.expires_at:%Y-%m-%d %H:%M} UTC"
-                )
-            old, fresh.expires_at = fresh.expires_at, min(wanted, cap)
-            fresh.updated_at = now
-            record(
-                s,
-                at=now,
-                actor=actor.user_id,
-                object_type=OBJ,
-                object_id=req.id,
-                action="extend",
-                from_state=fresh.state,
-                to_state=fresh.state,
-                old_expiry=old.isoformat(),
-                new_expiry=fresh.expires_at.isoformat(),
-            )
-            self.refresh(s, fresh, now)
-            left = format_duration(fresh.expires_at - now)
-        return text_message(f"Extended `{req.id}`: {left} left.")
+                ) from None
+            apply_extension(self.life, s, fresh, ext, actor.user_id, now)
+        return text_message(f"Extended `{req.id}`: {format_duration(ext.new - now)} left.")
 
     def extend_by_step(self, req_id: str, user_id: str) -> Message:
         """The Extend button on a reminder: the role's step, within the cap."""
@@ -232,22 +213,17 @@ class AccessService(AccessDecisions):
             raise Conflict(
                 f"{req.id} is {render.state_word(req, self.clock.now())}; nothing to revoke"
             )
-        self.grants.finish_revoke(req.id)
         return text_message(f"Revoking `{req.id}`.")
 
     def retry(self, req_id: str, user_id: str) -> Message:
         req = self._get(req_id)
         self._authorize_holder(req, user_id, "retry")
-        if not self.grants.retry(req.id, user_id):
+        if not self.grants.transition(req.id, AccessEvent.RETRY, user_id):
             raise Conflict(f"{req.id} is no longer failed")
-        self.grants.activate(req.id)
         return text_message(f"Retrying `{req.id}`.")
 
     def _authorize_holder(self, req: AccessRequest, user_id: str, verb: str) -> None:
-        if user_id == req.requester_id:
-            return
-        ws = self.policy.workspaces.get(req.workspace)
-        if ws is not None and user_id in self.directory.members(ws.owners):
+        if user_id == req.requester_id or user_id in self.owners_of(req.workspace):
             return
         raise NotAllowed(
             f"only <@{req.requester_id}> or an owner of {req.workspace} can {verb} {req.id}"

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bot.blocks import (
+from bot.domain.commands import Actor, Command, mentioned_user
+from bot.domain.durations import DurationError, format_duration, parse_duration
+from bot.domain.states import EnvEvent, EnvState
+from bot.environments import render
+from bot.environments.approvals import EnvironmentApprovals
+from bot.environments.core import CONFIRM_BLOCK
+from bot.errors import UserError
+from bot.lifecycle.extension import CapReached, apply_extension, extended
+from bot.slack.blocks import (
     ActionId,
     Message,
     actions,
@@ -11,17 +19,9 @@ from bot.blocks import (
     section,
     text_message,
 )
-from bot.domain.commands import Command, mentioned_user
-from bot.domain.durations import DurationError, format_duration, parse_duration
-from bot.domain.states import EnvEvent, EnvState
-from bot.errors import UserError
-from bot.services import render
-from bot.services.audit import record
-from bot.services.commands import Actor
-from bot.services.env_base import CONFIRM_BLOCK, EnvironmentBase
 
 
-class EnvironmentChanges(EnvironmentBase):
+class EnvironmentChanges(EnvironmentApprovals):
     """Changes to an existing environment; only its owner or a workspace owner may make them."""
 
     # -- change -----------------------------------------------------------------------------
@@ -39,50 +39,33 @@ class EnvironmentChanges(EnvironmentBase):
         cap = env.created_at + template.ttl.max
         now = self.clock.now()
         with self.sessions.begin() as s:
-            env = self._locked(s, env.id)
+            env = self.life.locked(s, env.id)
             if env.state not in (EnvState.READY, EnvState.PROVISIONING):
                 raise UserError(
                     f"{env.name} is {render.state_word(env.state)}; only a "
                     "provisioning or ready environment can be extended"
                 )
-            wanted = env.expires_at + step
-            if wanted > cap and (raw or env.expires_at >= cap):
+            try:
+                ext = extended(env.expires_at, step, cap, explicit=raw is not None)
+            except CapReached:
                 raise UserError(
                     f"{env.name} can live at most {format_duration(template.ttl.max)} from "
                     f"creation (until {cap:%Y-%m-%d %H:%M} UTC); "
                     f"it already expires {env.expires_at:%Y-%m-%d %H:%M} UTC"
-                )
-            new_expiry = min(wanted, cap)
-            old = env.expires_at
-            env.expires_at = new_expiry
-            env.spec = {**env.spec, "refresh": True}  # the objects' expires-at annotation
-            env.updated_at = now
-            record(
+                ) from None
+            env.needs_refresh = True  # the objects' expires-at annotation
+            apply_extension(self.life, s, env, ext, actor.user_id, now)
+            self.life.thread(
                 s,
-                at=now,
-                actor=actor.user_id,
-                object_type="env",
-                object_id=env.id,
-                action="extend",
-                from_state=env.state,
-                to_state=env.state,
-                old_expiry=old.isoformat(),
-                new_expiry=new_expiry.isoformat(),
+                env,
+                f"extend:{ext.new.isoformat()}",
+                now,
+                f"<@{actor.user_id}> extended it; it now "
+                f"expires in {format_duration(ext.new - now)}",
             )
-            self._refresh_card(s, env, now)
-            self.notifier.thread(
-                s,
-                now=now,
-                obj=("env", env.id),
-                key=f"extend:{new_expiry.isoformat()}",
-                message=text_message(
-                    f"<@{actor.user_id}> extended it; it now "
-                    f"expires in {format_duration(new_expiry - now)}"
-                ),
-            )
-        capped = " (capped at the template's maximum)" if new_expiry < wanted else ""
+        capped = " (capped at the template's maximum)" if ext.capped else ""
         return text_message(
-            f"Extended `{env.name}`: it now expires in {format_duration(new_expiry - now)}{capped}."
+            f"Extended `{env.name}`: it now expires in {format_duration(ext.new - now)}{capped}."
         )
 
     def extend_by_step(self, env_id: str, user_id: str) -> Message:
@@ -104,39 +87,22 @@ class EnvironmentChanges(EnvironmentBase):
             raise UserError(f"<@{new_owner}> cannot own environments (deactivated or no email)")
         now = self.clock.now()
         with self.sessions.begin() as s:
-            env = self._locked(s, env.id)
-            old = env.owner_id
-            env.owner_id, env.owner_email, env.updated_at = new_owner, user.email, now
-            env.spec = {**env.spec, "refresh": True}  # the objects' owner labels
-            record(
+            env = self.life.locked(s, env.id)
+            self.hand_over(s, env, (new_owner, user.email), actor.user_id, now)
+            self.life.thread(
                 s,
-                at=now,
-                actor=actor.user_id,
-                object_type="env",
-                object_id=env.id,
-                action="transfer",
-                from_state=env.state,
-                to_state=env.state,
-                old_owner=old,
-                new_owner=new_owner,
+                env,
+                f"transfer:{now.isoformat()}",
+                now,
+                f"<@{actor.user_id}> handed it to <@{new_owner}>",
             )
-            self._refresh_card(s, env, now)
-            self.notifier.thread(
+            self.life.dm(
                 s,
-                now=now,
-                obj=("env", env.id),
-                key=f"transfer:{now.isoformat()}",
-                message=text_message(f"<@{actor.user_id}> handed it to <@{new_owner}>"),
-            )
-            self.notifier.dm(
-                s,
-                now=now,
-                user_id=new_owner,
-                key=f"transfer:{env.id}:{now.isoformat()}",
-                message=text_message(
-                    f"<@{actor.user_id}> handed `{env.name}` to you."
-                    " `/env access` sends you its instructions."
-                ),
+                new_owner,
+                f"transfer:{env.id}:{now.isoformat()}",
+                now,
+                f"<@{actor.user_id}> handed `{env.name}` to you."
+                " `/env access` sends you its instructions.",
             )
         return text_message(f"`{env.name}` now belongs to <@{new_owner}>.")
 
@@ -164,7 +130,7 @@ class EnvironmentChanges(EnvironmentBase):
     def retry(self, env_id: str, user_id: str) -> Message:
         env = self._get(env_id)
         self._authorize(user_id, env, "retry")
-        if env.spec.get("failed_while") == "deleting":
+        if env.failed_while == "deleting":
             raise UserError(
                 f"{env.name} failed while being deleted; press Delete now (or "
                 f"/env delete {env.name}) to try the delete again"

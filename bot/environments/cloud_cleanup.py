@@ -12,15 +12,13 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
-from bot.blocks import text_message
 from bot.db.models import Environment
-from bot.domain.clock import Clock
 from bot.domain.states import EnvState
+from bot.environments.workflow import ENVIRONMENTS
 from bot.errors import PermanentError, TemporaryError
-from bot.notify import Notifier
-from bot.services.audit import record
+from bot.lifecycle.context import Context, UseCases
+from bot.lifecycle.moves import SYSTEM, Lifecycle
 from provisioning.cloud import CloudCleaner
 
 logger = logging.getLogger(__name__)
@@ -29,15 +27,12 @@ RETRY_AFTER = timedelta(minutes=10)
 MAX_PASSES = 12
 
 
-class CloudCleanupJob:
+class CloudCleanupJob(UseCases):
     """Runs the cloud cleanup for DELETED cluster environments."""
 
-    def __init__(
-        self, clock: Clock, sessions: sessionmaker[Session], notifier: Notifier, cloud: CloudCleaner
-    ) -> None:
-        self.clock = clock
-        self.sessions = sessions
-        self.notifier = notifier
+    def __init__(self, ctx: Context, cloud: CloudCleaner) -> None:
+        super().__init__(ctx)
+        self.life = Lifecycle(ENVIRONMENTS, ctx.notifier)
         self.cloud = cloud
 
     def run(self) -> int:
@@ -49,15 +44,15 @@ class CloudCleanupJob:
                     Environment.state == EnvState.DELETED,
                     Environment.next_check_at <= now,
                     Environment.kind == "cluster",
+                    Environment.cloud_cleanup == PENDING,
                 )
             ).all()
-        due = [e for e in due if e.spec.get("cloud_cleanup", PENDING) == PENDING]
         for env in due:
             self._clean(env)
         return len(due)
 
     def _clean(self, env: Environment) -> None:
-        passes = int(env.spec.get("cloud_passes", 0)) + 1
+        passes = env.cloud_passes + 1
         try:
             report = self.cloud.cleanup(env.name, env.workspace)
         except TemporaryError as exc:
@@ -101,36 +96,19 @@ class CloudCleanupJob:
             row = s.get(Environment, env.id, with_for_update=True)
             if row is None or row.state != EnvState.DELETED:
                 return
-            row.spec = {
-                **row.spec,
-                "cloud_passes": passes,
-                "cloud_cleanup": PENDING if retry else DONE,
-            }
+            row.cloud_passes = passes
+            row.cloud_cleanup = PENDING if retry else DONE
             row.next_check_at = now + delay if retry else None
-            record(
-                s,
-                at=now,
-                actor="envbot",
-                object_type="env",
-                object_id=row.id,
-                action="cloud_cleanup",
-                from_state=row.state,
-                to_state=row.state,
-                passes=passes,
-                items=detail,
-                retry=retry,
+            self.life.audit(
+                s, row, "cloud_cleanup", SYSTEM, now, passes=passes, items=detail, retry=retry
             )
-            self.notifier.thread(
-                s, now=now, obj=("env", row.id), key=f"cloud:{passes}", message=text_message(text)
-            )
+            self.life.thread(s, row, f"cloud:{passes}", now, text)
             if tell_owner:
-                self.notifier.dm(
+                self.life.dm(
                     s,
-                    now=now,
-                    user_id=row.owner_id,
-                    key=f"cloud:{row.id}",
-                    message=text_message(
-                        f"After deleting `{row.name}`, some cloud resources were left in "
-                        f"place:\n{text}"
-                    ),
+                    row.owner_id,
+                    f"cloud:{row.id}",
+                    now,
+                    f"After deleting `{row.name}`, some cloud resources were left in "
+                    f"place:\n{text}",
                 )

@@ -7,7 +7,11 @@ from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import Block
 
-from bot.blocks import (
+from bot.db.models import AccessRequest
+from bot.domain.durations import format_duration
+from bot.domain.states import AccessState
+from bot.policy import Policy
+from bot.slack.blocks import (
     ActionId,
     CallbackId,
     Message,
@@ -20,10 +24,6 @@ from bot.blocks import (
     modal,
     section,
 )
-from bot.db.models import AccessRequest
-from bot.domain.durations import format_duration
-from bot.domain.states import AccessState
-from bot.policy import Policy
 
 REQUEST_ACTIONS_BLOCK = "request_actions"
 _DECIDED = {

@@ -1,0 +1,1 @@
+"""The access workflow: `/access` commands, grants and their jobs, and rendering."""

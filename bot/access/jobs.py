@@ -1,0 +1,136 @@
+"""The access jobs: expiry, pending timeouts, applying and revoking (on wake or each tick),
+drift, and offboarding a deactivated requester."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from bot.access.grants import GrantWorker
+from bot.db.models import AccessRequest
+from bot.domain.states import AccessEvent, AccessState
+from bot.errors import PermanentError, TemporaryError
+from bot.lifecycle.drift import DriftWords, track_drift
+from bot.lifecycle.moves import SYSTEM
+from provisioning.base import AccessBackend
+
+logger = logging.getLogger(__name__)
+DRIFT_WORDS = DriftWords(
+    seen=lambda what, reapply: (
+        f"Drift: {what}; " + ("re-applied" if reapply else "reported only (drift: report)")
+    ),
+    resolved="The grant's objects match again.",
+)
+# What an offboarded requester's open requests go through, by state.
+OFFBOARD_EVENTS = {
+    AccessState.PENDING: (AccessEvent.CANCEL,),
+    AccessState.APPROVED: (AccessEvent.FAIL, AccessEvent.CLEAN_UP),
+    AccessState.ACTIVE: (AccessEvent.OFFBOARD,),
+    AccessState.FAILED: (AccessEvent.CLEAN_UP,),
+}
+
+
+class AccessJobs(GrantWorker):
+    """The level-triggered access jobs; each reads what is due from the database."""
+
+    def expire_due(self) -> int:
+        """ACTIVE grants past expiry go to REVOKING; the revoke job (woken) removes them."""
+        now = self.clock.now()
+        due = self._due(AccessRequest.state == AccessState.ACTIVE, AccessRequest.expires_at <= now)
+        for req_id in due:
+            self.start_revoke(req_id, AccessEvent.EXPIRE, SYSTEM, "expired")
+        return len(due)
+
+    def timeout_due(self) -> int:
+        """PENDING requests past their workspace's pending_timeout time out."""
+        now = self.clock.now()
+        due = self._due(
+            AccessRequest.state == AccessState.PENDING, AccessRequest.pending_until <= now
+        )
+
+        def tell(s: Session, req: AccessRequest) -> None:
+            self.life.thread(s, req, "timed-out", now, "Timed out: no owner decided in time")
+            self.life.dm(
+                s,
+                req.requester_id,
+                f"timeout:{req.id}",
+                now,
+                f"Your request `{req.id}` timed out; no owner of "
+                f"{req.workspace} decided in time. Ask again if needed.",
+            )
+
+        self.life.sweep(self.sessions, due, AccessEvent.TIME_OUT, now, tell)
+        return len(due)
+
+    def _due(self, *where: ColumnElement[bool]) -> list[str]:
+        with self.sessions() as s:
+            return list(s.scalars(select(AccessRequest.id).where(*where)).all())
+
+    def reconcile(self) -> None:
+        """Apply APPROVED grants, retry REVOKING ones, and check ACTIVE ones for drift."""
+        now = self.clock.now()
+        with self.sessions() as s:
+            rows = s.scalars(
+                select(AccessRequest).where(
+                    AccessRequest.state.in_(
+                        [AccessState.APPROVED, AccessState.REVOKING, AccessState.ACTIVE]
+                    )
+                )
+            ).all()
+        active: dict[str, list[AccessRequest]] = defaultdict(list)
+        for req in rows:
+            due = req.next_check_at is None or req.next_check_at <= now
+            if req.state == AccessState.APPROVED and due:
+                self.activate(req.id)
+            elif req.state == AccessState.REVOKING and due:
+                self.finish_revoke(req.id)
+            elif req.state == AccessState.ACTIVE:
+                active[req.backend].append(req)
+        for name, group in active.items():
+            backend = self.backends.get(name)
+            if backend is None:
+                logger.error("no access backend %r for %d grant(s)", name, len(group))
+                continue
+            try:
+                drifted = backend.drifted([self.spec(r) for r in group])
+            except TemporaryError as exc:
+                logger.warning("drift check on %s failed: %s", name, exc)
+                continue
+            for req in group:
+                self._drift(backend, req, drifted.get(req.id, ""), now)
+
+    def _drift(self, backend: AccessBackend, req: AccessRequest, what: str, now: datetime) -> None:
+        """Report a drift episode once (thread + audit); re-apply on every pass while it lasts."""
+        if not what and not req.drift:
+            return
+        reapply = bool(what) and self.policy.drift == "reapply"
+        with self.sessions.begin() as s:
+            row = s.get(AccessRequest, req.id, with_for_update=True)
+            if row is None or row.state != AccessState.ACTIVE:
+                return
+            track_drift(self.life, s, row, what, now, reapply=reapply, words=DRIFT_WORDS)
+        if reapply:
+            try:
+                backend.grant(self.spec(req))
+            except (TemporaryError, PermanentError) as exc:
+                logger.warning("re-applying grant %s failed: %s", req.id, exc)
+
+    def offboard(self, user_id: str) -> int:
+        """End every open request and grant of a deactivated user: pending ones are cancelled,
+        the rest go to REVOKING, and the revoke job removes them (woken at once)."""
+        with self.sessions() as s:
+            reqs = s.scalars(
+                select(AccessRequest).where(
+                    AccessRequest.requester_id == user_id,
+                    AccessRequest.state.in_(list(OFFBOARD_EVENTS)),
+                )
+            ).all()
+        for req in reqs:
+            for event in OFFBOARD_EVENTS[AccessState(req.state)]:
+                changes = {"failure": "requester offboarded"} if event == AccessEvent.FAIL else {}
+                self.transition(req.id, event, SYSTEM, end_reason="offboarded", **changes)
+        return len(reqs)

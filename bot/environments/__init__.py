@@ -1,0 +1,1 @@
+"""The environments workflow: `/env` commands, the reconcile and expiry jobs, and rendering."""

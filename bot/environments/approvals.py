@@ -1,0 +1,89 @@
+"""Approval of environments from templates with `approval: true`, and offboarding owners."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db.models import Environment
+from bot.domain.states import ENV_LIVE
+from bot.environments.core import EnvironmentBase
+from bot.lifecycle.moves import SYSTEM
+from bot.slack.blocks import Message, text_message
+
+
+class EnvironmentApprovals(EnvironmentBase):
+    """Approve / Deny / Cancel on a pending environment (kernel decisions), and offboarding."""
+
+    def approve(self, env_id: str, user_id: str) -> Message:
+        env = self.decisions.approve(self._get(env_id), user_id)
+        return text_message(f"Approved `{env.name}`; provisioning starts now.")
+
+    def deny(self, env_id: str, user_id: str, note: str) -> Message:
+        env = self.decisions.deny(self._get(env_id), user_id, note)
+        return text_message(f"Denied `{env.name}`.")
+
+    def cancel(self, env_id: str, user_id: str) -> Message:
+        env = self.decisions.cancel(self._get(env_id), user_id)
+        return text_message(f"Cancelled `{env.name}`.")
+
+    def check_decidable(self, env_id: str, user_id: str) -> None:
+        """Refuse early (before the deny form opens) when this user may not decide."""
+        self.decisions.check_open(self._get(env_id), user_id, "deny")
+
+    def hand_over(
+        self,
+        s: Session,
+        env: Environment,
+        new_owner: tuple[str, str],
+        actor: str,
+        now: datetime,
+        action: str = "transfer",
+    ) -> str:
+        """Give `env` to a new owner (id, email): audit, card, and a re-apply so the objects'
+        owner labels follow. Returns the previous owner."""
+        old = env.owner_id
+        env.owner_id, env.owner_email = new_owner
+        env.updated_at = now
+        env.needs_refresh = True  # the objects' owner labels
+        self.life.audit(s, env, action, actor, now, old_owner=old, new_owner=new_owner[0])
+        self.life.refresh(s, env, now)
+        return old
+
+    def offboard(self, user_id: str) -> int:
+        """Hand a deactivated user's environments to their workspaces' owners, and tell them."""
+        now = self.clock.now()
+        with self.sessions() as s:
+            envs = s.scalars(
+                select(Environment).where(
+                    Environment.owner_id == user_id, Environment.state.in_(list(ENV_LIVE))
+                )
+            ).all()
+        for env in envs:
+            owners = sorted(self.owners_of(env.workspace) - {user_id})
+            if not owners:
+                continue
+            heir = self.directory.user(owners[0])
+            with self.sessions.begin() as s:
+                row = self.life.locked(s, env.id)
+                self.hand_over(s, row, (heir.id, heir.email), SYSTEM, now, action="offboard")
+                self.life.thread(
+                    s,
+                    row,
+                    f"offboard:{user_id}",
+                    now,
+                    f"<@{user_id}> was deactivated; <@{heir.id}> owns it now",
+                )
+                for owner in owners:
+                    self.life.dm(
+                        s,
+                        owner,
+                        f"offboard:{env.id}",
+                        now,
+                        f"<@{user_id}> was deactivated. Their environment "
+                        f"`{env.name}` in {env.workspace} now belongs to "
+                        f"<@{heir.id}>; extend or delete it as you see fit.",
+                    )
+        return len(envs)

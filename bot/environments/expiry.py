@@ -1,0 +1,74 @@
+"""The environments' time-driven jobs: expiry starts deleting, pending approval times out."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db.models import Environment
+from bot.domain.states import EnvEvent, EnvState
+from bot.environments import render
+from bot.environments.workflow import ENVIRONMENTS
+from bot.lifecycle.context import Context, UseCases
+from bot.lifecycle.moves import Lifecycle
+
+EXPIRABLE = (EnvState.READY, EnvState.PROVISIONING, EnvState.FAILED)
+
+
+class EnvironmentExpiry(UseCases):
+    """Expires environments and times out unanswered approval requests."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.life = Lifecycle(ENVIRONMENTS, ctx.notifier)
+
+    def expire_due(self) -> int:
+        """Start deleting every environment past its expiry (an indexed state+expiry query)."""
+        now = self.clock.now()
+        with self.sessions() as s:
+            due = s.scalars(
+                select(Environment.id).where(
+                    Environment.state.in_(EXPIRABLE), Environment.expires_at <= now
+                )
+            ).all()
+
+        def tell(s: Session, env: Environment) -> None:
+            lived = render.time_left(env, env.created_at)
+            self.life.thread(s, env, "expired", now, f"Expired after {lived}: deleting")
+            self.life.dm(
+                s,
+                env.owner_id,
+                f"expired:{env.id}",
+                now,
+                f"`{env.name}` reached its expiry and is being deleted, with everything in it.",
+            )
+
+        self.life.sweep(
+            self.sessions, due, EnvEvent.EXPIRE, now, tell, lambda env: env.expires_at <= now
+        )
+        if due:
+            self.ctx.wake.wake()
+        return len(due)
+
+    def timeout_due(self) -> int:
+        """Environments waiting for approval past their workspace's pending_timeout time out."""
+        now = self.clock.now()
+        with self.sessions() as s:
+            due = s.scalars(
+                select(Environment.id).where(
+                    Environment.state == EnvState.PENDING_APPROVAL, Environment.next_check_at <= now
+                )
+            ).all()
+
+        def tell(s: Session, env: Environment) -> None:
+            self.life.thread(s, env, "timed-out", now, "Timed out: no owner decided in time")
+            self.life.dm(
+                s,
+                env.owner_id,
+                f"timeout:{env.id}",
+                now,
+                f"Your request for `{env.name}` timed out; no owner decided in time.",
+            )
+
+        self.life.sweep(self.sessions, due, EnvEvent.TIME_OUT, now, tell)
+        return len(due)

@@ -1,0 +1,228 @@
+"""The level-triggered reconcile job for environments: create, observe, delete, drift.
+
+Each pass reads what is due from the database, calls the backends outside any transaction,
+then applies what it saw in one short transaction per environment. Every thread reply has a
+unique outbox key (the phase), so each phase is posted exactly once, even across restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db.models import Environment
+from bot.domain.states import EnvEvent, EnvState
+from bot.environments import render
+from bot.environments.spec import env_spec
+from bot.environments.workflow import ENVIRONMENTS
+from bot.errors import PermanentError, TemporaryError
+from bot.lifecycle.context import Context, UseCases
+from bot.lifecycle.drift import DriftWords, track_drift
+from bot.lifecycle.moves import SYSTEM, Lifecycle
+from provisioning.base import EnvironmentBackend, EnvSpec, Observation, Phase
+
+logger = logging.getLogger(__name__)
+
+CLUSTER_PHASES = (
+    Phase.ACCEPTED,
+    Phase.INFRASTRUCTURE,
+    Phase.CONTROL_PLANE,
+    Phase.WORKERS,
+    Phase.ATTACHED,
+    Phase.READY,
+)
+NAMESPACE_PHASES = (Phase.ACCEPTED, Phase.READY)
+MAX_TEMPORARY_FAILURES = 10
+WATCHED = (EnvState.PROVISIONING, EnvState.DELETING, EnvState.READY)
+DRIFT_WORDS = DriftWords(
+    seen=lambda what, reapply: (
+        f"Drift: {what} (changed outside envbot); "
+        + ("re-applying them" if reapply else "reporting only (drift: report)")
+    ),
+    resolved="Its objects match again.",
+)
+
+
+class EnvironmentReconciler(UseCases):
+    """Moves PROVISIONING to READY and DELETING to DELETED, and reports drift."""
+
+    def __init__(self, ctx: Context, backends: Mapping[str, EnvironmentBackend]) -> None:
+        super().__init__(ctx)
+        self.life = Lifecycle(ENVIRONMENTS, ctx.notifier)
+        self.backends = backends
+
+    def spec(self, env: Environment) -> EnvSpec:
+        return env_spec(env, self.policy)
+
+    def reconcile(self) -> None:
+        """One level-triggered pass over every watched environment, one list per backend."""
+        now = self.clock.now()
+        with self.sessions() as s:
+            envs = s.scalars(select(Environment).where(Environment.state.in_(list(WATCHED)))).all()
+        by_backend: dict[str, list[Environment]] = defaultdict(list)
+        for env in envs:
+            by_backend[env.backend].append(env)
+        for name, group in by_backend.items():
+            backend = self.backends.get(name)
+            if backend is None:
+                logger.error("no backend %r for %d environment(s)", name, len(group))
+                continue
+            self._reconcile_backend(backend, group, now)
+
+    def _reconcile_backend(
+        self, backend: EnvironmentBackend, envs: list[Environment], now: datetime
+    ) -> None:
+        specs = {e.id: self.spec(e) for e in envs}
+        for env in envs:
+            if env.next_check_at is not None and env.next_check_at > now:
+                continue
+            spec = specs[env.id]
+            if env.state == EnvState.PROVISIONING and not env.created:
+                self._call(env, now, backend.create, spec, "created")
+            elif env.state == EnvState.DELETING and not env.delete_requested:
+                self._call(env, now, backend.delete, spec, "delete_requested")
+            elif env.state == EnvState.READY and env.needs_refresh:
+                self._refresh(backend, env, spec)
+        try:
+            seen = backend.observe(list(specs.values()), expected_ready=True)
+        except TemporaryError as exc:
+            logger.warning("observing %s environments failed, retrying: %s", backend.name, exc)
+            return
+        for env in envs:
+            obs = seen.get(env.id)
+            if obs is not None:
+                self._apply(env.id, obs, now, backend, specs[env.id])
+
+    def _refresh(self, backend: EnvironmentBackend, env: Environment, spec: EnvSpec) -> None:
+        """Re-apply a READY environment after its expiry or owner changed, so the labels and
+        annotations on its objects (owner, expires-at) say what the database says."""
+        try:
+            backend.create(spec)
+        except (TemporaryError, PermanentError) as exc:
+            logger.warning("refreshing %s failed, trying again next pass: %s", env.name, exc)
+            return
+        with self.sessions.begin() as s:
+            row = s.get(Environment, env.id, with_for_update=True)
+            if row is not None:
+                row.needs_refresh = False
+
+    def _call(
+        self,
+        env: Environment,
+        now: datetime,
+        action: Callable[[EnvSpec], None],
+        spec: EnvSpec,
+        flag: str,
+    ) -> None:
+        """Call the backend; on success remember it (`flag`), on failure back off or fail."""
+        try:
+            action(spec)
+        except TemporaryError as exc:
+            self._temporary(env.id, now, exc)
+            return
+        except PermanentError as exc:
+            self._fail(env.id, now, str(exc))
+            return
+        with self.sessions.begin() as s:
+            row = s.get(Environment, env.id, with_for_update=True)
+            if row is not None:
+                setattr(row, flag, True)
+                row.attempts = 0
+                setattr(env, flag, True)
+
+    def _temporary(self, env_id: str, now: datetime, exc: TemporaryError) -> None:
+        with self.sessions.begin() as s:
+            env = s.get(Environment, env_id, with_for_update=True)
+            if env is None:
+                return
+            attempts = self.life.retry_later(s, env, str(exc), exc.retry_after, now)
+            if attempts >= MAX_TEMPORARY_FAILURES:
+                self.life.move(s, env, EnvEvent.FAIL, SYSTEM, now)
+                self.life.thread(
+                    s, env, f"failed:{attempts}", now, f"Failed after {attempts} attempts: {exc}"
+                )
+
+    def _fail(self, env_id: str, now: datetime, reason: str) -> None:
+        with self.sessions.begin() as s:
+            env = s.get(Environment, env_id, with_for_update=True)
+            if env is None or env.state not in (EnvState.PROVISIONING, EnvState.DELETING):
+                return
+            self._failed(s, env, reason, now, "Failed", "Use Retry or Delete now on the card.")
+
+    def _failed(
+        self, s: Session, env: Environment, reason: str, now: datetime, what: str, hint: str
+    ) -> None:
+        env.failure = reason
+        self.life.move(s, env, EnvEvent.FAIL, SYSTEM, now, reason=reason)
+        self.life.thread(s, env, f"failed:{env.version}", now, f"{what}: {reason}. {hint}")
+
+    def _apply(
+        self,
+        env_id: str,
+        obs: Observation,
+        now: datetime,
+        backend: EnvironmentBackend,
+        spec: EnvSpec,
+    ) -> None:
+        reapply = False
+        with self.sessions.begin() as s:
+            env = s.get(Environment, env_id, with_for_update=True)
+            if env is None:
+                return
+            if env.state == EnvState.PROVISIONING:
+                self._progress(s, env, obs, now)
+            elif env.state == EnvState.DELETING:
+                self._deleting(s, env, obs, now)
+            elif env.state == EnvState.READY:
+                drift = obs.drift or ("" if obs.exists else "its objects are gone")
+                reapply = bool(drift) and self.policy.drift == "reapply"
+                track_drift(self.life, s, env, drift, now, reapply=reapply, words=DRIFT_WORDS)
+        if reapply:
+            try:
+                backend.create(spec)
+            except (TemporaryError, PermanentError) as exc:
+                logger.warning("re-applying %s failed: %s", env_id, exc)
+
+    def _deleting(self, s: Session, env: Environment, obs: Observation, now: datetime) -> None:
+        if obs.failure:
+            self._failed(
+                s, env, obs.failure, now, "Deleting failed", "Use Delete now to try again."
+            )
+        elif not obs.exists:
+            env.finished_at = now
+            self.life.move(s, env, EnvEvent.GONE, SYSTEM, now)
+            self.life.thread(s, env, "deleted", now, render.PHASE_TEXT["deleted"])
+            self.life.dm(
+                s,
+                env.owner_id,
+                f"deleted:{env.id}",
+                now,
+                f"`{env.name}` is deleted, with everything in it.",
+            )
+
+    def _progress(self, s: Session, env: Environment, obs: Observation, now: datetime) -> None:
+        if obs.failure:
+            self._failed(s, env, obs.failure, now, "Failed", "Use Retry or Delete now on the card.")
+            return
+        phases = CLUSTER_PHASES if env.kind == "cluster" else NAMESPACE_PHASES
+        if obs.phase in phases:
+            for phase in phases[1 : phases.index(obs.phase) + 1]:
+                key = f"phase:{phase}:{env.retry_round}"
+                self.life.thread(s, env, key, now, render.PHASE_TEXT[phase])
+            env.phase = obs.phase
+        if obs.phase == Phase.READY:
+            env.ready_at = now
+            env.endpoints = dict(obs.endpoints)
+            self.life.move(s, env, EnvEvent.PROVISIONED, SYSTEM, now)
+            self.life.dm(
+                s,
+                env.owner_id,
+                f"access:{env.id}:ready",
+                now,
+                render.access_instructions(env, self.policy),
+            )

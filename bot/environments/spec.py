@@ -1,0 +1,49 @@
+"""The environments' backend port: what a backend is told about one environment."""
+
+from __future__ import annotations
+
+from bot.db.models import Environment
+from bot.policy import ClusterRef, ClusterTopology, Policy
+from provisioning.base import ClusterTopology as TopologySpec
+from provisioning.base import EnvSpec
+
+
+def env_spec(env: Environment, policy: Policy) -> EnvSpec:
+    """The backend's view of an environment, from its row and its template."""
+    template = policy.templates.get(env.template)
+    workspace = policy.workspaces.get(env.workspace)
+    topology = None
+    cluster_ref = role = ""
+    quota: dict[str, str] = {}
+    if template is not None and isinstance(template.cluster, ClusterTopology):
+        c = template.cluster
+        topology = TopologySpec(
+            cluster_class=c.class_,
+            version=c.version,
+            control_plane_replicas=c.control_plane_replicas,
+            worker_replicas=c.worker_replicas,
+            variables=dict(c.variables),
+        )
+    if template is not None and isinstance(template.cluster, ClusterRef):
+        cluster_ref = template.cluster.ref
+        role = template.namespace.role
+        quota = dict(template.namespace.quota)
+    namespace = (
+        env.name
+        if env.kind == "namespace"
+        else ((workspace.namespace if workspace else None) or env.workspace)
+    )
+    return EnvSpec(
+        env_id=env.id,
+        name=env.name,
+        workspace=env.workspace,
+        namespace=namespace,
+        template=env.template,
+        owner_id=env.owner_id,
+        owner_email=env.owner_email,
+        expires_at=env.expires_at,
+        topology=topology,
+        cluster_ref=cluster_ref,
+        role=role,
+        quota=quota,
+    )

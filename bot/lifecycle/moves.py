@@ -1,0 +1,188 @@
+"""The state move every workflow makes: table transition, audit row and card refresh in one
+transaction, plus the compare-and-set UPDATE behind every decision button."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, Generic
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.errors import InvalidTransition, NotFound
+from bot.lifecycle.audit import record
+from bot.lifecycle.workflow import T, Workflow
+from bot.slack.blocks import Message, text_message
+from bot.slack.notify import Notifier
+
+SYSTEM = "envbot"
+MAX_BACKOFF = 900.0  # seconds between two attempts at most
+
+
+class Lifecycle(Generic[T]):
+    """One workflow's moves: every state change of its objects goes through here."""
+
+    def __init__(self, workflow: Workflow[T], notifier: Notifier) -> None:
+        self.workflow = workflow
+        self.notifier = notifier
+
+    def ref(self, obj: T) -> tuple[str, str]:
+        """The object's key in the outbox (its card and thread)."""
+        return (self.workflow.kind, obj.id)
+
+    def can(self, obj: T, event: str) -> bool:
+        """Whether the table has a move for `event` from the object's state."""
+        try:
+            self.workflow.next_state(obj.state, event)
+        except InvalidTransition:
+            return False
+        return True
+
+    def move(
+        self, s: Session, obj: T, event: str, actor: str, now: datetime, **detail: object
+    ) -> None:
+        """Apply one event: new state, audit row, and the card re-rendered in place.
+
+        Raises:
+            InvalidTransition: the table has no such move from the current state.
+        """
+        before = obj.state
+        obj.state = self.workflow.next_state(before, event)
+        obj.updated_at = now
+        obj.next_check_at = now
+        self.workflow.on_move(obj, before, event)
+        self.audit(s, obj, event, actor, now, from_state=before, **detail)
+        self.refresh(s, obj, now)
+
+    def audit(
+        self,
+        s: Session,
+        obj: T,
+        action: str,
+        actor: str,
+        now: datetime,
+        *,
+        from_state: str | None = None,
+        **detail: object,
+    ) -> None:
+        """One audit row about the object (a move, or a change that keeps its state)."""
+        record(
+            s,
+            at=now,
+            actor=actor,
+            object_type=self.workflow.kind,
+            object_id=obj.id,
+            action=action,
+            from_state=obj.state if from_state is None else from_state,
+            to_state=obj.state,
+            **detail,
+        )
+
+    def open(
+        self, s: Session, obj: T, action: str, actor: str, now: datetime, **detail: object
+    ) -> None:
+        """Add a new object with the audit row of its request (no card yet)."""
+        s.add(obj)
+        self.audit(s, obj, action, actor, now, from_state="", **detail)
+
+    def post_card(self, s: Session, obj: T, channel: str, now: datetime) -> None:
+        """Post the object's card once; every later change re-renders it in place."""
+        self.notifier.card(
+            s, now=now, obj=self.ref(obj), channel=channel, message=self.workflow.card(obj, now)
+        )
+
+    def refresh(self, s: Session, obj: T, now: datetime) -> None:
+        """Queue the card's re-render from the object's current state."""
+        s.flush()
+        self.notifier.update_card(
+            s, now=now, obj=self.ref(obj), version=obj.version, message=self.workflow.card(obj, now)
+        )
+
+    def thread(self, s: Session, obj: T, key: str, now: datetime, text: str) -> bool:
+        """Reply once (per `key`) in the object's card thread."""
+        return self.notifier.thread(
+            s, now=now, obj=self.ref(obj), key=key, message=text_message(text)
+        )
+
+    def dm(self, s: Session, user_id: str, key: str, now: datetime, message: Message | str) -> None:
+        """Send a user one direct message about the object (once per `key`)."""
+        if isinstance(message, str):
+            message = text_message(message)
+        self.notifier.dm(s, now=now, user_id=user_id, key=key, message=message)
+
+    def get(self, sessions: sessionmaker[Session], obj_id: str) -> T | None:
+        """The object as it is now, or None."""
+        with sessions() as s:
+            return s.get(self.workflow.model, obj_id)
+
+    def locked(self, s: Session, obj_id: str) -> T:
+        """The object, locked for this transaction.
+
+        Raises:
+            NotFound: there is no such object.
+        """
+        obj = s.get(self.workflow.model, obj_id, with_for_update=True)
+        if obj is None:
+            raise NotFound(f'no {self.workflow.kind} with id "{obj_id}"')
+        return obj
+
+    def reload(self, s: Session, obj_id: str) -> T:
+        """The object as this transaction sees it now (after a bulk UPDATE).
+
+        Raises:
+            NotFound: there is no such object.
+        """
+        obj = s.get(self.workflow.model, obj_id, populate_existing=True)
+        if obj is None:
+            raise NotFound(f'no {self.workflow.kind} with id "{obj_id}"')
+        return obj
+
+    def sweep(
+        self,
+        sessions: sessionmaker[Session],
+        ids: Iterable[str],
+        event: str,
+        now: datetime,
+        then: Callable[[Session, T], None],
+        still_due: Callable[[T], bool] = lambda obj: True,
+    ) -> int:
+        """Move each object on `event` in a transaction of its own (a job's pass), then let
+        `then` add its messages; objects that moved on meanwhile are skipped.
+
+        Returns:
+            How many objects moved.
+        """
+        moved = 0
+        for obj_id in ids:
+            with sessions.begin() as s:
+                obj = s.get(self.workflow.model, obj_id, with_for_update=True)
+                if obj is None or not self.can(obj, event) or not still_due(obj):
+                    continue
+                self.move(s, obj, event, SYSTEM, now)
+                then(s, obj)
+                moved += 1
+        return moved
+
+    def retry_later(self, s: Session, obj: T, error: str, retry_after: float, now: datetime) -> int:
+        """Count one more failed attempt and back off (linearly, at most 15 minutes).
+
+        Returns:
+            The number of attempts so far; the workflow decides when that is too many.
+        """
+        obj.attempts += 1
+        obj.failure = error
+        obj.next_check_at = now + timedelta(seconds=min(retry_after * obj.attempts, MAX_BACKOFF))
+        return obj.attempts
+
+    def compare_and_set(self, s: Session, obj_id: str, expected: str, **values: Any) -> bool:
+        """Move `obj_id` out of state `expected` with one conditional UPDATE; False if another
+        transaction got there first (a double click, two owners at once). Bumps the version."""
+        model: Any = self.workflow.model
+        result = s.execute(
+            update(model)
+            .where(model.id == obj_id, model.state == expected)
+            .values(version=model.version + 1, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]

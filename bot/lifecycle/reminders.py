@@ -1,0 +1,148 @@
+"""Reminders before anything expires, for every workflow: thresholds, quiet hours, once each.
+
+A reminder is a DM whose outbox key names the object, its expiry time and the threshold, so
+it is sent at most once per threshold for a given expiry, and an extension (a new expiry)
+re-arms every threshold. The job decides at each run, from current state, so nothing is sent
+for what was deleted, revoked or extended meanwhile, even while quiet hours hold it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, Generic, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.lifecycle.context import Context, UseCases
+from bot.lifecycle.render import reminder_message, time_left
+from bot.lifecycle.workflow import T, Workflow
+from bot.slack.blocks import ActionId, Message
+
+
+@dataclass(frozen=True)
+class Reminders(Generic[T]):
+    """What a workflow reminds of: objects in `state` whose expiry comes near.
+
+    Attributes:
+        text: (object, time left, end in the owner's zone) -> what the DM says.
+        step: how much the Extend button adds.
+        end: the label and action of the button that ends it now.
+    """
+
+    workflow: Workflow[T]
+    state: str
+    who: Callable[[T], str]
+    expiry: Callable[[T], datetime | None]
+    text: Callable[[T, str, str], str]
+    step: Callable[[T], timedelta]
+    end: tuple[str, ActionId]
+
+    def due(self, s: Session, now: datetime, horizon: datetime) -> list[Reminder]:
+        """Every object of this workflow whose expiry falls in (now, horizon]."""
+        model: Any = self.workflow.model
+        rows = s.scalars(
+            select(model).where(
+                model.state == self.state, model.expires_at <= horizon, model.expires_at > now
+            )
+        ).all()
+        out = []
+        for obj in rows:
+            expires_at = self.expiry(obj)
+            if expires_at is not None:
+                out.append(Reminder(self, obj, self.who(obj), expires_at))
+        return out
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """One object whose reminder may be due now."""
+
+    source: Reminders[Any]
+    obj: Any
+    user_id: str
+    expires_at: datetime
+
+    def message(self, left: str, when: str) -> Message:
+        src = self.source
+        label, action = src.end
+        text = src.text(self.obj, left, when)
+        return reminder_message(text, self.obj.id, src.step(self.obj), label, action)
+
+    @property
+    def key(self) -> str:
+        return f"remind:{self.source.workflow.kind}:{self.obj.id}:{self.expires_at.isoformat()}"
+
+
+class ReminderSource(Protocol):
+    def due(self, s: Session, now: datetime, horizon: datetime) -> list[Reminder]: ...
+
+
+class ReminderJob(UseCases):
+    """The reminders job: one indexed query per workflow for what expires within the top
+    threshold, then one DM per crossed threshold."""
+
+    def __init__(self, ctx: Context, sources: Sequence[ReminderSource]) -> None:
+        super().__init__(ctx)
+        self.sources = tuple(sources)
+        self.thresholds = tuple(sorted(ctx.policy.reminders.before))  # smallest first
+
+    def run(self) -> int:
+        """Queue every reminder that is due now; returns how many were queued."""
+        if not self.thresholds:
+            return 0
+        now = self.clock.now()
+        horizon = now + self.thresholds[-1]
+        with self.sessions() as s:
+            due = [r for source in self.sources for r in source.due(s, now, horizon)]
+        return sum(self._maybe(r, now) for r in due)
+
+    def _maybe(self, reminder: Reminder, now: datetime) -> int:
+        crossed = [t for t in self.thresholds if reminder.expires_at - t <= now]
+        if not crossed:
+            return 0
+        threshold = crossed[0]  # the nearest one; larger ones missed in between are moot
+        tz = self._tz(reminder.user_id)
+        if self._quiet(now, reminder.expires_at, tz):
+            return 0
+        left = time_left(reminder.expires_at - now)
+        when = f"{reminder.expires_at.astimezone(tz):%a %d %b %H:%M} ({tz.key})"
+        key = f"{reminder.key}:{int(threshold.total_seconds())}"
+        with self.sessions.begin() as s:
+            self.notifier.dm(
+                s, now=now, user_id=reminder.user_id, key=key, message=reminder.message(left, when)
+            )
+        return 1
+
+    def _tz(self, user_id: str) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.directory.user(user_id).tz or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    def _quiet(self, now: datetime, expires_at: datetime, tz: ZoneInfo) -> bool:
+        """In quiet hours, and waiting for them to end would still be in time."""
+        quiet = self.policy.reminders.quiet_hours
+        if quiet is None:
+            return False
+        local = now.astimezone(tz)
+        start, end = quiet.start, quiet.end
+        inside = (
+            (start <= local.time() < end)
+            if start < end
+            else (local.time() >= start or local.time() < end)
+        )
+        if not inside:
+            return False
+        return _next_local(local, end) < expires_at
+
+
+def _next_local(local: datetime, at: time) -> datetime:
+    """The next moment (after `local`) the wall clock in local's zone shows `at`."""
+    candidate = local.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+    if candidate <= local:
+        candidate += timedelta(days=1)
+    return candidate
