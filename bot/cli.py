@@ -106,11 +106,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     wsgi = make_wsgi_app(runtime.app, ready=lambda: database_ready(runtime.engine))
     server = HttpServer(wsgi, settings.http_host, settings.http_port)
     try:
-        if socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            assert slack.app_token is not None  # noqa: S101 - checked above
+        if slack.app_token is not None:  # Socket Mode
             import threading
+
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             threading.Thread(target=server.serve_forever, daemon=True).start()
             handler = SocketModeHandler(runtime.app, slack.app_token.get_secret_value())

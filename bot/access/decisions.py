@@ -4,53 +4,39 @@ APPROVED and wakes the jobs; the grant job applies it (`grants.py`)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy.orm import Session
 
 from bot.access import render
-from bot.access.workflow import ACCESS
+from bot.access.workflow import ACCESS, EXTENDABLE, grant_limits
 from bot.db.models import AccessRequest
-from bot.lifecycle.context import Context, UseCases
+from bot.lifecycle.context import Context, WorkflowUseCases
 from bot.lifecycle.decisions import Decision, Decisions, Verdict
-from bot.lifecycle.moves import Lifecycle
-from bot.slack.blocks import Message, text_message
+from bot.lifecycle.extension import Extensions
+from bot.slack.blocks import Message
 from bot.slack.ports import ViewOpener
 
 
-class AccessDecisions(UseCases):
+class AccessDecisions(WorkflowUseCases[AccessRequest]):
     """The state and lookups every access use case needs, and the decision buttons."""
 
     def __init__(self, ctx: Context, views: ViewOpener) -> None:
-        super().__init__(ctx)
+        super().__init__(ctx, ACCESS)
         self.views = views
-        self.life = Lifecycle(ACCESS, ctx.notifier)
-        self.decisions = Decisions(
-            self.life,
-            ctx.clock,
-            ctx.sessions,
-            owners=lambda req: self.owners_of(req.workspace),
-            effects=self._decided,
-            wake=ctx.wake,
-            record_note=True,
+        self.decisions = Decisions(ctx, self.life, self._decided, record_note=True)
+        self.extensions = Extensions(ctx, ACCESS, EXTENDABLE, partial(grant_limits, ctx.policy))
+        self.approve, self.deny, self.cancel = (
+            self.decisions.approve,
+            self.decisions.deny,
+            self.decisions.cancel,
         )
-
-    def approve(self, req_id: str, user_id: str) -> Message:
-        """An owner approves: APPROVED is committed, and the grant job applies it at once."""
-        req = self.decisions.approve(self._get(req_id), user_id)
-        return text_message(f"Approved `{req.id}`; the grant is being applied.")
 
     def deny_form(self, req_id: str, user_id: str, trigger_id: str) -> Message:
         """Deny asks for an optional reason in a modal first."""
-        self.decisions.check_open(self._get(req_id), user_id, "deny")
-        self.views.open_view(trigger_id, render.deny_modal(req_id.strip()))
+        req = self.decisions.check_open(req_id, user_id, "deny")
+        self.views.open_view(trigger_id, render.deny_modal(req.id))
         return {}
-
-    def deny(self, req_id: str, user_id: str, note: str) -> Message:
-        req = self.decisions.deny(self._get(req_id), user_id, note)
-        return text_message(f"Denied `{req.id}`.")
-
-    def cancel(self, req_id: str, user_id: str) -> Message:
-        req = self.decisions.cancel(self._get(req_id), user_id)
-        return text_message(f"Cancelled `{req.id}`.")
 
     def _decided(self, s: Session, req: AccessRequest, decision: Decision) -> None:
         """A denial is told to the requester; an approval is told once the grant is applied."""
@@ -69,6 +55,4 @@ class AccessDecisions(UseCases):
         self.life.refresh(s, req, self.clock.now())
 
     def _get(self, req_id: str) -> AccessRequest:
-        return self.decisions.find(
-            req_id, f'no access request "{req_id}"; /access list shows yours'
-        )
+        return self.decisions.find(req_id)

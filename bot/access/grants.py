@@ -20,8 +20,9 @@ from bot.db.models import AccessRequest
 from bot.domain.durations import format_duration
 from bot.domain.states import AccessEvent, AccessState
 from bot.errors import PermanentError, TemporaryError
-from bot.lifecycle.context import Context, UseCases
-from bot.lifecycle.moves import SYSTEM, Lifecycle
+from bot.lifecycle.backends import BackendUseCases
+from bot.lifecycle.context import Context
+from bot.lifecycle.moves import SYSTEM
 from provisioning.base import AccessBackend, GrantSpec
 
 MAX_GRANT_ATTEMPTS = 8
@@ -29,30 +30,11 @@ REVOKE_ALERT_AFTER = 3
 ENDED_WORDS = {"expired": "expired", "offboarded": "was revoked (you were deactivated)"}
 
 
-class GrantWorker(UseCases):
+class GrantWorker(BackendUseCases[AccessRequest, AccessBackend, GrantSpec]):
     """Moves grants APPROVED->ACTIVE and REVOKING->EXPIRED|REVOKED through their backend."""
 
     def __init__(self, ctx: Context, backends: Mapping[str, AccessBackend]) -> None:
-        super().__init__(ctx)
-        self.life = Lifecycle(ACCESS, ctx.notifier)
-        self.backends = backends
-
-    def spec(self, req: AccessRequest) -> GrantSpec:
-        return grant_spec(req, self.policy)
-
-    def backend(self, name: str) -> AccessBackend:
-        """The configured backend by name; never a stand-in for a missing one.
-
-        Raises:
-            PermanentError: no backend of that name is configured.
-        """
-        backend = self.backends.get(name)
-        if backend is None:
-            raise PermanentError(
-                f"no access backend {name!r} is configured; "
-                f"configured: {', '.join(sorted(self.backends)) or 'none'}"
-            )
-        return backend
+        super().__init__(ctx, ACCESS, backends, grant_spec)
 
     # -- activation -------------------------------------------------------------------------
 

@@ -4,11 +4,9 @@ drift, and offboarding a deactivated requester."""
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
 
 from bot.access.grants import GrantWorker
 from bot.db.models import AccessRequest
@@ -52,18 +50,15 @@ class AccessJobs(GrantWorker):
             AccessRequest.state == AccessState.PENDING, AccessRequest.pending_until <= now
         )
 
-        def tell(s: Session, req: AccessRequest) -> None:
-            self.life.thread(s, req, "timed-out", now, "Timed out: no owner decided in time")
-            self.life.dm(
-                s,
-                req.requester_id,
-                f"timeout:{req.id}",
-                now,
+        self.life.time_out(
+            self.sessions,
+            due,
+            now,
+            lambda req: (
                 f"Your request `{req.id}` timed out; no owner of "
-                f"{req.workspace} decided in time. Ask again if needed.",
-            )
-
-        self.life.sweep(self.sessions, due, AccessEvent.TIME_OUT, now, tell)
+                f"{req.workspace} decided in time. Ask again if needed."
+            ),
+        )
         return len(due)
 
     def _due(self, *where: ColumnElement[bool]) -> list[str]:
@@ -81,7 +76,7 @@ class AccessJobs(GrantWorker):
                     )
                 )
             ).all()
-        active: dict[str, list[AccessRequest]] = defaultdict(list)
+        active: list[AccessRequest] = []
         for req in rows:
             due = req.next_check_at is None or req.next_check_at <= now
             if req.state == AccessState.APPROVED and due:
@@ -89,16 +84,12 @@ class AccessJobs(GrantWorker):
             elif req.state == AccessState.REVOKING and due:
                 self.finish_revoke(req.id)
             elif req.state == AccessState.ACTIVE:
-                active[req.backend].append(req)
-        for name, group in active.items():
-            backend = self.backends.get(name)
-            if backend is None:
-                logger.error("no access backend %r for %d grant(s)", name, len(group))
-                continue
+                active.append(req)
+        for backend, group in self.grouped(active):
             try:
                 drifted = backend.drifted([self.spec(r) for r in group])
             except TemporaryError as exc:
-                logger.warning("drift check on %s failed: %s", name, exc)
+                logger.warning("drift check on %s failed: %s", group[0].backend, exc)
                 continue
             for req in group:
                 self._drift(backend, req, drifted.get(req.id, ""), now)

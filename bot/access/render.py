@@ -146,3 +146,8 @@ def deny_modal(req_id: str) -> dict[str, object]:
         submit="Deny",
         private_metadata=req_id,
     )
+
+
+def plain_state(req: AccessRequest) -> str:
+    """The request's state in words, without the time left."""
+    return AccessState(req.state).value.lower().replace("_", " ")

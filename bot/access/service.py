@@ -16,7 +16,6 @@ from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.domain.states import ACCESS_TERMINAL, AccessEvent, AccessState
 from bot.errors import Conflict, NotAllowed, UserError
 from bot.lifecycle.context import Context
-from bot.lifecycle.extension import CapReached, apply_extension, extended
 from bot.policy import PolicyLookupError
 from bot.slack.blocks import Message, lines_message, text_message
 from bot.slack.ports import ViewOpener
@@ -161,36 +160,11 @@ class AccessService(AccessDecisions):
     def extend(self, cmd: Command, actor: Actor) -> Message:
         req = self._get(cmd.arg(0, "a request id"))
         self._authorize_holder(req, actor.user_id, "extend")
-        role = self.policy.workspace(req.workspace).role(req.role)
         raw = cmd.args[1] if len(cmd.args) > 1 else None
-        try:
-            step = parse_duration(raw) if raw else role.extend_step
-        except DurationError as exc:
-            raise UserError(str(exc)) from None
-        now = self.clock.now()
-        with self.sessions.begin() as s:
-            fresh = self.life.locked(s, req.id)
-            if (
-                fresh.state != AccessState.ACTIVE
-                or fresh.expires_at is None
-                or fresh.activated_at is None
-            ):
-                raise UserError(
-                    f"{req.id} is {render.state_word(fresh, now)}; only an active "
-                    "grant can be extended"
-                )
-            cap = fresh.activated_at + role.max
-            try:
-                ext = extended(fresh.expires_at, step, cap, explicit=raw is not None)
-            except CapReached:
-                raise UserError(
-                    f"{req.role} in {req.workspace} lasts at most "
-                    f"{format_duration(role.max)} from activation (until "
-                    f"{cap:%Y-%m-%d %H:%M} UTC); it expires "
-                    f"{fresh.expires_at:%Y-%m-%d %H:%M} UTC"
-                ) from None
-            apply_extension(self.life, s, fresh, ext, actor.user_id, now)
-        return text_message(f"Extended `{req.id}`: {format_duration(ext.new - now)} left.")
+        ext = self.extensions.extend(req.id, actor.user_id, raw, lambda s, row, ext: None)
+        return text_message(
+            f"Extended `{req.id}`: {format_duration(ext.new - self.clock.now())} left."
+        )
 
     def extend_by_step(self, req_id: str, user_id: str) -> Message:
         """The Extend button on a reminder: the role's step, within the cap."""

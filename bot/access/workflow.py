@@ -1,33 +1,36 @@
-"""The access workflow as the kernel sees it: its table, card and words."""
+"""The access workflow as the kernel sees it: its machine, card and words."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.access import render
 from bot.db.models import AccessRequest
-from bot.domain.states import AccessEvent, AccessState, next_access_state
+from bot.domain.durations import format_duration
+from bot.domain.states import ACCESS_MACHINE, AccessState
+from bot.lifecycle.extension import Limits
 from bot.lifecycle.workflow import Workflow
-
-KIND = "access"
-
-
-def _next(state: str, event: str) -> str:
-    return next_access_state(AccessState(state), AccessEvent(event))
-
-
-def _word(req: AccessRequest) -> str:
-    return AccessState(req.state).value.lower().replace("_", " ")
-
+from bot.policy import Policy
 
 ACCESS = Workflow(
-    kind=KIND,
-    model=AccessRequest,
-    next_state=_next,
-    card=render.request_card,
-    label=lambda req: req.id,
-    state_word=_word,
-    requester=lambda req: req.requester_id,
-    workspace=lambda req: req.workspace,
-    pending=AccessState.PENDING,
-    denied=AccessState.DENIED,
-    closed=frozenset({AccessState.CANCELLED, AccessState.TIMED_OUT, AccessState.DENIED}),
-)
+    "access", AccessRequest, ACCESS_MACHINE, render.request_card, render.plain_state,
+    "access request", "/access list", "the grant is being applied",
+)  # fmt: skip
+
+
+def grant_limits(policy: Policy, req: AccessRequest) -> Limits:
+    """The role's extension step and cap, counted from activation. A role no longer in the
+    policy allows no extension (its cap is the current expiry)."""
+    ws = policy.workspaces.get(req.workspace)
+    role = ws.roles.get(req.role) if ws else None
+    expires = req.expires_at or req.created_at
+    if role is None:
+        rule = f"{req.role} is no longer a role of {req.workspace}, so {req.id}"
+        return Limits(timedelta(hours=1), expires, rule + " cannot be extended")
+    rule = (
+        f"{req.role} in {req.workspace} lasts at most {format_duration(role.max)} from activation"
+    )
+    return Limits(role.extend_step, (req.activated_at or req.created_at) + role.max, rule)
+
+
+EXTENDABLE = (frozenset({AccessState.ACTIVE}), "an active grant")

@@ -22,7 +22,7 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, synonym
 
 from bot.db.types import UTCDateTime
 
@@ -79,6 +79,12 @@ class Tracked:
     failure: Mapped[str]
     drift: Mapped[str]
     drift_count: Mapped[int]
+    workspace: Mapped[str]  # whose owners decide
+    backend: Mapped[str]  # which backend holds its objects
+    # How answers name the object, who asked for it, and who holds it now (for reminders).
+    label: Mapped[str]
+    requester_id: Mapped[str]
+    holder_id: Mapped[str]
 
 
 LIVE_STATES_SQL = (
@@ -148,6 +154,9 @@ class Environment(Tracked, Base):
     )
     cloud_passes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     version: Mapped[int] = mapped_column(Integer, nullable=False)
+    label: Mapped[str] = synonym("name")
+    requester_id: Mapped[str] = synonym("created_by")
+    holder_id: Mapped[str] = synonym("owner_id")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative API
 
@@ -189,6 +198,8 @@ class AccessRequest(Tracked, Base):
     drift: Mapped[str] = mapped_column(Text, default="", server_default="")
     drift_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     version: Mapped[int] = mapped_column(Integer, nullable=False)
+    label: Mapped[str] = synonym("id")
+    holder_id: Mapped[str] = synonym("requester_id")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative API
 

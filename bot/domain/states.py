@@ -8,8 +8,10 @@ event on a finished object raises `InvalidTransition`, which services turn into 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from bot.errors import InvalidTransition
 
@@ -132,25 +134,44 @@ ENV_LIVE: frozenset[EnvState] = frozenset(
 )
 
 
-def next_env_state(state: EnvState, event: EnvEvent) -> EnvState:
-    """Return the state an environment moves to on `event`.
+@dataclass(frozen=True)
+class Machine:
+    """One state machine: its table, where decisions start, and where they may end.
 
-    Raises:
-        InvalidTransition: the table has no entry for (state, event).
+    Attributes:
+        pending: the state a decision (approve, deny, cancel) starts from.
+        denied: the state a denial ends in.
+        undecided: end states in which nobody approved (denied, cancelled, timed out).
     """
-    try:
-        return ENV_TRANSITIONS[(state, event)]
-    except KeyError:
-        raise InvalidTransition("environment", state, event) from None
+
+    name: str
+    table: Mapping[Any, str]
+    pending: str
+    denied: str
+    undecided: frozenset[str]
+
+    def next(self, state: str, event: str) -> str:
+        """Return the state the machine moves to on `event`.
+
+        Raises:
+            InvalidTransition: the table has no entry for (state, event).
+        """
+        try:
+            return self.table[(state, event)]
+        except KeyError:
+            raise InvalidTransition(self.name, state, event) from None
+
+
+_UNDECIDED = frozenset({"DENIED", "CANCELLED", "TIMED_OUT"})
+ENV_MACHINE = Machine("environment", ENV_TRANSITIONS, _S.PENDING_APPROVAL, _S.DENIED, _UNDECIDED)
+ACCESS_MACHINE = Machine("access", ACCESS_TRANSITIONS, _A.PENDING, _A.DENIED, _UNDECIDED)
+
+
+def next_env_state(state: EnvState, event: EnvEvent) -> EnvState:
+    """Return the state an environment moves to on `event` (`InvalidTransition` if none)."""
+    return EnvState(ENV_MACHINE.next(state, event))
 
 
 def next_access_state(state: AccessState, event: AccessEvent) -> AccessState:
-    """Return the state an access request moves to on `event`.
-
-    Raises:
-        InvalidTransition: the table has no entry for (state, event).
-    """
-    try:
-        return ACCESS_TRANSITIONS[(state, event)]
-    except KeyError:
-        raise InvalidTransition("access", state, event) from None
+    """Return the state an access request moves to on `event` (`InvalidTransition` if none)."""
+    return AccessState(ACCESS_MACHINE.next(state, event))

@@ -11,27 +11,14 @@ from bot.db.models import Environment
 from bot.domain.states import ENV_LIVE
 from bot.environments.core import EnvironmentBase
 from bot.lifecycle.moves import SYSTEM
-from bot.slack.blocks import Message, text_message
 
 
 class EnvironmentApprovals(EnvironmentBase):
     """Approve / Deny / Cancel on a pending environment (kernel decisions), and offboarding."""
 
-    def approve(self, env_id: str, user_id: str) -> Message:
-        env = self.decisions.approve(self._get(env_id), user_id)
-        return text_message(f"Approved `{env.name}`; provisioning starts now.")
-
-    def deny(self, env_id: str, user_id: str, note: str) -> Message:
-        env = self.decisions.deny(self._get(env_id), user_id, note)
-        return text_message(f"Denied `{env.name}`.")
-
-    def cancel(self, env_id: str, user_id: str) -> Message:
-        env = self.decisions.cancel(self._get(env_id), user_id)
-        return text_message(f"Cancelled `{env.name}`.")
-
     def check_decidable(self, env_id: str, user_id: str) -> None:
         """Refuse early (before the deny form opens) when this user may not decide."""
-        self.decisions.check_open(self._get(env_id), user_id, "deny")
+        self.decisions.check_open(env_id, user_id, "deny")
 
     def hand_over(
         self,

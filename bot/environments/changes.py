@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
+from bot.db.models import Environment
 from bot.domain.commands import Actor, Command, mentioned_user
-from bot.domain.durations import DurationError, format_duration, parse_duration
-from bot.domain.states import EnvEvent, EnvState
-from bot.environments import render
+from bot.domain.durations import format_duration
+from bot.domain.states import EnvEvent
 from bot.environments.approvals import EnvironmentApprovals
 from bot.environments.core import CONFIRM_BLOCK
 from bot.errors import UserError
-from bot.lifecycle.extension import CapReached, apply_extension, extended
+from bot.lifecycle.extension import Extension
 from bot.slack.blocks import (
     ActionId,
     Message,
@@ -27,42 +29,18 @@ class EnvironmentChanges(EnvironmentApprovals):
     # -- change -----------------------------------------------------------------------------
 
     def extend(self, cmd: Command, actor: Actor) -> Message:
-        name = cmd.arg(0, "an environment name")
-        raw = cmd.args[1] if len(cmd.args) > 1 else None
-        env = self._find(name)
+        env = self._find(cmd.arg(0, "an environment name"))
         self._authorize(actor.user_id, env, "extend")
-        template = self.policy.template(env.template)
-        try:
-            step = parse_duration(raw) if raw else template.ttl.extend_step
-        except DurationError as exc:
-            raise UserError(str(exc)) from None
-        cap = env.created_at + template.ttl.max
+        raw = cmd.args[1] if len(cmd.args) > 1 else None
         now = self.clock.now()
-        with self.sessions.begin() as s:
-            env = self.life.locked(s, env.id)
-            if env.state not in (EnvState.READY, EnvState.PROVISIONING):
-                raise UserError(
-                    f"{env.name} is {render.state_word(env.state)}; only a "
-                    "provisioning or ready environment can be extended"
-                )
-            try:
-                ext = extended(env.expires_at, step, cap, explicit=raw is not None)
-            except CapReached:
-                raise UserError(
-                    f"{env.name} can live at most {format_duration(template.ttl.max)} from "
-                    f"creation (until {cap:%Y-%m-%d %H:%M} UTC); "
-                    f"it already expires {env.expires_at:%Y-%m-%d %H:%M} UTC"
-                ) from None
-            env.needs_refresh = True  # the objects' expires-at annotation
-            apply_extension(self.life, s, env, ext, actor.user_id, now)
-            self.life.thread(
-                s,
-                env,
-                f"extend:{ext.new.isoformat()}",
-                now,
-                f"<@{actor.user_id}> extended it; it now "
-                f"expires in {format_duration(ext.new - now)}",
-            )
+
+        def tell(s: Session, row: Environment, ext: Extension) -> None:
+            row.needs_refresh = True  # the objects' expires-at annotation
+            left = format_duration(ext.new - now)
+            said = f"<@{actor.user_id}> extended it; it now expires in {left}"
+            self.life.thread(s, row, f"extend:{ext.new.isoformat()}", now, said)
+
+        ext = self.extensions.extend(env.id, actor.user_id, raw, tell)
         capped = " (capped at the template's maximum)" if ext.capped else ""
         return text_message(
             f"Extended `{env.name}`: it now expires in {format_duration(ext.new - now)}{capped}."

@@ -17,8 +17,8 @@ from bot.db.models import Environment
 from bot.domain.states import EnvState
 from bot.environments.workflow import ENVIRONMENTS
 from bot.errors import PermanentError, TemporaryError
-from bot.lifecycle.context import Context, UseCases
-from bot.lifecycle.moves import SYSTEM, Lifecycle
+from bot.lifecycle.context import Context, WorkflowUseCases
+from bot.lifecycle.moves import SYSTEM
 from provisioning.cloud import CloudCleaner
 
 logger = logging.getLogger(__name__)
@@ -27,12 +27,11 @@ RETRY_AFTER = timedelta(minutes=10)
 MAX_PASSES = 12
 
 
-class CloudCleanupJob(UseCases):
+class CloudCleanupJob(WorkflowUseCases[Environment]):
     """Runs the cloud cleanup for DELETED cluster environments."""
 
     def __init__(self, ctx: Context, cloud: CloudCleaner) -> None:
-        super().__init__(ctx)
-        self.life = Lifecycle(ENVIRONMENTS, ctx.notifier)
+        super().__init__(ctx, ENVIRONMENTS)
         self.cloud = cloud
 
     def run(self) -> int:

@@ -8,6 +8,7 @@ called only by the reconcile job (`reconcile.py`), never inside a transaction.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,29 +16,28 @@ from sqlalchemy.orm import Session
 from bot.db.models import Environment
 from bot.domain.states import ENV_LIVE, EnvEvent, EnvState
 from bot.environments import render
-from bot.environments.workflow import ENVIRONMENTS
+from bot.environments.workflow import ENVIRONMENTS, EXTENDABLE, env_limits
 from bot.errors import Conflict, NotAllowed, NotFound
-from bot.lifecycle.context import Context, UseCases
+from bot.lifecycle.context import Context, WorkflowUseCases
 from bot.lifecycle.decisions import Decision, Decisions, Verdict
-from bot.lifecycle.moves import Lifecycle
+from bot.lifecycle.extension import Extensions
 
 CONFIRM_BLOCK = "env_delete_confirm"
 
 
-class EnvironmentBase(UseCases):
+class EnvironmentBase(WorkflowUseCases[Environment]):
     """State and helpers every environment use case needs."""
 
     def __init__(self, ctx: Context, channel: str) -> None:
-        super().__init__(ctx)
+        super().__init__(ctx, ENVIRONMENTS)
         self.channel = channel  # where cards are posted when the command came from elsewhere
-        self.life = Lifecycle(ENVIRONMENTS, ctx.notifier)
-        self.decisions = Decisions(
-            self.life,
-            ctx.clock,
-            ctx.sessions,
-            owners=lambda env: self.owners_of(env.workspace),
-            effects=self._decided,
-            wake=ctx.wake,
+        self.decisions = Decisions(ctx, self.life, self._decided)
+        limits = partial(env_limits, ctx.policy)
+        self.extensions = Extensions(ctx, ENVIRONMENTS, EXTENDABLE, limits)
+        self.approve, self.deny, self.cancel = (
+            self.decisions.approve,
+            self.decisions.deny,
+            self.decisions.cancel,
         )
 
     # -- shared -----------------------------------------------------------------------------
@@ -91,7 +91,7 @@ class EnvironmentBase(UseCases):
         return env
 
     def _get(self, env_id: str) -> Environment:
-        return self.decisions.find(env_id, f'no environment with id "{env_id}"')
+        return self.decisions.find(env_id)
 
     def _is_ws_owner(self, user_id: str, env: Environment) -> bool:
         return user_id in self.owners_of(env.workspace)

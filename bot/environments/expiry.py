@@ -9,18 +9,16 @@ from bot.db.models import Environment
 from bot.domain.states import EnvEvent, EnvState
 from bot.environments import render
 from bot.environments.workflow import ENVIRONMENTS
-from bot.lifecycle.context import Context, UseCases
-from bot.lifecycle.moves import Lifecycle
+from bot.lifecycle.context import Context, WorkflowUseCases
 
 EXPIRABLE = (EnvState.READY, EnvState.PROVISIONING, EnvState.FAILED)
 
 
-class EnvironmentExpiry(UseCases):
+class EnvironmentExpiry(WorkflowUseCases[Environment]):
     """Expires environments and times out unanswered approval requests."""
 
     def __init__(self, ctx: Context) -> None:
-        super().__init__(ctx)
-        self.life = Lifecycle(ENVIRONMENTS, ctx.notifier)
+        super().__init__(ctx, ENVIRONMENTS)
 
     def expire_due(self) -> int:
         """Start deleting every environment past its expiry (an indexed state+expiry query)."""
@@ -60,15 +58,10 @@ class EnvironmentExpiry(UseCases):
                 )
             ).all()
 
-        def tell(s: Session, env: Environment) -> None:
-            self.life.thread(s, env, "timed-out", now, "Timed out: no owner decided in time")
-            self.life.dm(
-                s,
-                env.owner_id,
-                f"timeout:{env.id}",
-                now,
-                f"Your request for `{env.name}` timed out; no owner decided in time.",
-            )
-
-        self.life.sweep(self.sessions, due, EnvEvent.TIME_OUT, now, tell)
+        self.life.time_out(
+            self.sessions,
+            due,
+            now,
+            lambda env: f"Your request for `{env.name}` timed out; no owner decided in time.",
+        )
         return len(due)

@@ -8,7 +8,6 @@ unique outbox key (the phase), so each phase is posted exactly once, even across
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -21,9 +20,10 @@ from bot.environments import render
 from bot.environments.spec import env_spec
 from bot.environments.workflow import ENVIRONMENTS
 from bot.errors import PermanentError, TemporaryError
-from bot.lifecycle.context import Context, UseCases
+from bot.lifecycle.backends import BackendUseCases
+from bot.lifecycle.context import Context
 from bot.lifecycle.drift import DriftWords, track_drift
-from bot.lifecycle.moves import SYSTEM, Lifecycle
+from bot.lifecycle.moves import SYSTEM
 from provisioning.base import EnvironmentBackend, EnvSpec, Observation, Phase
 
 logger = logging.getLogger(__name__)
@@ -48,30 +48,18 @@ DRIFT_WORDS = DriftWords(
 )
 
 
-class EnvironmentReconciler(UseCases):
+class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, EnvSpec]):
     """Moves PROVISIONING to READY and DELETING to DELETED, and reports drift."""
 
     def __init__(self, ctx: Context, backends: Mapping[str, EnvironmentBackend]) -> None:
-        super().__init__(ctx)
-        self.life = Lifecycle(ENVIRONMENTS, ctx.notifier)
-        self.backends = backends
-
-    def spec(self, env: Environment) -> EnvSpec:
-        return env_spec(env, self.policy)
+        super().__init__(ctx, ENVIRONMENTS, backends, env_spec)
 
     def reconcile(self) -> None:
         """One level-triggered pass over every watched environment, one list per backend."""
         now = self.clock.now()
         with self.sessions() as s:
             envs = s.scalars(select(Environment).where(Environment.state.in_(list(WATCHED)))).all()
-        by_backend: dict[str, list[Environment]] = defaultdict(list)
-        for env in envs:
-            by_backend[env.backend].append(env)
-        for name, group in by_backend.items():
-            backend = self.backends.get(name)
-            if backend is None:
-                logger.error("no backend %r for %d environment(s)", name, len(group))
-                continue
+        for backend, group in self.grouped(envs):
             self._reconcile_backend(backend, group, now)
 
     def _reconcile_backend(

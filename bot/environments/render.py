@@ -134,3 +134,8 @@ def access_instructions(env: Environment, policy: Policy) -> Message:
         f"```{snippet}```"
     )
     return message(f"Access instructions for {env.name}", [section(text)])
+
+
+def env_state_word(env: Environment) -> str:
+    """The environment's state in words, for answers that name it."""
+    return state_word(env.state)

@@ -1,17 +1,16 @@
-"""The environments workflow as the kernel sees it: its table, card and words."""
+"""The environments workflow as the kernel sees it: its machine, card and words."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.db.models import Environment
-from bot.domain.states import EnvEvent, EnvState, next_env_state
+from bot.domain.durations import format_duration
+from bot.domain.states import ENV_MACHINE, EnvEvent, EnvState
 from bot.environments import render
+from bot.lifecycle.extension import Limits
 from bot.lifecycle.workflow import Workflow
-
-KIND = "env"
-
-
-def _next(state: str, event: str) -> str:
-    return next_env_state(EnvState(state), EnvEvent(event))
+from bot.policy import Policy
 
 
 def _on_move(env: Environment, before: str, event: str) -> None:
@@ -23,16 +22,24 @@ def _on_move(env: Environment, before: str, event: str) -> None:
 
 
 ENVIRONMENTS = Workflow(
-    kind=KIND,
-    model=Environment,
-    next_state=_next,
-    card=render.env_card,
-    label=lambda env: env.name,
-    state_word=lambda env: render.state_word(env.state),
-    requester=lambda env: env.created_by,
-    workspace=lambda env: env.workspace,
-    pending=EnvState.PENDING_APPROVAL,
-    denied=EnvState.DENIED,
-    closed=frozenset({EnvState.CANCELLED, EnvState.TIMED_OUT}),
-    on_move=_on_move,
+    "env", Environment, ENV_MACHINE, render.env_card, render.env_state_word, "environment",
+    "/env list", "provisioning starts now", on_move=_on_move,
+)  # fmt: skip
+
+
+def env_limits(policy: Policy, env: Environment) -> Limits:
+    """The template's extension step and lifetime cap, counted from creation. A template no
+    longer in the policy allows no extension (its cap is the current expiry)."""
+    template = policy.templates.get(env.template)
+    if template is None:
+        rule = f"{env.name} comes from template {env.template}, which no longer exists; it"
+        return Limits(timedelta(hours=1), env.expires_at, rule + " cannot be extended")
+    most = format_duration(template.ttl.max)
+    rule = f"{env.name} can live at most {most} from creation"
+    return Limits(template.ttl.extend_step, env.created_at + template.ttl.max, rule)
+
+
+EXTENDABLE = (
+    frozenset({EnvState.READY, EnvState.PROVISIONING}),
+    "a provisioning or ready environment",
 )

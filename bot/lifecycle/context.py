@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.clock import Clock
+from bot.lifecycle.moves import Lifecycle
 from bot.lifecycle.wake import NoWake, Wake
+from bot.lifecycle.workflow import T, Workflow
 from bot.policy import Policy
 from bot.slack.notify import Notifier
 from bot.slack.ports import Directory
@@ -63,3 +66,11 @@ class UseCases:
             for n, ws in self.policy.workspaces.items()
             if user_id in self.directory.members(ws.owners)
         ]
+
+
+class WorkflowUseCases(UseCases, Generic[T]):
+    """Base of a slice's use cases on its own workflow: the context plus the kernel's moves."""
+
+    def __init__(self, ctx: Context, workflow: Workflow[T]) -> None:
+        super().__init__(ctx)
+        self.life = Lifecycle(workflow, ctx.notifier)

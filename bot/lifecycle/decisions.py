@@ -13,13 +13,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Generic
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from bot.domain.clock import Clock
 from bot.errors import Conflict, NotAllowed, NotFound
+from bot.lifecycle.context import Context, UseCases
 from bot.lifecycle.moves import Lifecycle
-from bot.lifecycle.wake import Wake
 from bot.lifecycle.workflow import T
+from bot.slack.blocks import Message, text_message
 
 
 class Verdict(StrEnum):
@@ -55,36 +55,26 @@ class Decision:
 Effects = Callable[[Session, T, Decision], None]
 
 
-class Decisions(Generic[T]):
+class Decisions(UseCases, Generic[T]):
     """The decision buttons of one workflow, on the kernel's move and compare-and-set."""
 
     def __init__(
-        self,
-        life: Lifecycle[T],
-        clock: Clock,
-        sessions: sessionmaker[Session],
-        owners: Callable[[T], frozenset[str]],
-        effects: Effects[T],
-        wake: Wake,
-        record_note: bool = False,
+        self, ctx: Context, life: Lifecycle[T], effects: Effects[T], record_note: bool = False
     ) -> None:
+        super().__init__(ctx)
         self.life = life
-        self.clock = clock
-        self.sessions = sessions
-        self.owners = owners
         self.effects = effects
-        self.wake = wake
-        self.record_note = record_note
+        self.record_note = record_note  # the workflow keeps the deny reason on the object
 
-    def find(self, obj_id: str, missing: str) -> T:
+    def find(self, obj_id: str) -> T:
         """The object a button or command names.
 
         Raises:
-            NotFound: with `missing` as the message.
+            NotFound: there is none; the message says where to look.
         """
         obj = self.life.get(self.sessions, obj_id.strip())
         if obj is None:
-            raise NotFound(missing)
+            raise NotFound(self.life.workflow.missing(obj_id.strip()))
         return obj
 
     def authorize(self, obj: T, user_id: str, verb: str) -> None:
@@ -93,34 +83,40 @@ class Decisions(Generic[T]):
         Raises:
             NotAllowed: the user is not an owner, or asked for it themselves.
         """
-        wf = self.life.workflow
-        if user_id not in self.owners(obj):
-            raise NotAllowed(f"only owners of {wf.workspace(obj)} can {verb}")
-        if user_id == wf.requester(obj):
+        if user_id not in self.owners_of(obj.workspace):
+            raise NotAllowed(f"only owners of {obj.workspace} can {verb}")
+        if user_id == obj.requester_id:
             raise NotAllowed(
                 f"you cannot {verb} your own request, even as an owner; "
-                f"another owner of {wf.workspace(obj)} must decide"
+                f"another owner of {obj.workspace} must decide"
             )
 
-    def check_open(self, obj: T, user_id: str, verb: str) -> None:
+    def check_open(self, obj_id: str, user_id: str, verb: str) -> T:
         """Refuse early (before a form opens) when this user may not decide now."""
+        obj = self.find(obj_id)
         self.authorize(obj, user_id, verb)
-        if obj.state != self.life.workflow.pending:
+        if obj.state != self.life.workflow.machine.pending:
             raise Conflict(self.already(obj))
+        return obj
 
-    def approve(self, obj: T, user_id: str) -> T:
+    def approve(self, obj_id: str, user_id: str) -> Message:
+        obj = self.find(obj_id)
         self.authorize(obj, user_id, "approve")
-        return self.decide(obj, Verdict.APPROVE, user_id, "")
+        self.decide(obj, Verdict.APPROVE, user_id, "")
+        return text_message(f"Approved `{obj.label}`; {self.life.workflow.next_step}.")
 
-    def deny(self, obj: T, user_id: str, note: str) -> T:
+    def deny(self, obj_id: str, user_id: str, note: str) -> Message:
+        obj = self.find(obj_id)
         self.authorize(obj, user_id, "deny")
-        return self.decide(obj, Verdict.DENY, user_id, note)
+        self.decide(obj, Verdict.DENY, user_id, note)
+        return text_message(f"Denied `{obj.label}`.")
 
-    def cancel(self, obj: T, user_id: str) -> T:
-        wf = self.life.workflow
-        if user_id != wf.requester(obj):
-            raise NotAllowed(f"only <@{wf.requester(obj)}>, who asked, can cancel {wf.label(obj)}")
-        return self.decide(obj, Verdict.CANCEL, user_id, "")
+    def cancel(self, obj_id: str, user_id: str) -> Message:
+        obj = self.find(obj_id)
+        if user_id != obj.requester_id:
+            raise NotAllowed(f"only <@{obj.requester_id}>, who asked, can cancel {obj.label}")
+        self.decide(obj, Verdict.CANCEL, user_id, "")
+        return text_message(f"Cancelled `{obj.label}`.")
 
     def decide(self, obj: T, verdict: Verdict, user_id: str, note: str) -> T:
         """Compare-and-set the pending object to the verdict's state, with its audit row, card,
@@ -129,15 +125,15 @@ class Decisions(Generic[T]):
         Raises:
             Conflict: someone decided first (or the object moved on); says who and what.
         """
-        wf = self.life.workflow
+        machine = self.life.workflow.machine
         now = self.clock.now()
-        target = wf.next_state(wf.pending, verdict)
+        target = machine.next(machine.pending, verdict)
         extra = {"decision_note": note} if self.record_note else {}
         with self.sessions.begin() as s:
             won = self.life.compare_and_set(
                 s,
                 obj.id,
-                wf.pending,
+                machine.pending,
                 state=target,
                 decided_by=user_id,
                 decided_at=now,
@@ -147,27 +143,22 @@ class Decisions(Generic[T]):
             )
             if not won:
                 s.rollback()
-                raise Conflict(self.already(self.find(obj.id, f'no "{obj.id}"')))
+                raise Conflict(self.already(self.find(obj.id)))
             fresh = self.life.reload(s, obj.id)
             decision = Decision(verdict, user_id, note, now)
-            self.life.audit(s, fresh, verdict, user_id, now, from_state=wf.pending, note=note)
+            self.life.audit(s, fresh, verdict, user_id, now, from_state=machine.pending, note=note)
             self.life.refresh(s, fresh, now)
-            self.life.thread(
-                s,
-                fresh,
-                f"decision:{target}",
-                now,
-                f"{decision.verb} by <@{user_id}>{decision.why}",
-            )
+            said = f"{decision.verb} by <@{user_id}>{decision.why}"
+            self.life.thread(s, fresh, f"decision:{target}", now, said)
             self.effects(s, fresh, decision)
-        self.wake.wake()
+        self.ctx.wake.wake()
         return fresh
 
     def already(self, obj: T) -> str:
         """Why a decision came too late: who decided, or what became of the object."""
-        wf = self.life.workflow
-        if obj.decided_by and obj.state == wf.denied:
-            return f"{wf.label(obj)} was already denied by <@{obj.decided_by}>"
-        if obj.decided_by and obj.state not in wf.closed and obj.state != wf.pending:
-            return f"{wf.label(obj)} was already approved by <@{obj.decided_by}>"
-        return f"{wf.label(obj)} is already {wf.state_word(obj)}"
+        machine = self.life.workflow.machine
+        if obj.decided_by and obj.state == machine.denied:
+            return f"{obj.label} was already denied by <@{obj.decided_by}>"
+        if obj.decided_by and obj.state not in machine.undecided | {machine.pending}:
+            return f"{obj.label} was already approved by <@{obj.decided_by}>"
+        return f"{obj.label} is already {self.life.workflow.state_word(obj)}"

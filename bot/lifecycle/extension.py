@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from bot.domain.durations import DurationError, parse_duration
 from bot.errors import UserError
-from bot.lifecycle.moves import Lifecycle
-from bot.lifecycle.workflow import T
+from bot.lifecycle.context import Context, WorkflowUseCases
+from bot.lifecycle.workflow import T, Workflow
 
 
 class CapReached(UserError):
@@ -29,6 +31,20 @@ class Extension:
     capped: bool
 
 
+def requested_step(raw: str | None, default: timedelta) -> timedelta:
+    """The extension a user asked for (`/… extend <id> 2h`), or the default step.
+
+    Raises:
+        UserError: the duration does not parse; the message quotes it.
+    """
+    if not raw:
+        return default
+    try:
+        return parse_duration(raw)
+    except DurationError as exc:
+        raise UserError(str(exc)) from None
+
+
 def extended(expires_at: datetime, step: timedelta, cap: datetime, *, explicit: bool) -> Extension:
     """The new expiry after extending by `step`, never past `cap`.
 
@@ -45,13 +61,64 @@ def extended(expires_at: datetime, step: timedelta, cap: datetime, *, explicit: 
     return Extension(old=expires_at, new=new, capped=new < wanted)
 
 
-def apply_extension(
-    life: Lifecycle[T], s: Session, obj: T, ext: Extension, actor: str, now: datetime
-) -> None:
-    """Record the new expiry on the locked object: audit row and card."""
-    setattr(obj, "expires_at", ext.new)  # noqa: B010 - every expiring workflow has the column
-    obj.updated_at = now
-    life.audit(
-        s, obj, "extend", actor, now, old_expiry=ext.old.isoformat(), new_expiry=ext.new.isoformat()
-    )
-    life.refresh(s, obj, now)
+@dataclass(frozen=True)
+class Limits:
+    """How long one object may live: the default step, the cap, and the rule in words
+    ("dev can live at most 14d from creation")."""
+
+    step: timedelta
+    cap: datetime
+    rule: str
+
+
+class Extensions(WorkflowUseCases[T]):
+    """Extend within the cap, for one workflow: which states may be extended, and its limits."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        workflow: Workflow[T],
+        extendable: tuple[frozenset[str], str],
+        limits: Callable[[T], Limits],
+    ) -> None:
+        super().__init__(ctx, workflow)
+        self.states, self.what = extendable  # e.g. ({ACTIVE}, "an active grant")
+        self.limits = limits
+
+    def extend(
+        self,
+        obj_id: str,
+        actor: str,
+        raw: str | None,
+        then: Callable[[Session, T, Extension], None],
+    ) -> Extension:
+        """Extend by `raw` (or the default step) within the cap, recorded with audit and card;
+        `then` adds the workflow's own messages in the same transaction.
+
+        Raises:
+            UserError: not extendable now, a bad duration, or past the cap (says which).
+        """
+        now = self.clock.now()
+        with self.sessions.begin() as s:
+            obj = self.life.locked(s, obj_id)
+            if obj.state not in self.states:
+                word = self.life.workflow.state_word(obj)
+                raise UserError(f"{obj.label} is {word}; only {self.what} can be extended")
+            limits = self.limits(obj)
+            expires_at: datetime = getattr(obj, "expires_at")  # noqa: B009 - every one has it
+            try:
+                ext = extended(
+                    expires_at, requested_step(raw, limits.step), limits.cap, explicit=bool(raw)
+                )
+            except CapReached:
+                raise UserError(
+                    f"{limits.rule} (until {limits.cap:%Y-%m-%d %H:%M} UTC); "
+                    f"it already expires {expires_at:%Y-%m-%d %H:%M} UTC"
+                ) from None
+            setattr(obj, "expires_at", ext.new)  # noqa: B010 - every expiring workflow has it
+            obj.updated_at = now
+            detail = {"old_expiry": ext.old.isoformat(), "new_expiry": ext.new.isoformat()}
+            self.life.audit(s, obj, "extend", actor, now, **detail)
+            then(s, obj, ext)
+            self.life.refresh(s, obj, now)
+        return ext

@@ -17,6 +17,7 @@ from bot.slack.blocks import Message, text_message
 from bot.slack.notify import Notifier
 
 SYSTEM = "envbot"
+TIME_OUT = "time_out"  # the event every workflow's table has for an undecided request
 MAX_BACKOFF = 900.0  # seconds between two attempts at most
 
 
@@ -34,7 +35,7 @@ class Lifecycle(Generic[T]):
     def can(self, obj: T, event: str) -> bool:
         """Whether the table has a move for `event` from the object's state."""
         try:
-            self.workflow.next_state(obj.state, event)
+            self.workflow.machine.next(obj.state, event)
         except InvalidTransition:
             return False
         return True
@@ -48,7 +49,7 @@ class Lifecycle(Generic[T]):
             InvalidTransition: the table has no such move from the current state.
         """
         before = obj.state
-        obj.state = self.workflow.next_state(before, event)
+        obj.state = self.workflow.machine.next(before, event)
         obj.updated_at = now
         obj.next_check_at = now
         self.workflow.on_move(obj, before, event)
@@ -163,6 +164,25 @@ class Lifecycle(Generic[T]):
                 then(s, obj)
                 moved += 1
         return moved
+
+    def time_out(
+        self,
+        sessions: sessionmaker[Session],
+        ids: Iterable[str],
+        now: datetime,
+        dm_text: Callable[[T], str],
+    ) -> int:
+        """Time out each pending object nobody decided on: card, thread, and a DM to its holder.
+
+        Returns:
+            How many timed out.
+        """
+
+        def tell(s: Session, obj: T) -> None:
+            self.thread(s, obj, "timed-out", now, "Timed out: no owner decided in time")
+            self.dm(s, obj.holder_id, f"timeout:{obj.id}", now, dm_text(obj))
+
+        return self.sweep(sessions, ids, TIME_OUT, now, tell)
 
     def retry_later(self, s: Session, obj: T, error: str, retry_after: float, now: datetime) -> int:
         """Count one more failed attempt and back off (linearly, at most 15 minutes).

@@ -25,7 +25,7 @@ from bot.slack.blocks import ActionId, Message
 
 @dataclass(frozen=True)
 class Reminders(Generic[T]):
-    """What a workflow reminds of: objects in `state` whose expiry comes near.
+    """What a workflow reminds its objects' holders of: those in `state` whose expiry nears.
 
     Attributes:
         text: (object, time left, end in the owner's zone) -> what the DM says.
@@ -35,8 +35,6 @@ class Reminders(Generic[T]):
 
     workflow: Workflow[T]
     state: str
-    who: Callable[[T], str]
-    expiry: Callable[[T], datetime | None]
     text: Callable[[T, str, str], str]
     step: Callable[[T], timedelta]
     end: tuple[str, ActionId]
@@ -49,12 +47,7 @@ class Reminders(Generic[T]):
                 model.state == self.state, model.expires_at <= horizon, model.expires_at > now
             )
         ).all()
-        out = []
-        for obj in rows:
-            expires_at = self.expiry(obj)
-            if expires_at is not None:
-                out.append(Reminder(self, obj, self.who(obj), expires_at))
-        return out
+        return [Reminder(self, obj, obj.holder_id, obj.expires_at) for obj in rows]
 
 
 @dataclass(frozen=True)

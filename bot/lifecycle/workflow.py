@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from bot.db.models import Tracked
+from bot.domain.states import Machine
 from bot.slack.blocks import Message
 
 T = TypeVar("T", bound=Tracked)
@@ -27,29 +28,27 @@ class Workflow(Generic[T]):
     """One workflow's description, registered with the kernel by its slice.
 
     Attributes:
-        kind: the object type in the audit trail and the outbox ("env", "access").
-        model: the SQLAlchemy model of the object.
-        next_state: the workflow's state table; raises `InvalidTransition` for a missing move.
+        kind: the object type in the audit trail, the outbox and button values.
+        model: the SQLAlchemy model of the object (a `Tracked` row).
+        machine: the workflow's state machine.
         card: renders the object's card from its state.
-        label: how answers name one object (an environment's name, a request's id).
         state_word: the object's state in words.
-        requester: who asked for it (never allowed to decide on it).
-        workspace: the workspace whose owners decide.
-        pending: the state a decision starts from.
-        denied: the state a denial ends in.
-        closed: states in which no decision was ever taken as an approval.
+        noun: what users call one ("environment", "access request").
+        listing: the command that lists them ("/env list").
+        next_step: what an approval starts, in words ("provisioning starts now").
         on_move: extra column changes a move makes (obj, state before, event).
     """
 
     kind: str
     model: type[T]
-    next_state: Callable[[str, str], str]
+    machine: Machine
     card: Callable[[T, datetime], Message]
-    label: Callable[[T], str]
     state_word: Callable[[T], str]
-    requester: Callable[[T], str]
-    workspace: Callable[[T], str]
-    pending: str
-    denied: str
-    closed: frozenset[str]
+    noun: str
+    listing: str
+    next_step: str
     on_move: Callable[[T, str, str], None] = _unchanged
+
+    def missing(self, obj_id: str) -> str:
+        """What to say when a command or button names no such object."""
+        return f'no {self.noun} "{obj_id}"; {self.listing} shows yours'
