@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bot.access import render
 from bot.access.workflow import ACCESS
 from bot.db.models import AccessRequest
 from bot.lifecycle.context import Context, UseCases
 from bot.lifecycle.decisions import Decision, Decisions, Verdict
 from bot.lifecycle.moves import Lifecycle
+from bot.lifecycle.render import deny_modal
 from bot.slack.blocks import Message, text_message
 from bot.slack.ports import ViewOpener
 
@@ -40,8 +40,9 @@ class AccessDecisions(UseCases):
 
     def deny_form(self, req_id: str, user_id: str, trigger_id: str) -> Message:
         """Deny asks for an optional reason in a modal first."""
-        self.decisions.check_open(self._get(req_id), user_id, "deny")
-        self.views.open_view(trigger_id, render.deny_modal(req_id.strip()))
+        req = self._get(req_id)
+        self.decisions.check_open(req, user_id, "deny")
+        self.views.open_view(trigger_id, deny_modal(ACCESS.kind, req.id))
         return {}
 
     def deny(self, req_id: str, user_id: str, note: str) -> Message:
@@ -67,6 +68,14 @@ class AccessDecisions(UseCases):
     def refresh(self, s: Session, req: AccessRequest) -> None:
         """Queue the card's re-render from the request's current state."""
         self.life.refresh(s, req, self.clock.now())
+
+    def lookup(self, req_id: str) -> AccessRequest:
+        """The request a button or command names.
+
+        Raises:
+            NotFound: there is no such request; the message says where to look.
+        """
+        return self._get(req_id)
 
     def _get(self, req_id: str) -> AccessRequest:
         return self.decisions.find(

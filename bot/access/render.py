@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import Block
 
+from bot.access import KIND
 from bot.db.models import AccessRequest
 from bot.domain.durations import format_duration
 from bot.domain.states import AccessState
@@ -22,6 +23,7 @@ from bot.slack.blocks import (
     input_text,
     message,
     modal,
+    object_value,
     section,
 )
 
@@ -54,6 +56,7 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
         f"State: *{state_word(req, now)}*",
     ]
     blocks: list[Block] = [section("\n".join(lines))]
+    value = object_value(KIND, req.id)
     if req.state == AccessState.PENDING:
         blocks.append(
             context(
@@ -65,9 +68,9 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
             actions(
                 REQUEST_ACTIONS_BLOCK,
                 [
-                    button("Approve", ActionId.APPROVE, req.id, style="primary"),
-                    button("Deny", ActionId.DENY, req.id, style="danger"),
-                    button("Cancel", ActionId.CANCEL, req.id),
+                    button("Approve", ActionId.APPROVE, value, style="primary"),
+                    button("Deny", ActionId.DENY, value, style="danger"),
+                    button("Cancel", ActionId.CANCEL, value),
                 ],
             )
         )
@@ -77,8 +80,8 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
             actions(
                 REQUEST_ACTIONS_BLOCK,
                 [
-                    button("Retry", ActionId.RETRY, req.id, style="primary"),
-                    button("Revoke now", ActionId.REVOKE_NOW, req.id, style="danger"),
+                    button("Retry", ActionId.RETRY, value, style="primary"),
+                    button("Revoke now", ActionId.REVOKE_NOW, value, style="danger"),
                 ],
             )
         )
@@ -134,15 +137,4 @@ def request_modal(
             input_text("reason", "Reason", initial=reason, multiline=True),
         ],
         submit="Request",
-    )
-
-
-def deny_modal(req_id: str) -> dict[str, object]:
-    """Deny asks for an optional reason."""
-    return modal(
-        CallbackId.DENY_REASON,
-        "Deny request",
-        [input_text("reason", "Reason (optional)", optional=True, multiline=True)],
-        submit="Deny",
-        private_metadata=req_id,
     )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from bot.access import render
+from bot.access import KIND, render
 from bot.db.models import AccessRequest
 from bot.domain.states import AccessEvent, AccessState, next_access_state
 from bot.lifecycle.workflow import Workflow
-
-KIND = "access"
 
 
 def _next(state: str, event: str) -> str:

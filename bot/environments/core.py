@@ -20,16 +20,16 @@ from bot.errors import Conflict, NotAllowed, NotFound
 from bot.lifecycle.context import Context, UseCases
 from bot.lifecycle.decisions import Decision, Decisions, Verdict
 from bot.lifecycle.moves import Lifecycle
-
-CONFIRM_BLOCK = "env_delete_confirm"
+from bot.slack.ports import ViewOpener
 
 
 class EnvironmentBase(UseCases):
     """State and helpers every environment use case needs."""
 
-    def __init__(self, ctx: Context, channel: str) -> None:
+    def __init__(self, ctx: Context, channel: str, views: ViewOpener) -> None:
         super().__init__(ctx)
         self.channel = channel  # where cards are posted when the command came from elsewhere
+        self.views = views
         self.life = Lifecycle(ENVIRONMENTS, ctx.notifier)
         self.decisions = Decisions(
             self.life,
@@ -89,6 +89,14 @@ class EnvironmentBase(UseCases):
         if env is None:
             raise NotFound(f'no environment named "{name}"; /env list shows yours')
         return env
+
+    def lookup(self, env_id: str) -> Environment:
+        """The environment a button names, by id.
+
+        Raises:
+            NotFound: there is no such environment.
+        """
+        return self._get(env_id)
 
     def _get(self, env_id: str) -> Environment:
         return self.decisions.find(env_id, f'no environment with id "{env_id}"')

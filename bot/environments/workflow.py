@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from bot.db.models import Environment
 from bot.domain.states import EnvEvent, EnvState, next_env_state
-from bot.environments import render
+from bot.environments import KIND, render
 from bot.lifecycle.workflow import Workflow
-
-KIND = "env"
 
 
 def _next(state: str, event: str) -> str:

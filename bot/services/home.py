@@ -1,18 +1,16 @@
-"""The App Home tab: my environments, my grants, and the approvals waiting for me."""
+"""The App Home tab's service: reads my environments, my grants and the approvals waiting for
+me, and publishes them as `home_blocks` renders them."""
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import Block, DividerBlock, HeaderBlock
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.access import render as render_access
 from bot.db.models import AccessRequest, Environment
 from bot.domain.clock import Clock
 from bot.domain.states import AccessState, EnvState
-from bot.environments import render
 from bot.policy import Policy
-from bot.slack.blocks import ActionId, actions, button, context, home_view, section
+from bot.services.home_blocks import HomeLists, home_tab
 from bot.slack.ports import Directory, ViewOpener
 
 PER_LIST = 15  # 3 lists x (1 + 2 blocks each) stays under Slack's 100-block Home limit
@@ -36,11 +34,11 @@ class HomeService:
         self.views = views
 
     def publish(self, user_id: str) -> None:
-        """Render the Home tab for `user_id` and publish it (views.publish)."""
-        self.views.publish_home(user_id, home_view(self.blocks(user_id)))
+        """Read the Home tab's lists for `user_id`, render them and publish (views.publish)."""
+        self.views.publish_home(user_id, home_tab(self.lists(user_id), self.clock.now()))
 
-    def blocks(self, user_id: str) -> list[Block]:
-        now = self.clock.now()
+    def lists(self, user_id: str) -> HomeLists:
+        """What the user's Home tab shows, from current state."""
         owned = [
             n
             for n, ws in self.policy.workspaces.items()
@@ -99,70 +97,4 @@ class HomeService:
                 )
                 .limit(PER_LIST)
             ).all()
-        out: list[Block] = [HeaderBlock(text="My environments")]
-        for env in envs:
-            ready = env.state == EnvState.READY
-            out += _row(
-                render.env_line(env, now),
-                env.id,
-                ("Extend", ActionId.EXTEND),
-                ("Delete now", ActionId.DELETE_NOW),
-                buttons=ready,
-            )
-        if not envs:
-            out.append(context("None. Create one with `/env create <template>`."))
-        out += [DividerBlock(), HeaderBlock(text="My access")]
-        for req in grants:
-            active = req.state == AccessState.ACTIVE
-            out += _row(
-                render_access.request_line(req, now),
-                req.id,
-                ("Extend", ActionId.EXTEND),
-                ("Revoke now", ActionId.REVOKE_NOW),
-                buttons=active,
-            )
-        if not grants:
-            out.append(context("None. Ask with `/access request`."))
-        out += [DividerBlock(), HeaderBlock(text="Waiting for my approval")]
-        for req in waiting:
-            line = render_access.request_line(req, now) + f"\nReason: {req.reason}"
-            out += _row(line, req.id, ("Approve", ActionId.APPROVE), ("Deny", ActionId.DENY))
-        for env in waiting_envs:
-            out += _row(
-                render.env_line(env, now),
-                env.id,
-                ("Approve", ActionId.APPROVE),
-                ("Deny", ActionId.DENY),
-            )
-        if not (waiting or waiting_envs):
-            out.append(
-                context(
-                    "Nothing waits for you."
-                    if owned
-                    else "You own no workspace, so nothing waits for your approval."
-                )
-            )
-        return out[:100]
-
-
-def _row(
-    text: str,
-    oid: str,
-    first: tuple[str, ActionId],
-    second: tuple[str, ActionId],
-    *,
-    buttons: bool = True,
-) -> list[Block]:
-    """One list entry: its line, and (when it can be acted on) a primary and a danger button."""
-    row: list[Block] = [section(text)]
-    if buttons:
-        row.append(
-            actions(
-                f"home_{oid}",
-                [
-                    button(first[0], first[1], oid, style="primary"),
-                    button(second[0], second[1], oid, style="danger"),
-                ],
-            )
-        )
-    return row
+        return HomeLists(envs, grants, waiting, waiting_envs, owns_a_workspace=bool(owned))
