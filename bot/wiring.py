@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from slack_bolt import App
-from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot.access.jobs import AccessJobs
@@ -35,11 +33,12 @@ from bot.services.help import HelpService
 from bot.services.home import HomeService
 from bot.services.retention import prune
 from bot.settings import JobSettings
+from bot.slack.client import WebClient
 from bot.slack.delivery import OutboxDrain
 from bot.slack.notify import Notifier
 from bot.slack.ports import Directory
 from bot.slack.views import SlackViews
-from handlers import build_app
+from handlers import SlackApp, build_app
 from provisioning.base import AccessBackend, EnvironmentBackend
 from provisioning.cloud import CloudCleaner, NoCloud
 
@@ -49,7 +48,7 @@ class Runtime:
     """A wired bot: serve `app`, run `jobs`."""
 
     services: Services
-    app: App
+    app: SlackApp
     drain: OutboxDrain
     jobs: JobRunner
     engine: Engine
