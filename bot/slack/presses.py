@@ -185,21 +185,18 @@ class ButtonRouter:
         workflow = self._workflow(value, press.block_id)
         handle = workflow.presses.get(press.action_id)
         if handle is None:
-            why = f'"{press.action_id.value}" is not one of its buttons'
-        elif not home and press.block_id not in workflow.blocks:
+            raise _misplaced(
+                workflow, value, f'"{press.action_id.value}" is not one of its buttons'
+            )
+        if not home and press.block_id not in workflow.blocks:
             owners = [w.noun for w in self.workflows if press.block_id in w.blocks]
             block = _quoted(press.block_id)
-            why = (
+            raise _misplaced(
+                workflow,
+                value,
                 f"it sits with {' and '.join(owners)} buttons ({block})"
                 if owners
-                else f'envbot posts no buttons in "{block}"'
-            )
-        else:
-            why = ""
-        if handle is None or why:
-            raise ButtonRefused(
-                f'this button does not belong to {workflow.noun} "{value.object_id}": {why}; '
-                f"{ELSEWHERE}"
+                else f'envbot posts no buttons in "{block}"',
             )
         workflow.find(value.object_id)
         return handle(Target(value.object_id, press.user_id, press.trigger_id))
@@ -233,3 +230,9 @@ class ButtonRouter:
             return workflow
         nouns = " or ".join(w.noun for w in self.workflows)
         raise NotFound(f'no {nouns} with id "{value.object_id}"')
+
+
+def _misplaced(workflow: BoundButtons, value: ButtonValue, why: str) -> ButtonRefused:
+    return ButtonRefused(
+        f'this button does not belong to {workflow.noun} "{value.object_id}": {why}; {ELSEWHERE}'
+    )
