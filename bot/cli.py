@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -57,15 +58,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the bot: HTTP (signed requests) or Socket Mode, plus the background jobs."""
-    from slack_sdk import WebClient
-
     from bot.db import migrate
     from bot.db.session import database_ready
     from bot.domain.clock import SystemClock
     from bot.policy import load_policy
     from bot.server import HttpServer, make_wsgi_app
+    from bot.slack.client import make_client
     from bot.slack.directory import SlackDirectory
     from bot.wiring import build_runtime
+    from handlers.transport import run_socket_mode
     from provisioning.aws import build_cloud_cleaner
     from provisioning.kube.client import KubeClients
     from provisioning.registry import build_access_backends, build_environment_backends
@@ -76,15 +77,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     slack = settings.slack
     if slack.bot_token is None:
         raise SystemExit("ENVBOT_SLACK__BOT_TOKEN is not set (or _FILE / ENVBOT_SECRETS_DIR)")
-    socket_mode = slack.app_token is not None
-    if not socket_mode and slack.signing_secret is None:
+    app_token = slack.app_token
+    if app_token is None and slack.signing_secret is None:
         raise SystemExit(
             "HTTP mode needs ENVBOT_SLACK__SIGNING_SECRET (or set an app token for Socket Mode)"
         )
     url = settings.database_url.get_secret_value()
     if args.migrate:
         migrate.upgrade(url)
-    client = WebClient(token=slack.bot_token.get_secret_value(), base_url=slack.api_url)
+    client = make_client(slack.bot_token.get_secret_value(), slack.api_url)
     clock = SystemClock()
     contexts = {name: c.context for name, c in policy.clusters.items()}
     kube = KubeClients(
@@ -106,14 +107,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     wsgi = make_wsgi_app(runtime.app, ready=lambda: database_ready(runtime.engine))
     server = HttpServer(wsgi, settings.http_host, settings.http_port)
     try:
-        if slack.app_token is not None:  # Socket Mode
-            import threading
-
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
+        if app_token is not None:
+            # Health, readiness and metrics stay on HTTP; Slack's requests come over the socket.
             threading.Thread(target=server.serve_forever, daemon=True).start()
-            handler = SocketModeHandler(runtime.app, slack.app_token.get_secret_value())
-            handler.start()  # type: ignore[no-untyped-call]
+            run_socket_mode(runtime.app, app_token.get_secret_value())
         else:
             server.serve_forever()
     finally:

@@ -8,15 +8,14 @@ from dataclasses import dataclass
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.migrate import alembic_config
 from bot.db.session import make_engine
-from bot.errors import BackendError
+from bot.errors import BackendError, PermanentError
 from bot.policy import Policy, check_policy_file, load_policy
 from bot.settings import Settings
+from bot.slack.client import make_client, whoami
 from provisioning.kube.capi import cluster_resource
 from provisioning.kube.client import KubeClients
 
@@ -73,18 +72,17 @@ def _slack(settings: Settings) -> Check:
             "HTTP mode needs ENVBOT_SLACK__SIGNING_SECRET (or set "
             "ENVBOT_SLACK__APP_TOKEN for Socket Mode)",
         )
-    client = WebClient(token=slack.bot_token.get_secret_value(), base_url=slack.api_url)
+    client = make_client(slack.bot_token.get_secret_value(), slack.api_url)
     try:
-        who = client.auth_test()
-    except SlackApiError as exc:
+        who = whoami(client)
+    except PermanentError as exc:
         return Check(
             "slack",
             False,
-            f"auth.test failed: {exc.response.get('error')}; check the "
-            "bot token and that the app is installed",
+            f"auth.test failed: {exc}; check the bot token and that the app is installed",
         )
     mode = "Socket Mode" if slack.app_token else "HTTP"
-    return Check("slack", True, f"{mode}, bot @{who.get('user')} in {who.get('team')}")
+    return Check("slack", True, f"{mode}, bot @{who.user} in {who.team}")
 
 
 def _kubernetes(settings: Settings, policy: Policy | None) -> Check:

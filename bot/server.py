@@ -1,7 +1,8 @@
 """The HTTP side of `envbot serve`: Slack events (signatures checked), health, readiness, metrics.
 
 A plain WSGI app, served by waitress in production and on loopback by the scenario tests, so
-the tests exercise exactly the adapter that production runs.
+the tests exercise exactly the adapter that production runs. Bolt's own adapter lives with the
+listeners (`handlers.transport`); this module only mounts it.
 """
 
 from __future__ import annotations
@@ -12,19 +13,17 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress.server import create_server
+
+from handlers import SlackApp
+from handlers.transport import StartResponse, WsgiApp, slack_wsgi
 
 logger = logging.getLogger(__name__)
 
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-
-def make_wsgi_app(app: App, ready: Callable[[], bool] = lambda: True) -> WsgiApp:
+def make_wsgi_app(app: SlackApp, ready: Callable[[], bool] = lambda: True) -> WsgiApp:
     """Route `/slack/events` to Bolt and answer `/healthz`, `/readyz` and `/metrics` ourselves."""
-    slack = SlackRequestHandler(app)
+    slack = slack_wsgi(app)
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")

@@ -10,10 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from slack_bolt import App
-from slack_sdk import WebClient
 from sqlalchemy import Engine
 
+from bot.access.home import ACCESS_HOME
 from bot.access.jobs import AccessJobs
 from bot.access.reminders import access_reminders
 from bot.access.service import AccessService
@@ -21,6 +20,7 @@ from bot.db.session import make_engine, make_sessionmaker
 from bot.domain.clock import Clock
 from bot.environments.cloud_cleanup import CloudCleanupJob
 from bot.environments.expiry import EnvironmentExpiry
+from bot.environments.home import ENV_HOME
 from bot.environments.reconcile import EnvironmentReconciler
 from bot.environments.reminders import env_reminders
 from bot.environments.service import EnvironmentService
@@ -35,11 +35,12 @@ from bot.services.help import HelpService
 from bot.services.home import HomeService
 from bot.services.retention import prune
 from bot.settings import JobSettings
+from bot.slack.client import WebClient
 from bot.slack.delivery import OutboxDrain
 from bot.slack.notify import Notifier
 from bot.slack.ports import Directory
 from bot.slack.views import SlackViews
-from handlers import build_app
+from handlers import SlackApp, build_app
 from provisioning.base import AccessBackend, EnvironmentBackend
 from provisioning.cloud import CloudCleaner, NoCloud
 
@@ -49,7 +50,7 @@ class Runtime:
     """A wired bot: serve `app`, run `jobs`."""
 
     services: Services
-    app: App
+    app: SlackApp
     drain: OutboxDrain
     jobs: JobRunner
     engine: Engine
@@ -79,11 +80,11 @@ def build_runtime(
     wakeup = Wakeup()
     ctx = Context(policy, clock, sessions, directory, notifier, wakeup)
     help_service = HelpService(policy, directory)
-    envs = EnvironmentService(ctx, default_channel)
+    views = SlackViews(client)
+    envs = EnvironmentService(ctx, default_channel, views)
     expiry = EnvironmentExpiry(ctx)
     reconciler = EnvironmentReconciler(ctx, env_backends)
     grants = AccessJobs(ctx, access_backends)
-    views = SlackViews(client)
     cleanup = CloudCleanupJob(ctx, cloud or NoCloud())
     reminders = ReminderJob(ctx, [env_reminders(ctx), access_reminders(ctx)])
     access = AccessService(ctx, views, grants)
@@ -114,7 +115,7 @@ def build_runtime(
         envs=envs,
         access=access,
         grants=grants,
-        home=HomeService(policy, clock, sessions, directory, views),
+        home=HomeService(ctx, views, [ENV_HOME, ACCESS_HOME]),
     )
     app = build_app(
         services,

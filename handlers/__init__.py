@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeAlias
 
 from slack_bolt import App
-from slack_sdk import WebClient
 
 from bot.services.container import Services
+from bot.slack.client import WebClient
 from handlers import actions, commands, errors, events, views
 from handlers.dedupe import register_dedupe
+
+# The Bolt app as the composition root holds it: only the listeners import Bolt.
+SlackApp: TypeAlias = App
 
 
 def register_all(app: App, services: Services) -> None:
@@ -28,7 +32,7 @@ def build_app(
     client: WebClient,
     signing_secret: str,
     process_before_response: bool = False,
-) -> App:
+) -> SlackApp:
     """The Bolt app envbot serves (HTTP or Socket Mode) and the demo dispatches to.
 
     Args:

@@ -9,6 +9,7 @@ from slack_bolt import Ack, App
 from bot.errors import UserError
 from bot.services.container import Services
 from bot.slack.blocks import CallbackId
+from handlers.actions import router
 
 
 def _values(view: dict[str, Any]) -> dict[str, str]:
@@ -23,6 +24,7 @@ def _values(view: dict[str, Any]) -> dict[str, str]:
 
 def register(app: App, services: Services) -> None:
     """Register the modal submit handlers."""
+    buttons = router(services)
 
     @app.view(CallbackId.ACCESS_REQUEST.value)
     def handle_access_request(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -49,11 +51,10 @@ def register(app: App, services: Services) -> None:
     def handle_deny_reason(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ack()
         user = body["user"]["id"]
-        oid = str(view.get("private_metadata", ""))
+        reference = str(view.get("private_metadata", ""))
         note = _values(view).get("reason", "").strip()
-        svc = services.envs if oid.startswith("e") else services.access
         try:
-            message = svc.deny(oid, user, note)
+            message = buttons.deny(reference, user, note)
         except UserError as exc:
             message = {"text": str(exc)}
         services.notify_user(user, message)

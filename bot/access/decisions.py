@@ -8,12 +8,12 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
-from bot.access import render
 from bot.access.workflow import ACCESS, EXTENDABLE, grant_limits
 from bot.db.models import AccessRequest
 from bot.lifecycle.context import Context, WorkflowUseCases
 from bot.lifecycle.decisions import Decision, Decisions, Verdict
 from bot.lifecycle.extension import Extensions
+from bot.lifecycle.render import deny_modal
 from bot.slack.blocks import Message
 from bot.slack.ports import ViewOpener
 
@@ -31,11 +31,12 @@ class AccessDecisions(WorkflowUseCases[AccessRequest]):
             self.decisions.deny,
             self.decisions.cancel,
         )
+        self.lookup = self.decisions.find
 
     def deny_form(self, req_id: str, user_id: str, trigger_id: str) -> Message:
         """Deny asks for an optional reason in a modal first."""
         req = self.decisions.check_open(req_id, user_id, "deny")
-        self.views.open_view(trigger_id, render.deny_modal(req.id))
+        self.views.open_view(trigger_id, deny_modal(ACCESS.kind, req.id))
         return {}
 
     def _decided(self, s: Session, req: AccessRequest, decision: Decision) -> None:

@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import Block
 
+from bot.access import KIND
 from bot.db.models import AccessRequest
 from bot.domain.durations import format_duration
 from bot.domain.states import AccessState
+from bot.lifecycle.render import decision_actions
 from bot.policy import Policy
 from bot.slack.blocks import (
     ActionId,
@@ -22,6 +24,7 @@ from bot.slack.blocks import (
     input_text,
     message,
     modal,
+    object_value,
     section,
 )
 
@@ -54,6 +57,7 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
         f"State: *{state_word(req, now)}*",
     ]
     blocks: list[Block] = [section("\n".join(lines))]
+    value = object_value(KIND, req.id)
     if req.state == AccessState.PENDING:
         blocks.append(
             context(
@@ -61,24 +65,15 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
                 f"{req.pending_until:%Y-%m-%d %H:%M} UTC"
             )
         )
-        blocks.append(
-            actions(
-                REQUEST_ACTIONS_BLOCK,
-                [
-                    button("Approve", ActionId.APPROVE, req.id, style="primary"),
-                    button("Deny", ActionId.DENY, req.id, style="danger"),
-                    button("Cancel", ActionId.CANCEL, req.id),
-                ],
-            )
-        )
+        blocks.append(decision_actions(REQUEST_ACTIONS_BLOCK, value))
     elif req.state == AccessState.FAILED:
         blocks.append(context(f"Granting failed: {req.failure}"))
         blocks.append(
             actions(
                 REQUEST_ACTIONS_BLOCK,
                 [
-                    button("Retry", ActionId.RETRY, req.id, style="primary"),
-                    button("Revoke now", ActionId.REVOKE_NOW, req.id, style="danger"),
+                    button("Retry", ActionId.RETRY, value, style="primary"),
+                    button("Revoke now", ActionId.REVOKE_NOW, value, style="danger"),
                 ],
             )
         )
@@ -134,17 +129,6 @@ def request_modal(
             input_text("reason", "Reason", initial=reason, multiline=True),
         ],
         submit="Request",
-    )
-
-
-def deny_modal(req_id: str) -> dict[str, object]:
-    """Deny asks for an optional reason."""
-    return modal(
-        CallbackId.DENY_REASON,
-        "Deny request",
-        [input_text("reason", "Reason (optional)", optional=True, multiline=True)],
-        submit="Deny",
-        private_metadata=req_id,
     )
 
 

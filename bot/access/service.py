@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select
 
-from bot.access import render
+from bot.access import ID_PREFIX, render
 from bot.access.decisions import AccessDecisions
 from bot.access.grants import GrantWorker
 from bot.db.models import AccessRequest, new_id
@@ -99,7 +99,7 @@ class AccessService(AccessDecisions):
         now = self.clock.now()
         with self.sessions.begin() as s:
             req = AccessRequest(
-                id=new_id("r"),
+                id=new_id(ID_PREFIX),
                 requester_id=user_id,
                 subject=user.email,
                 workspace=workspace,

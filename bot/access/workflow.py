@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.access import render
+from bot.access import KIND, render
 from bot.db.models import AccessRequest
 from bot.domain.durations import format_duration
 from bot.domain.states import ACCESS_MACHINE, AccessState
@@ -13,7 +13,7 @@ from bot.lifecycle.workflow import Workflow
 from bot.policy import Policy
 
 ACCESS = Workflow(
-    "access", AccessRequest, ACCESS_MACHINE, render.request_card, render.plain_state,
+    KIND, AccessRequest, ACCESS_MACHINE, render.request_card, render.plain_state,
     "access request", "/access list", "the grant is being applied",
 )  # fmt: skip
 

@@ -10,15 +10,21 @@ from sqlalchemy.orm import Session
 from bot.db.models import Environment
 from bot.domain.states import ENV_LIVE
 from bot.environments.core import EnvironmentBase
+from bot.environments.workflow import ENVIRONMENTS
 from bot.lifecycle.moves import SYSTEM
+from bot.lifecycle.render import deny_modal
+from bot.slack.blocks import Message
 
 
 class EnvironmentApprovals(EnvironmentBase):
     """Approve / Deny / Cancel on a pending environment (kernel decisions), and offboarding."""
 
-    def check_decidable(self, env_id: str, user_id: str) -> None:
-        """Refuse early (before the deny form opens) when this user may not decide."""
-        self.decisions.check_open(env_id, user_id, "deny")
+    def deny_form(self, env_id: str, user_id: str, trigger_id: str) -> Message:
+        """Deny asks for an optional reason in a modal first; refused early (before the form
+        opens) when this user may not decide."""
+        env = self.decisions.check_open(env_id, user_id, "deny")
+        self.views.open_view(trigger_id, deny_modal(ENVIRONMENTS.kind, env.id))
+        return {}
 
     def hand_over(
         self,

@@ -8,19 +8,11 @@ from bot.db.models import Environment
 from bot.domain.commands import Actor, Command, mentioned_user
 from bot.domain.durations import format_duration
 from bot.domain.states import EnvEvent
+from bot.environments import render
 from bot.environments.approvals import EnvironmentApprovals
-from bot.environments.core import CONFIRM_BLOCK
 from bot.errors import UserError
 from bot.lifecycle.extension import Extension
-from bot.slack.blocks import (
-    ActionId,
-    Message,
-    actions,
-    button,
-    message,
-    section,
-    text_message,
-)
+from bot.slack.blocks import Message, text_message
 
 
 class EnvironmentChanges(EnvironmentApprovals):
@@ -88,15 +80,7 @@ class EnvironmentChanges(EnvironmentApprovals):
         """Answer with a Delete button behind Slack's confirm dialog; the click deletes."""
         env = self._find(cmd.arg(0, "an environment name"))
         self._authorize(actor.user_id, env, "delete")
-        confirm = button("Delete now", ActionId.DELETE_NOW, env.id, style="danger")
-        confirm.confirm = _confirm_dialog(env.name)
-        return message(
-            f"Delete {env.name}?",
-            [
-                section(f"Delete *{env.name}* and everything in it? This cannot be undone."),
-                actions(CONFIRM_BLOCK, [confirm]),
-            ],
-        )
+        return render.delete_confirm(env)
 
     def delete_now(self, env_id: str, user_id: str) -> Message:
         """The Delete button (confirm dialog, failure card, reminder): start deleting."""
@@ -115,12 +99,3 @@ class EnvironmentChanges(EnvironmentApprovals):
             )
         self._apply(env.id, EnvEvent.RETRY, user_id, already="is no longer failed")
         return text_message(f"Retrying `{env.name}`.")
-
-
-def _confirm_dialog(name: str) -> dict[str, object]:
-    return {
-        "title": {"type": "plain_text", "text": "Delete environment?"},
-        "text": {"type": "plain_text", "text": f"{name} and everything in it will be deleted."},
-        "confirm": {"type": "plain_text", "text": "Delete"},
-        "deny": {"type": "plain_text", "text": "Keep it"},
-    }

@@ -21,16 +21,16 @@ from bot.errors import Conflict, NotAllowed, NotFound
 from bot.lifecycle.context import Context, WorkflowUseCases
 from bot.lifecycle.decisions import Decision, Decisions, Verdict
 from bot.lifecycle.extension import Extensions
-
-CONFIRM_BLOCK = "env_delete_confirm"
+from bot.slack.ports import ViewOpener
 
 
 class EnvironmentBase(WorkflowUseCases[Environment]):
     """State and helpers every environment use case needs."""
 
-    def __init__(self, ctx: Context, channel: str) -> None:
+    def __init__(self, ctx: Context, channel: str, views: ViewOpener) -> None:
         super().__init__(ctx, ENVIRONMENTS)
         self.channel = channel  # where cards are posted when the command came from elsewhere
+        self.views = views
         self.decisions = Decisions(ctx, self.life, self._decided)
         limits = partial(env_limits, ctx.policy)
         self.extensions = Extensions(ctx, ENVIRONMENTS, EXTENDABLE, limits)
@@ -39,6 +39,7 @@ class EnvironmentBase(WorkflowUseCases[Environment]):
             self.decisions.deny,
             self.decisions.cancel,
         )
+        self.lookup = self.decisions.find
 
     # -- shared -----------------------------------------------------------------------------
 

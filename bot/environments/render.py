@@ -9,10 +9,22 @@ from slack_sdk.models.blocks import Block
 from bot.db.models import Environment
 from bot.domain.durations import format_duration
 from bot.domain.states import EnvState
+from bot.environments import KIND
+from bot.lifecycle.render import decision_actions
 from bot.policy import Policy
-from bot.slack.blocks import ActionId, Message, actions, button, context, message, section
+from bot.slack.blocks import (
+    ActionId,
+    Message,
+    actions,
+    button,
+    context,
+    message,
+    object_value,
+    section,
+)
 
 ENV_ACTIONS_BLOCK = "env_actions"
+CONFIRM_BLOCK = "env_delete_confirm"
 _STATE_WORDS = {
     EnvState.REQUESTED: "requested",
     EnvState.PENDING_APPROVAL: "waiting for approval",
@@ -62,25 +74,35 @@ def env_card(env: Environment, now: datetime) -> Message:
     if env.state == EnvState.FAILED and env.failure:
         lines.append(f"Failure: {env.failure}")
     blocks: list[Block] = [section("\n".join(lines))]
+    value = object_value(KIND, env.id)
     if env.state == EnvState.FAILED:
-        delete = button("Delete now", ActionId.DELETE_NOW, env.id, style="danger")
-        retry = button("Retry", ActionId.RETRY, env.id, style="primary")
+        delete = button("Delete now", ActionId.DELETE_NOW, value, style="danger")
+        retry = button("Retry", ActionId.RETRY, value, style="primary")
         failed_deleting = env.failed_while == "deleting"
         blocks.append(actions(ENV_ACTIONS_BLOCK, [delete] if failed_deleting else [retry, delete]))
     if env.state == EnvState.PENDING_APPROVAL:
-        blocks.append(
-            actions(
-                ENV_ACTIONS_BLOCK,
-                [
-                    button("Approve", ActionId.APPROVE, env.id, style="primary"),
-                    button("Deny", ActionId.DENY, env.id, style="danger"),
-                    button("Cancel", ActionId.CANCEL, env.id),
-                ],
-            )
-        )
+        blocks.append(decision_actions(ENV_ACTIONS_BLOCK, value))
     if env.decided_by and env.state not in (EnvState.PENDING_APPROVAL,):
         blocks.append(context(f"Decided by <@{env.decided_by}>"))
     return message(f"{env.name}: {state_word(env.state)}", blocks)
+
+
+def delete_confirm(env: Environment) -> Message:
+    """`/env delete`'s answer: one Delete button behind Slack's confirm dialog."""
+    confirm = button("Delete now", ActionId.DELETE_NOW, object_value(KIND, env.id), style="danger")
+    confirm.confirm = {
+        "title": {"type": "plain_text", "text": "Delete environment?"},
+        "text": {"type": "plain_text", "text": f"{env.name} and everything in it will be deleted."},
+        "confirm": {"type": "plain_text", "text": "Delete"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+    }
+    return message(
+        f"Delete {env.name}?",
+        [
+            section(f"Delete *{env.name}* and everything in it? This cannot be undone."),
+            actions(CONFIRM_BLOCK, [confirm]),
+        ],
+    )
 
 
 def env_line(env: Environment, now: datetime) -> str:

@@ -18,7 +18,7 @@ from bot.db.models import Environment, new_id
 from bot.domain.commands import Actor, Command
 from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.domain.states import ENV_LIVE, EnvEvent, EnvState
-from bot.environments import render
+from bot.environments import ID_PREFIX, render
 from bot.environments.changes import EnvironmentChanges
 from bot.errors import Conflict, NotAllowed, UserError
 from bot.policy import Template
@@ -52,7 +52,7 @@ class EnvironmentService(EnvironmentChanges):
                 "your Slack profile has no email, and envbot signs you in by email; "
                 "ask a Slack admin to add it"
             )
-        env_id = new_id("e")
+        env_id = new_id(ID_PREFIX)
         name = (
             cmd.args[1] if len(cmd.args) > 1 else _generate_name(template_name, user.name, env_id)
         )

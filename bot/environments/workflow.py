@@ -7,7 +7,7 @@ from datetime import timedelta
 from bot.db.models import Environment
 from bot.domain.durations import format_duration
 from bot.domain.states import ENV_MACHINE, EnvEvent, EnvState
-from bot.environments import render
+from bot.environments import KIND, render
 from bot.lifecycle.extension import Limits
 from bot.lifecycle.workflow import Workflow
 from bot.policy import Policy
@@ -22,7 +22,7 @@ def _on_move(env: Environment, before: str, event: str) -> None:
 
 
 ENVIRONMENTS = Workflow(
-    "env", Environment, ENV_MACHINE, render.env_card, render.env_state_word, "environment",
+    KIND, Environment, ENV_MACHINE, render.env_card, render.env_state_word, "environment",
     "/env list", "provisioning starts now", on_move=_on_move,
 )  # fmt: skip
 

@@ -63,7 +63,9 @@ class Reminder:
         src = self.source
         label, action = src.end
         text = src.text(self.obj, left, when)
-        return reminder_message(text, self.obj.id, src.step(self.obj), label, action)
+        return reminder_message(
+            text, src.workflow.kind, self.obj.id, src.step(self.obj), label, action
+        )
 
     @property
     def key(self) -> str:

@@ -5,16 +5,30 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
+from slack_sdk.models.blocks import Block
+
 from bot.domain.durations import format_duration
-from bot.slack.blocks import ActionId, Message, actions, button, message, section
+from bot.slack.blocks import (
+    ActionId,
+    CallbackId,
+    Message,
+    actions,
+    button,
+    input_text,
+    message,
+    modal,
+    object_value,
+    section,
+)
 
 REMINDER_BLOCK = "reminder_actions"
 
 
 def reminder_message(
-    text: str, oid: str, step: timedelta, end_label: str, end: ActionId
+    text: str, kind: str, oid: str, step: timedelta, end_label: str, end: ActionId
 ) -> Message:
     """The reminder DM: the text, then Extend <step> / <end now> / Keep as is."""
+    value = object_value(kind, oid)
     return message(
         text,
         [
@@ -23,13 +37,29 @@ def reminder_message(
                 REMINDER_BLOCK,
                 [
                     button(
-                        f"Extend {format_duration(step)}", ActionId.EXTEND, oid, style="primary"
+                        f"Extend {format_duration(step)}", ActionId.EXTEND, value, style="primary"
                     ),
-                    button(end_label, end, oid, style="danger"),
-                    button("Keep as is", ActionId.KEEP, oid),
+                    button(end_label, end, value, style="danger"),
+                    button("Keep as is", ActionId.KEEP, value),
                 ],
             ),
         ],
+    )
+
+
+def kept_answer() -> Message:
+    """Keep as is on a reminder: nothing changes, and the reminder's buttons go away."""
+    return {"text": "Kept as is; it ends at the time above, as planned.", "replace_original": True}
+
+
+def deny_modal(kind: str, oid: str) -> dict[str, object]:
+    """Deny asks for an optional reason; the form remembers the object as a button would."""
+    return modal(
+        CallbackId.DENY_REASON,
+        "Deny request",
+        [input_text("reason", "Reason (optional)", optional=True, multiline=True)],
+        submit="Deny",
+        private_metadata=object_value(kind, oid),
     )
 
 
@@ -42,3 +72,15 @@ def time_left(delta: timedelta) -> str:
     if hours and mins:
         return f"{hours}h {mins}m"
     return f"{hours}h" if hours else f"{mins}m"
+
+
+def decision_actions(block_id: str, value: str) -> Block:
+    """The Approve / Deny / Cancel row every pending card carries."""
+    return actions(
+        block_id,
+        [
+            button("Approve", ActionId.APPROVE, value, style="primary"),
+            button("Deny", ActionId.DENY, value, style="danger"),
+            button("Cancel", ActionId.CANCEL, value),
+        ],
+    )

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.access import render as render_access
 from bot.access.jobs import AccessJobs
 from bot.access.service import AccessService
 from bot.domain.clock import Clock
@@ -37,10 +36,6 @@ class Services:
     access: AccessService
     grants: AccessJobs
     home: HomeService
-
-    def deny_modal(self, object_id: str) -> dict[str, object]:
-        """The optional-reason form that Deny opens (requests and environments alike)."""
-        return render_access.deny_modal(object_id)
 
     def notify_user(self, user_id: str, message: Message) -> None:
         """Tell a user something by DM (after a modal closes there is no response_url)."""

@@ -43,6 +43,22 @@ class ActionId(StrEnum):
     CONFIRM_DELETE = "confirm_delete"
 
 
+# A button's value names the object it acts on as `<kind>:<id>` (`env:e7k2qm`), and a Home tab
+# row's block is `home_<id>`; the press handler checks both against the stored object.
+VALUE_SEPARATOR = ":"
+HOME_ROW_PREFIX = "home_"
+
+
+def object_value(kind: str, object_id: str) -> str:
+    """The value of a button that acts on one object: its workflow kind and its id."""
+    return f"{kind}{VALUE_SEPARATOR}{object_id}"
+
+
+def home_row_block(object_id: str) -> str:
+    """The block_id of one object's row on the Home tab."""
+    return f"{HOME_ROW_PREFIX}{object_id}"
+
+
 def truncate(text: str, limit: int = SECTION_LIMIT) -> str:
     """Cut `text` to `limit` characters, saying so."""
     return text if len(text) <= limit else text[: limit - len(TRUNCATED)] + TRUNCATED

@@ -16,7 +16,7 @@ from bot.errors import Conflict
 from bot.lifecycle.context import Context
 from bot.policy import load_policy
 from bot.slack.notify import Notifier
-from tests.integration.test_access_race import Directory
+from tests.integration.test_access_race import Directory, NoViews
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "examples" / "policy.yaml")
 ROUNDS = 20
@@ -27,7 +27,7 @@ def test_two_creates_of_one_name_at_once_make_one_environment(
 ) -> None:
     # setup: bob and alice are both in @engineering (the sandbox template's allowed group)
     service = EnvironmentService(
-        Context(POLICY, clock, sessions, Directory(), Notifier()), "#platform"
+        Context(POLICY, clock, sessions, Directory(), Notifier()), "#platform", NoViews()
     )
     for n in range(ROUNDS):
         barrier = threading.Barrier(2)
@@ -69,7 +69,7 @@ def test_a_deleted_environment_frees_its_name(
     sessions: sessionmaker[Session], clock: ManualClock
 ) -> None:
     service = EnvironmentService(
-        Context(POLICY, clock, sessions, Directory(), Notifier()), "#platform"
+        Context(POLICY, clock, sessions, Directory(), Notifier()), "#platform", NoViews()
     )
     service.create(parse_command("env", "create sandbox reused"), Actor("U0ALICE"))
     with sessions.begin() as s:

@@ -496,7 +496,9 @@ def test_app_home_lists_what_waits_for_the_owner(world: World) -> None:
     waiting = blocks[start:]
     assert req_id in message_text("", waiting)
     decide = buttons(waiting)
-    assert [(b["action_id"], b["value"]) for b in decide] == [("approve", req_id), ("deny", req_id)]
+    value = f"access:{req_id}"
+    assert [(b["action_id"], b["value"]) for b in decide] == [("approve", value), ("deny", value)]
+    assert {b["block_id"] for b in decide} == {f"home_{req_id}"}
 
 
 def test_grant_reminder_once_then_extend_rearms_it(world: World) -> None:

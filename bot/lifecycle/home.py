@@ -1,0 +1,74 @@
+"""Each workflow's part of the App Home tab: what it lists as mine, what waits for my decision,
+and how a row reads. The queries are the kernel's; the tab's blocks are built elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.lifecycle.workflow import T, Workflow
+from bot.slack.blocks import ActionId
+
+
+@dataclass(frozen=True)
+class HomeList(Generic[T]):
+    """How one workflow shows on the Home tab.
+
+    Attributes:
+        title: the header of its "mine" list; `empty` is shown when that list is empty.
+        listed: the states its "mine" list shows, ordered by `order_by` (a column name).
+        actionable: the state in which a row offers Extend and `end` (its "now" button).
+        line: a row's text; `waiting_line` the text of a row that waits for my decision.
+    """
+
+    workflow: Workflow[T]
+    title: str
+    empty: str
+    listed: frozenset[str]
+    order_by: str
+    actionable: str
+    end: tuple[str, ActionId]
+    line: Callable[[T, datetime], str]
+    waiting_line: Callable[[T, datetime], str]
+
+    def mine(self, s: Session, user_id: str, limit: int) -> Sequence[T]:
+        """What this user holds, in a listed state."""
+        model: Any = self.workflow.model
+        return list(
+            s.scalars(
+                select(model)
+                .where(model.holder_id == user_id, model.state.in_(list(self.listed)))
+                .order_by(getattr(model, self.order_by))
+                .limit(limit)
+            ).all()
+        )
+
+    def waiting(self, s: Session, user_id: str, owned: list[str], limit: int) -> Sequence[T]:
+        """What waits for this user's decision: pending in a workspace they own, not theirs."""
+        model: Any = self.workflow.model
+        return list(
+            s.scalars(
+                select(model)
+                .where(
+                    model.workspace.in_(owned),
+                    model.state == self.workflow.machine.pending,
+                    model.requester_id != user_id,
+                )
+                .order_by(model.created_at)
+                .limit(limit)
+            ).all()
+        )
+
+
+@dataclass(frozen=True)
+class HomeRows:
+    """One workflow's rows as read for one user."""
+
+    source: HomeList[Any]
+    mine: Sequence[Any]
+    waiting: Sequence[Any]
