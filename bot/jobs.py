@@ -3,6 +3,9 @@
 Jobs are idempotent and level-triggered: each reads what is due from the database and takes
 `now` from the Clock, so running one twice, late, or on another replica changes nothing.
 With a `LeaderElector`, only the leading replica runs them; the others skip each run.
+
+A job may say when it next has work (`next_due`); the stepped runner of the demo and the
+tests uses that to jump over simulated time in which no job would do anything.
 """
 
 from __future__ import annotations
@@ -21,15 +24,25 @@ from bot.leader import LeaderElector
 logger = logging.getLogger(__name__)
 
 
+NextDue = Callable[[datetime], datetime | None]
+
+
 @dataclass(frozen=True)
 class Job:
     """A named job and how often it runs; `on_wake` jobs also run as soon as a decision or
-    command wakes the runner (they apply what was just committed)."""
+    command wakes the runner (they apply what was just committed).
+
+    `next_due(now)` is the earliest moment, from `now` on, at which a run may do something if
+    nothing else changes meanwhile; None means nothing until something else changes. It may
+    be early (a run that finds nothing is harmless) but never late. A job without one is due
+    at every tick.
+    """
 
     name: str
     interval: timedelta
     run: Callable[[], object]
     on_wake: bool = False
+    next_due: NextDue | None = None
 
 
 class Wakeup:
@@ -94,24 +107,62 @@ class JobRunner:
                 self.run(job)
 
     def advance(self, clock: ManualClock, delta: timedelta) -> None:
-        """Move a manual clock forward, running every job at each moment it would have run."""
-        end = clock.now() + delta
+        """Move a manual clock forward, as if each job had run at every tick of its interval.
+
+        A job's ticks are `start + k * interval`, as in the stepping it replaces; the clock
+        jumps from one tick at which some job is due (`next_due`) to the next, and at a tick a
+        job runs only if it is due then. A run changes what others have to do, so `next_due`
+        is asked again after every run; jobs at one tick run in list order. Every job runs at
+        its first tick: since the last call something outside the jobs (a command, a test's
+        hook on a fake backend) may have changed what it would find, which `next_due` cannot
+        see. After that only the jobs and the clock change anything.
+        """
         start = clock.now()
-        due: dict[str, datetime] = {j.name: start + j.interval for j in self.jobs}
+        end = start + delta
+        moment = start
         while True:
-            moment = min(due.values())
-            if moment > end:
+            ticks = [t for job in self.jobs if (t := self._next_tick(job, start, moment))]
+            if not ticks or min(ticks) > end:
                 break
+            moment = min(ticks)
             clock.set(moment)
             for job in self.jobs:
-                if due[job.name] == moment:
+                if self._due_at(job, start, moment):
                     self.run(job)
-                    due[job.name] = moment + job.interval
         clock.set(end)
         self.run_all()
 
+    @staticmethod
+    def _next_tick(job: Job, start: datetime, after: datetime) -> datetime | None:
+        """The job's first tick after `after` at which it is due, or None if it never is."""
+        first = start + job.interval
+        if after < first:
+            return first
+        due = after if job.next_due is None else job.next_due(after)
+        if due is None:
+            return None
+        k = max((after - start) // job.interval + 1, -((start - due) // job.interval))
+        return start + k * job.interval
+
+    @staticmethod
+    def _due_at(job: Job, start: datetime, moment: datetime) -> bool:
+        """Whether the job runs at `moment`: one of its ticks, and it has work then."""
+        offset = moment - start
+        if offset <= timedelta(0) or offset % job.interval:
+            return False
+        if offset == job.interval or job.next_due is None:
+            return True
+        due = job.next_due(moment)
+        return due is not None and due <= moment
+
     def start_background(self) -> BackgroundScheduler:
-        """Start APScheduler with one interval job each (coalesced, never overlapping)."""
+        """Start APScheduler with one interval job each (coalesced, never overlapping).
+
+        Production polls at every interval and ignores `next_due`: Slack, the clusters and
+        the cloud change without the database knowing (drift, a backend's progress, another
+        replica's work), a pass at real intervals is cheap, and `next_due` exists only so the
+        stepped runner can cross simulated days without thousands of empty passes.
+        """
         scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
         )

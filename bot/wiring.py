@@ -33,7 +33,7 @@ from bot.services.commands import CommandService
 from bot.services.container import Services
 from bot.services.help import HelpService
 from bot.services.home import HomeService
-from bot.services.retention import prune
+from bot.services.retention import next_prune, prune
 from bot.settings import JobSettings
 from bot.slack.client import WebClient
 from bot.slack.delivery import OutboxDrain
@@ -129,19 +129,48 @@ def build_runtime(
     leader = choose_leader(engine)
     jobs = JobRunner(
         [
-            Job("expiry", every_expiry, expiry.expire_due),
-            Job("env-timeouts", every_expiry, expiry.timeout_due),
-            Job("access-expiry", every_expiry, grants.expire_due),
-            Job("access-timeouts", every_expiry, grants.timeout_due),
-            Job("cloud-cleanup", every_reconcile, cleanup.run),
-            Job("reminders", timedelta(seconds=intervals.reminder_interval), reminders.run),
-            Job("reconcile", every_reconcile, reconciler.reconcile, on_wake=True),
-            Job("access-reconcile", every_reconcile, grants.reconcile, on_wake=True),
-            Job("outbox", timedelta(seconds=intervals.outbox_interval), drain.drain, on_wake=True),
+            Job("expiry", every_expiry, expiry.expire_due, next_due=expiry.expire_next_due),
+            Job("env-timeouts", every_expiry, expiry.timeout_due, next_due=expiry.timeout_next_due),
+            Job("access-expiry", every_expiry, grants.expire_due, next_due=grants.expire_next_due),
+            Job(
+                "access-timeouts",
+                every_expiry,
+                grants.timeout_due,
+                next_due=grants.timeout_next_due,
+            ),
+            Job("cloud-cleanup", every_reconcile, cleanup.run, next_due=cleanup.next_due),
+            Job(
+                "reminders",
+                timedelta(seconds=intervals.reminder_interval),
+                reminders.run,
+                next_due=reminders.next_due,
+            ),
+            Job(
+                "reconcile",
+                every_reconcile,
+                reconciler.reconcile,
+                on_wake=True,
+                next_due=reconciler.next_due,
+            ),
+            Job(
+                "access-reconcile",
+                every_reconcile,
+                grants.reconcile,
+                on_wake=True,
+                next_due=grants.reconcile_next_due,
+            ),
+            Job(
+                "outbox",
+                timedelta(seconds=intervals.outbox_interval),
+                drain.drain,
+                on_wake=True,
+                next_due=drain.next_due,
+            ),
             Job(
                 "retention",
                 timedelta(seconds=intervals.retention_interval),
                 lambda: prune(sessions, clock, policy.retention),
+                next_due=lambda _now: next_prune(sessions, policy.retention),
             ),
         ],
         leader=leader,

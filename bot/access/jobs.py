@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.access.grants import GrantWorker
 from bot.db.models import AccessRequest
@@ -43,6 +45,10 @@ class AccessJobs(GrantWorker):
             self.start_revoke(req_id, AccessEvent.EXPIRE, SYSTEM, "expired")
         return len(due)
 
+    def expire_next_due(self, now: datetime) -> datetime | None:
+        """When `expire_due` next has work: the earliest expiry of an ACTIVE grant."""
+        return self._earliest(AccessRequest.expires_at, AccessRequest.state == AccessState.ACTIVE)
+
     def timeout_due(self) -> int:
         """PENDING requests past their workspace's pending_timeout time out."""
         now = self.clock.now()
@@ -60,6 +66,19 @@ class AccessJobs(GrantWorker):
             ),
         )
         return len(due)
+
+    def timeout_next_due(self, now: datetime) -> datetime | None:
+        """When `timeout_due` next has work: the earliest deadline of a PENDING request."""
+        return self._earliest(
+            AccessRequest.pending_until, AccessRequest.state == AccessState.PENDING
+        )
+
+    def _earliest(
+        self, column: InstrumentedAttribute[Any], *where: ColumnElement[bool]
+    ) -> datetime | None:
+        with self.sessions() as s:
+            earliest: datetime | None = s.scalar(select(func.min(column)).where(*where))
+        return earliest
 
     def _due(self, *where: ColumnElement[bool]) -> list[str]:
         with self.sessions() as s:
@@ -93,6 +112,32 @@ class AccessJobs(GrantWorker):
                 continue
             for req in group:
                 self._drift(backend, req, drifted.get(req.id, ""), now)
+
+    def reconcile_next_due(self, now: datetime) -> datetime | None:
+        """When `reconcile` next has work: an APPROVED or REVOKING request at its next check,
+        or now while an ACTIVE grant's drift lasts (each pass re-applies it and looks for its
+        end). Drift that starts outside envbot is not in the database; see `Job.next_due`."""
+        waiting = (AccessState.APPROVED, AccessState.REVOKING)
+        with self.sessions() as s:
+            unscheduled = s.scalar(
+                select(AccessRequest.id)
+                .where(
+                    or_(
+                        and_(
+                            AccessRequest.state.in_(waiting), AccessRequest.next_check_at.is_(None)
+                        ),
+                        and_(AccessRequest.state == AccessState.ACTIVE, AccessRequest.drift != ""),
+                    )
+                )
+                .limit(1)
+            )
+            if unscheduled is not None:
+                return now
+            return s.scalar(
+                select(func.min(AccessRequest.next_check_at)).where(
+                    AccessRequest.state.in_(waiting)
+                )
+            )
 
     def _drift(self, backend: AccessBackend, req: AccessRequest, what: str, now: datetime) -> None:
         """Report a drift episode once (thread + audit); re-apply on every pass while it lasts."""

@@ -48,7 +48,9 @@ class ParseError(ValueError):
 class Demo:
     """One demo world: clock, fake Slack, database, runtime, and the current user."""
 
-    def __init__(self, policy: Policy, workdir: Path, out: TextIO) -> None:
+    def __init__(
+        self, policy: Policy, workdir: Path, out: TextIO, jobs: JobSettings = DEMO_JOBS
+    ) -> None:
         self.out = out
         self.clock = ManualClock(START)
         seed_ids(random.Random(2026))  # noqa: S311 - readable, repeatable ids for tours
@@ -77,7 +79,7 @@ class Demo:
             },
             cloud=PerWorkspaceCloud({name: FakeCloud() for name in policy.workspaces}),
             default_channel="#platform",
-            job_settings=DEMO_JOBS,
+            job_settings=jobs,
             process_before_response=True,
         )
         self.user = self.slack.user_id("alice")

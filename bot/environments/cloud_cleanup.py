@@ -9,9 +9,9 @@ leaves it pending and due again later, so nothing is left behind silently.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.db.models import Environment
 from bot.domain.states import EnvState
@@ -49,6 +49,17 @@ class CloudCleanupJob(WorkflowUseCases[Environment]):
         for env in due:
             self._clean(env)
         return len(due)
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """When `run` next has work: the earliest next check of a pending cleanup."""
+        with self.sessions() as s:
+            return s.scalar(
+                select(func.min(Environment.next_check_at)).where(
+                    Environment.state == EnvState.DELETED,
+                    Environment.kind == "cluster",
+                    Environment.cloud_cleanup == PENDING,
+                )
+            )
 
     def _clean(self, env: Environment) -> None:
         passes = env.cloud_passes + 1

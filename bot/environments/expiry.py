@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Environment
@@ -48,6 +50,14 @@ class EnvironmentExpiry(WorkflowUseCases[Environment]):
             self.ctx.wake.wake()
         return len(due)
 
+    def expire_next_due(self, now: datetime) -> datetime | None:
+        """When `expire_due` next has work: the earliest expiry of an expirable environment
+        (one already past means now)."""
+        with self.sessions() as s:
+            return s.scalar(
+                select(func.min(Environment.expires_at)).where(Environment.state.in_(EXPIRABLE))
+            )
+
     def timeout_due(self) -> int:
         """Environments waiting for approval past their workspace's pending_timeout time out."""
         now = self.clock.now()
@@ -65,3 +75,12 @@ class EnvironmentExpiry(WorkflowUseCases[Environment]):
             lambda env: f"Your request for `{env.name}` timed out; no owner decided in time.",
         )
         return len(due)
+
+    def timeout_next_due(self, now: datetime) -> datetime | None:
+        """When `timeout_due` next has work: the earliest deadline of a pending approval."""
+        with self.sessions() as s:
+            return s.scalar(
+                select(func.min(Environment.next_check_at)).where(
+                    Environment.state == EnvState.PENDING_APPROVAL
+                )
+            )

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Environment
@@ -61,6 +61,29 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
             envs = s.scalars(select(Environment).where(Environment.state.in_(list(WATCHED)))).all()
         for backend, group in self.grouped(envs):
             self._reconcile_backend(backend, group, now)
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """When `reconcile` next has work: now while any environment is PROVISIONING or
+        DELETING (its backend moves on by itself, so each pass may see a new phase), or is
+        READY with a refresh owed or a drift lasting (each pass re-applies it and looks for
+        its end). Drift that starts outside envbot is not in the database; see `Job.next_due`.
+        """
+        busy = (EnvState.PROVISIONING, EnvState.DELETING)
+        with self.sessions() as s:
+            found = s.scalar(
+                select(Environment.id)
+                .where(
+                    or_(
+                        Environment.state.in_(busy),
+                        and_(
+                            Environment.state == EnvState.READY,
+                            or_(Environment.needs_refresh.is_(True), Environment.drift != ""),
+                        ),
+                    )
+                )
+                .limit(1)
+            )
+        return now if found is not None else None
 
     def _reconcile_backend(
         self, backend: EnvironmentBackend, envs: list[Environment], now: datetime

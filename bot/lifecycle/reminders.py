@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Generic, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.lifecycle.context import Context, UseCases
@@ -49,6 +49,16 @@ class Reminders(Generic[T]):
         ).all()
         return [Reminder(self, obj, obj.holder_id, obj.expires_at) for obj in rows]
 
+    def first_expiry_after(self, s: Session, after: datetime) -> datetime | None:
+        """The earliest expiry later than `after` among this workflow's objects in `state`."""
+        model: Any = self.workflow.model
+        first: datetime | None = s.scalar(
+            select(func.min(model.expires_at)).where(
+                model.state == self.state, model.expires_at > after
+            )
+        )
+        return first
+
 
 @dataclass(frozen=True)
 class Reminder:
@@ -75,6 +85,8 @@ class Reminder:
 class ReminderSource(Protocol):
     def due(self, s: Session, now: datetime, horizon: datetime) -> list[Reminder]: ...
 
+    def first_expiry_after(self, s: Session, after: datetime) -> datetime | None: ...
+
 
 class ReminderJob(UseCases):
     """The reminders job: one indexed query per workflow for what expires within the top
@@ -95,17 +107,54 @@ class ReminderJob(UseCases):
             due = [r for source in self.sources for r in source.due(s, now, horizon)]
         return sum(self._maybe(r, now) for r in due)
 
+    def next_due(self, now: datetime) -> datetime | None:
+        """When `run` next has work: the next moment an expiry comes within a threshold, or
+        for a threshold already crossed whose reminder is not queued yet, now (or when the
+        owner's quiet hours end, if they hold it back)."""
+        if not self.thresholds:
+            return None
+        horizon = now + self.thresholds[-1]
+        with self.sessions() as s:
+            crossings = [
+                first - t
+                for source in self.sources
+                for t in self.thresholds
+                if (first := source.first_expiry_after(s, now + t)) is not None
+            ]
+            held = [
+                self._held_until(s, r, now)
+                for source in self.sources
+                for r in source.due(s, now, horizon)
+            ]
+        return min((d for d in (*crossings, *held) if d is not None), default=None)
+
+    def _held_until(self, s: Session, reminder: Reminder, now: datetime) -> datetime | None:
+        threshold = self._crossed(reminder, now)
+        if threshold is None or self.notifier.dm_queued(
+            s, user_id=reminder.user_id, key=self._key(reminder, threshold)
+        ):
+            return None
+        tz = self._tz(reminder.user_id)
+        return self._quiet_end(now, tz) if self._quiet(now, reminder.expires_at, tz) else now
+
+    def _crossed(self, reminder: Reminder, now: datetime) -> timedelta | None:
+        """The nearest threshold crossed by now; larger ones missed in between are moot."""
+        return next((t for t in self.thresholds if reminder.expires_at - t <= now), None)
+
+    @staticmethod
+    def _key(reminder: Reminder, threshold: timedelta) -> str:
+        return f"{reminder.key}:{int(threshold.total_seconds())}"
+
     def _maybe(self, reminder: Reminder, now: datetime) -> int:
-        crossed = [t for t in self.thresholds if reminder.expires_at - t <= now]
-        if not crossed:
+        threshold = self._crossed(reminder, now)
+        if threshold is None:
             return 0
-        threshold = crossed[0]  # the nearest one; larger ones missed in between are moot
         tz = self._tz(reminder.user_id)
         if self._quiet(now, reminder.expires_at, tz):
             return 0
         left = time_left(reminder.expires_at - now)
         when = f"{reminder.expires_at.astimezone(tz):%a %d %b %H:%M} ({tz.key})"
-        key = f"{reminder.key}:{int(threshold.total_seconds())}"
+        key = self._key(reminder, threshold)
         with self.sessions.begin() as s:
             self.notifier.dm(
                 s, now=now, user_id=reminder.user_id, key=key, message=reminder.message(left, when)
@@ -133,6 +182,15 @@ class ReminderJob(UseCases):
         if not inside:
             return False
         return _next_local(local, end) < expires_at
+
+    def _quiet_end(self, now: datetime, tz: ZoneInfo) -> datetime | None:
+        """When the quiet hours under way at `now` end, in UTC. On a day the clocks change at
+        that hour, the earlier reading of the local time is taken: early is safe, late is not."""
+        quiet = self.policy.reminders.quiet_hours
+        if quiet is None:
+            return None
+        end = _next_local(now.astimezone(tz), quiet.end)
+        return min(end.replace(fold=fold).astimezone(UTC) for fold in (0, 1))
 
 
 def _next_local(local: datetime, at: time) -> datetime:

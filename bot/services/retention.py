@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import Delete, delete
+from sqlalchemy import Delete, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Event, InboundKey, OutboxMessage
@@ -56,6 +57,30 @@ def prune(sessions: sessionmaker[Session], clock: Clock, retention: Retention) -
     if outbox or inbound or events:
         logger.info("pruned %s outbox, %s inbound, %s audit rows", outbox, inbound, events)
     return pruned
+
+
+def next_prune(sessions: sessionmaker[Session], retention: Retention) -> datetime | None:
+    """When `prune` next has work: the first moment the oldest prunable row of a table is
+    older than the policy keeps it (a prune deletes rows strictly older than the cut-off)."""
+    just_after = timedelta(microseconds=1)
+    with sessions() as s:
+        outbox = s.scalar(
+            select(func.min(OutboxMessage.created_at)).where(
+                OutboxMessage.status.in_(("sent", "parked"))
+            )
+        )
+        inbound = s.scalar(select(func.min(InboundKey.received_at)))
+        events = s.scalar(select(func.min(Event.at)))
+    due = [
+        oldest + keep + just_after
+        for oldest, keep in (
+            (outbox, retention.outbox),
+            (inbound, retention.inbound),
+            (events, retention.audit),
+        )
+        if oldest is not None
+    ]
+    return min(due, default=None)
 
 
 def _delete(sessions: sessionmaker[Session], statement: Delete) -> int:

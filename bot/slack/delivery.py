@@ -119,6 +119,17 @@ class OutboxDrain:
         self._update_pending_gauge()
         return sent
 
+    def next_due(self, now: datetime) -> datetime | None:
+        """When `drain` next has work: the earliest pending row (one whose channel is busy too:
+        moving it decides the channel's order), or the earliest `sending` row to resume."""
+        with self._sessions() as s:
+            pending, sending = (
+                s.scalar(select(func.min(OutboxMessage.due_at)).where(OutboxMessage.status == st))
+                for st in ("pending", "sending")
+            )
+        resume = sending + self._resume_after if sending is not None else None
+        return min((d for d in (pending, resume) if d is not None), default=None)
+
     def _due(self, now: datetime) -> list[OutboxMessage]:
         with self._sessions.begin() as s:
             return list(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -83,7 +83,13 @@ class Notifier:
         due_at: datetime | None = None,
     ) -> None:
         """Send a direct message; `key` makes it unique."""
-        self._add(s, now, f"dm:{user_id}:{key}", "dm", message, user_id=user_id, due_at=due_at)
+        self._add(s, now, _dm_key(user_id, key), "dm", message, user_id=user_id, due_at=due_at)
+
+    @staticmethod
+    def dm_queued(s: Session, *, user_id: str, key: str) -> bool:
+        """Whether `dm` with this key was queued before (and not yet pruned): another is a no-op."""
+        found = s.scalar(select(OutboxMessage.id).where(OutboxMessage.key == _dm_key(user_id, key)))
+        return found is not None
 
     def ephemeral(
         self, s: Session, *, now: datetime, channel: str, user_id: str, key: str, message: Message
@@ -133,3 +139,7 @@ class Notifier:
             .returning(OutboxMessage.id)
         ).first()
         return added is not None
+
+
+def _dm_key(user_id: str, key: str) -> str:
+    return f"dm:{user_id}:{key}"[:200]
