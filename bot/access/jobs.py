@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import ColumnElement, and_, select
 
 from bot.access.grants import GrantWorker
 from bot.db.models import AccessRequest
 from bot.domain.states import AccessEvent, AccessState
 from bot.errors import PermanentError, TemporaryError
 from bot.lifecycle.drift import DriftWords, track_drift
+from bot.lifecycle.due import earliest, now_if_any
 from bot.lifecycle.moves import SYSTEM
 from provisioning.base import AccessBackend
 
@@ -47,7 +46,9 @@ class AccessJobs(GrantWorker):
 
     def expire_next_due(self, now: datetime) -> datetime | None:
         """When `expire_due` next has work: the earliest expiry of an ACTIVE grant."""
-        return self._earliest(AccessRequest.expires_at, AccessRequest.state == AccessState.ACTIVE)
+        return earliest(
+            self.sessions, AccessRequest.expires_at, AccessRequest.state == AccessState.ACTIVE
+        )
 
     def timeout_due(self) -> int:
         """PENDING requests past their workspace's pending_timeout time out."""
@@ -69,16 +70,9 @@ class AccessJobs(GrantWorker):
 
     def timeout_next_due(self, now: datetime) -> datetime | None:
         """When `timeout_due` next has work: the earliest deadline of a PENDING request."""
-        return self._earliest(
-            AccessRequest.pending_until, AccessRequest.state == AccessState.PENDING
+        return earliest(
+            self.sessions, AccessRequest.pending_until, AccessRequest.state == AccessState.PENDING
         )
-
-    def _earliest(
-        self, column: InstrumentedAttribute[Any], *where: ColumnElement[bool]
-    ) -> datetime | None:
-        with self.sessions() as s:
-            earliest: datetime | None = s.scalar(select(func.min(column)).where(*where))
-        return earliest
 
     def _due(self, *where: ColumnElement[bool]) -> list[str]:
         with self.sessions() as s:
@@ -117,27 +111,16 @@ class AccessJobs(GrantWorker):
         """When `reconcile` next has work: an APPROVED or REVOKING request at its next check,
         or now while an ACTIVE grant's drift lasts (each pass re-applies it and looks for its
         end). Drift that starts outside envbot is not in the database; see `Job.next_due`."""
-        waiting = (AccessState.APPROVED, AccessState.REVOKING)
-        with self.sessions() as s:
-            unscheduled = s.scalar(
-                select(AccessRequest.id)
-                .where(
-                    or_(
-                        and_(
-                            AccessRequest.state.in_(waiting), AccessRequest.next_check_at.is_(None)
-                        ),
-                        and_(AccessRequest.state == AccessState.ACTIVE, AccessRequest.drift != ""),
-                    )
-                )
-                .limit(1)
-            )
-            if unscheduled is not None:
-                return now
-            return s.scalar(
-                select(func.min(AccessRequest.next_check_at)).where(
-                    AccessRequest.state.in_(waiting)
-                )
-            )
+        waiting = AccessRequest.state.in_((AccessState.APPROVED, AccessState.REVOKING))
+        active = AccessRequest.state == AccessState.ACTIVE
+        unscheduled = now_if_any(
+            self.sessions,
+            AccessRequest,
+            now,
+            and_(waiting, AccessRequest.next_check_at.is_(None)),
+            and_(active, AccessRequest.drift != ""),
+        )
+        return unscheduled or earliest(self.sessions, AccessRequest.next_check_at, waiting)
 
     def _drift(self, backend: AccessBackend, req: AccessRequest, what: str, now: datetime) -> None:
         """Report a drift episode once (thread + audit); re-apply on every pass while it lasts."""

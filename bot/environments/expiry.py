@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Environment
@@ -12,6 +12,7 @@ from bot.domain.states import EnvEvent, EnvState
 from bot.environments import render
 from bot.environments.workflow import ENVIRONMENTS
 from bot.lifecycle.context import Context, WorkflowUseCases
+from bot.lifecycle.due import earliest
 
 EXPIRABLE = (EnvState.READY, EnvState.PROVISIONING, EnvState.FAILED)
 
@@ -53,10 +54,7 @@ class EnvironmentExpiry(WorkflowUseCases[Environment]):
     def expire_next_due(self, now: datetime) -> datetime | None:
         """When `expire_due` next has work: the earliest expiry of an expirable environment
         (one already past means now)."""
-        with self.sessions() as s:
-            return s.scalar(
-                select(func.min(Environment.expires_at)).where(Environment.state.in_(EXPIRABLE))
-            )
+        return earliest(self.sessions, Environment.expires_at, Environment.state.in_(EXPIRABLE))
 
     def timeout_due(self) -> int:
         """Environments waiting for approval past their workspace's pending_timeout time out."""
@@ -78,9 +76,5 @@ class EnvironmentExpiry(WorkflowUseCases[Environment]):
 
     def timeout_next_due(self, now: datetime) -> datetime | None:
         """When `timeout_due` next has work: the earliest deadline of a pending approval."""
-        with self.sessions() as s:
-            return s.scalar(
-                select(func.min(Environment.next_check_at)).where(
-                    Environment.state == EnvState.PENDING_APPROVAL
-                )
-            )
+        pending = Environment.state == EnvState.PENDING_APPROVAL
+        return earliest(self.sessions, Environment.next_check_at, pending)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Environment
@@ -23,6 +23,7 @@ from bot.errors import PermanentError, TemporaryError
 from bot.lifecycle.backends import BackendUseCases
 from bot.lifecycle.context import Context
 from bot.lifecycle.drift import DriftWords, track_drift
+from bot.lifecycle.due import now_if_any
 from bot.lifecycle.moves import SYSTEM
 from provisioning.base import EnvironmentBackend, EnvSpec, Observation, Phase
 
@@ -68,22 +69,15 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         READY with a refresh owed or a drift lasting (each pass re-applies it and looks for
         its end). Drift that starts outside envbot is not in the database; see `Job.next_due`.
         """
-        busy = (EnvState.PROVISIONING, EnvState.DELETING)
-        with self.sessions() as s:
-            found = s.scalar(
-                select(Environment.id)
-                .where(
-                    or_(
-                        Environment.state.in_(busy),
-                        and_(
-                            Environment.state == EnvState.READY,
-                            or_(Environment.needs_refresh.is_(True), Environment.drift != ""),
-                        ),
-                    )
-                )
-                .limit(1)
-            )
-        return now if found is not None else None
+        ready = Environment.state == EnvState.READY
+        return now_if_any(
+            self.sessions,
+            Environment,
+            now,
+            Environment.state.in_((EnvState.PROVISIONING, EnvState.DELETING)),
+            and_(ready, Environment.needs_refresh.is_(True)),
+            and_(ready, Environment.drift != ""),
+        )
 
     def _reconcile_backend(
         self, backend: EnvironmentBackend, envs: list[Environment], now: datetime
