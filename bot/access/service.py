@@ -1,5 +1,5 @@
 """`/access request|list|extend|revoke|cancel` and the request modal, on top of the decisions
-in `access_decisions.py`."""
+in `decisions.py` and the grants in `grants.py`."""
 
 from __future__ import annotations
 

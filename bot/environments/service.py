@@ -1,7 +1,7 @@
 """`/env create|list|show|access`: the environment service that handlers and jobs receive.
 
-It puts together creation and reading (here), changes (`env_changes.py`), and approvals and
-offboarding (`env_approvals.py`) on the shared core in `env_base.py`.
+It puts together creation and reading (here), changes (`changes.py`), and approvals and
+offboarding (`approvals.py`) on the shared core in `core.py`, all on the lifecycle kernel.
 """
 
 from __future__ import annotations

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from bot.policy.base import PolicyModel
+from bot.policy.housekeeping import Cleanup, Dns, QuietHours, Reminders, Retention
 from bot.policy.loader import PolicyError, check_policy_file, load_policy, validate_policy
 from bot.policy.models import (
     Aws,
-    Cleanup,
     Cluster,
     ClusterRef,
     ClusterSpec,
     ClusterTopology,
-    Dns,
     GlobalView,
     LimitRange,
     Management,
@@ -18,11 +18,7 @@ from bot.policy.models import (
     Oidc,
     Policy,
     PolicyLookupError,
-    PolicyModel,
-    QuietHours,
     Quota,
-    Reminders,
-    Retention,
     Role,
     Template,
     Ttl,

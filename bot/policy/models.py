@@ -11,9 +11,6 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     JsonValue,
@@ -23,6 +20,8 @@ from pydantic import (
 )
 
 from bot.errors import NotFound
+from bot.policy.base import PolicyModel
+from bot.policy.housekeeping import Cleanup, Dns, Reminders, Retention
 from bot.policy.types import (
     Channel,
     Duration,
@@ -30,7 +29,6 @@ from bot.policy.types import (
     KubeVersion,
     PrincipalRef,
     Quantity,
-    TimeOfDay,
     pattern_text,
 )
 
@@ -53,12 +51,6 @@ class PolicyLookupError(NotFound, KeyError):
     def __str__(self) -> str:
         # KeyError would repr() the message; show it as written.
         return str(self.args[0])
-
-
-class PolicyModel(BaseModel):
-    """Base of every policy model: immutable, and unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Oidc(PolicyModel):
@@ -219,55 +211,6 @@ class Template(PolicyModel):
     cluster: ClusterSpec | None = None
     namespace: NamespaceSpec = Field(default_factory=NamespaceSpec)
     backend: str | None = None  # override the kind's backend, e.g. "fake"
-
-
-def _sorted_desc(before: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
-    return tuple(sorted(before, reverse=True))
-
-
-class QuietHours(PolicyModel):
-    """No reminders between start and end, in the owner's Slack timezone."""
-
-    start: TimeOfDay
-    end: TimeOfDay
-
-
-class Reminders(PolicyModel):
-    """When reminders go out; `before` is kept sorted, longest first."""
-
-    before: Annotated[tuple[Duration, ...], AfterValidator(_sorted_desc)] = (
-        timedelta(hours=24),
-        timedelta(hours=1),
-    )
-    quiet_hours: QuietHours | None = None
-
-
-class Dns(PolicyModel):
-    """Route53 records that external-dns created, removed on deletion."""
-
-    zones: tuple[str, ...]
-    txt_prefix: str = "_externaldns-"
-    txt_owner_id: str = "kommander"
-
-
-class Cleanup(PolicyModel):
-    """AWS resource types deleted after a cluster; the rest is only reported."""
-
-    delete: tuple[
-        Annotated[
-            str,
-            pattern_text(r"[a-z0-9-]+:[a-z0-9-]+", "<service>:<resource-type> (e.g. ec2:volume)"),
-        ],
-        ...,
-    ] = ()
-
-
-class Retention(PolicyModel):
-    """How long old outbox, inbound and audit rows are kept."""
-
-    audit: Duration = timedelta(days=400)
-    outbox: Duration = timedelta(days=7)
-    inbound: Duration = timedelta(days=1)
 
 
 class Policy(PolicyModel):

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from prometheus_client import Counter, Gauge
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, or_, select, update
@@ -26,32 +25,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import OutboxMessage, SlackMessage
 from bot.domain.clock import Clock
+from bot.slack.outbox_metrics import (
+    PARKED_TOTAL,
+    PENDING,
+    PERMANENT_ERRORS,
+    RATE_LIMITED_TOTAL,
+    SENT_TOTAL,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "invalid_blocks",
-        "msg_too_long",
-        "no_text",
-        "invalid_arguments",
-        "not_in_channel",
-        "is_archived",
-        "user_not_found",
-        "cant_update_message",
-    }
-)
-
-PARKED_TOTAL = Counter(
-    "envbot_outbox_parked_total", "Outbox messages parked after repeated or permanent failure."
-)
-SENT_TOTAL = Counter("envbot_outbox_sent_total", "Outbox messages sent to Slack.")
-RATE_LIMITED_TOTAL = Counter(
-    "envbot_outbox_rate_limited_total", "Slack 429 answers to outbox sends."
-)
-PENDING = Gauge("envbot_outbox_pending", "Outbox messages waiting to be sent (after each drain).")
 
 
 class _Wait(Exception):

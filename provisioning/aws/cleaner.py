@@ -8,7 +8,8 @@ from datetime import datetime
 
 import boto3
 
-from bot.policy.models import Aws, Cleanup, Dns, Policy
+from bot.policy.housekeeping import Cleanup, Dns
+from bot.policy.models import Aws, Policy
 from provisioning.aws.route53 import clean_dns
 from provisioning.aws.session import AssumedRole, SessionFactory, utcnow
 from provisioning.aws.tagged import clean_tagged, find_tagged, load_balancer_dns_names

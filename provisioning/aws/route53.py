@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import boto3
 
 from bot.errors import PermanentError
-from bot.policy.models import Dns
+from bot.policy.housekeeping import Dns
 from provisioning.aws.errors import cause_code
 from provisioning.aws.session import CLIENT_CONFIG, AssumedRole
 from provisioning.cloud import Action, CleanupItem

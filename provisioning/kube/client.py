@@ -17,51 +17,20 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from bot.errors import PermanentError, TemporaryError
+from provisioning.kube.resources import CLUSTER_ROLE_BINDING as CLUSTER_ROLE_BINDING
+from provisioning.kube.resources import LIMIT_RANGE as LIMIT_RANGE
+from provisioning.kube.resources import NAMESPACE as NAMESPACE
+from provisioning.kube.resources import RESOURCE_QUOTA as RESOURCE_QUOTA
+from provisioning.kube.resources import ROLE_BINDING as ROLE_BINDING
+from provisioning.kube.resources import Obj as Obj
+from provisioning.kube.resources import Resource as Resource
 
 logger = logging.getLogger(__name__)
 k8s_config: Any = _k8s_config  # its loaders are untyped
 
-Obj = dict[str, Any]
 TIMEOUT = (5.0, 30.0)  # (connect, read) seconds; every call passes it
 _TEMPORARY = frozenset({409, 410, 429, 500, 502, 503, 504})
 _DEFAULT_RETRY = 30.0
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One REST resource: an API group/version/plural and whether it lives in a namespace."""
-
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool
-
-    @property
-    def api_version(self) -> str:
-        """The `apiVersion` string objects of this resource carry."""
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def custom(self) -> bool:
-        """True for CRDs, which go through `CustomObjectsApi`."""
-        return self.group not in ("", "rbac.authorization.k8s.io")
-
-    def path(self, namespace: str | None, name: str | None = None) -> str:
-        """The REST path of the collection, or of one object when `name` is given."""
-        root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            root += f"/namespaces/{namespace}"
-        root += f"/{self.plural}"
-        return f"{root}/{name}" if name else root
-
-
-NAMESPACE = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
-RESOURCE_QUOTA = Resource("", "v1", "resourcequotas", "ResourceQuota", namespaced=True)
-LIMIT_RANGE = Resource("", "v1", "limitranges", "LimitRange", namespaced=True)
-_RBAC = "rbac.authorization.k8s.io"
-ROLE_BINDING = Resource(_RBAC, "v1", "rolebindings", "RoleBinding", namespaced=True)
-CLUSTER_ROLE_BINDING = Resource(_RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", False)
 
 
 def _api_message(exc: ApiException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import re
@@ -112,11 +113,19 @@ class ResourceType:
         return self._validators[version]
 
 
+@functools.lru_cache(maxsize=64)
+def _documents(path: Path) -> tuple[Any, ...]:
+    """A YAML file's documents, parsed once per test session (libyaml when available: the
+    CRDs are megabytes, and every fake API server reads them)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return tuple(yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader))
+
+
 def load_crd_types(crd_dir: Path) -> list[ResourceType]:
     """Read every CustomResourceDefinition under `crd_dir` (recursively)."""
     types = []
     for path in sorted(crd_dir.rglob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        for doc in _documents(path):
             if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
                 continue
             spec = doc["spec"]

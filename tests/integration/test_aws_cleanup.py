@@ -14,7 +14,8 @@ from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
 from bot.errors import PermanentError, TemporaryError
-from bot.policy.models import Aws, Cleanup, Dns
+from bot.policy.housekeeping import Cleanup, Dns
+from bot.policy.models import Aws
 from provisioning.aws import AwsCleaner, kind_of, map_client_error
 from provisioning.cloud import CleanupReport, FakeCloud, NoCloud, PerWorkspaceCloud
 
