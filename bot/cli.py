@@ -47,7 +47,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     level = logging.INFO if args.verbose else logging.WARNING
     logging.getLogger().setLevel(level)
     logging.getLogger("alembic").setLevel(level)
-    from bot.demo.console import interactive, run_script
+    from bot.demo.tour import interactive, run_script
 
     policy = Path(args.policy)
     if args.script:

@@ -7,9 +7,7 @@ import json
 import random
 import re
 import shlex
-import sys
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -22,11 +20,12 @@ from bot.db import migrate
 from bot.db.models import OutboxMessage, seed_ids
 from bot.demo.fake_slack import FakeSlack
 from bot.demo.fake_slack_store import Delivery, DeliveryKind, Message
+from bot.demo.forms import form_values
 from bot.demo.render_text import render_delivery
 from bot.demo.signing import event_body, interaction_body, sign, slash_body
 from bot.domain.clock import ManualClock
 from bot.domain.durations import DurationError, parse_duration
-from bot.policy import Policy, load_policy
+from bot.policy import Policy
 from bot.settings import JobSettings
 from bot.slack.directory import SlackDirectory
 from bot.wiring import Runtime, build_runtime
@@ -38,7 +37,6 @@ SECRET = "demo-signing-secret"  # noqa: S105 - the demo signs its own requests
 DEMO_JOBS = JobSettings(
     outbox_interval=60, reconcile_interval=60, expiry_interval=60, reminder_interval=60
 )
-EXIT_OK, EXIT_EXPECT_FAILED, EXIT_PARSE_ERROR = 0, 1, 2
 
 
 class ParseError(ValueError):
@@ -317,61 +315,3 @@ class Demo:
         if not ok:
             self.failures += 1
             self.out.write(f"FAILED {verb} {text}\n")
-
-
-def form_values(
-    blocks: list[dict[str, Any]], given: dict[str, str]
-) -> tuple[dict[str, Any], set[str]]:
-    """A modal's `state.values` as Slack would send them: typed values, else initial ones."""
-    values: dict[str, Any] = {}
-    fields: set[str] = set()
-    for block in blocks:
-        if block.get("type") != "input":
-            continue
-        field, element = str(block["block_id"]), block["element"]
-        fields.add(field)
-        action = str(element["action_id"])
-        if element["type"] == "static_select":
-            initial = (element.get("initial_option") or {}).get("value")
-            value = given.get(field, initial)
-            option = {"text": {"type": "plain_text", "text": value}, "value": value}
-            values[field] = {
-                action: {"type": "static_select", "selected_option": option if value else None}
-            }
-        else:
-            value = given.get(field, element.get("initial_value"))
-            values[field] = {action: {"type": element["type"], "value": value}}
-    return values, fields
-
-
-def run_script(lines: Iterable[str], policy_path: Path, out: TextIO) -> int:
-    """Run a tour; returns the exit code (0 ok, 1 an expect failed, 2 a line did not parse)."""
-    policy = load_policy(policy_path)
-    with tempfile.TemporaryDirectory(prefix="envbot-demo-") as tmp:
-        demo = Demo(policy, Path(tmp), out)
-        try:
-            for number, line in enumerate(lines, start=1):
-                try:
-                    demo.run_line(line)
-                except ParseError as exc:
-                    out.write(f"line {number}: {exc}\n")
-                    return EXIT_PARSE_ERROR
-        finally:
-            demo.close()
-    if demo.failures:
-        out.write(f"{demo.failures} expectation(s) failed\n")
-        return EXIT_EXPECT_FAILED
-    return EXIT_OK
-
-
-def interactive(policy_path: Path, out: TextIO = sys.stdout) -> int:
-    """A prompt: type lines, see what the bot sends; Ctrl-D ends."""
-
-    def prompt() -> Iterable[str]:
-        while True:
-            try:
-                yield input("envbot> ")
-            except EOFError:
-                return
-
-    return run_script(prompt(), policy_path, out)

@@ -16,7 +16,8 @@ from slack_sdk import WebClient
 
 from bot.demo.fake_slack_api import ApiError, Params, SlackApi
 from bot.demo.fake_slack_http import FakeSlackServer
-from bot.demo.fake_slack_store import Delivery, Message, Store, View
+from bot.demo.fake_slack_seen import WhatUsersSee
+from bot.demo.fake_slack_store import Store
 from bot.demo.fake_slack_workspace import Channel, User, UserGroup, Workspace
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class _Failure:
     remaining: int
 
 
-class FakeSlack:
+class FakeSlack(WhatUsersSee):
     """The fake Slack server plus helpers for tests and the demo; every method is thread-safe."""
 
     def __init__(
@@ -244,66 +245,6 @@ class FakeSlack:
             except ApiError as exc:
                 raise KeyError(f"no conversation {channel!r}") from exc
         return f"{self.url}/response/{token}"
-
-    # -- what users see --------------------------------------------------------------------
-
-    def deliveries_since(self, cursor: int = 0) -> tuple[list[Delivery], int]:
-        """Deliveries after `cursor` (start with 0) and the cursor to pass next time."""
-        with self._lock:
-            feed = self._store.feed[cursor:]
-            return list(feed), cursor + len(feed)
-
-    def visible_messages(self, user: str) -> list[Message]:
-        """Current messages this user can see (channels, own DMs and ephemerals), newest last."""
-        with self._lock:
-            return self._store.visible_messages(self._ws.require_user(user).id)
-
-    def message(self, channel: str, ts: str) -> Message | None:
-        """One message as it looks now."""
-        with self._lock:
-            found = self._ws.find_channel(channel)
-            return self._store.messages.get((found.id if found else channel, ts))
-
-    def history(self, channel: str) -> list[Message]:
-        """Top-level, non-ephemeral messages of a conversation, oldest first."""
-        with self._lock:
-            found = self._ws.find_channel(channel)
-            cid = found.id if found else channel
-            msgs = [
-                m
-                for (c, _), m in self._store.messages.items()
-                if c == cid and m.thread_ts is None and m.ephemeral_to is None
-            ]
-        return sorted(msgs, key=lambda m: tuple(int(p) for p in m.ts.split(".")))
-
-    def replies(self, channel: str, thread_ts: str) -> list[Message]:
-        """The thread replies under a parent message, oldest first."""
-        with self._lock:
-            found = self._ws.find_channel(channel)
-            cid = found.id if found else channel
-            msgs = [
-                m
-                for (c, _), m in self._store.messages.items()
-                if c == cid and m.thread_ts == thread_ts and m.ephemeral_to is None
-            ]
-        return sorted(msgs, key=lambda m: tuple(int(p) for p in m.ts.split(".")))
-
-    def open_modals(self, user: str) -> list[View]:
-        """Modals open for a user, oldest first."""
-        with self._lock:
-            uid = self._ws.require_user(user).id
-            return [v for v in self._store.views.values() if v.type == "modal" and v.user == uid]
-
-    def home_view(self, user: str) -> View | None:
-        """The App Home tab last published for a user."""
-        with self._lock:
-            vid = self._store.homes.get(self._ws.require_user(user).id)
-            return self._store.views[vid] if vid is not None else None
-
-    def close_view(self, view_id: str) -> None:
-        """Close a modal (after a submission the app acked without errors)."""
-        with self._lock:
-            self._store.views.pop(view_id, None)
 
     # -- request handling (called from server threads) ---------------------------------------
 

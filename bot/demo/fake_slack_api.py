@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 from bot.demo.fake_slack_blocks import validate_message_blocks, validate_view
+from bot.demo.fake_slack_params import ApiError as ApiError
+from bot.demo.fake_slack_params import Params as Params
+from bot.demo.fake_slack_params import Result, flag, json_arg, required
 from bot.demo.fake_slack_store import ResponseUrl, Store
 from bot.demo.fake_slack_workspace import (
     BOT_ID,
@@ -22,40 +24,6 @@ from bot.demo.fake_slack_workspace import (
 
 MAX_TEXT = 40_000
 MAX_RESPONSE_URL_USES = 5
-
-Params = dict[str, Any]
-Result = dict[str, Any]
-
-
-class ApiError(Exception):
-    """A Slack `{"ok": false, "error": ...}` answer."""
-
-    def __init__(self, error: str, messages: list[str] | None = None) -> None:
-        super().__init__(error)
-        self.error = error
-        self.messages = messages or []
-
-
-def _flag(params: Params, key: str) -> bool:
-    return str(params.get(key, "")).lower() in ("1", "true")
-
-
-def _required(params: Params, key: str) -> str:
-    value = params.get(key)
-    if value is None or value == "":
-        raise ApiError("invalid_arguments", [f"[ERROR] missing required field: {key}"])
-    return str(value)
-
-
-def _json_arg(params: Params, key: str, error: str) -> Any:
-    """Blocks and views may arrive as JSON strings in form data."""
-    value = params.get(key)
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ApiError(error, [f"[ERROR] {key} is not valid JSON: {exc}"]) from exc
-    return value
 
 
 class SlackApi:
@@ -118,7 +86,7 @@ class SlackApi:
         self, params: Params, *, required: bool
     ) -> tuple[str | None, list[dict[str, Any]] | None]:
         text = params.get("text")
-        blocks = _json_arg(params, "blocks", "invalid_blocks_format")
+        blocks = json_arg(params, "blocks", "invalid_blocks_format")
         if text is not None and not isinstance(text, str):
             raise ApiError("invalid_arguments", ["[ERROR] text must be a string"])
         if required and not text and not blocks and not params.get("attachments"):
@@ -132,7 +100,7 @@ class SlackApi:
         return text, blocks
 
     def _view(self, params: Params, expected_type: str) -> dict[str, Any]:
-        view = _json_arg(params, "view", "invalid_arguments")
+        view = json_arg(params, "view", "invalid_arguments")
         if view is None:
             raise ApiError("invalid_arguments", ["[ERROR] missing required field: view"])
         errors = validate_view(view, expected_type=expected_type)
@@ -160,7 +128,7 @@ class SlackApi:
         }
 
     def chat_post_message(self, params: Params) -> Result:
-        channel = self._target(_required(params, "channel"))
+        channel = self._target(required(params, "channel"))
         text, blocks = self._content(params, required=True)
         thread_ts = params.get("thread_ts") or None
         if thread_ts is not None:
@@ -171,8 +139,8 @@ class SlackApi:
         return {"channel": channel, "ts": msg.ts, "message": msg.to_api()}
 
     def chat_update(self, params: Params) -> Result:
-        ref = _required(params, "channel")
-        ts = _required(params, "ts")
+        ref = required(params, "channel")
+        ts = required(params, "ts")
         channel = self.ws.find_channel(ref)
         cid = channel.id if channel is not None else ref
         msg = self.store.messages.get((cid, ts))
@@ -187,8 +155,8 @@ class SlackApi:
         return {"channel": cid, "ts": ts, "text": updated.text, "message": updated.to_api()}
 
     def chat_post_ephemeral(self, params: Params) -> Result:
-        ref = _required(params, "channel")
-        user = self.ws.users.get(_required(params, "user"))
+        ref = required(params, "channel")
+        user = self.ws.users.get(required(params, "user"))
         channel = self._target(ref)
         if user is None or user.is_bot:
             raise ApiError("user_not_found")
@@ -224,7 +192,7 @@ class SlackApi:
         }
 
     def views_open(self, params: Params) -> Result:
-        trigger = _required(params, "trigger_id")
+        trigger = required(params, "trigger_id")
         if trigger in self.used_triggers:
             raise ApiError("expired_trigger_id")
         if trigger not in self.triggers:
@@ -255,7 +223,7 @@ class SlackApi:
         return {"view": self.store.update_view(current.id, view).to_api()}
 
     def views_publish(self, params: Params) -> Result:
-        user = self._live_user(_required(params, "user_id"), "user_not_found")
+        user = self._live_user(required(params, "user_id"), "user_not_found")
         view = self._view(params, "home")
         current_id = self.store.homes.get(user.id)
         given = params.get("hash") or None
@@ -265,19 +233,19 @@ class SlackApi:
         return {"view": self.store.publish_home(user.id, view).to_api()}
 
     def users_info(self, params: Params) -> Result:
-        user = self.ws.users.get(_required(params, "user"))
+        user = self.ws.users.get(required(params, "user"))
         if user is None:
             raise ApiError("user_not_found")
         return {"user": user.to_api(self.store.now())}
 
     def users_lookup_by_email(self, params: Params) -> Result:
-        user = self.ws.user_by_email(_required(params, "email"))
+        user = self.ws.user_by_email(required(params, "email"))
         if user is None or user.deleted:
             raise ApiError("users_not_found")
         return {"user": user.to_api(self.store.now())}
 
     def usergroups_list(self, params: Params) -> Result:
-        include_users = _flag(params, "include_users")
+        include_users = flag(params, "include_users")
         return {
             "usergroups": [
                 g.to_api(include_users=include_users) for g in self.ws.usergroups.values()
@@ -285,10 +253,10 @@ class SlackApi:
         }
 
     def usergroups_users_list(self, params: Params) -> Result:
-        group = self.ws.usergroups.get(_required(params, "usergroup"))
+        group = self.ws.usergroups.get(required(params, "usergroup"))
         if group is None:
             raise ApiError("no_such_subteam")
-        include_disabled = _flag(params, "include_disabled")
+        include_disabled = flag(params, "include_disabled")
         users = [u for u in group.users if include_disabled or not self.ws.users[u].deleted]
         return {"users": users}
 

@@ -15,9 +15,9 @@ import requests
 from sqlalchemy import Engine
 from waitress.channel import HTTPChannel
 
-from bot.demo.console import form_values
 from bot.demo.fake_slack import FakeSlack
 from bot.demo.fake_slack_store import Delivery, DeliveryKind, Message, View
+from bot.demo.forms import form_values
 from bot.demo.signing import event_body, interaction_body, sign, slash_body
 from bot.domain.clock import ManualClock
 from bot.policy import Policy, load_policy

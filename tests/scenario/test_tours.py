@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo.console import EXIT_EXPECT_FAILED, EXIT_OK, EXIT_PARSE_ERROR, run_script
+from bot.demo.tour import EXIT_EXPECT_FAILED, EXIT_OK, EXIT_PARSE_ERROR, run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "examples" / "policy.yaml"
