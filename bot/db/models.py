@@ -87,6 +87,14 @@ class Tracked:
     holder_id: Mapped[str]
 
 
+def _due_indexes(table: str) -> tuple[Index, Index]:
+    """The jobs' queries on every workflow table: by state and expiry, by state and next check."""
+    return (
+        Index(f"ix_{table}_state_expires_at", "state", "expires_at"),
+        Index(f"ix_{table}_state_next_check_at", "state", "next_check_at"),
+    )
+
+
 LIVE_STATES_SQL = (
     "state IN ('REQUESTED', 'PENDING_APPROVAL', 'PROVISIONING', 'READY', 'DELETING', 'FAILED')"
 )
@@ -97,8 +105,7 @@ class Environment(Tracked, Base):
 
     __tablename__ = "environments"
     __table_args__ = (
-        Index("ix_environments_state_expires_at", "state", "expires_at"),
-        Index("ix_environments_state_next_check_at", "state", "next_check_at"),
+        *_due_indexes("environments"),
         Index("ix_environments_owner_id_state", "owner_id", "state"),
         Index("ix_environments_workspace_name", "workspace", "name"),
         # A name is unique in its workspace among environments that still hold (or may hold)
@@ -166,8 +173,7 @@ class AccessRequest(Tracked, Base):
 
     __tablename__ = "access_requests"
     __table_args__ = (
-        Index("ix_access_requests_state_expires_at", "state", "expires_at"),
-        Index("ix_access_requests_state_next_check_at", "state", "next_check_at"),
+        *_due_indexes("access_requests"),
         Index("ix_access_requests_requester_id_state", "requester_id", "state"),
         Index("ix_access_requests_subject", "subject", "workspace", "role", "state"),
     )

@@ -81,48 +81,49 @@ class AccessEvent(StrEnum):
     FINISH_REVOKE = "finish_revoke"
 
 
-_S, _E = EnvState, EnvEvent
-ENV_TRANSITIONS: Mapping[tuple[EnvState, EnvEvent], EnvState] = MappingProxyType(
-    {
-        (_S.REQUESTED, _E.START): _S.PROVISIONING,
-        (_S.REQUESTED, _E.REQUIRE_APPROVAL): _S.PENDING_APPROVAL,
-        (_S.PENDING_APPROVAL, _E.APPROVE): _S.PROVISIONING,
-        (_S.PENDING_APPROVAL, _E.DENY): _S.DENIED,
-        (_S.PENDING_APPROVAL, _E.CANCEL): _S.CANCELLED,
-        (_S.PENDING_APPROVAL, _E.TIME_OUT): _S.TIMED_OUT,
-        (_S.PROVISIONING, _E.PROVISIONED): _S.READY,
-        (_S.PROVISIONING, _E.FAIL): _S.FAILED,
-        # Deleting while provisioning is allowed so a mistaken create never has to be waited out.
-        (_S.PROVISIONING, _E.DELETE): _S.DELETING,
-        (_S.PROVISIONING, _E.EXPIRE): _S.DELETING,
-        (_S.READY, _E.DELETE): _S.DELETING,
-        (_S.READY, _E.EXPIRE): _S.DELETING,
-        (_S.DELETING, _E.GONE): _S.DELETED,
-        (_S.DELETING, _E.FAIL): _S.FAILED,
-        (_S.FAILED, _E.RETRY): _S.PROVISIONING,
-        (_S.FAILED, _E.DELETE): _S.DELETING,
-        (_S.FAILED, _E.EXPIRE): _S.DELETING,
+def _decisions(states: Any, events: Any, pending: Any, approved: Any) -> dict[Any, Any]:
+    """The decision part every machine shares: a pending request is approved (to `approved`),
+    denied, cancelled by its requester, or times out undecided."""
+    return {
+        (pending, events.APPROVE): approved,
+        (pending, events.DENY): states.DENIED,
+        (pending, events.CANCEL): states.CANCELLED,
+        (pending, events.TIME_OUT): states.TIMED_OUT,
     }
-)
 
-_A, _AE = AccessState, AccessEvent
-ACCESS_TRANSITIONS: Mapping[tuple[AccessState, AccessEvent], AccessState] = MappingProxyType(
-    {
-        (_A.PENDING, _AE.APPROVE): _A.APPROVED,
-        (_A.PENDING, _AE.DENY): _A.DENIED,
-        (_A.PENDING, _AE.CANCEL): _A.CANCELLED,
-        (_A.PENDING, _AE.TIME_OUT): _A.TIMED_OUT,
-        (_A.APPROVED, _AE.ACTIVATE): _A.ACTIVE,
-        (_A.APPROVED, _AE.FAIL): _A.FAILED,
-        (_A.FAILED, _AE.RETRY): _A.APPROVED,
-        (_A.FAILED, _AE.CLEAN_UP): _A.REVOKING,
-        (_A.ACTIVE, _AE.EXPIRE): _A.REVOKING,
-        (_A.ACTIVE, _AE.REVOKE): _A.REVOKING,
-        (_A.ACTIVE, _AE.OFFBOARD): _A.REVOKING,
-        (_A.REVOKING, _AE.FINISH_EXPIRY): _A.EXPIRED,
-        (_A.REVOKING, _AE.FINISH_REVOKE): _A.REVOKED,
-    }
-)
+
+def _table(states: Any, events: Any, pending: Any, approved: Any, text: str) -> Mapping[Any, Any]:
+    """A transition table from lines of `STATE: event -> NEXT, event -> NEXT`, plus the decision
+    part every machine shares. A name that is not a member of its enum fails at import."""
+    table = _decisions(states, events, pending, approved)
+    for line in text.strip().splitlines():
+        state, _, moves = line.partition(":")
+        for move in moves.split(","):
+            event, _, target = move.partition("->")
+            key = (states[state.strip()], events(event.strip()))
+            table[key] = states[target.strip()]
+    return MappingProxyType(table)
+
+
+_S, _A = EnvState, AccessState
+# Deleting while provisioning is allowed so a mistaken create never has to be waited out.
+_ENV_MOVES = """
+    REQUESTED: start -> PROVISIONING, require_approval -> PENDING_APPROVAL
+    PROVISIONING: provisioned -> READY, fail -> FAILED, delete -> DELETING, expire -> DELETING
+    READY: delete -> DELETING, expire -> DELETING
+    DELETING: gone -> DELETED, fail -> FAILED
+    FAILED: retry -> PROVISIONING, delete -> DELETING, expire -> DELETING
+"""
+_ACCESS_MOVES = """
+    APPROVED: activate -> ACTIVE, fail -> FAILED
+    FAILED: retry -> APPROVED, clean_up -> REVOKING
+    ACTIVE: expire -> REVOKING, revoke -> REVOKING, offboard -> REVOKING
+    REVOKING: finish_expiry -> EXPIRED, finish_revoke -> REVOKED
+"""
+ENV_TRANSITIONS: Mapping[tuple[EnvState, EnvEvent], EnvState]
+ENV_TRANSITIONS = _table(_S, EnvEvent, _S.PENDING_APPROVAL, _S.PROVISIONING, _ENV_MOVES)
+ACCESS_TRANSITIONS: Mapping[tuple[AccessState, AccessEvent], AccessState]
+ACCESS_TRANSITIONS = _table(_A, AccessEvent, _A.PENDING, _A.APPROVED, _ACCESS_MOVES)
 
 ENV_TERMINAL: frozenset[EnvState] = frozenset({_S.DELETED, _S.DENIED, _S.CANCELLED, _S.TIMED_OUT})
 ACCESS_TERMINAL: frozenset[AccessState] = frozenset(
