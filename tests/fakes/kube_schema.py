@@ -114,11 +114,16 @@ class ResourceType:
 
 
 @functools.lru_cache(maxsize=64)
-def _documents(path: Path) -> tuple[Any, ...]:
-    """A YAML file's documents, parsed once per test session (libyaml when available: the
-    CRDs are megabytes, and every fake API server reads them)."""
+def _parsed(path: Path) -> tuple[Any, ...]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return tuple(yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader))
+
+
+def _documents(path: Path) -> Any:
+    """A YAML file's documents, parsed once per test session (libyaml when available: the
+    CRDs are megabytes, and every fake API server reads them); each server gets its own copy,
+    since some tests change a schema (an old CRD that prunes a field)."""
+    return copy.deepcopy(_parsed(path))
 
 
 def load_crd_types(crd_dir: Path) -> list[ResourceType]:
