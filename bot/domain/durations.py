@@ -8,9 +8,10 @@ from datetime import timedelta
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+)([smhdw])")
 _WHOLE = re.compile(r"(?:\d+[smhdw])+")
-# Longer than any TTL a policy allows, and far below timedelta's limit (999999999 days), which
-# `--ttl 9223372036854775808s` used to overflow into an unhandled OverflowError.
-MAX_DURATION = timedelta(days=3650)
+# Longer than any TTL a policy allows, yet far below timedelta's limit (999999999 days) and
+# small enough that now + it stays a valid datetime; `--ttl 9223372036854775808s` used to
+# overflow timedelta into an unhandled OverflowError.
+MAX_DURATION = timedelta(weeks=100_000)
 DURATION_HINT = "use 30m, 4h, 3d or 1w"
 
 

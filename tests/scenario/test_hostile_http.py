@@ -86,7 +86,7 @@ BODIES = st.one_of(
     ),
     junk=st.dictionaries(
         st.sampled_from(["X-Slack-Retry-Num", "Content-Type"]),
-        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=10),
+        st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=10),
         max_size=2,
     ),
 )
