@@ -98,6 +98,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         directory=SlackDirectory(client),
         signing_secret=slack.signing_secret.get_secret_value() if slack.signing_secret else "",
         clock=clock,
+        team_id=slack.team_id,
+        enterprise_id=slack.enterprise_id,
         env_backends=build_environment_backends(clock, kube),
         access_backends=build_access_backends(kube),
         cloud=build_cloud_cleaner(policy),

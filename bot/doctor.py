@@ -82,7 +82,20 @@ def _slack(settings: Settings) -> Check:
             f"auth.test failed: {exc}; check the bot token and that the app is installed",
         )
     mode = "Socket Mode" if slack.app_token else "HTTP"
-    return Check("slack", True, f"{mode}, bot @{who.user} in {who.team}")
+    if slack.team_id and who.team_id and slack.team_id != who.team_id:
+        return Check(
+            "slack",
+            False,
+            f"ENVBOT_SLACK__TEAM_ID is {slack.team_id} but the token is installed in "
+            f"{who.team} ({who.team_id}); every request would be refused",
+        )
+    pin = ""
+    if not slack.team_id and who.team_id:
+        # Doctor only reports; pinning the workspace is a deliberate configuration change.
+        pin = f"; set ENVBOT_SLACK__TEAM_ID={who.team_id} to refuse other workspaces"
+        if who.enterprise_id:
+            pin += f" (and ENVBOT_SLACK__ENTERPRISE_ID={who.enterprise_id})"
+    return Check("slack", True, f"{mode}, bot @{who.user} in {who.team}{pin}")
 
 
 def _kubernetes(settings: Settings, policy: Policy | None) -> Check:

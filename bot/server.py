@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from waitress.server import create_server
 
 from handlers import SlackApp
+from handlers.edge import MAX_BODY
 from handlers.transport import StartResponse, WsgiApp, slack_wsgi
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,11 @@ class HttpServer:
     """waitress on (host, port); port 0 picks a free one. `serve_forever()` blocks."""
 
     def __init__(self, wsgi: WsgiApp, host: str, port: int, threads: int = 16) -> None:
-        self._server = create_server(wsgi, host=host, port=port, threads=threads)
+        # waitress buffers a whole body before calling the app; its own limit answers 413 while
+        # reading, so an oversized upload is cut off on the wire, not after it has been stored.
+        self._server = create_server(
+            wsgi, host=host, port=port, threads=threads, max_request_body_size=MAX_BODY
+        )
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 

@@ -36,6 +36,10 @@ class SlackSettings(BaseModel):
     app_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
     api_url: str = "https://slack.com/api/"
+    # The installed workspace (and Enterprise Grid org): a request signed with our secret but
+    # from another team is refused. `envbot doctor` prints the values `auth.test` reports.
+    team_id: str | None = None
+    enterprise_id: str | None = None
 
     @field_validator("bot_token", "app_token", "signing_secret", mode="before")
     @classmethod

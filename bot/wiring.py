@@ -65,6 +65,8 @@ def build_runtime(
     directory: Directory,
     signing_secret: str,
     clock: Clock,
+    team_id: str | None = None,
+    enterprise_id: str | None = None,
     env_backends: Mapping[str, EnvironmentBackend],
     access_backends: Mapping[str, AccessBackend],
     cloud: CloudCleaner | None = None,
@@ -121,6 +123,8 @@ def build_runtime(
         services,
         client=client,
         signing_secret=signing_secret,
+        team_id=team_id,
+        enterprise_id=enterprise_id,
         process_before_response=process_before_response,
     )
     drain = OutboxDrain(sessions, client, clock)

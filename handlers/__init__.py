@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeAlias
 
 from slack_bolt import App
 
@@ -11,9 +10,10 @@ from bot.services.container import Services
 from bot.slack.client import WebClient
 from handlers import actions, commands, errors, events, views
 from handlers.dedupe import register_dedupe
+from handlers.edge import EdgeRules
+from handlers.transport import SlackApp
 
-# The Bolt app as the composition root holds it: only the listeners import Bolt.
-SlackApp: TypeAlias = App
+__all__ = ["EdgeRules", "SlackApp", "build_app", "register_all"]
 
 
 def register_all(app: App, services: Services) -> None:
@@ -31,6 +31,8 @@ def build_app(
     *,
     client: WebClient,
     signing_secret: str,
+    team_id: str | None = None,
+    enterprise_id: str | None = None,
     process_before_response: bool = False,
 ) -> SlackApp:
     """The Bolt app envbot serves (HTTP or Socket Mode) and the demo dispatches to.
@@ -39,15 +41,17 @@ def build_app(
         services: the use cases the listeners call.
         client: the Web API client (the real Slack, or the fake in the demo and tests).
         signing_secret: verifies that requests come from Slack.
+        team_id: the installed workspace; signed requests from any other team are refused.
+        enterprise_id: the installed Enterprise Grid org, when there is one.
         process_before_response: hold the response until the listener ends (the demo,
             so each line's output is complete before the next line runs).
     """
-    app = App(
+    app = SlackApp(
+        edge=EdgeRules(signing_secret, team_id=team_id, enterprise_id=enterprise_id),
         client=client,
         # Listener bodies run after ack() on this pool; Bolt's default of 5 threads lets a few
         # slow Slack lookups starve the next request's ack past Slack's 3 s.
         listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="envbot-listener"),
-        signing_secret=signing_secret,
         token_verification_enabled=False,
         process_before_response=process_before_response,
         raise_error_for_unhandled_request=False,

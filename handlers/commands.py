@@ -16,7 +16,7 @@ def register(app: App, services: Services) -> None:
     def answer(surface: str, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         ack()
         actor = Actor(
-            user_id=command["user_id"],
+            user_id=str(command.get("user_id") or ""),
             channel_id=command.get("channel_id", ""),
             trigger_id=command.get("trigger_id", ""),
         )

@@ -1,22 +1,29 @@
-"""How Slack's requests reach the listeners: Bolt's WSGI adapter (signed HTTP, which `bot.server`
+"""How Slack's requests reach the listeners: the checked signed-HTTP edge (which `bot.server`
 mounts at /slack/events) or a Socket Mode connection."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+from handlers.edge import EdgeRules, StartResponse, WsgiApp, slack_edge
+
+__all__ = ["SlackApp", "StartResponse", "WsgiApp", "run_socket_mode", "slack_wsgi"]
 
 
-def slack_wsgi(app: App) -> WsgiApp:
-    """The WSGI app that checks Slack's signature and dispatches to the Bolt app."""
-    return SlackRequestHandler(app)
+class SlackApp(App):
+    """The Bolt app envbot serves, with the rules its HTTP edge enforces before dispatching."""
+
+    def __init__(self, *, edge: EdgeRules, **kwargs: Any) -> None:
+        super().__init__(signing_secret=edge.signing_secret, **kwargs)
+        self.edge = edge
+
+
+def slack_wsgi(app: SlackApp) -> WsgiApp:
+    """The WSGI app that checks size, signature, shape and workspace, then dispatches to `app`."""
+    return slack_edge(app, app.edge)
 
 
 def run_socket_mode(app: App, app_token: str) -> None:

@@ -15,11 +15,25 @@ from handlers.actions import router
 def _values(view: dict[str, Any]) -> dict[str, str]:
     """Field name (the block_id) -> submitted value, for text inputs and static selects."""
     out: dict[str, str] = {}
-    for block_id, actions in view.get("state", {}).get("values", {}).items():
-        for element in actions.values():
-            selected = element.get("selected_option") or {}
-            out[block_id] = str(selected.get("value") or element.get("value") or "")
+    # The edge (`handlers.shape`) has checked these are objects; Socket Mode bodies come from
+    # Slack itself, so a missing level is treated as an empty form rather than trusted.
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    if not isinstance(values, dict):
+        return out
+    for block_id, actions in values.items():
+        for element in actions.values() if isinstance(actions, dict) else ():
+            if not isinstance(element, dict):
+                continue
+            selected = element.get("selected_option")
+            chosen = selected.get("value") if isinstance(selected, dict) else None
+            out[str(block_id)] = str(chosen or element.get("value") or "")
     return out
+
+
+def _user(body: dict[str, Any]) -> str:
+    user = body.get("user")
+    return str(user.get("id") or "") if isinstance(user, dict) else ""
 
 
 def register(app: App, services: Services) -> None:
@@ -40,7 +54,7 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors=errors)
             return
         ack()
-        user = body["user"]["id"]
+        user = _user(body)
         try:
             message = services.access.submit(user, *args)
         except UserError as exc:
@@ -50,7 +64,7 @@ def register(app: App, services: Services) -> None:
     @app.view(CallbackId.DENY_REASON.value)
     def handle_deny_reason(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ack()
-        user = body["user"]["id"]
+        user = _user(body)
         reference = str(view.get("private_metadata", ""))
         note = _values(view).get("reason", "").strip()
         try:

@@ -8,6 +8,10 @@ from datetime import timedelta
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+)([smhdw])")
 _WHOLE = re.compile(r"(?:\d+[smhdw])+")
+# Longer than any TTL a policy allows, yet far below timedelta's limit (999999999 days) and
+# small enough that now + it stays a valid datetime; `--ttl 9223372036854775808s` used to
+# overflow timedelta into an unhandled OverflowError.
+MAX_DURATION = timedelta(weeks=100_000)
 DURATION_HINT = "use 30m, 4h, 3d or 1w"
 
 
@@ -26,10 +30,11 @@ def parse_duration(text: str) -> timedelta:
         DurationError: the text is empty, malformed or zero.
     """
     cleaned = text.strip().lower()
-    if not _WHOLE.fullmatch(cleaned):
+    # A real duration is a few characters; the bound also keeps int() away from huge digit runs.
+    if len(cleaned) > 40 or not _WHOLE.fullmatch(cleaned):
         raise DurationError(text)
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(cleaned))
-    if seconds <= 0:
+    if seconds <= 0 or seconds > MAX_DURATION.total_seconds():
         raise DurationError(text)
     return timedelta(seconds=seconds)
 

@@ -27,23 +27,35 @@ def delivery_key(body: Mapping[str, Any]) -> str | None:
     Events API deliveries key on `event_id` (a retry carries the same id). Button clicks key on
     who clicked what, on which message, when: `(user, action_id, value, message ts, action_ts)`,
     so a redelivered click is dropped while a second real click (new `action_ts`) goes through.
+    Slash commands and modal submissions key on `trigger_id`, which Slack mints once per
+    invocation: a replay of the same signed body (inside the 5-minute signature window) is
+    dropped, while typing the command again or pressing Submit again is a new trigger.
 
     Args:
-        body: the parsed request body (`event_callback` or `block_actions` payload).
+        body: the parsed request body (an event, a click, a slash command or a submission).
 
     Returns:
         A key of at most 200 characters, or None for any other kind of request.
     """
     kind = body.get("type")
+    trigger = body.get("trigger_id")
+    if body.get("command") and isinstance(trigger, str) and trigger:
+        return _bounded(f"command:{trigger}")
+    if kind == "view_submission" and isinstance(trigger, str) and trigger:
+        return _bounded(f"view:{trigger}")
     if kind == "event_callback" and body.get("event_id"):
         return _bounded(f"event:{body['event_id']}")
     if kind == "block_actions":
-        user = (body.get("user") or {}).get("id", "")
-        container = body.get("container") or {}
-        message_ts = container.get("message_ts") or (body.get("message") or {}).get("ts", "")
+        who = body.get("user")
+        user = who.get("id", "") if isinstance(who, dict) else ""
+        container = _object(body.get("container"))
+        message_ts = container.get("message_ts") or _object(body.get("message")).get("ts", "")
+        raw = body.get("actions")
+        actions: list[Any] = raw if isinstance(raw, list) else []
         parts = [
             [user, a.get("action_id", ""), _value(a), message_ts, a.get("action_ts", "")]
-            for a in body.get("actions") or []
+            for a in actions
+            if isinstance(a, dict)
         ]
         if not parts:
             return None
@@ -73,6 +85,10 @@ def first_time(sessions: sessionmaker[Session], clock: Clock, key: str) -> bool:
             .returning(InboundKey.key)  # exact on both dialects, unlike rowcount via the ORM
         ).first()
         return added is not None
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _value(action: Mapping[str, Any]) -> Any:

@@ -24,6 +24,8 @@ class BotIdentity:
 
     user: str
     team: str
+    team_id: str = ""
+    enterprise_id: str = ""
 
 
 def whoami(client: WebClient) -> BotIdentity:
@@ -36,4 +38,9 @@ def whoami(client: WebClient) -> BotIdentity:
         who = client.auth_test()
     except SlackApiError as exc:
         raise PermanentError(str(exc.response.get("error"))) from exc
-    return BotIdentity(user=str(who.get("user")), team=str(who.get("team")))
+    return BotIdentity(
+        user=str(who.get("user")),
+        team=str(who.get("team")),
+        team_id=str(who.get("team_id") or ""),
+        enterprise_id=str(who.get("enterprise_id") or ""),
+    )

@@ -49,13 +49,17 @@ class Press:
     @classmethod
     def from_body(cls, action_id: ActionId, body: Mapping[str, Any]) -> Press:
         """The press of `action_id` (the listener's) in `body`; missing fields are empty."""
-        actions: list[dict[str, Any]] = body.get("actions") or []
+        # Typed defensively: the HTTP edge checks shapes, but a Press must never be the place
+        # where a malformed body (an `actions` that is not a list, a `user` string) raises.
+        raw = body.get("actions")
+        actions = [a for a in raw if isinstance(a, dict)] if isinstance(raw, list) else []
         action = next((a for a in actions if a.get("action_id") == action_id.value), {})
+        user = body.get("user")
         return cls(
             action_id=action_id,
             block_id=str(action.get("block_id") or ""),
             value=str(action.get("value") or ""),
-            user_id=str(body.get("user", {}).get("id", "")),
+            user_id=str(user.get("id") or "") if isinstance(user, dict) else "",
             trigger_id=str(body.get("trigger_id") or ""),
         )
 
