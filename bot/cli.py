@@ -117,8 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server.serve_forever()
     finally:
         scheduler.shutdown(wait=False)
-        runtime.jobs.stop()
-        runtime.leader.close()
+        runtime.close()
     return 0
 
 

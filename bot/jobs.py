@@ -89,6 +89,7 @@ class JobRunner:
         self.wakeup = wakeup or Wakeup()
         self._locks = {job.name: threading.Lock() for job in self.jobs}
         self._stopping = threading.Event()
+        self._waker: threading.Thread | None = None
 
     def run(self, job: Job) -> None:
         """Run one job now, after any run of it already under way."""
@@ -181,12 +182,17 @@ class JobRunner:
     def start_waking(self) -> None:
         """Start the thread that runs the `on_wake` jobs whenever a service wakes the runner."""
         self._stopping.clear()
-        threading.Thread(target=self._wake_loop, name="envbot-wake", daemon=True).start()
+        self._waker = threading.Thread(target=self._wake_loop, name="envbot-wake", daemon=True)
+        self._waker.start()
 
-    def stop(self) -> None:
-        """Stop the wake thread (the scheduler is shut down by its owner)."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the wake thread, after the run it is in (the scheduler is shut down by its
+        owner), so no job still holds a database connection when the engine goes."""
         self._stopping.set()
         self.wakeup.event.set()
+        if self._waker is not None:
+            self._waker.join(timeout)
+            self._waker = None
 
     def _wake_loop(self) -> None:
         """Run the `on_wake` jobs whenever a service wakes the runner."""

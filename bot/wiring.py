@@ -7,6 +7,7 @@ run the same handlers, services and jobs; only the clients and backends handed i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -40,7 +41,7 @@ from bot.slack.delivery import OutboxDrain
 from bot.slack.notify import Notifier
 from bot.slack.ports import Directory
 from bot.slack.views import SlackViews
-from handlers import SlackApp, build_app
+from handlers import SlackApp, build_app, listener_pool
 from provisioning.base import AccessBackend, EnvironmentBackend
 from provisioning.cloud import CloudCleaner, NoCloud
 
@@ -55,6 +56,15 @@ class Runtime:
     jobs: JobRunner
     engine: Engine
     leader: LeaderElector
+    listeners: ThreadPoolExecutor
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop taking work and release everything: the wake thread and the listener pool
+        finish what they are doing, then the jobs' lock and the database connections go."""
+        self.jobs.stop(timeout)
+        self.listeners.shutdown(wait=True)
+        self.leader.close()
+        self.engine.dispose()
 
 
 def build_runtime(
@@ -119,6 +129,7 @@ def build_runtime(
         grants=grants,
         home=HomeService(ctx, views, [ENV_HOME, ACCESS_HOME]),
     )
+    listeners = listener_pool()
     app = build_app(
         services,
         client=client,
@@ -126,6 +137,7 @@ def build_runtime(
         team_id=team_id,
         enterprise_id=enterprise_id,
         process_before_response=process_before_response,
+        listener_executor=listeners,
     )
     drain = OutboxDrain(sessions, client, clock)
     every_expiry = timedelta(seconds=intervals.expiry_interval)
@@ -180,4 +192,12 @@ def build_runtime(
         leader=leader,
         wakeup=wakeup,
     )
-    return Runtime(services=services, app=app, drain=drain, jobs=jobs, engine=engine, leader=leader)
+    return Runtime(
+        services=services,
+        app=app,
+        drain=drain,
+        jobs=jobs,
+        engine=engine,
+        leader=leader,
+        listeners=listeners,
+    )

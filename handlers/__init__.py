@@ -26,6 +26,11 @@ def register_all(app: App, services: Services) -> None:
     errors.register(app, services)
 
 
+def listener_pool() -> ThreadPoolExecutor:
+    """The pool listener bodies run on after ack()."""
+    return ThreadPoolExecutor(max_workers=32, thread_name_prefix="envbot-listener")
+
+
 def build_app(
     services: Services,
     *,
@@ -34,6 +39,7 @@ def build_app(
     team_id: str | None = None,
     enterprise_id: str | None = None,
     process_before_response: bool = False,
+    listener_executor: ThreadPoolExecutor | None = None,
 ) -> SlackApp:
     """The Bolt app envbot serves (HTTP or Socket Mode) and the demo dispatches to.
 
@@ -45,13 +51,14 @@ def build_app(
         enterprise_id: the installed Enterprise Grid org, when there is one.
         process_before_response: hold the response until the listener ends (the demo,
             so each line's output is complete before the next line runs).
+        listener_executor: where listener bodies run after ack() (default: 32 threads).
     """
     app = SlackApp(
         edge=EdgeRules(signing_secret, team_id=team_id, enterprise_id=enterprise_id),
         client=client,
         # Listener bodies run after ack() on this pool; Bolt's default of 5 threads lets a few
         # slow Slack lookups starve the next request's ack past Slack's 3 s.
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="envbot-listener"),
+        listener_executor=listener_executor or listener_pool(),
         token_verification_enabled=False,
         process_before_response=process_before_response,
         raise_error_for_unhandled_request=False,

@@ -87,7 +87,7 @@ class Demo:
         self._events = 0
 
     def close(self) -> None:
-        self.runtime.engine.dispose()
+        self.runtime.close()
         self.slack.stop()
 
     # -- lines ------------------------------------------------------------------------------
