@@ -58,8 +58,15 @@ class HttpServer:
     def __init__(self, wsgi: WsgiApp, host: str, port: int, threads: int = 16) -> None:
         # waitress buffers a whole body before calling the app; its own limit answers 413 while
         # reading, so an oversized upload is cut off on the wire, not after it has been stored.
+        # The select loop wakes every 0.1 s (waitress's default is 1 s), so stop() ends the
+        # loop promptly once it has closed the sockets: a rolling update, and every test's server.
         self._server = create_server(
-            wsgi, host=host, port=port, threads=threads, max_request_body_size=MAX_BODY
+            wsgi,
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=MAX_BODY,
+            asyncore_loop_timeout=0.1,
         )
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
