@@ -90,6 +90,7 @@ class JobRunner:
         self._locks = {job.name: threading.Lock() for job in self.jobs}
         self._stopping = threading.Event()
         self._waker: threading.Thread | None = None
+        self._wake_lock = threading.Lock()  # one wake run at a time, or a settle()
 
     def run(self, job: Job) -> None:
         """Run one job now, after any run of it already under way."""
@@ -107,6 +108,16 @@ class JobRunner:
             if job.on_wake:
                 self.run(job)
 
+    def settle(self) -> None:
+        """While the wake thread runs, apply a pending wake now, at the clock's current time
+        (after any wake run under way), so a stepped clock never moves under a wake run."""
+        if self._waker is None:
+            return
+        with self._wake_lock:
+            if self.wakeup.event.is_set():
+                self.wakeup.event.clear()
+                self.run_woken()
+
     def advance(self, clock: ManualClock, delta: timedelta) -> None:
         """Move a manual clock forward, as if each job had run at every tick of its interval.
 
@@ -118,6 +129,7 @@ class JobRunner:
         hook on a fake backend) may have changed what it would find, which `next_due` cannot
         see. After that only the jobs and the clock change anything.
         """
+        self.settle()
         start = clock.now()
         end = start + delta
         moment = start
@@ -198,6 +210,9 @@ class JobRunner:
         """Run the `on_wake` jobs whenever a service wakes the runner."""
         while not self._stopping.is_set():
             self.wakeup.event.wait()
-            self.wakeup.event.clear()
-            if not self._stopping.is_set():
-                self.run_woken()
+            with self._wake_lock:
+                if not self.wakeup.event.is_set():
+                    continue  # a settle() applied it
+                self.wakeup.event.clear()
+                if not self._stopping.is_set():
+                    self.run_woken()
