@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.errors import PermanentError
+from provisioning.ownership import Owner
 
 MANAGED = "envbot.io/managed"
 ENV_ID = "envbot.io/env-id"
@@ -83,6 +84,7 @@ def ensure_owned(existing: Mapping[str, Any], key: str, value: str, what: str) -
     Raises:
         PermanentError: `existing` lacks `key=value` (a name clash with someone else's object).
     """
-    have = (meta(existing).get("labels") or {}).get(key)
-    if have != value:
-        raise PermanentError(f"{what} already exists and belongs to {key}={have!r}, not {value!r}")
+    owner = Owner(key, value)
+    labels = meta(existing).get("labels") or {}
+    if not owner.owns(labels):
+        raise PermanentError(owner.refusal(what, labels))
