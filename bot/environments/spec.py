@@ -42,7 +42,7 @@ def env_spec(env: Environment, policy: Policy) -> EnvSpec:
         namespace=namespace,
         template=env.template,
         owner_id=env.owner_id,
-        owner_email=env.owner_email,
+        owner_email=policy.identity.subject(env.owner_email),
         expires_at=env.expires_at,
         topology=topology,
         cluster_ref=cluster_ref,
