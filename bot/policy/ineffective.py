@@ -27,7 +27,7 @@ def ineffective_keys(data: Mapping[str, Any]) -> list[Problem]:
     workspaces = _section(data.get("workspaces"))
     templates = {name: _section(body) for name, body in _section(data.get("templates")).items()}
     real = {n: t for n, t in templates.items() if t.get("backend") != "fake"}
-    clustered = {t.get("workspace") for t in real.values() if t.get("kind") == "cluster"}
+    clustered = {str(t.get("workspace")) for t in real.values() if t.get("kind") == "cluster"}
     problems: list[Problem] = []
     problems.extend(_management(_section(data.get("management")), workspaces))
     problems.extend(_clusters(_section(data.get("clusters")), workspaces, templates))
@@ -79,7 +79,7 @@ def _workspace(
     path: str,
     name: str,
     body: dict[str, Any],
-    clustered: set[object],
+    clustered: set[str],
     templates: dict[str, dict[str, Any]],
 ) -> Iterator[Problem]:
     if body.get("aws") is not None and name not in clustered:
