@@ -16,11 +16,15 @@ from kubernetes.client.exceptions import ApiException
 
 from bot.errors import PermanentError
 from provisioning.base import EnvSpec, GrantSpec, Phase
+from provisioning.kube.capi import CapiBackend
 from provisioning.kube.client import KubeClients
+from provisioning.kube.kommander import KommanderAccessBackend
 from provisioning.kube.namespace import NamespaceBackend
 from provisioning.kube.rbac import RbacAccessBackend
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 from tests.fakes.kube_authz import ENVBOT_USER, Access, Authorizer
+from tests.integration.test_kube_backends import env as cluster_env
+from tests.integration.test_kube_backends import grant as kommander_grant
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 TARGET_RBAC = DEPLOY / "target-cluster" / "rbac.yaml"
@@ -252,3 +256,31 @@ def test_rbac_grant_and_revoke_under_the_shipped_rbac(target, tmp_path):
     assert target.authorizer.denied == []
     assert drift == {}
     assert target.get_object(RBAC_GROUP, "v1", "rolebindings", "team-a", "envbot-g1") is None
+
+
+# ---- the management backends under deploy/rbac.yaml ----------------------------------------
+
+
+def test_capi_and_kommander_flows_under_the_shipped_management_rbac(management, tmp_path):
+    # setup
+    clients = kube_clients(management, tmp_path)
+    capi = CapiBackend(clients, api_version="v1beta1")
+    kommander = KommanderAccessBackend(clients)
+    spec = cluster_env()
+    access = kommander_grant()
+
+    # execution: create, observe, transfer, delete; grant, drift check, revoke
+    capi.create(spec)
+    capi.observe([spec])
+    capi.create(cluster_env(owner_id="U0BOB", owner_email="Bob@Example.com"))
+    capi.delete(spec)
+    kommander.grant(access)
+    drift = kommander.drifted([access])
+    kommander.revoke(access)
+
+    # validating: nothing was refused, and every access stayed in the workspace namespace or
+    # on the cluster-scoped Kommander kinds
+    assert management.authorizer.denied == []
+    assert drift == {}
+    namespaces = {a.namespace for a in management.authorizer.used}
+    assert namespaces == {"sandbox", None}
