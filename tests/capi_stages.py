@@ -143,10 +143,10 @@ def cluster_status(version: str, stage: str, generation: int = 1) -> Obj:
     }
 
 
-def machine_deployment(version: str, replicas: int = WORKERS, name: str = MD_NAME) -> Obj:
+def machine_deployment(version: str, replicas: int = WORKERS, cluster: str = CLUSTER) -> Obj:
     """A topology-generated MachineDeployment (labels as CAPI's topology controller sets them)."""
     labels = {
-        "cluster.x-k8s.io/cluster-name": CLUSTER,
+        "cluster.x-k8s.io/cluster-name": cluster,
         "topology.cluster.x-k8s.io/owned": "",
         "topology.cluster.x-k8s.io/deployment-name": TOPOLOGY_MD,
     }
@@ -154,36 +154,36 @@ def machine_deployment(version: str, replicas: int = WORKERS, name: str = MD_NAM
         bootstrap = {
             "apiVersion": "bootstrap.cluster.x-k8s.io/v1beta1",
             "kind": "KubeadmConfigTemplate",
-            "name": f"{CLUSTER}-md-0-bootstrap-9xq4n",
+            "name": f"{cluster}-md-0-bootstrap-9xq4n",
         }
         infra = {
             "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2",
             "kind": "AWSMachineTemplate",
-            "name": f"{CLUSTER}-md-0-infra-4k8wd",
+            "name": f"{cluster}-md-0-infra-4k8wd",
         }
     else:
         bootstrap = {
             "apiGroup": "bootstrap.cluster.x-k8s.io",
             "kind": "KubeadmConfigTemplate",
-            "name": f"{CLUSTER}-md-0-bootstrap-9xq4n",
+            "name": f"{cluster}-md-0-bootstrap-9xq4n",
         }
         infra = {
             "apiGroup": "infrastructure.cluster.x-k8s.io",
             "kind": "AWSMachineTemplate",
-            "name": f"{CLUSTER}-md-0-infra-4k8wd",
+            "name": f"{cluster}-md-0-infra-4k8wd",
         }
     return {
         "apiVersion": f"cluster.x-k8s.io/{version}",
         "kind": "MachineDeployment",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(labels)},
+        "metadata": {"name": f"{cluster}-md-0-x7k2p", "namespace": NAMESPACE, "labels": labels},
         "spec": {
-            "clusterName": CLUSTER,
+            "clusterName": cluster,
             "replicas": replicas,
             "selector": {"matchLabels": dict(labels)},
             "template": {
                 "metadata": {"labels": dict(labels)},
                 "spec": {
-                    "clusterName": CLUSTER,
+                    "clusterName": cluster,
                     "version": "v1.29.6",
                     "bootstrap": {"configRef": bootstrap},
                     "infrastructureRef": infra,
@@ -193,11 +193,16 @@ def machine_deployment(version: str, replicas: int = WORKERS, name: str = MD_NAM
     }
 
 
-def md_status(version: str, stage: str, replicas: int = WORKERS, generation: int = 1) -> Obj:
+def md_status(
+    version: str, stage: str, replicas: int = WORKERS, generation: int = 1, cluster: str = CLUSTER
+) -> Obj:
     """The MachineDeployment's `.status` at `stage` (machines exist from cp_initialized)."""
     made = replicas if _reached(stage, "cp_initialized") else 0
     available = min(_available(stage), replicas)
-    selector = f"cluster.x-k8s.io/cluster-name={CLUSTER},topology.cluster.x-k8s.io/deployment-name={TOPOLOGY_MD}"
+    selector = (
+        f"cluster.x-k8s.io/cluster-name={cluster},"
+        f"topology.cluster.x-k8s.io/deployment-name={TOPOLOGY_MD}"
+    )
     phase = "Running" if available >= replicas else "ScalingUp"
     if version == "v1beta1":
         ok = available >= replicas
