@@ -59,9 +59,11 @@ class Controllers:
 
     def put_status(self, group: str, version: str, plural: str, name: str, status: Any) -> None:
         ns = st.NAMESPACE
-        obj = self.api.get_namespaced_custom_object(group, version, ns, plural, name)
+        obj: dict[str, Any] = self.api.get_namespaced_custom_object(  # type: ignore[assignment]
+            group, version, ns, plural, name
+        )
         obj["status"] = status
-        stored = self.api.replace_namespaced_custom_object_status(
+        stored: dict[str, Any] = self.api.replace_namespaced_custom_object_status(  # type: ignore[assignment]
             group, version, ns, plural, name, obj
         )
         assert stored["status"] == status  # nothing pruned: every field is in the CRD schema
