@@ -27,6 +27,7 @@ from bot.errors import PermanentError
 from provisioning.base import EnvSpec, Observation, Phase
 from provisioning.kube import labels as lbl
 from provisioning.kube.client import KubeClient, KubeClients, Obj, Resource
+from provisioning.ownership import Claim, Owner
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +50,19 @@ def env_labels(spec: EnvSpec) -> dict[str, str]:
     return {
         lbl.MANAGED: "true",
         lbl.ENV_ID: lbl.label_value(spec.env_id),
+        lbl.INSTALL_ID: lbl.label_value(spec.install_id),
         lbl.OWNER: lbl.label_value(spec.owner_id),
         lbl.TEMPLATE: lbl.label_value(spec.template),
     }
+
+
+def env_owner(spec: EnvSpec) -> Owner:
+    """Who every object of the environment must belong to (its id and this install)."""
+    return lbl.env_owner(spec.env_id, spec.install_id)
+
+
+def _what(res: Resource, spec: EnvSpec) -> str:
+    return f"{res.kind} {spec.namespace}/{spec.name}"
 
 
 def env_annotations(spec: EnvSpec) -> dict[str, str]:
@@ -209,25 +220,33 @@ class CapiBackend:
         return self._clients.management()
 
     def create(self, spec: EnvSpec) -> None:
-        """Create the Cluster, then the KommanderCluster; existing ones of this env are kept.
+        """Check the names are free (or ours), then create the Cluster and the KommanderCluster;
+        existing ones of this env are kept, and ones from before install ids are adopted.
 
         Raises:
             TemporaryError: the API server is unavailable; retry later.
-            PermanentError: rejected, or an object of that name belongs to another environment.
+            NameTaken: a Cluster or KommanderCluster of that name is not this environment's.
+            PermanentError: rejected.
         """
         res = self.cluster_resource
+        owner = env_owner(spec)
+        for kind in (res, KOMMANDER_CLUSTER):
+            found = self._kube.get(kind, spec.name, spec.namespace)
+            if found is not None:
+                lbl.ensure_owned(found, owner, _what(kind, spec), name=spec.name)
         self._apply(res, cluster_manifest(spec, res.version, self._worker_class), spec)
         self._apply(KOMMANDER_CLUSTER, kommander_cluster_manifest(spec), spec)
 
     def _apply(self, res: Resource, manifest: Obj, spec: EnvSpec) -> None:
         stored = self._kube.create(res, manifest)
-        what = f"{res.kind} {spec.namespace}/{spec.name}"
-        lbl.ensure_owned(stored, lbl.ENV_ID, lbl.label_value(spec.env_id), what)
-        if lbl.mismatches(stored, env_labels(spec), env_annotations(spec)):
-            # A retried create after an extension refreshes expires-at and repairs our labels.
+        owner = env_owner(spec)
+        claim = lbl.ensure_owned(stored, owner, _what(res, spec), name=spec.name)
+        if claim is Claim.LEGACY or lbl.mismatches(stored, env_labels(spec), env_annotations(spec)):
+            # A retried create after an extension refreshes expires-at and repairs our labels;
+            # an object from before install ids gets the install-id label (adopted).
             meta = manifest["metadata"]
             patch = {"metadata": {"labels": meta["labels"], "annotations": meta["annotations"]}}
-            self._kube.patch(res, spec.name, patch, spec.namespace)
+            self._kube.patch_owned(res, spec.name, patch, spec.namespace, owner)
 
     def observe(
         self, specs: Sequence[EnvSpec], *, expected_ready: bool = False
@@ -245,11 +264,12 @@ class CapiBackend:
             for res, into in ((self.cluster_resource, clusters), (KOMMANDER_CLUSTER, kcs)):
                 for obj in self._kube.list(res, lbl.MANAGED_SELECTOR, namespace):
                     into[lbl.key_of(obj)] = obj
+        # What carries our name but not our owner is, for this environment, not there.
         return {
             s.env_id: self._observation(
                 s,
-                clusters.get((s.namespace, s.name)),
-                kcs.get((s.namespace, s.name)),
+                lbl.owned(clusters.get((s.namespace, s.name)), env_owner(s)),
+                lbl.owned(kcs.get((s.namespace, s.name)), env_owner(s)),
                 expected_ready,
             )
             for s in specs
@@ -289,10 +309,13 @@ class CapiBackend:
         return found
 
     def delete(self, spec: EnvSpec) -> None:
-        """Detach (delete the KommanderCluster), then delete the Cluster; absent ones are fine.
+        """Detach (delete the KommanderCluster), then delete the Cluster; absent ones are fine,
+        and ones that are not this environment's are left alone.
 
-        Both use foreground propagation, so observe() reports DELETING until CAPI has removed
-        the machines and the objects are gone.
+        Each is read, its owner checked, and exactly that object deleted (preconditions), with
+        foreground propagation, so observe() reports DELETING until CAPI has removed the
+        machines and the objects are gone.
         """
-        self._kube.delete(KOMMANDER_CLUSTER, spec.name, spec.namespace)
-        self._kube.delete(self.cluster_resource, spec.name, spec.namespace)
+        owner = env_owner(spec)
+        self._kube.delete_owned(KOMMANDER_CLUSTER, spec.name, spec.namespace, owner)
+        self._kube.delete_owned(self.cluster_resource, spec.name, spec.namespace, owner)
