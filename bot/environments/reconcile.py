@@ -53,7 +53,9 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
     """Moves PROVISIONING to READY and DELETING to DELETED, and reports drift."""
 
     def __init__(self, ctx: Context, backends: Mapping[str, EnvironmentBackend]) -> None:
-        super().__init__(ctx, ENVIRONMENTS, backends, env_spec)
+        super().__init__(
+            ctx, ENVIRONMENTS, backends, lambda env, policy: env_spec(env, policy, ctx.install_id)
+        )
 
     def reconcile(self) -> None:
         """One level-triggered pass over every watched environment, one list per backend."""

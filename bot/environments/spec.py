@@ -8,8 +8,8 @@ from provisioning.base import ClusterTopology as TopologySpec
 from provisioning.base import EnvSpec
 
 
-def env_spec(env: Environment, policy: Policy) -> EnvSpec:
-    """The backend's view of an environment, from its row and its template."""
+def env_spec(env: Environment, policy: Policy, install_id: str = "") -> EnvSpec:
+    """The backend's view of an environment, from its row, its template and this install."""
     template = policy.templates.get(env.template)
     workspace = policy.workspaces.get(env.workspace)
     topology = None
@@ -46,4 +46,5 @@ def env_spec(env: Environment, policy: Policy) -> EnvSpec:
         cluster_ref=cluster_ref,
         role=role,
         quota=quota,
+        install_id=install_id,
     )

@@ -219,10 +219,9 @@ class KubeClient:
                     uid=meta.get("uid"), resource_version=meta.get("resourceVersion")
                 ),
             )
-            body: Obj = self._api.sanitize_for_serialization(options)
             query = {"propagationPolicy": "Foreground"}
             try:
-                self._send(res, "DELETE", namespace, name, body=body, query=query)
+                self._send(res, "DELETE", namespace, name, body=options, query=query)
             except ApiException as exc:
                 if exc.status == 404:
                     return "absent"
@@ -254,7 +253,7 @@ class KubeClient:
         namespace: str | None,
         name: str | None,
         *,
-        body: Obj | None = None,
+        body: Obj | k8s.V1DeleteOptions | None = None,
         query: Mapping[str, str] | None = None,
     ) -> Obj:
         """One HTTP call; SDK exceptions propagate to the caller's mapping."""
@@ -313,7 +312,7 @@ class _Call:
     method: str
     namespace: str | None
     name: str | None
-    body: Obj | None
+    body: Obj | k8s.V1DeleteOptions | None  # the SDK serializes either
     query: dict[str, str]
 
     @property
