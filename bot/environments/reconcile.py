@@ -19,7 +19,7 @@ from bot.domain.states import EnvEvent, EnvState
 from bot.environments import render
 from bot.environments.spec import env_spec
 from bot.environments.workflow import ENVIRONMENTS
-from bot.errors import PermanentError, TemporaryError
+from bot.errors import NameTaken, PermanentError, TemporaryError
 from bot.lifecycle.backends import BackendUseCases
 from bot.lifecycle.context import Context
 from bot.lifecycle.drift import DriftWords, track_drift
@@ -132,6 +132,10 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         except TemporaryError as exc:
             self._temporary(env.id, now, exc)
             return
+        except NameTaken as exc:
+            logger.warning("%s: %s (%s)", env.id, exc, exc.detail)
+            self._name_taken(env.id, now, str(exc))
+            return
         except PermanentError as exc:
             self._fail(env.id, now, str(exc))
             return
@@ -160,6 +164,25 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
             if env is None or env.state not in (EnvState.PROVISIONING, EnvState.DELETING):
                 return
             self._failed(s, env, reason, now, "Failed", "Use Retry or Delete now on the card.")
+
+    def _name_taken(self, env_id: str, now: datetime, reason: str) -> None:
+        """The name is held by something envbot does not own: fail, say so in the thread and
+        to the owner. Delete now or expiry later removes only what is this environment's."""
+        with self.sessions.begin() as s:
+            env = s.get(Environment, env_id, with_for_update=True)
+            if env is None or env.state != EnvState.PROVISIONING:
+                return
+            hint = (
+                "Nothing of the other owner's was or will be touched; use Delete now to close it."
+            )
+            self._failed(s, env, reason, now, "Failed", hint)
+            self.life.dm(
+                s,
+                env.owner_id,
+                f"name-taken:{env.id}:{env.retry_round}",
+                now,
+                f"`{env.name}` could not be created: {reason}.",
+            )
 
     def _failed(
         self, s: Session, env: Environment, reason: str, now: datetime, what: str, hint: str
