@@ -100,8 +100,8 @@ MGMT = ((CLUSTERS, "sandbox"), (KCS, "sandbox"))
 def test_the_fake_refuses_stale_preconditions_and_resource_versions(fake):
     # setup: the real client, a namespace and a Cluster
     api = fake.api_client()
-    core = k8s.CoreV1Api(api)
-    custom = k8s.CustomObjectsApi(api)
+    core: Any = k8s.CoreV1Api(api)  # plain dicts in, as envbot sends them
+    custom: Any = k8s.CustomObjectsApi(api)
     ns = core.create_namespace({"metadata": {"name": "payments"}})
     foreign_cluster(fake, "prod-db", {})
     cluster = custom.get_namespaced_custom_object(*CLUSTERS[:2], "sandbox", "clusters", "prod-db")
@@ -110,7 +110,7 @@ def test_the_fake_refuses_stale_preconditions_and_resource_versions(fake):
     def refused(call: Callable[[], Any]) -> tuple[int, str]:
         with pytest.raises(ApiException) as info:
             call()
-        return info.value.status, json.loads(info.value.body)["message"]
+        return info.value.status, json.loads(info.value.body or "{}")["message"]
 
     # execution
     wrong_uid = refused(
