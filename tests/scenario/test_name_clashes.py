@@ -1,5 +1,5 @@
-"""A name taken by something envbot does not own, over signed HTTP with the real CAPI and
-namespace backends on a fake API server: the environment fails with a clear reason in its thread
+"""A name taken by something envbot does not own (the real CAPI and
+namespace backends on a fake API server): the environment fails with a clear reason in its thread
 and by DM, and neither Retry, Delete now nor expiry ever writes to the foreign objects."""
 
 from __future__ import annotations
