@@ -26,6 +26,7 @@ from bot.lifecycle.drift import DriftWords, track_drift
 from bot.lifecycle.due import now_if_any
 from bot.lifecycle.moves import SYSTEM
 from provisioning.base import EnvironmentBackend, EnvSpec, Observation, Phase
+from provisioning.names import CloudNames
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +53,16 @@ DRIFT_WORDS = DriftWords(
 class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, EnvSpec]):
     """Moves PROVISIONING to READY and DELETING to DELETED, and reports drift."""
 
-    def __init__(self, ctx: Context, backends: Mapping[str, EnvironmentBackend]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        backends: Mapping[str, EnvironmentBackend],
+        cloud_names: CloudNames | None = None,
+    ) -> None:
         super().__init__(
             ctx, ENVIRONMENTS, backends, lambda env, policy: env_spec(env, policy, ctx.install_id)
         )
+        self.cloud_names = cloud_names
 
     def reconcile(self) -> None:
         """One level-triggered pass over every watched environment, one list per backend."""
@@ -90,7 +97,8 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
                 continue
             spec = specs[env.id]
             if env.state == EnvState.PROVISIONING and not env.created:
-                self._call(env, now, backend.create, spec, "created")
+                create = self._checked_create(backend, env.kind)
+                self._call(env, now, create, spec, "created")
             elif env.state == EnvState.DELETING and not env.delete_requested:
                 self._call(env, now, backend.delete, spec, "delete_requested")
             elif env.state == EnvState.READY and env.needs_refresh:
@@ -104,6 +112,21 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
             obs = seen.get(env.id)
             if obs is not None:
                 self._apply(env.id, obs, now, backend, specs[env.id])
+
+    def _checked_create(self, backend: EnvironmentBackend, kind: str) -> Callable[[EnvSpec], None]:
+        """The first create, after the cloud account is asked whether the name is taken (the
+        backend checks its own objects in create)."""
+        names = self.cloud_names
+        if names is None or kind != "cluster":
+            return backend.create
+
+        def create(spec: EnvSpec) -> None:
+            holder = names.foreign_holder(spec.name, spec.workspace, spec.env_id, spec.install_id)
+            if holder:
+                raise NameTaken(spec.name, holder)
+            backend.create(spec)
+
+        return create
 
     def _refresh(self, backend: EnvironmentBackend, env: Environment, spec: EnvSpec) -> None:
         """Re-apply a READY environment after its expiry or owner changed, so the labels and
