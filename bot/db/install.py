@@ -56,8 +56,11 @@ def _agree(stored: str, wanted: str | None) -> str:
     return stored
 
 
-def ensure_install_id(engine: Engine, wanted: str | None = None) -> str:
-    """The stored install id, storing `wanted` (or a fresh one) the first time; audited.
+def ensure_install_id(
+    engine: Engine, wanted: str | None = None, now: datetime | None = None
+) -> str:
+    """The stored install id, storing `wanted` (or a fresh one) the first time; audited at
+    `now` (the wall clock unless the demo's clock is given).
 
     Two processes migrating at once both end with the one id that was stored first.
 
@@ -70,7 +73,7 @@ def ensure_install_id(engine: Engine, wanted: str | None = None) -> str:
     if stored is not None:
         return _agree(stored, wanted)
     value = wanted or new_install_id()
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     try:
         with Session(engine) as s, s.begin():
             s.add(Install(id=ROW, install_id=value, created_at=now))

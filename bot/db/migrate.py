@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
@@ -23,7 +24,12 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head", install_id: str | None = None) -> str | None:
+def upgrade(
+    url: str,
+    revision: str = "head",
+    install_id: str | None = None,
+    now: datetime | None = None,
+) -> str | None:
     """Bring the database at `url` up to `revision`; at head, make sure it has an install id
     (`install_id` when given, else a fresh one the first time) and return it.
 
@@ -36,7 +42,7 @@ def upgrade(url: str, revision: str = "head", install_id: str | None = None) -> 
         return None
     engine = make_engine(url)
     try:
-        return ensure_install_id(engine, install_id)
+        return ensure_install_id(engine, install_id, now)
     finally:
         engine.dispose()
 
