@@ -58,6 +58,9 @@ class EnvSpec:
     quota: Mapping[str, str] = field(default_factory=dict)
     # namespace kind: the LimitRange's container `default` / `defaultRequest`; empty: no LimitRange
     limit_range: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # This install's id (from the database): on every object as a label beside the env id, and
+    # for the cloud's tags; objects without it are adopted only when their env id is this one.
+    install_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class GrantSpec:
     cluster_ref: str = ""  # rbac: the `clusters` entry
     global_cluster_role: str = ""  # kommander: the global read-only cluster role
     global_kommander_role: str = ""  # kommander: the global read-only UI role
+    install_id: str = ""  # this install's id, a label beside the grant id on every object
 
 
 class AccessBackend(Protocol):

@@ -34,7 +34,9 @@ class GrantWorker(BackendUseCases[AccessRequest, AccessBackend, GrantSpec]):
     """Moves grants APPROVED->ACTIVE and REVOKING->EXPIRED|REVOKED through their backend."""
 
     def __init__(self, ctx: Context, backends: Mapping[str, AccessBackend]) -> None:
-        super().__init__(ctx, ACCESS, backends, grant_spec)
+        super().__init__(
+            ctx, ACCESS, backends, lambda req, policy: grant_spec(req, policy, ctx.install_id)
+        )
 
     # -- activation -------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from provisioning.base import EnvSpec, Observation, Phase
 from provisioning.kube import labels as lbl
 from provisioning.kube.capi_status import CLUSTER_NAME_LABEL, progress
 from provisioning.kube.client import KubeClient, KubeClients, Obj, Resource
+from provisioning.ownership import Claim, Owner
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +51,19 @@ def env_labels(spec: EnvSpec) -> dict[str, str]:
     return {
         lbl.MANAGED: "true",
         lbl.ENV_ID: lbl.label_value(spec.env_id),
+        lbl.INSTALL_ID: lbl.label_value(spec.install_id),
         lbl.OWNER: lbl.label_value(spec.owner_id),
         lbl.TEMPLATE: lbl.label_value(spec.template),
     }
+
+
+def env_owner(spec: EnvSpec) -> Owner:
+    """Who every object of the environment must belong to (its id and this install)."""
+    return lbl.env_owner(spec.env_id, spec.install_id)
+
+
+def _what(res: Resource, spec: EnvSpec) -> str:
+    return f"{res.kind} {spec.namespace}/{spec.name}"
 
 
 def env_annotations(spec: EnvSpec) -> dict[str, str]:
@@ -173,25 +184,33 @@ class CapiBackend:
         return self._clients.management()
 
     def create(self, spec: EnvSpec) -> None:
-        """Create the Cluster, then the KommanderCluster; existing ones of this env are kept.
+        """Check the names are free (or ours), then create the Cluster and the KommanderCluster;
+        existing ones of this env are kept, and ones from before install ids are adopted.
 
         Raises:
             TemporaryError: the API server is unavailable; retry later.
-            PermanentError: rejected, or an object of that name belongs to another environment.
+            NameTaken: a Cluster or KommanderCluster of that name is not this environment's.
+            PermanentError: rejected.
         """
         res = self.cluster_resource
+        owner = env_owner(spec)
+        for kind in (res, KOMMANDER_CLUSTER):
+            found = self._kube.get(kind, spec.name, spec.namespace)
+            if found is not None:
+                lbl.ensure_owned(found, owner, _what(kind, spec), name=spec.name)
         self._apply(res, cluster_manifest(spec, res.version, self._worker_class), spec)
         self._apply(KOMMANDER_CLUSTER, kommander_cluster_manifest(spec), spec)
 
     def _apply(self, res: Resource, manifest: Obj, spec: EnvSpec) -> None:
         stored = self._kube.create(res, manifest)
-        what = f"{res.kind} {spec.namespace}/{spec.name}"
-        lbl.ensure_owned(stored, lbl.ENV_ID, lbl.label_value(spec.env_id), what)
-        if lbl.mismatches(stored, env_labels(spec), env_annotations(spec)):
-            # A retried create after an extension refreshes expires-at and repairs our labels.
+        owner = env_owner(spec)
+        claim = lbl.ensure_owned(stored, owner, _what(res, spec), name=spec.name)
+        if claim is Claim.LEGACY or lbl.mismatches(stored, env_labels(spec), env_annotations(spec)):
+            # A retried create after an extension refreshes expires-at and repairs our labels;
+            # an object from before install ids gets the install-id label (adopted).
             meta = manifest["metadata"]
             patch = {"metadata": {"labels": meta["labels"], "annotations": meta["annotations"]}}
-            self._kube.patch(res, spec.name, patch, spec.namespace)
+            self._kube.patch_owned(res, spec.name, patch, spec.namespace, owner)
 
     def observe(
         self, specs: Sequence[EnvSpec], *, expected_ready: bool = False
@@ -215,11 +234,12 @@ class CapiBackend:
             for md in self._kube.list(self._md_resource, selector, namespace):
                 owner = str(lbl.meta(md).get("labels", {}).get(CLUSTER_NAME_LABEL))
                 mds.setdefault((namespace, owner), []).append(md)
+        # What carries our name but not our owner is, for this environment, not there.
         return {
             s.env_id: self._observation(
                 s,
-                clusters.get((s.namespace, s.name)),
-                kcs.get((s.namespace, s.name)),
+                lbl.owned(clusters.get((s.namespace, s.name)), env_owner(s)),
+                lbl.owned(kcs.get((s.namespace, s.name)), env_owner(s)),
                 mds.get((s.namespace, s.name), []),
                 expected_ready,
             )
@@ -265,10 +285,13 @@ class CapiBackend:
         return found
 
     def delete(self, spec: EnvSpec) -> None:
-        """Detach (delete the KommanderCluster), then delete the Cluster; absent ones are fine.
+        """Detach (delete the KommanderCluster), then delete the Cluster; absent ones are fine,
+        and ones that are not this environment's are left alone.
 
-        Both use foreground propagation, so observe() reports DELETING until CAPI has removed
-        the machines and the objects are gone.
+        Each is read, its owner checked, and exactly that object deleted (preconditions), with
+        foreground propagation, so observe() reports DELETING until CAPI has removed the
+        machines and the objects are gone.
         """
-        self._kube.delete(KOMMANDER_CLUSTER, spec.name, spec.namespace)
-        self._kube.delete(self.cluster_resource, spec.name, spec.namespace)
+        owner = env_owner(spec)
+        self._kube.delete_owned(KOMMANDER_CLUSTER, spec.name, spec.namespace, owner)
+        self._kube.delete_owned(self.cluster_resource, spec.name, spec.namespace, owner)

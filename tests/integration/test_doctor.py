@@ -44,14 +44,25 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_database_url: str
 
 
 def test_all_green_after_migrate(env: str) -> None:
-    migrate.upgrade(env)
+    install_id = migrate.upgrade(env)
     checks = {c.name: c for c in run_checks()}
     assert all(c.ok for c in checks.values()), checks
+    assert checks["database"].detail.endswith(f", install id {install_id}")
     assert (
         "can list clusters and machinedeployments in sandbox (sandbox)"
         in checks["kubernetes"].detail
     )
     assert checks["slack"].detail.startswith("HTTP, bot @")
+
+
+def test_says_when_envbot_install_id_disagrees(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    migrate.upgrade(env, install_id="inst-a")
+    monkeypatch.setenv("ENVBOT_INSTALL_ID", "inst-b")
+    checks = {c.name: c for c in run_checks()}
+    assert not checks["database"].ok
+    assert "ENVBOT_INSTALL_ID is 'inst-b' but this database belongs to install 'inst-a'" in (
+        checks["database"].detail
+    )
 
 
 def test_says_what_is_wrong(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
