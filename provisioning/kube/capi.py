@@ -27,6 +27,7 @@ from bot.errors import PermanentError
 from provisioning.base import EnvSpec, Observation, Phase
 from provisioning.kube import labels as lbl
 from provisioning.kube.client import KubeClient, KubeClients, Obj, Resource
+from provisioning.kube.ingress import kommander_endpoints
 
 logger = logging.getLogger(__name__)
 
@@ -262,11 +263,7 @@ class CapiBackend:
             return Observation(Phase.DELETED, exists=False)
         if _deleting(cluster, kc):
             return Observation(Phase.DELETING)
-        endpoints: dict[str, str] = {}
-        address = (((kc or {}).get("status") or {}).get("ingress") or {}).get("address")
-        if address:
-            host = str(address).removeprefix("https://").rstrip("/")
-            endpoints["api_server"] = f"https://{host}/dkp/api-server"
+        endpoints = kommander_endpoints(kc)
         failure = _failure(cluster, kc)
         phase = Phase.FAILED if failure else progress(cluster, kc)
         drift = "; ".join(self._drift(spec, cluster, kc, expected_ready))
