@@ -169,7 +169,7 @@ def _view(kubeconfig: Path) -> dict[str, Any]:
 def _load_with_client(kubeconfig: Path, home: Path) -> tuple[Any, list[str]]:
     """The kubernetes client's loader on the kubeconfig, its exec running the stand-in."""
     cfg = kclient.Configuration()
-    kconfig.load_kube_config(
+    kconfig.load_kube_config(  # type: ignore[no-untyped-call]
         config_file=str(kubeconfig),
         client_configuration=cfg,
         persist_config=False,
