@@ -32,6 +32,7 @@ from bot.wiring import Runtime
 from provisioning.base import EnvironmentBackend
 from provisioning.kube.client import NAMESPACE, KubeClients
 from provisioning.registry import build_environment_backends
+from tests import capi_stages as st
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 from tests.fakes.kube_tls import self_signed_certificate
 from tests.scenario.conftest import POLICY_PATH, SlackClient
@@ -40,6 +41,7 @@ pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs k
 
 CAPI = ("cluster.x-k8s.io", "v1beta1", "clusters")
 KOM = ("kommander.mesosphere.io", "v1beta1", "kommanderclusters")
+MDS = ("cluster.x-k8s.io", "v1beta1", "machinedeployments")
 ISSUER = "https://management.example.com/dex"
 SCOPES = ["email", "groups", "offline_access", "audience:server:client_id:kube-apiserver"]
 GET_TOKEN = [
@@ -194,11 +196,14 @@ def test_cluster_dm_builds_a_kubeconfig_for_the_proxy_with_the_ingress_ca(
     fake_slack: FakeSlack,
     home: Path,
 ) -> None:
-    # setup: CAPI and Kommander bring the cluster up; Kommander publishes address and CA
+    # setup: CAPI brings the cluster and its workers up; Kommander publishes address and CA
     slack_http.ask("alice", "/env", "create sandbox capi-one")
     _jobs(runtime, clock)
     for condition in ("InfrastructureReady", "ControlPlaneReady", "Ready"):
         kube.set_condition(*CAPI, "sandbox", "capi-one", condition, "True", reason="Ready")
+    md = st.machine_deployment("v1beta1", cluster="capi-one")
+    md["status"] = st.md_status("v1beta1", "workers_2", cluster="capi-one")
+    kube.put_object(*MDS, md)
     bundle = base64.b64encode(INGRESS_CA).decode()
     ingress = {"address": "a1b2.elb.amazonaws.com", "caBundle": bundle}
     kube.set_status(*KOM, "sandbox", "capi-one", {"phase": "Joined", "ingress": ingress})
