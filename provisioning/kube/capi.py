@@ -28,6 +28,7 @@ from provisioning.base import EnvSpec, Observation, Phase
 from provisioning.kube import labels as lbl
 from provisioning.kube.capi_status import CLUSTER_NAME_LABEL, progress
 from provisioning.kube.client import KubeClient, KubeClients, Obj, Resource
+from provisioning.kube.ingress import kommander_endpoints
 from provisioning.ownership import Claim, Owner
 
 logger = logging.getLogger(__name__)
@@ -258,11 +259,7 @@ class CapiBackend:
             return Observation(Phase.DELETED, exists=False)
         if _deleting(cluster, kc):
             return Observation(Phase.DELETING)
-        endpoints: dict[str, str] = {}
-        address = (((kc or {}).get("status") or {}).get("ingress") or {}).get("address")
-        if address:
-            host = str(address).removeprefix("https://").rstrip("/")
-            endpoints["api_server"] = f"https://{host}/dkp/api-server"
+        endpoints = kommander_endpoints(kc)
         failure = _failure(cluster, kc)
         phase = Phase.FAILED if failure else progress(cluster, kc, mds)
         drift = "; ".join(self._drift(spec, cluster, kc, expected_ready))
