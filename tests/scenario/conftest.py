@@ -26,6 +26,7 @@ from bot.settings import JobSettings
 from bot.slack.directory import SlackDirectory
 from bot.wiring import Runtime, build_runtime
 from provisioning.base import AccessBackend, EnvironmentBackend
+from provisioning.cloud import CloudCleaner
 from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,7 +223,7 @@ def access_backends() -> dict[str, AccessBackend]:
     return {"fake": fake, "kommander": fake, "rbac": fake}
 
 
-RuntimeFactory = Callable[[], Runtime]
+RuntimeFactory = Callable[..., Runtime]
 
 
 @pytest.fixture
@@ -235,13 +236,16 @@ def make_runtime(
     env_backends: dict[str, EnvironmentBackend],
     access_backends: dict[str, AccessBackend],
 ) -> Iterator[RuntimeFactory]:
-    """Builds runtimes on the test database (a second one simulates a restart)."""
+    """Builds runtimes on the test database (a second one simulates a restart, with another
+    policy or cloud cleaner when given)."""
     built: list[Runtime] = []
+    first = policy
 
-    def make() -> Runtime:
+    def make(policy: Policy = first, cloud: CloudCleaner | None = None) -> Runtime:
         client = fake_slack.web_client()
         runtime = build_runtime(
             policy=policy,
+            cloud=cloud,
             database_url=database_url,
             client=client,
             directory=SlackDirectory(client, ttl=0),

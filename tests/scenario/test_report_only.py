@@ -7,12 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from waitress.channel import HTTPChannel
@@ -23,19 +21,26 @@ from bot.domain.clock import ManualClock
 from bot.policy import Policy
 from bot.policy.housekeeping import Dns
 from bot.server import HttpServer, make_wsgi_app
-from bot.slack.directory import SlackDirectory
-from bot.wiring import Runtime, build_runtime
+from bot.wiring import Runtime
 from provisioning.aws import build_cloud_cleaner
+from provisioning.base import AccessBackend
 from provisioning.cloud import CloudCleaner
 from provisioning.kube import labels as lbl
 from provisioning.kube.client import NAMESPACE, KubeClients
-from provisioning.registry import build_access_backends, build_environment_backends
+from provisioning.registry import build_access_backends
 from tests.fakes.kube_apiserver import FakeKubeApiServer
-from tests.integration.test_aws_cleanup import moto_url  # noqa: F401 - a fixture
-from tests.scenario.conftest import JOBS, REQUEST_ID, SECRET, SlackClient, wait_for
+from tests.integration import test_aws_cleanup as aws_tests
+from tests.scenario import test_environments_capi as capi_scenario
+from tests.scenario.conftest import REQUEST_ID, RuntimeFactory, SlackClient, wait_for
 
-CAPI = ("cluster.x-k8s.io", "v1beta1", "clusters")
-KOM = ("kommander.mesosphere.io", "v1beta1", "kommanderclusters")
+# The fixtures of the CAPI scenario and the AWS tests: one fake API server for the management
+# cluster and every policy cluster, real backends on it, and a fresh moto server.
+kube = capi_scenario.kube
+clients = capi_scenario.clients
+env_backends = capi_scenario.env_backends
+moto_url = aws_tests.moto_url
+
+CAPI, KOM = capi_scenario.CAPI, capi_scenario.KOM
 NOTE = "Report-only mode"
 
 
@@ -61,6 +66,7 @@ class Bot:
         return found.next_due(clock.now())
 
     def stop(self) -> None:
+        """Stop serving, then close the runtime (on PostgreSQL it gives up the jobs' lock)."""
         channels = self.server._server._map
         wait_for(
             lambda: not any(isinstance(c, HTTPChannel) for c in list(channels.values())),
@@ -71,60 +77,25 @@ class Bot:
 
 
 @pytest.fixture
-def kube() -> Iterator[FakeKubeApiServer]:
-    with FakeKubeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-def clients(kube: FakeKubeApiServer, tmp_path: Path, policy: Policy) -> Iterator[KubeClients]:
-    """Management and every policy cluster on the one fake; the workspace namespaces exist."""
-    config: dict[str, Any] = kube.kubeconfig("mgmt")
-    for cluster in policy.clusters.values():
-        for key, items in kube.kubeconfig(cluster.context).items():
-            if isinstance(items, list):
-                config[key].extend(items)
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    kc = KubeClients(str(path), "mgmt", {n: c.context for n, c in policy.clusters.items()})
-    for ns in ("sandbox", "team-a"):
-        kc.management().create(
-            NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
-        )
-    yield kc
-    kc.close()
+def access_backends(clients: KubeClients) -> dict[str, AccessBackend]:
+    return build_access_backends(clients)
 
 
 @pytest.fixture
 def start(
-    database_url: str,
-    engine: Any,
-    fake_slack: FakeSlack,
-    clock: ManualClock,
-    clients: KubeClients,
+    make_runtime: RuntimeFactory, clients: KubeClients, fake_slack: FakeSlack, clock: ManualClock
 ) -> Iterator[Any]:
-    """Starts envbot with a given policy (and cloud cleaner) on the test database."""
+    """Starts envbot with a given policy (and cloud cleaner); a second start is a restart."""
+    clients.management().create(
+        NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}
+    )
     bots: list[Bot] = []
 
     def make(policy: Policy, cloud: CloudCleaner | None = None) -> Bot:
         for running in bots:
-            running.stop()  # a restart with the new policy
+            running.stop()
         bots.clear()
-        client = fake_slack.web_client()
-        runtime = build_runtime(
-            policy=policy,
-            database_url=database_url,
-            client=client,
-            directory=SlackDirectory(client, ttl=0),
-            signing_secret=SECRET,
-            clock=clock,
-            env_backends=build_environment_backends(clock, clients),
-            access_backends=build_access_backends(clients),
-            cloud=cloud,
-            default_channel="#platform",
-            job_settings=JOBS,
-        )
-        runtime.jobs.start_waking()
+        runtime = make_runtime(policy, cloud)
         server = HttpServer(make_wsgi_app(runtime.app), "127.0.0.1", 0).start()
         bot = Bot(runtime, server, SlackClient(url=server.url, slack=fake_slack, clock=clock))
         bots.append(bot)
@@ -132,7 +103,7 @@ def start(
 
     yield make
     for bot in bots:
-        bot.stop()
+        bot.stop()  # make_runtime closes the runtimes again, which is harmless
 
 
 def _report_only(policy: Policy, on: bool = True) -> Policy:
@@ -269,7 +240,7 @@ def test_cloud_cleanup_reports_once_deletes_nothing_and_runs_when_turned_off(
     clock: ManualClock,
     sessions: sessionmaker[Session],
     fake_slack: FakeSlack,
-    moto_url: str,  # noqa: F811 - the fixture imported above
+    moto_url: str,
 ) -> None:
     # setup: a CAPI cluster environment, READY, and what it left in AWS
     zone = _aws(moto_url, "route53").create_hosted_zone(Name="example.com", CallerReference="r")
