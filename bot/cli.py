@@ -179,7 +179,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     checks = run_checks()
     for check in checks:
-        sys.stdout.write(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}\n")
+        mark = "FAIL" if not check.ok else "WARN" if check.warn else "ok  "
+        sys.stdout.write(f"{mark} {check.name}: {check.detail}\n")
     return 0 if all(c.ok for c in checks) else 1
 
 

@@ -19,6 +19,7 @@ from bot.settings import Settings
 from bot.slack.client import make_client, whoami
 from provisioning.kube.capi import cluster_resource, machine_deployment_resource
 from provisioning.kube.client import KubeClients
+from provisioning.kube.version import admission_policy_note
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warn: bool = False  # ok, but something the operator should know (printed as WARN)
 
 
 def _policy(settings: Settings) -> tuple[Check, Policy | None]:
@@ -106,13 +108,17 @@ def _slack(settings: Settings) -> Check:
     return Check("slack", True, f"{mode}, bot @{who.user} in {who.team}{pin}")
 
 
+def _clients(settings: Settings, policy: Policy) -> KubeClients:
+    contexts = {name: c.context for name, c in policy.clusters.items()}
+    return KubeClients(
+        str(settings.kubeconfig) if settings.kubeconfig else None, settings.kube_context, contexts
+    )
+
+
 def _kubernetes(settings: Settings, policy: Policy | None) -> Check:
     if policy is None:
         return Check("kubernetes", False, "skipped: the policy is invalid")
-    contexts = {name: c.context for name, c in policy.clusters.items()}
-    clients = KubeClients(
-        str(settings.kubeconfig) if settings.kubeconfig else None, settings.kube_context, contexts
-    )
+    clients = _clients(settings, policy)
     seen: list[str] = []
     try:
         for name, ws in policy.workspaces.items():
@@ -136,6 +142,43 @@ def _kubernetes(settings: Settings, policy: Policy | None) -> Check:
     )
 
 
+def _admission(settings: Settings, policy: Policy | None) -> Check:
+    """Each target cluster's /version against what deploy/target-cluster/admission needs."""
+    if policy is None:
+        return Check("admission", False, "skipped: the policy is invalid")
+    if not policy.clusters:
+        return Check("admission", True, "no target clusters in the policy's `clusters:` map")
+    clients = _clients(settings, policy)
+    fine: list[str] = []
+    notes: list[str] = []
+    try:
+        for name in sorted(policy.clusters):
+            try:
+                info = clients.cluster(name).server_version()
+            except BackendError as exc:
+                return Check(
+                    "admission",
+                    False,
+                    f"cannot read /version of {name}: {exc}; check its context "
+                    f"`{policy.clusters[name].context}` in ENVBOT_KUBECONFIG",
+                )
+            note = admission_policy_note(name, info)
+            if note:
+                notes.append(note)
+            else:
+                fine.append(f"{name} ({info.get('gitVersion')})")
+    finally:
+        clients.close()
+    if notes:
+        return Check("admission", True, "; ".join(notes), warn=True)
+    return Check(
+        "admission",
+        True,
+        f"{', '.join(fine)} can run the admission policy "
+        "(kubectl apply -k deploy/target-cluster/admission)",
+    )
+
+
 def run_checks() -> list[Check]:
     """Every check, in order; never raises for a failed check."""
     try:
@@ -147,5 +190,6 @@ def run_checks() -> list[Check]:
         lambda: _database(settings),
         lambda: _slack(settings),
         lambda: _kubernetes(settings, policy),
+        lambda: _admission(settings, policy),
     ]
     return [Check("settings", True, "loaded"), policy_check, *(c() for c in checks)]

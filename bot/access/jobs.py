@@ -15,6 +15,7 @@ from bot.errors import PermanentError, TemporaryError
 from bot.lifecycle.drift import DriftWords, track_drift
 from bot.lifecycle.due import earliest, now_if_any
 from bot.lifecycle.moves import SYSTEM
+from bot.lifecycle.report_only import report_expired, unreported
 from provisioning.base import AccessBackend
 
 logger = logging.getLogger(__name__)
@@ -33,22 +34,55 @@ OFFBOARD_EVENTS = {
 }
 
 
+def expired_note(req: AccessRequest) -> tuple[str, str]:
+    """(what, the thread's text) for an expired grant in report-only mode."""
+    what = f"{req.role} on {req.workspace} for {req.subject} ({req.backend} bindings)"
+    when = f"{req.expires_at:%d %b %H:%M} UTC" if req.expires_at else "now"
+    return what, (
+        f"Report-only mode: this grant expired at {when}; envbot would now revoke {what}. "
+        "Nothing was removed and the access stays ACTIVE: revoke it yourself, or turn "
+        "`report_only` off and the normal expiry revokes it."
+    )
+
+
 class AccessJobs(GrantWorker):
     """The level-triggered access jobs; each reads what is due from the database."""
 
     def expire_due(self) -> int:
-        """ACTIVE grants past expiry go to REVOKING; the revoke job (woken) removes them."""
+        """ACTIVE grants past expiry go to REVOKING; the revoke job (woken) removes them. In
+        report-only mode they stay ACTIVE and their thread says once what would be revoked."""
         now = self.clock.now()
+        if self.policy.report_only:
+            active = AccessRequest.state == AccessState.ACTIVE
+            return report_expired(
+                self.sessions,
+                self.life,
+                now,
+                active & (AccessRequest.expires_at <= now),
+                lambda req: (
+                    req.state == AccessState.ACTIVE
+                    and req.expires_at is not None
+                    and req.expires_at <= now
+                ),
+                expired_note,
+            )
         due = self._due(AccessRequest.state == AccessState.ACTIVE, AccessRequest.expires_at <= now)
         for req_id in due:
             self.start_revoke(req_id, AccessEvent.EXPIRE, SYSTEM, "expired")
         return len(due)
 
     def expire_next_due(self, now: datetime) -> datetime | None:
-        """When `expire_due` next has work: the earliest expiry of an ACTIVE grant."""
-        return earliest(
-            self.sessions, AccessRequest.expires_at, AccessRequest.state == AccessState.ACTIVE
-        )
+        """When `expire_due` next has work: the earliest expiry of an ACTIVE grant (in
+        report-only mode, of one whose expiry is not reported yet)."""
+        active = AccessRequest.state == AccessState.ACTIVE
+        if self.policy.report_only:
+            return earliest(
+                self.sessions,
+                AccessRequest.expires_at,
+                active,
+                unreported(self.life.workflow.kind, AccessRequest),
+            )
+        return earliest(self.sessions, AccessRequest.expires_at, active)
 
     def timeout_due(self) -> int:
         """PENDING requests past their workspace's pending_timeout time out."""

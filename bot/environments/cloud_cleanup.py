@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from bot.db.models import Environment
 from bot.domain.states import EnvState
+from bot.environments.report_only import hold_cleanup
 from bot.environments.workflow import ENVIRONMENTS
 from bot.errors import PermanentError, TemporaryError
 from bot.lifecycle.context import Context, WorkflowUseCases
@@ -62,6 +63,11 @@ class CloudCleanupJob(WorkflowUseCases[Environment]):
             )
 
     def _clean(self, env: Environment) -> None:
+        if self.policy.report_only:  # say what it would delete, once; delete nothing
+            hold_cleanup(
+                self.sessions, self.life, self.policy, env.id, self.clock.now(), RETRY_AFTER
+            )
+            return
         passes = env.cloud_passes + 1
         try:
             report = self.cloud.cleanup(env.name, env.workspace)

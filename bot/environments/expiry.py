@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 from bot.db.models import Environment
 from bot.domain.states import EnvEvent, EnvState
 from bot.environments import render
+from bot.environments.report_only import expired_note
 from bot.environments.workflow import ENVIRONMENTS
 from bot.lifecycle.context import Context, WorkflowUseCases
 from bot.lifecycle.due import earliest
+from bot.lifecycle.report_only import report_expired, unreported
 
 EXPIRABLE = (EnvState.READY, EnvState.PROVISIONING, EnvState.FAILED)
 
@@ -24,8 +26,18 @@ class EnvironmentExpiry(WorkflowUseCases[Environment]):
         super().__init__(ctx, ENVIRONMENTS)
 
     def expire_due(self) -> int:
-        """Start deleting every environment past its expiry (an indexed state+expiry query)."""
+        """Start deleting every environment past its expiry (an indexed state+expiry query);
+        in report-only mode, say once in its thread what that would delete instead."""
         now = self.clock.now()
+        if self.policy.report_only:
+            return report_expired(
+                self.sessions,
+                self.life,
+                now,
+                Environment.state.in_(EXPIRABLE) & (Environment.expires_at <= now),
+                lambda env: env.state in EXPIRABLE and env.expires_at <= now,
+                lambda env: expired_note(self.policy, env),
+            )
         with self.sessions() as s:
             due = s.scalars(
                 select(Environment.id).where(
@@ -53,8 +65,16 @@ class EnvironmentExpiry(WorkflowUseCases[Environment]):
 
     def expire_next_due(self, now: datetime) -> datetime | None:
         """When `expire_due` next has work: the earliest expiry of an expirable environment
-        (one already past means now)."""
-        return earliest(self.sessions, Environment.expires_at, Environment.state.in_(EXPIRABLE))
+        (one already past means now); in report-only mode, one whose expiry is not reported yet."""
+        expirable = Environment.state.in_(EXPIRABLE)
+        if self.policy.report_only:
+            return earliest(
+                self.sessions,
+                Environment.expires_at,
+                expirable,
+                unreported(ENVIRONMENTS.kind, Environment),
+            )
+        return earliest(self.sessions, Environment.expires_at, expirable)
 
     def timeout_due(self) -> int:
         """Environments waiting for approval past their workspace's pending_timeout time out."""

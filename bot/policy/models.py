@@ -233,6 +233,7 @@ class Policy(PolicyModel):
 
     management: Management
     drift: Literal["reapply", "report"] = "reapply"
+    report_only: bool = False  # expiry and cloud cleanup only say what they would delete
     clusters: dict[str, Cluster] = Field(default_factory=dict)
     workspaces: dict[str, Workspace]
     templates: dict[str, Template] = Field(default_factory=dict)

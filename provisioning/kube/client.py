@@ -234,6 +234,16 @@ class KubeClient:
             return "deleted"
         raise TemporaryError(f"{what}: it changed after every read; retry", retry_after=5.0)
 
+    def server_version(self) -> Obj:
+        """GET /version: the API server's build as it reports it (major, minor, gitVersion)."""
+        what = f"read the version of {self.label}"
+
+        def call() -> Obj:
+            info = k8s.VersionApi(self._api).get_code(_request_timeout=TIMEOUT)
+            return {"major": info.major, "minor": info.minor, "gitVersion": info.git_version}
+
+        return self._guarded(what, call) or {}
+
     @staticmethod
     def _guarded(what: str, call: Callable[[], Obj], *, missing_ok: bool = False) -> Obj | None:
         """Run one call, mapping errors; a 404 gives None when `missing_ok`."""

@@ -79,8 +79,10 @@ class FakeKubeApiServer:
         lenient_strategic_merge: bool = False,
         tls: bool = False,
         authorizer: Authorizer | None = None,
+        version: str = "v1.32.0",
     ) -> None:
         """With `authorizer`, every resource request is checked against its RBAC rules."""
+        self.version = version  # gitVersion served at /version, e.g. v1.28.9-eks-036c24b
         types = builtin_types()
         custom = {(rt.group, rt.plural): rt for rt in fallback_crd_types()}
         directory = (
@@ -441,20 +443,28 @@ class FakeKubeApiServer:
         entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
         return {"name": group, "versions": entries, "preferredVersion": entries[0]}
 
+    def _version_info(self) -> Json:
+        """GET /version as a real API server answers: strings only; a vendor build (a suffix
+        after the patch, e.g. EKS's v1.28.9-eks-036c24b) reports its minor with a trailing "+"."""
+        match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)(.*)", self.version)
+        if match is None:
+            raise ValueError(f"version must look like v1.30.2, got {self.version!r}")
+        return {
+            "major": match.group(1),
+            "minor": match.group(2) + ("+" if match.group(4) else ""),
+            "gitVersion": self.version,
+            "gitCommit": "0" * 40,
+            "gitTreeState": "clean",
+            "buildDate": "2025-01-01T00:00:00Z",
+            "goVersion": "go1.23",
+            "compiler": "gc",
+            "platform": "linux/amd64",
+        }
+
     def discovery(self, parts: list[str]) -> Json | None:
         groups = self._groups()
         if parts == ["version"]:
-            return {
-                "major": "1",
-                "minor": "32",
-                "gitVersion": "v1.32.0-fake",
-                "platform": "linux/amd64",
-                "goVersion": "go1.23",
-                "compiler": "gc",
-                "buildDate": "2025-01-01T00:00:00Z",
-                "gitCommit": "0" * 40,
-                "gitTreeState": "clean",
-            }
+            return self._version_info()
         if parts == ["api"]:
             return {
                 "kind": "APIVersions",

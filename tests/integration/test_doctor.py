@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from bot.db import migrate
 from bot.demo.fake_slack import FakeSlack
@@ -14,8 +17,32 @@ from tests.fakes.kube_apiserver import FakeKubeApiServer
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def merged_kubeconfig(path: Path, *contexts: tuple[FakeKubeApiServer, str]) -> Path:
+    """One kubeconfig with a context per (fake API server, context name)."""
+    merged: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "current-context": ""}
+    for server, name in contexts:
+        one = server.kubeconfig(name)
+        for key in ("clusters", "users", "contexts"):
+            merged.setdefault(key, []).extend(one[key])
+        merged["current-context"] = merged["current-context"] or name
+    path.write_text(yaml.safe_dump(merged), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_database_url: str):
+def target() -> Iterator[FakeKubeApiServer]:
+    """The policy's `shared-dev` cluster (examples/policy.yaml), a Kubernetes new enough."""
+    with FakeKubeApiServer(version="v1.31.4") as kube:
+        yield kube
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    fresh_database_url: str,
+    target: FakeKubeApiServer,
+):
     with FakeSlack() as slack, FakeKubeApiServer() as kube:
         kube.put_object(
             "",
@@ -29,7 +56,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_database_url: str
             "namespaces",
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "production"}},
         )
-        config = kube.write_kubeconfig(tmp_path / "kubeconfig")
+        config = merged_kubeconfig(tmp_path / "kubeconfig", (kube, "fake"), (target, "shared-dev"))
         for key, value in {
             "ENVBOT_SLACK__BOT_TOKEN": slack.token,
             "ENVBOT_SLACK__SIGNING_SECRET": "s",
@@ -53,6 +80,11 @@ def test_all_green_after_migrate(env: str) -> None:
         in checks["kubernetes"].detail
     )
     assert checks["slack"].detail.startswith("HTTP, bot @")
+    assert not checks["admission"].warn
+    assert checks["admission"].detail == (
+        "shared-dev (v1.31.4) can run the admission policy "
+        "(kubectl apply -k deploy/target-cluster/admission)"
+    )
 
 
 def test_says_when_envbot_install_id_disagrees(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,3 +104,34 @@ def test_says_what_is_wrong(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "run `envbot migrate`" in checks["database"].detail
     assert not checks["slack"].ok
     assert "invalid_auth" in checks["slack"].detail
+
+
+@pytest.mark.parametrize(
+    ("version", "shown"), [("v1.28.9-eks-036c24b", "v1.28"), ("v1.29.0", "v1.29")]
+)
+def test_says_when_a_target_cluster_is_too_old_for_the_admission_policy(
+    env: str, target: FakeKubeApiServer, version: str, shown: str
+) -> None:
+    target.version = version
+    target.clear_requests()
+    checks = {c.name: c for c in run_checks()}
+    admission = checks["admission"]
+    assert admission.ok  # envbot still works there: a warning, not a failure
+    assert admission.warn
+    assert admission.detail == (
+        f"the admission policy needs Kubernetes >= 1.30; shared-dev runs {shown}: envbot's "
+        "ownership checks still apply, but without the second fence"
+    )
+    assert [(r.method, r.path) for r in target.requests] == [
+        ("GET", "/version/")
+    ]  # the python client asks with a slash
+
+
+def test_an_unreachable_target_cluster_fails_the_check(
+    env: str, target: FakeKubeApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target.stop()
+    admission = {c.name: c for c in run_checks()}["admission"]
+    assert not admission.ok
+    assert admission.detail.startswith("cannot read /version of shared-dev: ")
+    assert admission.detail.endswith("check its context `shared-dev` in ENVBOT_KUBECONFIG")

@@ -229,7 +229,7 @@ def cloud() -> CloudCleaner | None:
     return None
 
 
-RuntimeFactory = Callable[[], Runtime]
+RuntimeFactory = Callable[..., Runtime]
 
 
 @pytest.fixture
@@ -243,10 +243,12 @@ def make_runtime(
     access_backends: dict[str, AccessBackend],
     cloud: CloudCleaner | None,
 ) -> Iterator[RuntimeFactory]:
-    """Builds runtimes on the test database (a second one simulates a restart)."""
+    """Builds runtimes on the test database (a second one simulates a restart, with another
+    policy or cloud cleaner when given)."""
     built: list[Runtime] = []
+    first, first_cloud = policy, cloud
 
-    def make() -> Runtime:
+    def make(policy: Policy = first, cloud: CloudCleaner | None = first_cloud) -> Runtime:
         client = fake_slack.web_client()
         runtime = build_runtime(
             policy=policy,

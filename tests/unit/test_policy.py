@@ -540,8 +540,8 @@ def test_empty_and_missing_files_are_one_error(tmp_path):
     empty.write_text("# nothing yet\n", encoding="utf-8")
 
     assert check_policy_file(empty) == [
-        "empty.yaml: the file is empty; expected a mapping of management, drift, clusters, "
-        "workspaces, templates, reminders, dns, cleanup, retention, identity"
+        "empty.yaml: the file is empty; expected a mapping of management, drift, report_only, "
+        "clusters, workspaces, templates, reminders, dns, cleanup, retention, identity"
     ]
     assert check_policy_file(tmp_path / "absent.yaml") == [
         "absent.yaml: cannot read the file: No such file or directory"
