@@ -118,11 +118,11 @@ def test_a_grant_made_with_a_lowercased_subject_is_still_revoked(tmp_path):
         backend = RbacAccessBackend(
             KubeClients(str(config), "shared", clusters={"shared-dev": "shared"})
         )
-        old = grant_spec(request("dana.ng@example.com"), policy)
+        old = grant_spec(request("dana.ng@example.com"), policy, "inst-a")
         backend.grant(old)
 
         # execution: today's code builds the spec from the same row, and revokes
-        again = grant_spec(request("dana.ng@example.com"), policy)
+        again = grant_spec(request("dana.ng@example.com"), policy, "inst-a")
         drift = backend.drifted([again])
         backend.revoke(again)
 
