@@ -29,7 +29,8 @@ from bot.policy import Policy
 from bot.settings import JobSettings
 from bot.slack.directory import SlackDirectory
 from bot.wiring import Runtime, build_runtime
-from provisioning.cloud import FakeCloud, PerWorkspaceCloud
+from provisioning.cloud import PerWorkspaceCloud
+from provisioning.fake_cloud import FakeCloud
 from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
