@@ -95,7 +95,7 @@ def build_runtime(
     views = SlackViews(client)
     envs = EnvironmentService(ctx, default_channel, views)
     expiry = EnvironmentExpiry(ctx)
-    reconciler = EnvironmentReconciler(ctx, env_backends)
+    reconciler = EnvironmentReconciler(ctx, env_backends, cloud)
     grants = AccessJobs(ctx, access_backends)
     cleanup = CloudCleanupJob(ctx, cloud or NoCloud())
     reminders = ReminderJob(ctx, [env_reminders(ctx), access_reminders(ctx)])

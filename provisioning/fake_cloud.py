@@ -1,4 +1,4 @@
-"""`FakeCloud`: an in-memory `CloudCleaner` for `envbot demo`; a few leftovers, gone after a pass."""
+"""`FakeCloud`: an in-memory `CloudCleaner` for `envbot demo`: a few leftovers, once."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from bot.db.models import Environment
 from bot.domain.states import EnvEvent, EnvState
 from bot.environments import render
 from bot.environments.spec import env_spec
+from bot.environments.teardown import Teardown
 from bot.environments.workflow import ENVIRONMENTS
 from bot.errors import PermanentError, TemporaryError
 from bot.lifecycle.backends import BackendUseCases
@@ -26,6 +27,7 @@ from bot.lifecycle.drift import DriftWords, track_drift
 from bot.lifecycle.due import now_if_any
 from bot.lifecycle.moves import SYSTEM
 from provisioning.base import EnvironmentBackend, EnvSpec, Observation, Phase
+from provisioning.cloud import CloudCleaner, NoCloud
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +54,14 @@ DRIFT_WORDS = DriftWords(
 class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, EnvSpec]):
     """Moves PROVISIONING to READY and DELETING to DELETED, and reports drift."""
 
-    def __init__(self, ctx: Context, backends: Mapping[str, EnvironmentBackend]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        backends: Mapping[str, EnvironmentBackend],
+        cloud: CloudCleaner | None = None,
+    ) -> None:
         super().__init__(ctx, ENVIRONMENTS, backends, env_spec)
+        self.teardown = Teardown(ctx.sessions, self.life, cloud or NoCloud())
 
     def reconcile(self) -> None:
         """One level-triggered pass over every watched environment, one list per backend."""
@@ -89,8 +97,12 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
             spec = specs[env.id]
             if env.state == EnvState.PROVISIONING and not env.created:
                 self._call(env, now, backend.create, spec, "created")
-            elif env.state == EnvState.DELETING and not env.delete_requested:
-                self._call(env, now, backend.delete, spec, "delete_requested")
+            elif env.state == EnvState.DELETING:
+                # the cloud controller's load balancers go first, as in `dkp delete cluster`
+                if env.kind == "cluster" and not self.teardown.sweep(env, now):
+                    continue
+                if not env.delete_requested:
+                    self._call(env, now, backend.delete, spec, "delete_requested")
             elif env.state == EnvState.READY and env.needs_refresh:
                 self._refresh(backend, env, spec)
         try:
@@ -209,6 +221,9 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
                 now,
                 f"`{env.name}` is deleted, with everything in it.",
             )
+        else:
+            timeout = self.policy.cleanup.deleting_timeout.total_seconds()
+            self.teardown.stuck(s, env, now, timeout)
 
     def _progress(self, s: Session, env: Environment, obs: Observation, now: datetime) -> None:
         if obs.failure:

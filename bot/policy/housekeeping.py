@@ -41,7 +41,8 @@ class Dns(PolicyModel):
 
 
 class Cleanup(PolicyModel):
-    """AWS resource types deleted after a cluster; the rest is only reported."""
+    """AWS resource types deleted after a cluster (the rest is only reported), and how long a
+    deletion may take before its thread is told what blocks it."""
 
     delete: tuple[
         Annotated[
@@ -50,6 +51,7 @@ class Cleanup(PolicyModel):
         ],
         ...,
     ] = ()
+    deleting_timeout: Duration = timedelta(hours=1)
 
 
 class Retention(PolicyModel):
