@@ -104,7 +104,7 @@ class Teardown:
                 f"Deleted {len(deleted)} load balancer(s) of the cluster's Services before the "
                 "Cluster, as `dkp delete cluster` does."
             )
-            self._tell(env.id, now, f"lbs:{digest}", text, arns=deleted)
+            self._tell(env.id, now, f"lbs:{digest}", text, deleted)
         return not left
 
     def stuck(self, s: Session, env: Environment, now: datetime, timeout_s: float) -> None:
@@ -129,7 +129,9 @@ class Teardown:
             if row is not None and set(row.cloud_hosts or []) != hosts:
                 row.cloud_hosts = sorted(hosts)
 
-    def _tell(self, env_id: str, now: datetime, key: str, text: str, **detail: object) -> None:
+    def _tell(
+        self, env_id: str, now: datetime, key: str, text: str, arns: list[str] | None = None
+    ) -> None:
         """One thread reply per deletion round and key; deletions are audited."""
         with self.sessions.begin() as s:
             row = s.get(Environment, env_id, with_for_update=True)
@@ -137,5 +139,5 @@ class Teardown:
                 return
             since = row.deleting_since.isoformat() if row.deleting_since else ""
             self.life.thread(s, row, f"{key}:{since}", now, text)
-            if detail:
-                self.life.audit(s, row, "load_balancers_deleted", SYSTEM, now, **detail)
+            if arns:
+                self.life.audit(s, row, "load_balancers_deleted", SYSTEM, now, arns=arns)
