@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.db.models import Environment
-from bot.policy import ClusterRef, ClusterTopology, Policy
+from bot.policy import ClusterRef, ClusterTopology, LimitRange, Policy
 from provisioning.base import ClusterTopology as TopologySpec
 from provisioning.base import EnvSpec
 
@@ -15,6 +15,7 @@ def env_spec(env: Environment, policy: Policy) -> EnvSpec:
     topology = None
     cluster_ref = role = ""
     quota: dict[str, str] = {}
+    limit_range: dict[str, dict[str, str]] = {}
     if template is not None and isinstance(template.cluster, ClusterTopology):
         c = template.cluster
         topology = TopologySpec(
@@ -28,6 +29,7 @@ def env_spec(env: Environment, policy: Policy) -> EnvSpec:
         cluster_ref = template.cluster.ref
         role = template.namespace.role
         quota = dict(template.namespace.quota)
+        limit_range = limit_range_spec(template.namespace.limit_range)
     namespace = (
         env.name
         if env.kind == "namespace"
@@ -40,10 +42,19 @@ def env_spec(env: Environment, policy: Policy) -> EnvSpec:
         namespace=namespace,
         template=env.template,
         owner_id=env.owner_id,
-        owner_email=env.owner_email,
+        owner_email=policy.identity.subject(env.owner_email),
         expires_at=env.expires_at,
         topology=topology,
         cluster_ref=cluster_ref,
         role=role,
         quota=quota,
+        limit_range=limit_range,
     )
+
+
+def limit_range_spec(limits: LimitRange | None) -> dict[str, dict[str, str]]:
+    """The policy's `limit_range` in LimitRange field names; empty when nothing is set."""
+    if limits is None:
+        return {}
+    fields = {"default": dict(limits.default), "defaultRequest": dict(limits.default_request)}
+    return {key: value for key, value in fields.items() if value}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.policy.base import PolicyModel
 from bot.policy.housekeeping import Cleanup, Dns, QuietHours, Reminders, Retention
+from bot.policy.identity import Identity
 from bot.policy.loader import PolicyError, check_policy_file, load_policy, validate_policy
 from bot.policy.models import (
     Aws,
@@ -43,6 +44,7 @@ __all__ = [
     "Dns",
     "Duration",
     "GlobalView",
+    "Identity",
     "LimitRange",
     "Management",
     "NamespaceSpec",

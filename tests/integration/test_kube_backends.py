@@ -21,6 +21,7 @@ from provisioning.kube.kommander import KommanderAccessBackend
 from provisioning.kube.namespace import NamespaceBackend
 from provisioning.kube.rbac import RbacAccessBackend
 from provisioning.registry import build_access_backends, build_environment_backends
+from tests import capi_stages as st
 from tests.fakes.kube_apiserver import DEFAULT_CRD_DIR, FakeKubeApiServer
 
 CAPI = "cluster.x-k8s.io"
@@ -63,6 +64,13 @@ def env(env_id: str = "e1", name: str = "dev-1", **changes: Any) -> EnvSpec:
         ),
     )
     return EnvSpec(**{**base.__dict__, **changes})
+
+
+def workers_available(fake: FakeKubeApiServer, version: str) -> None:
+    """CAPI's MachineDeployment of dev-1 with both replicas available."""
+    md = st.machine_deployment(version)
+    md["status"] = st.md_status(version, "workers_2")
+    fake.put_object(CAPI, version, "machinedeployments", md)
 
 
 def grant(grant_id: str = "g1", **changes: Any) -> GrantSpec:
@@ -173,6 +181,8 @@ def test_capi_observe_follows_v1beta1_conditions_to_ready(fake, clients):
     fake.set_condition(*gvp, "sandbox", "dev-1", "ControlPlaneReady", "True")
     assert phase() is Phase.CONTROL_PLANE
     fake.set_condition(*gvp, "sandbox", "dev-1", "Ready", "True")
+    assert phase() is Phase.CONTROL_PLANE  # the summary ignores workers; there are none yet
+    workers_available(fake, "v1beta1")
     assert phase() is Phase.WORKERS
     fake.set_status(*KOM, "kommanderclusters", "sandbox", "dev-1", {"phase": "Joining"})
     assert phase() is Phase.WORKERS
@@ -190,7 +200,7 @@ def test_capi_observe_follows_v1beta1_conditions_to_ready(fake, clients):
     assert ready.failure == ""
 
 
-def test_capi_observe_follows_v1beta2_conditions_and_attaches_before_workers(fake, clients):
+def test_capi_observe_follows_v1beta2_conditions_and_joins_before_workers(fake, clients):
     backend = CapiBackend(clients, api_version="v1beta2")
     spec = env()
     backend.create(spec)
@@ -200,8 +210,10 @@ def test_capi_observe_follows_v1beta2_conditions_and_attaches_before_workers(fak
     fake.set_condition(*gvp, "sandbox", "dev-1", "WorkersAvailable", "False")
     assert backend.observe([spec])["e1"].phase is Phase.CONTROL_PLANE
     fake.set_status(*KOM, "kommanderclusters", "sandbox", "dev-1", {"phase": "Joined"})
-    assert backend.observe([spec])["e1"].phase is Phase.ATTACHED
+    assert backend.observe([spec])["e1"].phase is Phase.CONTROL_PLANE  # Attached waits for workers
     fake.set_condition(*gvp, "sandbox", "dev-1", "WorkersAvailable", "True")
+    assert backend.observe([spec])["e1"].phase is Phase.CONTROL_PLANE  # no MachineDeployment yet
+    workers_available(fake, "v1beta2")
     observed = backend.observe([spec])["e1"]
     assert observed.phase is Phase.READY
     assert observed.endpoints == {}  # Kommander has not published an ingress address
@@ -214,12 +226,14 @@ def test_capi_v1beta2_status_read_through_v1beta1_is_understood(fake, clients):
     backend.create(spec)
     conditions = [
         {"type": t, "status": "True", "reason": "Ok", "lastTransitionTime": "2026-01-05T09:00:00Z"}
-        for t in ("ControlPlaneAvailable", "WorkersAvailable")
+        for t in ("InfrastructureReady", "ControlPlaneAvailable", "WorkersAvailable")
     ]
     fake.set_status(
         CAPI, "v1beta1", "clusters", "sandbox", "dev-1", {"v1beta2": {"conditions": conditions}}
     )
     fake.set_status(*KOM, "kommanderclusters", "sandbox", "dev-1", {"phase": "Joined"})
+    assert backend.observe([spec])["e1"].phase is Phase.CONTROL_PLANE
+    workers_available(fake, "v1beta1")
     assert backend.observe([spec])["e1"].phase is Phase.READY
 
 
@@ -255,13 +269,25 @@ def test_capi_observe_uses_one_list_per_kind_and_namespace(fake, clients):
     observed = backend.observe([*specs, env("e4", "never-made")])
 
     # validating
+    selectors = {
+        "prod": "cluster.x-k8s.io/cluster-name in (dev-3)",
+        "sandbox": "cluster.x-k8s.io/cluster-name in (dev-1,dev-2,never-made)",
+    }
     assert all(
-        r.method == "GET" and r.param("labelSelector") == "envbot.io/managed=true"
+        r.method == "GET"
+        and r.param("labelSelector")
+        == (
+            selectors[r.path.split("/")[5]]
+            if r.path.endswith("/machinedeployments")
+            else "envbot.io/managed=true"
+        )
         for r in fake.requests
     )
     assert sorted(r.path for r in fake.requests) == [
         "/apis/cluster.x-k8s.io/v1beta1/namespaces/prod/clusters",
+        "/apis/cluster.x-k8s.io/v1beta1/namespaces/prod/machinedeployments",
         "/apis/cluster.x-k8s.io/v1beta1/namespaces/sandbox/clusters",
+        "/apis/cluster.x-k8s.io/v1beta1/namespaces/sandbox/machinedeployments",
         "/apis/kommander.mesosphere.io/v1beta1/namespaces/prod/kommanderclusters",
         "/apis/kommander.mesosphere.io/v1beta1/namespaces/sandbox/kommanderclusters",
     ]
@@ -280,8 +306,9 @@ def test_capi_drift_when_an_object_is_deleted_out_of_band(fake, clients):
     backend = CapiBackend(clients, clock=clock)
     spec = env()
     backend.create(spec)
-    for cond in ("ControlPlaneReady", "Ready"):
+    for cond in ("InfrastructureReady", "ControlPlaneReady", "Ready"):
         fake.set_condition(CAPI, "v1beta1", "clusters", "sandbox", "dev-1", cond, "True")
+    workers_available(fake, "v1beta1")
     fake.set_status(*KOM, "kommanderclusters", "sandbox", "dev-1", {"phase": "Joined"})
     assert backend.observe([spec], expected_ready=True)["e1"].phase is Phase.READY
 
@@ -366,8 +393,13 @@ def ns_env(**changes: Any) -> EnvSpec:
         "cluster_ref": "shared",
         "role": "edit",
         "quota": {"requests.cpu": "4", "requests.memory": "8Gi", "pods": "20"},
+        "limit_range": {
+            "default": {"cpu": "500m", "memory": "512Mi"},
+            "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+        },
     }
-    return env("n1", "alice-dev", **{**fields, **changes})
+    merged = {"env_id": "n1", "name": "alice-dev", **fields, **changes}
+    return env(**merged)
 
 
 def test_namespace_backend_full_cycle(fake, clients):
@@ -422,6 +454,69 @@ def test_namespace_backend_full_cycle(fake, clients):
     assert gone.phase is Phase.DELETED
     assert not gone.exists
     assert fake.get_object("", "v1", "limitranges", "alice-dev", "envbot-limits") is None
+
+
+def test_namespace_limit_range_follows_the_template(fake, clients):
+    # setup: one template sets limit_range, another leaves it out
+    backend = NamespaceBackend(clients)
+    with_limits = ns_env()
+    without = ns_env(env_id="n2", name="bob-dev", namespace="bob-dev", limit_range={})
+
+    # execution
+    backend.create(with_limits)
+    backend.create(without)
+    fake.store.mutate(
+        fake.resource_type("", "v1", "limitranges"),
+        "alice-dev",
+        "envbot-limits",
+        lambda obj: obj["spec"]["limits"][0]["default"].update({"ephemeral-storage": "1Gi"}),
+    )
+    seen = backend.observe([with_limits, without])
+
+    # validating: the LimitRange carries the policy's values and the env's labels; none without
+    limits = fake.get_object("", "v1", "limitranges", "alice-dev", "envbot-limits")
+    assert limits is not None
+    assert limits["metadata"]["labels"]["envbot.io/env-id"] == "n1"
+    assert limits["spec"]["limits"][0]["defaultRequest"] == {"cpu": "100m", "memory": "128Mi"}
+    assert fake.objects("", "v1", "limitranges", "bob-dev") == []
+    assert seen["n1"].drift == "LimitRange envbot-limits sets other container defaults now"
+    assert seen["n2"].phase is Phase.READY
+    assert seen["n2"].drift == ""
+
+
+def test_limit_range_with_request_above_limit_is_rejected_as_the_api_server_does(clients):
+    # setup
+    bad = ns_env(limit_range={"default": {"cpu": "500m"}, "defaultRequest": {"cpu": "800m"}})
+
+    # execution
+    with pytest.raises(PermanentError) as refused:
+        NamespaceBackend(clients).create(bad)
+
+    # validating: ValidateLimitRange's wording and field path
+    assert (
+        'spec.limits[0].defaultRequest[cpu]: Invalid value: "800m": default request value 800m '
+        "is greater than default limit value 500m"
+    ) in str(refused.value)
+
+
+def test_namespace_transfer_refreshes_owner_label_and_binding(fake, clients):
+    # setup
+    backend = NamespaceBackend(clients)
+    backend.create(ns_env())
+
+    # execution
+    heir = ns_env(owner_id="U0BOB", owner_email="Bob@Example.com")
+    backend.create(heir)
+
+    # validating: the email is kept as given, on the namespace and in the binding
+    ns = fake.get_object("", "v1", "namespaces", None, "alice-dev")
+    assert ns is not None
+    assert ns["metadata"]["labels"]["envbot.io/owner"] == "U0BOB"
+    assert ns["metadata"]["annotations"]["envbot.io/owner-email"] == "Bob@Example.com"
+    binding = fake.get_object(*RBAC, "rolebindings", "alice-dev", "envbot-owner")
+    assert binding is not None
+    assert [s["name"] for s in binding["subjects"]] == ["Bob@Example.com"]
+    assert backend.observe([heir])["n1"].drift == ""
 
 
 def test_namespace_backend_unknown_cluster_is_permanent(clients):
