@@ -45,7 +45,6 @@ from bot.slack.views import SlackViews
 from handlers import SlackApp, build_app, listener_pool
 from provisioning.base import AccessBackend, EnvironmentBackend
 from provisioning.cloud import CloudCleaner, NoCloud
-from provisioning.names import CloudNames
 
 
 @dataclass(frozen=True)
@@ -110,8 +109,7 @@ def build_runtime(
     views = SlackViews(client)
     envs = EnvironmentService(ctx, default_channel, views)
     expiry = EnvironmentExpiry(ctx)
-    names = cloud if isinstance(cloud, CloudNames) else None  # the AWS side of the name check
-    reconciler = EnvironmentReconciler(ctx, env_backends, names)
+    reconciler = EnvironmentReconciler(ctx, env_backends, cloud)
     grants = AccessJobs(ctx, access_backends)
     cleanup = CloudCleanupJob(ctx, cloud or NoCloud())
     reminders = ReminderJob(ctx, [env_reminders(ctx), access_reminders(ctx)])

@@ -1,16 +1,17 @@
-"""The `CloudCleaner` Protocol that removes what a deleted cluster leaves in its cloud account.
+"""The `CloudCleaner` Protocol that removes what a cluster leaves in its cloud account.
 
-`dkp delete cluster` leaves Route53 records that external-dns created, and can leave load
-balancers, volumes and security groups tagged for the cluster. A cleaner finds them after the
-environment is DELETED, deletes the kinds the policy allows and reports the rest. This module has
-no SDK imports, so services can depend on it; the boto3 implementation is `provisioning.aws`.
+Before the Cluster is deleted, the cloud controller's load balancers go first (as `dkp delete
+cluster` deletes the LoadBalancer Services), their DNS names recorded. After the environment is
+DELETED, a cleaner finds the Route53 records external-dns made and the resources tagged for the
+cluster, deletes what is provably this environment's (`CloudTarget`) and reports the rest. This
+module has no SDK imports, so services can depend on it; the boto3 one is `provisioning.aws`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 Action = Literal["deleted", "reported", "failed"]
@@ -79,6 +80,41 @@ class CleanupReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class CloudTarget:
+    """The environment a cloud call is for, and the facts that make a resource provably its.
+
+    Attributes:
+        env_id: the environment id; resources tagged `envbot.io/env-id=<env_id>` are its own.
+        cluster: the cluster name (`kubernetes.io/cluster/<cluster>`).
+        workspace: the policy workspace, which picks the account.
+        created_at: when the environment was created (its name reserved).
+        ended_at: when it was DELETED; None while it still lives.
+        hosts: DNS names recorded while it lived: its load balancers' and its ingress host.
+        ingress_host: the KommanderCluster ingress host (a record so named is its own).
+        name_taken: another environment with this name is live now: resources known only by
+            the name are refused.
+    """
+
+    env_id: str
+    cluster: str
+    workspace: str
+    created_at: datetime
+    ended_at: datetime | None = None
+    hosts: frozenset[str] = frozenset()
+    ingress_host: str = ""
+    name_taken: bool = False
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    """A load balancer the cloud controller made for one of the cluster's Services."""
+
+    arn: str
+    dns_name: str
+    service: str  # the `kubernetes.io/service-name` tag: `<namespace>/<name>`
+
+
 class CloudCleaner(Protocol):
     """Finds and removes what a deleted cluster left in its cloud account.
 
@@ -97,12 +133,30 @@ class CloudCleaner(Protocol):
         """
         ...
 
-    def cleanup(self, cluster_name: str, workspace: str) -> CleanupReport:
-        """Delete what `cluster_name` left behind and report every leftover found.
+    def load_balancers(self, target: CloudTarget) -> tuple[LoadBalancer, ...]:
+        """The cloud controller's load balancers of the cluster that are provably the target's.
+
+        Raises:
+            TemporaryError: worth retrying later.
+            PermanentError: retrying will not help (e.g. access denied).
+        """
+        ...
+
+    def delete_load_balancers(
+        self, target: CloudTarget, lbs: Iterable[LoadBalancer]
+    ) -> CleanupReport:
+        """Delete load balancers `load_balancers` returned; one item each (gone ones omitted).
+
+        Raises:
+            TemporaryError: worth retrying later.
+        """
+        ...
+
+    def cleanup(self, target: CloudTarget) -> CleanupReport:
+        """Delete what the target's cluster left behind and report every leftover found.
 
         Args:
-            cluster_name: the Cluster API cluster name (the environment name).
-            workspace: the policy workspace the cluster belonged to.
+            target: the environment, its lifetime and the hosts recorded for it.
 
         Returns:
             One item per leftover: deleted, reported (left in place) or failed (retry later).
@@ -121,7 +175,23 @@ class NoCloud:
         """Return a fixed text: no cloud account is configured."""
         return "no cloud account configured"
 
-    def cleanup(self, cluster_name: str, workspace: str) -> CleanupReport:
+    def foreign_holder(
+        self, cluster_name: str, workspace: str, env_id: str, install_id: str
+    ) -> str:
+        """Return "": without a cloud account there is nothing to hold the name."""
+        return ""
+
+    def load_balancers(self, target: CloudTarget) -> tuple[LoadBalancer, ...]:
+        """Return none."""
+        return ()
+
+    def delete_load_balancers(
+        self, target: CloudTarget, lbs: Iterable[LoadBalancer]
+    ) -> CleanupReport:
+        """Return an empty report."""
+        return CleanupReport()
+
+    def cleanup(self, target: CloudTarget) -> CleanupReport:
         """Return an empty report."""
         return CleanupReport()
 
@@ -141,57 +211,33 @@ class PerWorkspaceCloud:
         self._cleaners = dict(cleaners)
         self._default: CloudCleaner = default or NoCloud()
 
+    def _of(self, target: CloudTarget) -> CloudCleaner:
+        return self._cleaners.get(target.workspace, self._default)
+
     def identity(self) -> str:
         """Return each workspace's identity, one `workspace: identity` per line."""
         if not self._cleaners:
             return self._default.identity()
         return "\n".join(f"{ws}: {cleaner.identity()}" for ws, cleaner in self._cleaners.items())
 
-    def cleanup(self, cluster_name: str, workspace: str) -> CleanupReport:
+    def foreign_holder(
+        self, cluster_name: str, workspace: str, env_id: str, install_id: str
+    ) -> str:
+        """The workspace cleaner's answer, when it can look (see `provisioning.names`)."""
+        cleaner = self._cleaners.get(workspace, self._default)
+        asks = getattr(cleaner, "foreign_holder", None)
+        return str(asks(cluster_name, workspace, env_id, install_id)) if asks else ""
+
+    def load_balancers(self, target: CloudTarget) -> tuple[LoadBalancer, ...]:
+        """The workspace cleaner's answer."""
+        return self._of(target).load_balancers(target)
+
+    def delete_load_balancers(
+        self, target: CloudTarget, lbs: Iterable[LoadBalancer]
+    ) -> CleanupReport:
+        """The workspace cleaner's answer."""
+        return self._of(target).delete_load_balancers(target, lbs)
+
+    def cleanup(self, target: CloudTarget) -> CleanupReport:
         """Clean up with the workspace's cleaner."""
-        return self._cleaners.get(workspace, self._default).cleanup(cluster_name, workspace)
-
-
-@dataclass
-class FakeCloud:
-    """In-memory cleaner for `envbot demo` and tests: a few leftovers, gone after one cleanup.
-
-    The first cleanup of a cluster reports a Route53 record and a load balancer as deleted and
-    a bucket as left in place; later cleanups of the same cluster return an empty report.
-    """
-
-    account: str = "123456789012"
-    calls: list[tuple[str, str]] = field(default_factory=list)
-    _cleaned: set[str] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def identity(self) -> str:
-        """Return a made-up assumed-role ARN."""
-        return f"arn:aws:sts::{self.account}:assumed-role/envbot/envbot (fake)"
-
-    def cleanup(self, cluster_name: str, workspace: str) -> CleanupReport:
-        """Report the canned leftovers once per cluster; record the call."""
-        with self._lock:
-            self.calls.append((cluster_name, workspace))
-            if cluster_name in self._cleaned:
-                return CleanupReport()
-            self._cleaned.add(cluster_name)
-        return CleanupReport(tuple(self._leftovers(cluster_name)))
-
-    def _leftovers(self, cluster_name: str) -> Iterable[CleanupItem]:
-        yield CleanupItem(
-            "route53:CNAME", f"{cluster_name}.example.com.", "deleted", "external-dns record"
-        )
-        yield CleanupItem(
-            "elasticloadbalancing:loadbalancer",
-            f"arn:aws:elasticloadbalancing:us-west-2:{self.account}:loadbalancer/"
-            f"app/{cluster_name[:20]}/0123456789abcdef",
-            "deleted",
-            "tagged owned",
-        )
-        yield CleanupItem(
-            "s3:bucket",
-            f"arn:aws:s3:::{cluster_name}-logs",
-            "reported",
-            "s3:bucket is not in cleanup.delete",
-        )
+        return self._of(target).cleanup(target)

@@ -1,10 +1,10 @@
 """The cloud half of the name check an environment's job makes before its first create: is a
 cluster of that name already in the cloud account, tagged by someone who is not this environment?
 
-TODO(provisioning/aws): implement `CloudNames.foreign_holder` on the boto3 cleaner with the
-Resource Groups Tagging API (tag key `kubernetes.io/cluster/<name>`; ours carry the env-id and
-install-id tags). Until a cleaner implements it, only the Kubernetes side is checked (a Cluster
-of that name in the workspace namespace, a namespace of that name on the target cluster).
+`AwsCleaner.foreign_holder` answers it with the Resource Groups Tagging API (tag key
+`kubernetes.io/cluster/<name>`; ours carry the env-id tag); a workspace without a cloud account
+(`NoCloud`) holds no names. The Kubernetes side (a Cluster of that name in the workspace
+namespace, a namespace of that name on the target cluster) is checked by the backends.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -16,6 +18,7 @@ from bot.db import migrate
 from bot.db.models import Base
 from bot.db.session import make_engine, make_sessionmaker
 from bot.domain.clock import ManualClock
+from tests.fakes.moto_server import moto_server
 
 DEMO_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -79,3 +82,29 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(DEMO_START)
+
+
+@pytest.fixture
+def moto_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """A fresh moto server on loopback (real boto3 talks to it), emptied before and after."""
+    with moto_server(monkeypatch, tmp_path) as url:
+        yield url
+
+
+FIGURES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Note one line of figures (objects before and after); pytest prints them at the end."""
+    lines = request.config.stash.setdefault(FIGURES, [])
+    return lambda line: lines.append(f"{request.node.name}: {line}")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Print the noted figures in their own section, easy to quote."""
+    lines = config.stash.get(FIGURES, [])
+    if lines:
+        terminalreporter.section("figures")
+        for line in lines:
+            terminalreporter.write_line(line)

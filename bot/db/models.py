@@ -166,6 +166,11 @@ class Environment(Tracked, Base):
         String(16), default="pending", server_default="pending"
     )
     cloud_passes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # DNS names of its load balancers (recorded before they go) and its ingress host: the
+    # cleanup deletes only records pointing at them.
+    cloud_hosts: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
+    # When the current deletion started (the stuck-in-DELETING report counts from it).
+    deleting_since: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     label: Mapped[str] = synonym("name")
     requester_id: Mapped[str] = synonym("created_by")

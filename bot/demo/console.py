@@ -29,8 +29,9 @@ from bot.policy import Policy
 from bot.settings import JobSettings
 from bot.slack.directory import SlackDirectory
 from bot.wiring import Runtime, build_runtime
-from provisioning.cloud import FakeCloud, PerWorkspaceCloud
+from provisioning.cloud import PerWorkspaceCloud
 from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
+from provisioning.fake_cloud import FakeCloud
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SECRET = "demo-signing-secret"  # noqa: S105 - the demo signs its own requests

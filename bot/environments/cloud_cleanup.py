@@ -1,6 +1,9 @@
 """After a cluster environment is DELETED: remove what Cluster API leaves behind in the cloud
 (external-dns records, tagged load balancers, volumes, security groups) and say so in its thread.
 
+The cleaner gets the environment's identity (`teardown.cloud_target`): its id, its lifetime, the
+hosts recorded while it lived, and whether its name is live again in another environment.
+
 Level-triggered like the other jobs: a DELETED cluster whose cleanup is pending is due at its
 `next_check_at`; a pass that could not finish (a security group still in use, throttling)
 leaves it pending and due again later, so nothing is left behind silently.
@@ -16,6 +19,7 @@ from sqlalchemy import func, select
 from bot.db.models import Environment
 from bot.domain.states import EnvState
 from bot.environments.report_only import hold_cleanup
+from bot.environments.teardown import cloud_target, name_taken
 from bot.environments.workflow import ENVIRONMENTS
 from bot.errors import PermanentError, TemporaryError
 from bot.lifecycle.context import Context, WorkflowUseCases
@@ -69,8 +73,10 @@ class CloudCleanupJob(WorkflowUseCases[Environment]):
             )
             return
         passes = env.cloud_passes + 1
+        with self.sessions() as s:
+            target = cloud_target(env, taken=name_taken(s, env))
         try:
-            report = self.cloud.cleanup(env.name, env.workspace)
+            report = self.cloud.cleanup(target)
         except TemporaryError as exc:
             self._finish(
                 env,

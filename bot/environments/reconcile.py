@@ -18,6 +18,7 @@ from bot.db.models import Environment
 from bot.domain.states import EnvEvent, EnvState
 from bot.environments import render
 from bot.environments.spec import env_spec
+from bot.environments.teardown import Teardown
 from bot.environments.workflow import ENVIRONMENTS
 from bot.errors import NameTaken, PermanentError, TemporaryError
 from bot.lifecycle.backends import BackendUseCases
@@ -26,6 +27,7 @@ from bot.lifecycle.drift import DriftWords, track_drift
 from bot.lifecycle.due import now_if_any
 from bot.lifecycle.moves import SYSTEM
 from provisioning.base import EnvironmentBackend, EnvSpec, Observation, Phase
+from provisioning.cloud import CloudCleaner, NoCloud
 from provisioning.names import CloudNames
 
 logger = logging.getLogger(__name__)
@@ -57,12 +59,17 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         self,
         ctx: Context,
         backends: Mapping[str, EnvironmentBackend],
-        cloud_names: CloudNames | None = None,
+        cloud: CloudCleaner | None = None,
+        *,
+        names: CloudNames | None = None,
     ) -> None:
         super().__init__(
             ctx, ENVIRONMENTS, backends, lambda env, policy: env_spec(env, policy, ctx.install_id)
         )
-        self.cloud_names = cloud_names
+        cleaner = cloud or NoCloud()
+        self.teardown = Teardown(ctx.sessions, self.life, cleaner)
+        # the AWS side of the name check: `names`, or the cleaner when it can look
+        self.cloud_names = names or (cleaner if isinstance(cleaner, CloudNames) else None)
 
     def reconcile(self) -> None:
         """One level-triggered pass over every watched environment, one list per backend."""
@@ -99,8 +106,12 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
             if env.state == EnvState.PROVISIONING and not env.created:
                 create = self._checked_create(backend, env.kind)
                 self._call(env, now, create, spec, "created")
-            elif env.state == EnvState.DELETING and not env.delete_requested:
-                self._call(env, now, backend.delete, spec, "delete_requested")
+            elif env.state == EnvState.DELETING:
+                # the cloud controller's load balancers go first, as in `dkp delete cluster`
+                if env.kind == "cluster" and not self.teardown.sweep(env, now):
+                    continue
+                if not env.delete_requested:
+                    self._call(env, now, backend.delete, spec, "delete_requested")
             elif env.state == EnvState.READY and env.needs_refresh:
                 self._refresh(backend, env, spec)
         try:
@@ -257,6 +268,9 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
                 now,
                 f"`{env.name}` is deleted, with everything in it.",
             )
+        else:
+            timeout = self.policy.cleanup.deleting_timeout.total_seconds()
+            self.teardown.stuck(s, env, now, timeout)
 
     def _progress(self, s: Session, env: Environment, obs: Observation, now: datetime) -> None:
         if obs.failure:

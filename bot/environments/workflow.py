@@ -16,6 +16,7 @@ from bot.policy import Policy
 def _on_move(env: Environment, before: str, event: str) -> None:
     if env.state == EnvState.DELETING:
         env.delete_requested = False
+        env.deleting_since = env.updated_at  # the kernel stamps the move's time first
     if event == EnvEvent.FAIL:
         # What failed decides what the card offers: a failed delete is retried by deleting.
         env.failed_while = before.lower()

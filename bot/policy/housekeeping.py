@@ -41,8 +41,9 @@ class Dns(PolicyModel):
 
 
 class Cleanup(PolicyModel):
-    """AWS resource types deleted after a cluster (the rest is only reported), and the region of
-    the clusters of workspaces without `aws`."""
+    """AWS resource types deleted after a cluster (the rest is only reported), the region of
+    the clusters of workspaces without `aws`, and how long a deletion may take before its thread
+    is told what blocks it."""
 
     delete: tuple[
         Annotated[
@@ -56,6 +57,7 @@ class Cleanup(PolicyModel):
         Annotated[str, pattern_text(r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region (e.g. us-west-2)")]
         | None
     ) = None
+    deleting_timeout: Duration = timedelta(hours=1)
 
 
 class Retention(PolicyModel):

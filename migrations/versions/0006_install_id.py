@@ -17,7 +17,7 @@ from alembic import op
 import bot.db.types
 
 revision = '0006'
-down_revision = '0004'  # the lead re-chains this after another branch's 0005 when merging
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
 import boto3
 
+from bot.errors import PermanentError
 from bot.policy.housekeeping import Cleanup, Dns
 from bot.policy.models import Aws, Policy
+from provisioning.aws.balancers import cluster_load_balancers, delete_load_balancers
+from provisioning.aws.owned import clean_tagged
 from provisioning.aws.route53 import clean_dns
 from provisioning.aws.session import AssumedRole, SessionFactory, utcnow
-from provisioning.aws.tagged import clean_tagged, find_tagged, load_balancer_dns_names
-from provisioning.cloud import CleanupItem, CleanupReport, CloudCleaner, PerWorkspaceCloud
+from provisioning.aws.tagged import ENV_ID_TAG, find_tagged
+from provisioning.cloud import (
+    CleanupItem,
+    CleanupReport,
+    CloudCleaner,
+    CloudTarget,
+    LoadBalancer,
+    PerWorkspaceCloud,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -21,10 +31,10 @@ logger = logging.getLogger(__name__)
 class AwsCleaner:
     """Cleans one workspace's AWS account with boto3, acting as the workspace role (or the bot).
 
-    It deletes the Route53 records that external-dns created for the cluster and the resources
-    still tagged for it (`kubernetes.io/cluster/<name>`,
-    `sigs.k8s.io/cluster-api-provider-aws/cluster/<name>`); see `route53.clean_dns` for the
-    ownership rule. Thread-safe: the assumed-role credentials are shared behind a lock and
+    Before the Cluster goes it lists and deletes the cloud controller's load balancers
+    (`balancers`); afterwards it deletes the Route53 records external-dns made for the
+    environment (`route53`) and the resources tagged for it (`owned` has the identity rule).
+    Thread-safe: the assumed-role credentials are shared behind a lock and
     every call builds its own Session and clients.
     """
 
@@ -64,37 +74,85 @@ class AwsCleaner:
         """
         return self._role.identity()
 
-    def cleanup(self, cluster_name: str, workspace: str) -> CleanupReport:
-        """Delete the cluster's external-dns records and tagged resources; report the rest.
+    def foreign_holder(
+        self, cluster_name: str, workspace: str, env_id: str, install_id: str
+    ) -> str:
+        """Describe a resource tagged `kubernetes.io/cluster/<cluster_name>` (or CAPA's
+        `sigs.k8s.io/cluster-api-provider-aws/cluster/<name>`) that is not this environment's
+        (its `envbot.io/env-id` tag is missing or another id); "" when there is none.
 
-        Args:
-            cluster_name: the Cluster API cluster name.
-            workspace: the workspace, for the logs.
+        Raises:
+            TemporaryError: throttled, 5xx, unreachable or expired credentials.
+            PermanentError: access denied or invalid configuration.
+        """
+        target = CloudTarget(
+            env_id=env_id, cluster=cluster_name, workspace=workspace, created_at=utcnow()
+        )
+        for item in find_tagged(self._role, self._role.session(), target):
+            if item.tags.get(ENV_ID_TAG) != env_id:
+                holder = item.tags.get(ENV_ID_TAG)
+                whose = f"envbot environment {holder}" if holder else "not envbot"
+                return f"{item.kind} {item.short_id} tagged for cluster {cluster_name} ({whose})"
+        return ""
+
+    def load_balancers(self, target: CloudTarget) -> tuple[LoadBalancer, ...]:
+        """The cloud controller's load balancers that are provably the target's.
+
+        Raises:
+            TemporaryError: throttled, 5xx, unreachable or expired credentials.
+            PermanentError: access denied or invalid configuration.
+        """
+        return cluster_load_balancers(self._role, self._role.session(), target)
+
+    def delete_load_balancers(
+        self, target: CloudTarget, lbs: Iterable[LoadBalancer]
+    ) -> CleanupReport:
+        """Delete the load balancers `load_balancers` returned (gone ones are left out)."""
+        items = tuple(delete_load_balancers(self._role, self._role.session(), lbs))
+        self._log("load balancers before the Cluster", target, CleanupReport(items))
+        return CleanupReport(items)
+
+    def cleanup(self, target: CloudTarget) -> CleanupReport:
+        """Delete the environment's external-dns records and tagged resources; report the rest.
+
+        Each part runs even when another is refused for good: an access-denied zone or tagging
+        call is one reported item.
 
         Returns:
             DNS items first, then tagged resources in delete order; empty when nothing is left.
 
         Raises:
             TemporaryError: throttled, 5xx, unreachable or expired credentials; run it again.
-            PermanentError: access denied or invalid configuration.
+            PermanentError: the workspace role itself cannot be assumed.
         """
         session = self._role.session()
-        tagged = find_tagged(self._role, session, cluster_name)
         items: list[CleanupItem] = []
         if self._dns is not None:
-            lb_dns = load_balancer_dns_names(self._role, session, tagged)
-            items.extend(clean_dns(self._role, session, self._dns, cluster_name.lower(), lb_dns))
-        items.extend(clean_tagged(self._role, session, tagged, self._delete))
+            items.extend(clean_dns(self._role, session, self._dns, target))
+        items.extend(self._tagged(session, target))
         report = CleanupReport(tuple(items))
+        self._log("cloud cleanup", target, report)
+        return report
+
+    def _tagged(self, session: boto3.Session, target: CloudTarget) -> Iterator[CleanupItem]:
+        try:
+            tagged = find_tagged(self._role, session, target)
+        except PermanentError as err:
+            yield CleanupItem("tag:resources", target.cluster, "reported", f"{err}; check by hand")
+            return
+        yield from clean_tagged(self._role, session, tagged, target, self._delete)
+
+    @staticmethod
+    def _log(what: str, target: CloudTarget, report: CleanupReport) -> None:
         logger.info(
-            "cloud cleanup of %s: %d deleted, %d reported, %d failed",
-            cluster_name,
+            "%s of %s: %d deleted, %d reported, %d failed",
+            what,
+            target.cluster,
             len(report.by_action("deleted")),
             len(report.by_action("reported")),
             len(report.by_action("failed")),
-            extra={"backend": "aws", "workspace": workspace, "cluster": cluster_name},
+            extra={"backend": "aws", "workspace": target.workspace, "env_id": target.env_id},
         )
-        return report
 
 
 def build_cloud_cleaner(

@@ -86,7 +86,9 @@ def map_client_error(exc: ClientError, what: str) -> BackendError:
     code = error_code(exc)
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     text = str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
-    message = f"AWS {what} failed ({code or status}): {text}"
+    # a REST-XML service may answer 403 with a body botocore cannot parse: still access denied
+    shown = code or ("AccessDenied" if status == 403 else str(status))
+    message = f"AWS {what} failed ({shown}): {text}"
     if code in THROTTLED or status == 429:
         return TemporaryError(message, retry_after=60.0)
     if code in TEMPORARY or status >= 500:

@@ -1,8 +1,15 @@
-"""The external-dns ownership rule for Route53 records, and the deletion of a cluster's records."""
+"""Deletes the Route53 records external-dns made for one cluster, and nothing else.
+
+A record is this environment's only when (1) every registry TXT that labels it names exactly the
+configured owner (`dns.txt_owner_id`, parsed as external-dns parses it; see `registry`) and (2)
+it points at one of the hosts recorded for the environment (its load balancers' DNS names, taken
+before they were deleted, and its ingress host) or it is named as the ingress host. Never a
+substring or a label match: another cluster's, the management cluster's and hand-made records
+stay. A record that points at the environment's hosts but fails (1) is reported.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -12,183 +19,161 @@ import boto3
 from bot.errors import PermanentError
 from bot.policy.housekeeping import Dns
 from provisioning.aws.errors import cause_code
+from provisioning.aws.registry import Key, normalize, parse_labels, record_key, txt_key
 from provisioning.aws.session import CLIENT_CONFIG, AssumedRole
-from provisioning.cloud import Action, CleanupItem
+from provisioning.cloud import Action, CleanupItem, CloudTarget
 
 if TYPE_CHECKING:
     from mypy_boto3_route53.client import Route53Client
-    from mypy_boto3_route53.type_defs import ChangeTypeDef, ResourceRecordSetOutputTypeDef
+    from mypy_boto3_route53.type_defs import (
+        ChangeTypeDef,
+        PaginatorConfigTypeDef,
+        ResourceRecordSetOutputTypeDef,
+    )
 
-_OWNED_TYPES = frozenset({"A", "AAAA", "CNAME"})
-_NEW_FORMAT = re.compile(r"(a|aaaa|cname)-(.+)")
+    Record = ResourceRecordSetOutputTypeDef
+
+OWNED_TYPES = frozenset({"A", "AAAA", "CNAME"})
+PAGE_SIZE = 100
 
 
 @dataclass
-class Ownership:
-    """One external-dns name: its registry TXT records and the records they own."""
+class Labelled:
+    """The registry TXTs at one key, with their labels and record types, and the records."""
 
-    name: str
-    txts: list[ResourceRecordSetOutputTypeDef] = field(default_factory=list)
-    records: list[ResourceRecordSetOutputTypeDef] = field(default_factory=list)
-    resources: set[str] = field(default_factory=set)
+    txts: list[tuple[Record, dict[str, str], str]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
 
 
-def _normalize(name: str) -> str:
-    """Lowercase, trailing dot, and Route53's `\\052` back to `*`."""
-    name = name.replace("\\052", "*").lower()
-    return name if name.endswith(".") else f"{name}."
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with the records at one key: a batch to delete, or items to report."""
+
+    delete: tuple[Record, ...] = ()
+    report: tuple[tuple[Record, str], ...] = ()
 
 
-def _display(name: str) -> str:
-    return name.removesuffix(".")
-
-
-def _txt_fields(record: ResourceRecordSetOutputTypeDef) -> dict[str, str]:
-    text = "".join(
-        part
-        for value in record.get("ResourceRecords", [])
-        for part in re.findall(r'"((?:[^"\\]|\\.)*)"', value["Value"]) or [value["Value"]]
-    )
-    fields: dict[str, str] = {}
-    for pair in text.split(","):
-        key, sep, val = pair.partition("=")
-        if sep:
-            fields[key.strip()] = val.strip()
-    return fields
-
-
-def _target(record: ResourceRecordSetOutputTypeDef) -> str:
-    """Where an A/AAAA/CNAME points, normalized like a load balancer DNS name."""
+def targets(record: Record) -> set[str]:
+    """Every host or address a record points at, normalized like a load balancer DNS name."""
     if "AliasTarget" in record:
-        value = record["AliasTarget"]["DNSName"]
+        values = [record["AliasTarget"]["DNSName"]]
     else:
-        values = record.get("ResourceRecords", [])
-        value = values[0]["Value"] if values else ""
-    return value.lower().removesuffix(".").removeprefix("dualstack.")
+        values = [value["Value"] for value in record.get("ResourceRecords", [])]
+    return {normalize(value).removeprefix("dualstack.") for value in values}
 
 
-def ownerships(
-    records: Sequence[ResourceRecordSetOutputTypeDef], prefix: str, owner_id: str
-) -> list[Ownership]:
-    """Group a zone's records by the name each external-dns registry TXT owns (rule 1)."""
-    by_name: dict[str, list[ResourceRecordSetOutputTypeDef]] = {}
+def labelled(records: Sequence[Record], prefix: str) -> dict[Key, Labelled]:
+    """Group a zone's records and registry TXTs by the key external-dns labels them with."""
+    groups: dict[Key, Labelled] = {}
     for record in records:
-        if record["Type"] in _OWNED_TYPES:
-            by_name.setdefault(_normalize(record["Name"]), []).append(record)
-    groups: dict[str, Ownership] = {}
-    prefix = prefix.lower()
-    for record in records:
-        name = _normalize(record["Name"])
-        if record["Type"] != "TXT" or not name.startswith(prefix):
-            continue
-        fields = _txt_fields(record)
-        if fields.get("heritage") != "external-dns" or fields.get("external-dns/owner") != owner_id:
-            continue
-        rest = name[len(prefix) :]
-        candidates: list[tuple[str, frozenset[str]]] = []
-        if match := _NEW_FORMAT.fullmatch(rest):
-            candidates.append((match.group(2), frozenset({match.group(1).upper()})))
-        candidates.append((rest, _OWNED_TYPES))
-        owned, types = next(
-            (
-                (cand, kinds)
-                for cand, kinds in candidates
-                if any(r["Type"] in kinds for r in by_name.get(cand, []))
-            ),
-            candidates[0],
-        )
-        group = groups.setdefault(owned, Ownership(owned))
-        group.txts.append(record)
-        if resource := fields.get("external-dns/resource"):
-            group.resources.add(resource.lower())
-        for target in by_name.get(owned, []):
-            if target["Type"] in types and target not in group.records:
-                group.records.append(target)
-    return list(groups.values())
+        set_id = record.get("SetIdentifier", "")
+        if record["Type"] in OWNED_TYPES:
+            key = record_key(record["Name"], record["Type"], set_id)
+            groups.setdefault(key, Labelled()).records.append(record)
+        elif record["Type"] == "TXT" and record.get("ResourceRecords"):
+            # external-dns reads the first value only ("one target" in registry/txt.go)
+            labels = parse_labels(record["ResourceRecords"][0]["Value"])
+            found = txt_key(record["Name"], set_id, prefix)
+            if labels is not None and found is not None:
+                key, kind = found
+                groups.setdefault(key, Labelled()).txts.append((record, labels, kind))
+    return groups
 
 
-def evidence(group: Ownership, cluster: str, lb_dns: set[str]) -> str:
-    """Why `group` belongs to `cluster` (rule 2), or "" when there is no such evidence."""
+def judge(group: Labelled, owner_id: str, target: CloudTarget) -> Verdict:
+    """Decide one key's records for `target` (the rule in the module docstring)."""
+    hosts = {normalize(h) for h in target.hosts}
+    named = normalize(target.ingress_host) if target.ingress_host else ""
+    ours: list[Record] = []
+    report: list[tuple[Record, str]] = []
+    owners = sorted({labels.get("owner", "") for _, labels, _ in group.txts})
     for record in group.records:
-        if _target(record) in lb_dns:
-            return f"points at a load balancer tagged for {cluster}"
-    if cluster in group.name.removesuffix(".").split("."):
-        return f"{cluster} is a label of the name"
-    for resource in sorted(group.resources):
-        if cluster in resource.split("/"):
-            return f"external-dns resource {resource}"
-    return ""
+        by_name = bool(named) and normalize(record["Name"]) == named
+        if not (targets(record) & hosts or by_name):
+            continue
+        if not group.txts:
+            report.append((record, "points at this environment but has no external-dns TXT"))
+        elif owners != [owner_id]:
+            who = ", ".join(o or "(none)" for o in owners)
+            report.append(
+                (record, f"points at this environment but its external-dns owner is {who}")
+            )
+        elif by_name and not targets(record) & hosts and target.name_taken:
+            report.append(
+                (record, f"named like the ingress host and {target.cluster} is live again")
+            )
+        else:
+            ours.append(record)
+    if not ours:
+        return Verdict(report=tuple(report))
+    if len(ours) == len(group.records):
+        txts = [txt for txt, _, _ in group.txts]
+    else:  # a legacy TXT also labels what stays: only the typed TXTs of what goes
+        kinds = {r["Type"].lower() for r in ours}
+        txts = [txt for txt, _, kind in group.txts if kind in kinds]
+    return Verdict(tuple(ours + txts), tuple(report))
 
 
-def _mentions(group: Ownership, cluster: str) -> bool:
-    return cluster in group.name or any(cluster in res for res in group.resources)
+def _client(role: AssumedRole, session: boto3.Session) -> Route53Client:
+    return session.client("route53", endpoint_url=role.endpoint_url, config=CLIENT_CONFIG)
+
+
+def list_zone(
+    role: AssumedRole, route53: Route53Client, zone_id: str, page_size: int = PAGE_SIZE
+) -> list[Record]:
+    """Every record of a zone, page by page (StartRecordName/StartRecordType)."""
+
+    def pages() -> list[Record]:
+        paginator = route53.get_paginator("list_resource_record_sets")
+        config: PaginatorConfigTypeDef = {"PageSize": page_size}
+        return [
+            record
+            for page in paginator.paginate(HostedZoneId=zone_id, PaginationConfig=config)
+            for record in page["ResourceRecordSets"]
+        ]
+
+    return role.call("route53:ListResourceRecordSets", pages)
 
 
 def clean_dns(
-    role: AssumedRole, session: boto3.Session, dns: Dns, cluster: str, lb_dns: set[str]
+    role: AssumedRole,
+    session: boto3.Session,
+    dns: Dns,
+    target: CloudTarget,
+    page_size: int = PAGE_SIZE,
 ) -> Iterator[CleanupItem]:
-    """Delete the cluster's external-dns records in `dns.zones`; report the doubtful ones.
+    """Delete the environment's external-dns records in `dns.zones`, each with its TXTs.
 
-    Ownership rule (conservative; anything else is left alone):
-
-    1. A registry TXT record is one whose name starts with `dns.txt_prefix` (optionally
-       followed by the new-format `a-` / `aaaa-` / `cname-`) and whose value has
-       `heritage=external-dns` and exactly `external-dns/owner=<dns.txt_owner_id>`. It owns the
-       A/AAAA/CNAME records at the name without the prefix. DKP runs every external-dns with
-       the same owner id ("kommander"), so the owner alone does not say which cluster a record
-       was for.
-    2. The TXT and the records it owns are deleted together only with evidence for this
-       cluster: the owned record points at a load balancer tagged for the cluster, or the
-       cluster name is a whole DNS label of the owned name (`*.sandbox-alice-7k2q.example.com`),
-       or a whole path segment of the TXT's `external-dns/resource=` value.
-    3. A registry record that mentions the cluster name only as part of a label or segment
-       (`sandbox-alice-7k2q-old.example.com`) is reported, never deleted: a person decides.
-
-    Args:
-        role: makes the calls and translates their errors.
-        session: a Session acting as the workspace role.
-        dns: `policy.dns`: the zones, the registry TXT prefix and owner id.
-        cluster: the cluster name, lowercase.
-        lb_dns: DNS names of the load balancers tagged for the cluster.
+    A zone that cannot be read or changed for good (AccessDenied: the zone is in another
+    account) is reported and the other zones still run.
     """
-    route53: Route53Client = session.client(
-        "route53", endpoint_url=role.endpoint_url, config=CLIENT_CONFIG
-    )
+    route53 = _client(role, session)
     for zone in dns.zones:
         zone_id = zone.removeprefix("/hostedzone/")
-
-        def records(zone_id: str = zone_id) -> list[ResourceRecordSetOutputTypeDef]:
-            pages = route53.get_paginator("list_resource_record_sets").paginate(
-                HostedZoneId=zone_id
-            )
-            return [record for page in pages for record in page["ResourceRecordSets"]]
-
-        listed = role.call("route53:ListResourceRecordSets", records)
-        for group in ownerships(listed, dns.txt_prefix, dns.txt_owner_id):
-            why = evidence(group, cluster, lb_dns)
-            if why:
-                yield from _delete_records(role, route53, zone_id, group, why)
-            elif _mentions(group, cluster):
-                for record in group.records + group.txts:
-                    yield CleanupItem(
-                        f"route53:{record['Type']}",
-                        _display(record["Name"]),
-                        "reported",
-                        f"external-dns record mentions {cluster} only in part of a name; "
-                        "check it by hand",
-                    )
+        try:
+            listed = list_zone(role, route53, zone_id, page_size)
+        except PermanentError as err:
+            yield CleanupItem("route53:hostedzone", zone_id, "reported", f"{err}; check by hand")
+            continue
+        for group in labelled(listed, dns.txt_prefix).values():
+            verdict = judge(group, dns.txt_owner_id, target)
+            for record, why in verdict.report:
+                yield _item(record, "reported", why)
+            if verdict.delete:
+                yield from _delete(role, route53, zone_id, verdict.delete)
 
 
-def _delete_records(
-    role: AssumedRole, route53: Route53Client, zone_id: str, group: Ownership, why: str
+def _item(record: Record, action: Action, detail: str) -> CleanupItem:
+    return CleanupItem(f"route53:{record['Type']}", normalize(record["Name"]), action, detail)
+
+
+def _delete(
+    role: AssumedRole, route53: Route53Client, zone_id: str, batch: Sequence[Record]
 ) -> Iterator[CleanupItem]:
-    """Delete the owned records and their TXT in one atomic change batch."""
-    batch = group.records + group.txts
-    changes: list[ChangeTypeDef] = [
-        {"Action": "DELETE", "ResourceRecordSet": record} for record in batch
-    ]
+    """Delete records and their TXTs in one atomic change batch."""
+    changes: list[ChangeTypeDef] = [{"Action": "DELETE", "ResourceRecordSet": r} for r in batch]
     action: Action = "deleted"
-    detail = f"external-dns record: {why}"
+    detail = "external-dns record of this environment (owner and target checked)"
     try:
         role.call(
             "route53:ChangeResourceRecordSets",
@@ -198,8 +183,10 @@ def _delete_records(
             ),
         )
     except PermanentError as err:
-        if cause_code(err) != "InvalidChangeBatch":
-            raise
-        action, detail = "failed", f"records changed meanwhile, retried next time: {err}"
+        code = cause_code(err)
+        if code == "InvalidChangeBatch":
+            action, detail = "failed", f"records changed meanwhile, retried next time: {err}"
+        else:
+            action, detail = "reported", f"{err}; delete it by hand"
     for record in batch:
-        yield CleanupItem(f"route53:{record['Type']}", _display(record["Name"]), action, detail)
+        yield _item(record, action, detail)

@@ -1,19 +1,24 @@
-"""Resources tagged for a cluster (Resource Groups Tagging API) and the deleters for each type."""
+"""Resources tagged for a cluster or an environment (Resource Groups Tagging API), and their facts.
+
+The facts are what the ownership rule (`owned.py`) weighs: when a load balancer or volume was
+created, which VPC a security group or target group is in, and a load balancer's DNS name.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import boto3
 
 from bot.errors import PermanentError
-from provisioning.aws.errors import GONE, RETRY_LATER, cause_code
+from provisioning.aws.errors import GONE, cause_code
 from provisioning.aws.session import CLIENT_CONFIG, AssumedRole
-from provisioning.cloud import CleanupItem
+from provisioning.cloud import CloudTarget
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
@@ -21,15 +26,18 @@ if TYPE_CHECKING:
 
 CLUSTER_TAG = "kubernetes.io/cluster/{}"
 CAPA_TAG = "sigs.k8s.io/cluster-api-provider-aws/cluster/{}"
+SERVICE_TAG = "kubernetes.io/service-name"
+ENV_ID_TAG = "envbot.io/env-id"
 LOAD_BALANCER = "elasticloadbalancing:loadbalancer"
 TARGET_GROUP = "elasticloadbalancing:targetgroup"
 VOLUME = "ec2:volume"
 SECURITY_GROUP = "ec2:security-group"
+VPC = "ec2:vpc"
 # Load balancers go first: their network interfaces hold the security groups.
 DELETE_ORDER = (LOAD_BALANCER, TARGET_GROUP, VOLUME, SECURITY_GROUP)
 
 
-class _ClassicElb(Protocol):
+class ClassicElb(Protocol):
     """The two classic ELB calls used here (boto3-stubs `elb` is not installed)."""
 
     def describe_load_balancers(self, *, LoadBalancerNames: list[str]) -> Mapping[str, Any]: ...
@@ -39,11 +47,12 @@ class _ClassicElb(Protocol):
 
 @dataclass(frozen=True)
 class Tagged:
-    """A resource tagged for the cluster: its ARN, `<service>:<type>` and tag value."""
+    """A resource tagged for the cluster or the environment: ARN, `<service>:<type>`, its tags."""
 
     arn: str
     kind: str
-    ownership: str  # "owned" or "shared"
+    ownership: str  # the cluster tag's value: "owned" or "shared" ("owned" if only env-tagged)
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def resource(self) -> str:
@@ -54,6 +63,23 @@ class Tagged:
     def short_id(self) -> str:
         """The last path element of the resource: a volume, group or classic ELB name."""
         return self.resource.rsplit("/", 1)[-1]
+
+    @property
+    def elbv2(self) -> bool:
+        """An application, network or gateway load balancer (not a classic ELB)."""
+        return self.resource.startswith(
+            ("loadbalancer/app/", "loadbalancer/net/", "loadbalancer/gwy/")
+        )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What AWS says of one resource; `gone` when it no longer exists."""
+
+    created: datetime | None = None
+    vpc: str = ""
+    dns_name: str = ""
+    gone: bool = False
 
 
 def kind_of(arn: str) -> str:
@@ -70,152 +96,109 @@ def kind_of(arn: str) -> str:
     return f"{service}:{re.split(r'[/:]', resource, maxsplit=1)[0]}"
 
 
-def _is_elbv2(item: Tagged) -> bool:
-    return item.resource.startswith(("loadbalancer/app/", "loadbalancer/net/", "loadbalancer/gwy/"))
-
-
-def find_tagged(role: AssumedRole, session: boto3.Session, cluster: str) -> list[Tagged]:
-    """Every resource tagged for the cluster by the cloud provider or by CAPA, in delete order."""
+def scan(
+    role: AssumedRole, session: boto3.Session, key: str, values: list[str]
+) -> dict[str, dict[str, str]]:
+    """ARN -> all its tags, for every resource carrying `key` (with one of `values`, if any)."""
     tagging = session.client(
         "resourcegroupstaggingapi",
         region_name=role.region,
         endpoint_url=role.endpoint_url,
         config=CLIENT_CONFIG,
     )
-    keys = {CLUSTER_TAG.format(cluster): ["owned", "shared"], CAPA_TAG.format(cluster): []}
-    found: dict[str, Tagged] = {}
+    flt = {"Key": key, "Values": values} if values else {"Key": key}
 
-    def scan(key: str, values: list[str]) -> list[tuple[str, str]]:
-        flt = {"Key": key, "Values": values} if values else {"Key": key}
-        pages = tagging.get_paginator("get_resources").paginate(TagFilters=[flt])  # type: ignore[list-item]
-        return [
-            (mapping["ResourceARN"], tag["Value"])
-            for page in pages
+    def pages() -> dict[str, dict[str, str]]:
+        paginator = tagging.get_paginator("get_resources")
+        return {
+            mapping["ResourceARN"]: {t["Key"]: t["Value"] for t in mapping.get("Tags", [])}
+            for page in paginator.paginate(TagFilters=[flt])  # type: ignore[list-item]
             for mapping in page["ResourceTagMappingList"]
-            for tag in mapping.get("Tags", [])
-            if tag["Key"] == key
-        ]
+        }
 
-    for key, values in keys.items():
-        for arn, value in role.call("tag:GetResources", partial(scan, key, values)):
-            ownership = "owned" if value == "owned" else "shared"
-            old = found.get(arn)
-            if old is None or (ownership == "owned" and old.ownership != "owned"):
-                found[arn] = Tagged(arn, kind_of(arn), ownership)
+    return role.call("tag:GetResources", pages)
+
+
+def find_tagged(role: AssumedRole, session: boto3.Session, target: CloudTarget) -> list[Tagged]:
+    """Every resource tagged for the cluster name or for the environment id, in delete order."""
+    found: dict[str, dict[str, str]] = {}
+    for key, values in (
+        (CLUSTER_TAG.format(target.cluster), ["owned", "shared"]),
+        (CAPA_TAG.format(target.cluster), []),
+        (ENV_ID_TAG, [target.env_id]),
+    ):
+        found.update(scan(role, session, key, values))
     order = {kind: i for i, kind in enumerate(DELETE_ORDER)}
-    return sorted(found.values(), key=lambda t: (order.get(t.kind, len(order)), t.arn))
+    items = [
+        Tagged(arn, kind_of(arn), _ownership(tags, target.cluster), tags)
+        for arn, tags in found.items()
+    ]
+    return sorted(items, key=lambda t: (order.get(t.kind, len(order)), t.arn))
 
 
-def load_balancer_dns_names(
-    role: AssumedRole, session: boto3.Session, tagged: Iterable[Tagged]
-) -> set[str]:
-    """DNS names of the cluster's load balancers: evidence for the records pointing at them."""
-    names: set[str] = set()
-    for item in tagged:
-        if item.kind != LOAD_BALANCER:
-            continue
-        try:
-            if _is_elbv2(item):
-                elbv2: ElasticLoadBalancingv2Client = role.client(session, "elbv2")
-                lbs = role.call(
-                    "elbv2:DescribeLoadBalancers",
-                    partial(elbv2.describe_load_balancers, LoadBalancerArns=[item.arn]),
-                )
-                names.update(lb["DNSName"].lower() for lb in lbs["LoadBalancers"])
-            else:
-                elb = cast(_ClassicElb, role.client(session, "elb"))
-                answer = role.call(
-                    "elb:DescribeLoadBalancers",
-                    partial(elb.describe_load_balancers, LoadBalancerNames=[item.short_id]),
-                )
-                names.update(
-                    str(lb["DNSName"]).lower() for lb in answer["LoadBalancerDescriptions"]
-                )
-        except PermanentError as err:
-            if cause_code(err) not in GONE:
-                raise
-    return names
+def _ownership(tags: Mapping[str, str], cluster: str) -> str:
+    value = tags.get(CLUSTER_TAG.format(cluster), tags.get(CAPA_TAG.format(cluster), "owned"))
+    return "owned" if value == "owned" else "shared"
 
 
-def clean_tagged(
-    role: AssumedRole,
-    session: boto3.Session,
-    tagged: Sequence[Tagged],
-    delete: Collection[str],
-) -> Iterator[CleanupItem]:
-    """Delete the owned resources whose kind is in `delete`; report the rest.
+def facts(role: AssumedRole, session: boto3.Session, item: Tagged) -> Facts:
+    """Creation time, VPC and DNS name of one resource, as far as its kind has them.
 
-    Args:
-        role: makes the calls and translates their errors.
-        session: a Session acting as the workspace role.
-        tagged: the cluster's resources, in delete order.
-        delete: `policy.cleanup.delete`: the `<service>:<type>` kinds that may be deleted.
+    Raises:
+        PermanentError: the describe call was refused (e.g. access denied).
     """
-    for item in tagged:
-        if item.ownership != "owned":
-            yield CleanupItem(item.kind, item.arn, "reported", "tagged shared with other clusters")
-        elif item.kind not in delete:
-            yield CleanupItem(
-                item.kind, item.arn, "reported", f"{item.kind} is not in cleanup.delete"
-            )
-        elif item.kind not in DELETE_ORDER:
-            yield CleanupItem(item.kind, item.arn, "reported", f"envbot cannot delete {item.kind}")
-        else:
-            result = _delete_one(role, session, item)
-            if result is not None:
-                yield result
-
-
-def _delete_one(role: AssumedRole, session: boto3.Session, item: Tagged) -> CleanupItem | None:
-    """Delete one owned resource; None when it was already gone."""
     try:
-        if item.kind == VOLUME:
-            return _delete_volume(role, session, item)
-        if item.kind == SECURITY_GROUP:
-            ec2: EC2Client = role.client(session, "ec2")
-            role.call(
-                "ec2:DeleteSecurityGroup",
-                lambda: ec2.delete_security_group(GroupId=item.short_id),
-            )
-        elif item.kind == TARGET_GROUP:
-            elbv2: ElasticLoadBalancingv2Client = role.client(session, "elbv2")
-            role.call(
-                "elbv2:DeleteTargetGroup",
-                lambda: elbv2.delete_target_group(TargetGroupArn=item.arn),
-            )
-        elif _is_elbv2(item):
-            elbv2 = role.client(session, "elbv2")
-            role.call(
-                "elbv2:DeleteLoadBalancer",
-                lambda: elbv2.delete_load_balancer(LoadBalancerArn=item.arn),
-            )
-        else:
-            elb = cast(_ClassicElb, role.client(session, "elb"))
-            role.call(
-                "elb:DeleteLoadBalancer",
-                lambda: elb.delete_load_balancer(LoadBalancerName=item.short_id),
-            )
+        return _describe(role, session, item)
     except PermanentError as err:
-        code = cause_code(err)
-        if code in GONE:
-            return None
-        if code in RETRY_LATER:
-            return CleanupItem(item.kind, item.arn, "failed", f"{code}, will retry: {err}")
+        if cause_code(err) in GONE:
+            return Facts(gone=True)
         raise
-    return CleanupItem(item.kind, item.arn, "deleted", "tagged owned")
 
 
-def _delete_volume(role: AssumedRole, session: boto3.Session, item: Tagged) -> CleanupItem | None:
+def _describe(role: AssumedRole, session: boto3.Session, item: Tagged) -> Facts:
+    if item.kind == LOAD_BALANCER and item.elbv2:
+        elbv2: ElasticLoadBalancingv2Client = role.client(session, "elbv2")
+        lbs = role.call(
+            "elbv2:DescribeLoadBalancers",
+            partial(elbv2.describe_load_balancers, LoadBalancerArns=[item.arn]),
+        )["LoadBalancers"]
+        if not lbs:
+            return Facts(gone=True)
+        return Facts(lbs[0]["CreatedTime"], lbs[0].get("VpcId", ""), lbs[0]["DNSName"].lower())
+    if item.kind == LOAD_BALANCER:
+        elb = cast(ClassicElb, role.client(session, "elb"))
+        found = role.call(
+            "elb:DescribeLoadBalancers",
+            partial(elb.describe_load_balancers, LoadBalancerNames=[item.short_id]),
+        )["LoadBalancerDescriptions"]
+        if not found:
+            return Facts(gone=True)
+        lb = found[0]
+        return Facts(lb["CreatedTime"], str(lb.get("VPCId", "")), str(lb["DNSName"]).lower())
     ec2: EC2Client = role.client(session, "ec2")
-    volumes = role.call(
-        "ec2:DescribeVolumes", lambda: ec2.describe_volumes(VolumeIds=[item.short_id])
-    )["Volumes"]
-    if not volumes:
-        return None
-    state = volumes[0]["State"]
-    if state != "available":
-        attached = ", ".join(a["InstanceId"] for a in volumes[0].get("Attachments", []))
-        detail = f"volume is {state}" + (f" (attached to {attached})" if attached else "")
-        return CleanupItem(item.kind, item.arn, "reported", detail)
-    role.call("ec2:DeleteVolume", lambda: ec2.delete_volume(VolumeId=item.short_id))
-    return CleanupItem(item.kind, item.arn, "deleted", "tagged owned, detached")
+    if item.kind == VOLUME:
+        volumes = role.call(
+            "ec2:DescribeVolumes", partial(ec2.describe_volumes, VolumeIds=[item.short_id])
+        )["Volumes"]
+        return Facts(volumes[0]["CreateTime"]) if volumes else Facts(gone=True)
+    if item.kind == SECURITY_GROUP:
+        groups = role.call(
+            "ec2:DescribeSecurityGroups",
+            partial(ec2.describe_security_groups, GroupIds=[item.short_id]),
+        )["SecurityGroups"]
+        return Facts(vpc=groups[0].get("VpcId", "")) if groups else Facts(gone=True)
+    if item.kind == TARGET_GROUP:
+        elbv2 = role.client(session, "elbv2")
+        tgs = role.call(
+            "elbv2:DescribeTargetGroups",
+            partial(elbv2.describe_target_groups, TargetGroupArns=[item.arn]),
+        )["TargetGroups"]
+        return Facts(vpc=tgs[0].get("VpcId", "")) if tgs else Facts(gone=True)
+    return Facts()
+
+
+def env_vpcs(items: Iterable[Tagged], env_id: str) -> frozenset[str]:
+    """The VPC ids tagged with this environment's id (CAPA propagates its additionalTags)."""
+    return frozenset(
+        t.short_id for t in items if t.kind == VPC and t.tags.get(ENV_ID_TAG) == env_id
+    )

@@ -1,160 +1,124 @@
-"""boto3 against moto's server over loopback: identity, cleanup after a cluster, error mapping."""
+"""boto3 against moto's server over loopback: identity, the identity rule for tagged resources,
+AccessDenied on one service, error mapping."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import boto3
 import pytest
-import requests
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
 from bot.errors import PermanentError, TemporaryError
 from bot.policy import PolicyError, validate_policy
 from bot.policy.housekeeping import Cleanup, Dns
 from bot.policy.models import Aws
 from provisioning.aws import AwsCleaner, build_cloud_cleaner, kind_of, map_client_error
-from provisioning.cloud import CleanupReport, FakeCloud, NoCloud, PerWorkspaceCloud
+from provisioning.cloud import CleanupReport, CloudTarget, NoCloud, PerWorkspaceCloud
+from provisioning.fake_cloud import FakeCloud
+from tests.fakes.moto_server import ACCOUNT, REGION, ROLE, client, enforce_iam, stop_enforcing
 
 CLUSTER = "sandbox-alice-7k2q"
 OTHER = "sandbox-bob-9x1z"
-REGION = "us-west-2"
-ACCOUNT = "123456789012"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/envbot"
+ENV = "ealice"
 DELETE = ("elasticloadbalancing:loadbalancer", "ec2:volume", "ec2:security-group")
+# moto stamps creation times with the real clock: a life that began long before covers them
+LIVED = datetime(2020, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def moto_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[str]:
-    """A fresh moto server on a free loopback port, with fake credentials in the environment."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    assert server._server is not None
-    url = f"http://127.0.0.1:{server._server.server_port}"
-    # moto's backends are process-wide: start from, and leave, an empty account
-    requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
-    try:
-        yield url
-    finally:
-        requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
-        server.stop()
+BASE = CloudTarget(env_id=ENV, cluster=CLUSTER, workspace="sandbox", created_at=LIVED)
 
 
-def _client(url: str, service: str) -> Any:
-    return boto3.client(service, region_name=REGION, endpoint_url=url)  # type: ignore[call-overload]
+def _target(**changes: Any) -> CloudTarget:
+    return replace(BASE, **changes)
 
 
 def _tags(cluster: str, value: str = "owned") -> list[dict[str, str]]:
     return [{"Key": f"kubernetes.io/cluster/{cluster}", "Value": value}]
 
 
-def _txt(name: str, owner: str, resource: str) -> dict[str, Any]:
-    value = f'"heritage=external-dns,external-dns/owner={owner},external-dns/resource={resource}"'
-    return {"Name": name, "Type": "TXT", "TTL": 300, "ResourceRecords": [{"Value": value}]}
-
-
-def _cname(name: str, target: str) -> dict[str, Any]:
-    return {"Name": name, "Type": "CNAME", "TTL": 300, "ResourceRecords": [{"Value": target}]}
+def _env_tag(env_id: str) -> dict[str, str]:
+    return {"Key": "envbot.io/env-id", "Value": env_id}
 
 
 def _seed(url: str) -> dict[str, str]:
-    """One zone with external-dns records for two clusters, and resources tagged for them."""
-    ec2, elbv2, route53 = _client(url, "ec2"), _client(url, "elbv2"), _client(url, "route53")
-    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    """Resources of this environment, of another cluster, and of a re-used name."""
+    ec2, elbv2, elb = client(url, "ec2"), client(url, "elbv2"), client(url, "elb")
+    default_vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    vpc = ec2.create_vpc(
+        CidrBlock="10.7.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": [_env_tag(ENV)]}],
+    )["Vpc"]["VpcId"]
     subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
-    alb = elbv2.create_load_balancer(
-        Name="k8s-alice-ingress", Subnets=subnets, Tags=_tags(CLUSTER)
-    )["LoadBalancers"][0]
-    volume = ec2.create_volume(
-        AvailabilityZone=f"{REGION}a",
-        Size=8,
-        TagSpecifications=[{"ResourceType": "volume", "Tags": _tags(CLUSTER)}],
-    )["VolumeId"]
-    other_volume = ec2.create_volume(
-        AvailabilityZone=f"{REGION}a",
-        Size=8,
-        TagSpecifications=[{"ResourceType": "volume", "Tags": _tags(OTHER)}],
-    )["VolumeId"]
-    group = ec2.create_security_group(
-        GroupName=f"{CLUSTER}-lb",
-        Description="lb",
-        VpcId=vpc,
-        TagSpecifications=[{"ResourceType": "security-group", "Tags": _tags(CLUSTER)}],
-    )["GroupId"]
-    shared = ec2.create_security_group(
-        GroupName="shared-nodes",
-        Description="shared",
-        VpcId=vpc,
-        TagSpecifications=[{"ResourceType": "security-group", "Tags": _tags(CLUSTER, "shared")}],
-    )["GroupId"]
-    s3 = _client(url, "s3")
-    s3.create_bucket(
-        Bucket=f"{CLUSTER}-logs", CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
-    s3.put_bucket_tagging(Bucket=f"{CLUSTER}-logs", Tagging={"TagSet": _tags(CLUSTER)})
+    service = {"Key": "kubernetes.io/service-name", "Value": "kommander/traefik"}
 
-    zone = route53.create_hosted_zone(Name="example.com", CallerReference="envbot-test")
-    zone_id = zone["HostedZone"]["Id"].removeprefix("/hostedzone/")
-    records = [
-        # ours by target: a CNAME to the cluster's ALB (new-format TXT)
-        _txt("_externaldns-cname-app.dev.example.com", "kommander", "ingress/apps/app"),
-        _cname("app.dev.example.com", alb["DNSName"]),
-        # ours by name: the cluster name is a label (legacy-format TXT)
-        _txt(f"_externaldns-grafana.{CLUSTER}.example.com", "kommander", "service/mon/grafana"),
-        _cname(f"grafana.{CLUSTER}.example.com", "gone-123.us-west-2.elb.amazonaws.com"),
-        # ambiguous: the cluster name is only part of a label
-        _txt(f"_externaldns-cname-{CLUSTER}-old.example.com", "kommander", "service/x/y"),
-        _cname(f"{CLUSTER}-old.example.com", "old-1.us-west-2.elb.amazonaws.com"),
-        # another cluster's records
-        _txt(f"_externaldns-cname-grafana.{OTHER}.example.com", "kommander", "service/mon/g"),
-        _cname(f"grafana.{OTHER}.example.com", "bob-1.us-west-2.elb.amazonaws.com"),
-        # another external-dns owner, and a hand-made record: never ours
-        _txt(f"_externaldns-cname-api.{CLUSTER}.example.com", "team-x", "service/a/b"),
-        _cname(f"api.{CLUSTER}.example.com", "team-x.us-west-2.elb.amazonaws.com"),
-        _cname(f"docs.{CLUSTER}.example.com", "docs.example.org"),
-    ]
-    route53.change_resource_record_sets(
-        HostedZoneId=zone_id,
-        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": r} for r in records]},
+    def alb(name: str, tags: list[dict[str, str]]) -> str:
+        lbs = elbv2.create_load_balancer(Name=name, Subnets=subnets, Tags=tags)
+        return str(lbs["LoadBalancers"][0]["LoadBalancerArn"])
+
+    def volume(tags: list[dict[str, str]]) -> str:
+        spec = [{"ResourceType": "volume", "Tags": tags}]
+        made = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8, TagSpecifications=spec)
+        return str(made["VolumeId"])
+
+    def group(name: str, in_vpc: str, tags: list[dict[str, str]]) -> str:
+        spec = [{"ResourceType": "security-group", "Tags": tags}]
+        made = ec2.create_security_group(
+            GroupName=name, Description=name, VpcId=in_vpc, TagSpecifications=spec
+        )
+        return str(made["GroupId"])
+
+    elb.create_load_balancer(
+        LoadBalancerName="a0classic",
+        Listeners=[{"Protocol": "TCP", "LoadBalancerPort": 80, "InstancePort": 30080}],
+        AvailabilityZones=[f"{REGION}a"],
+        Tags=[*_tags(CLUSTER), service],
     )
     return {
-        "zone": zone_id,
-        "alb": alb["LoadBalancerArn"],
-        "volume": volume,
-        "other_volume": other_volume,
-        "group": group,
-        "shared": shared,
+        "alb": alb("k8s-alice-ingress", [*_tags(CLUSTER), service]),
+        "reused_alb": alb("k8s-new-alice", [*_tags(CLUSTER), service, _env_tag("enew")]),
+        "other_alb": alb("k8s-bob", _tags(OTHER)),
+        "classic": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/a0classic",
+        "volume": volume(_tags(CLUSTER)),
+        "env_volume": volume([_env_tag(ENV)]),
+        "other_volume": volume(_tags(OTHER)),
+        "group": group(f"{CLUSTER}-lb", vpc, _tags(CLUSTER)),
+        "stray_group": group(f"{CLUSTER}-stray", default_vpc, _tags(CLUSTER)),
+        "shared": group("shared-nodes", vpc, _tags(CLUSTER, "shared")),
+        "vpc": vpc,
     }
 
 
-def _cleaner(url: str, zone: str = "Zunused") -> AwsCleaner:
+def _cleaner(url: str, zone: str | None = None) -> AwsCleaner:
     return AwsCleaner(
-        Dns(zones=(zone,)),
+        Dns(zones=(zone,)) if zone else None,
         Cleanup(delete=DELETE),
         Aws(role_arn=ROLE, region=REGION),
         endpoint_url=url,
     )
 
 
-def _names(url: str, zone: str) -> set[tuple[str, str]]:
-    pages = _client(url, "route53").get_paginator("list_resource_record_sets")
+def _arn(kind: str, rid: str) -> str:
+    return f"arn:aws:ec2:{REGION}:{ACCOUNT}:{kind}/{rid}"
+
+
+def _left(url: str) -> dict[str, set[str]]:
+    ec2 = client(url, "ec2")
+    lbs = client(url, "elbv2").describe_load_balancers()["LoadBalancers"]
+    classic = client(url, "elb").describe_load_balancers()["LoadBalancerDescriptions"]
     return {
-        (r["Name"].removesuffix("."), r["Type"])
-        for page in pages.paginate(HostedZoneId=zone)
-        for r in page["ResourceRecordSets"]
-        if r["Type"] in {"TXT", "CNAME", "A"}
+        "lbs": {lb["LoadBalancerArn"] for lb in lbs} | {lb["LoadBalancerName"] for lb in classic},
+        "volumes": {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]},
+        "groups": {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]},
     }
+
+
+def _count(left: dict[str, set[str]]) -> int:
+    return sum(len(v) for v in left.values())
 
 
 def test_identity_assumes_the_workspace_role(moto_url: str) -> None:
@@ -168,93 +132,135 @@ def test_identity_assumes_the_workspace_role(moto_url: str) -> None:
     assert identity.endswith(f"as arn:aws:sts::{ACCOUNT}:assumed-role/envbot/envbot")
 
 
-def test_cleanup_deletes_only_the_clusters_leftovers(moto_url: str) -> None:
+def test_cleanup_deletes_what_is_provably_this_environments(
+    moto_url: str, figure: Callable[[str], None]
+) -> None:
     # setup
     seeded = _seed(moto_url)
-    cleaner = _cleaner(moto_url, seeded["zone"])
-    bucket_arn = f"arn:aws:s3:::{CLUSTER}-logs"
+    before = _left(moto_url)
 
     # execution
-    report = cleaner.cleanup(CLUSTER, "sandbox")
+    report = _cleaner(moto_url).cleanup(_target(ended_at=datetime.now(UTC) + timedelta(days=1)))
 
-    # validating: the report lists each item
-    got = {(i.kind, i.id, i.action) for i in report.items}
-    assert got == {
-        ("route53:CNAME", "app.dev.example.com", "deleted"),
-        ("route53:TXT", "_externaldns-cname-app.dev.example.com", "deleted"),
-        ("route53:CNAME", f"grafana.{CLUSTER}.example.com", "deleted"),
-        ("route53:TXT", f"_externaldns-grafana.{CLUSTER}.example.com", "deleted"),
-        ("route53:CNAME", f"{CLUSTER}-old.example.com", "reported"),
-        ("route53:TXT", f"_externaldns-cname-{CLUSTER}-old.example.com", "reported"),
-        ("elasticloadbalancing:loadbalancer", seeded["alb"], "deleted"),
-        ("ec2:volume", f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/{seeded['volume']}", "deleted"),
-        (
-            "ec2:security-group",
-            f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{seeded['group']}",
-            "deleted",
-        ),
-        (
-            "ec2:security-group",
-            f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{seeded['shared']}",
-            "reported",
-        ),
-        ("s3:bucket", bucket_arn, "reported"),
-    }
-    assert not report.retry
-    summary = report.summary()
-    assert summary.startswith("Cloud cleanup: 7 deleted, 4 reported.")
-    assert f"`{bucket_arn}`: s3:bucket is not in cleanup.delete" in summary
+    # validating: by env-id tag, by lifetime (LBs, volumes), by the env's VPC (groups)
+    got = {(i.id, i.action) for i in report.items}
+    assert {
+        (seeded["alb"], "deleted"),
+        (seeded["classic"], "deleted"),
+        (_arn("volume", seeded["volume"]), "deleted"),
+        (_arn("volume", seeded["env_volume"]), "deleted"),
+        (_arn("security-group", seeded["group"]), "deleted"),
+        (seeded["reused_alb"], "reported"),
+        (_arn("security-group", seeded["stray_group"]), "reported"),
+        (_arn("security-group", seeded["shared"]), "reported"),
+        (_arn("vpc", seeded["vpc"]), "reported"),
+    } == got
+    why = {i.id: i.detail for i in report.items}
+    assert why[seeded["reused_alb"]] == "tagged for another environment (envbot.io/env-id=enew)"
+    assert "created during this environment's life" in why[seeded["alb"]]
+    assert why[_arn("volume", seeded["env_volume"])].startswith(f"tagged envbot.io/env-id={ENV}")
+    left = _left(moto_url)
+    assert {seeded["other_alb"], seeded["reused_alb"]} <= left["lbs"]
+    assert not {seeded["alb"], "a0classic"} & left["lbs"]
+    assert left["volumes"] >= {seeded["other_volume"]}
+    assert not left["volumes"] & {seeded["volume"], seeded["env_volume"]}
+    assert {seeded["stray_group"], seeded["shared"]} <= left["groups"]
+    assert seeded["group"] not in left["groups"]
+    counts = {a: len(report.by_action(a)) for a in ("deleted", "reported", "failed")}
+    figure(f"objects before={_count(before)} after={_count(left)}; report {counts}")
 
-    # validating: what is left in the account
-    assert _names(moto_url, seeded["zone"]) == {
-        (f"{CLUSTER}-old.example.com", "CNAME"),
-        (f"_externaldns-cname-{CLUSTER}-old.example.com", "TXT"),
-        (f"grafana.{OTHER}.example.com", "CNAME"),
-        (f"_externaldns-cname-grafana.{OTHER}.example.com", "TXT"),
-        (f"api.{CLUSTER}.example.com", "CNAME"),
-        (f"_externaldns-cname-api.{CLUSTER}.example.com", "TXT"),
-        (f"docs.{CLUSTER}.example.com", "CNAME"),
-    }
-    assert _client(moto_url, "elbv2").describe_load_balancers()["LoadBalancers"] == []
-    ec2 = _client(moto_url, "ec2")
-    assert [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]] == [seeded["other_volume"]]
-    groups = {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
-    assert seeded["group"] not in groups
-    assert seeded["shared"] in groups
-    _client(moto_url, "s3").head_bucket(Bucket=f"{CLUSTER}-logs")
+
+def test_a_reused_name_keeps_its_resources(moto_url: str, figure: Callable[[str], None]) -> None:
+    # setup: the old environment lived in 2020; the name is in use again today
+    seeded = _seed(moto_url)
+    before = _left(moto_url)
+    old = _target(env_id="eold", created_at=LIVED, ended_at=LIVED + timedelta(days=1))
+
+    # execution: its cleanup, and a cleanup while another live environment holds the name
+    late = _cleaner(moto_url).cleanup(old)
+    taken = _cleaner(moto_url).cleanup(_target(name_taken=True))
+
+    # validating: only what carries this environment's own id goes
+    assert late.by_action("deleted") == ()
+    assert any("outside this environment's life" in i.detail for i in late.items)
+    assert {i.id for i in taken.by_action("deleted")} == {_arn("volume", seeded["env_volume"])}
+    assert any("a live environment holds now" in i.detail for i in taken.items)
+    after = _left(moto_url)
+    assert _count(after) == _count(before) - 1
+    figure(f"objects before={_count(before)} after={_count(after)}")
 
 
 def test_second_cleanup_finds_nothing_left_to_delete(moto_url: str) -> None:
     # setup
-    seeded = _seed(moto_url)
-    cleaner = _cleaner(moto_url, seeded["zone"])
-    cleaner.cleanup(CLUSTER, "sandbox")
+    _seed(moto_url)
+    cleaner = _cleaner(moto_url)
+    cleaner.cleanup(_target())
 
     # execution
-    again = cleaner.cleanup(CLUSTER, "sandbox")
+    again = cleaner.cleanup(_target())
 
     # validating: only what is never deleted is reported again
     assert again.by_action("deleted") == ()
     assert again.by_action("failed") == ()
-    assert {i.kind for i in again.items} == {
-        "route53:CNAME",
-        "route53:TXT",
-        "ec2:security-group",
-        "s3:bucket",
-    }
     assert {i.action for i in again.items} == {"reported"}
 
 
 def test_cleanup_of_an_unknown_cluster_reports_nothing(moto_url: str) -> None:
     # setup
-    seeded = _seed(moto_url)
+    _seed(moto_url)
 
     # execution
-    report = _cleaner(moto_url, seeded["zone"]).cleanup("nobody-1234", "sandbox")
+    report = _cleaner(moto_url).cleanup(_target(env_id="enobody", cluster="nobody-1234"))
 
     # validating
     assert report == CleanupReport()
     assert report.summary() == "Cloud cleanup: nothing was left behind."
+
+
+def test_access_denied_on_route53_does_not_stop_ec2_and_elb(
+    moto_url: str, monkeypatch: pytest.MonkeyPatch, figure: Callable[[str], None]
+) -> None:
+    # setup: the zone is out of the role's reach (as in another account); moto enforces IAM
+    seeded = _seed(moto_url)
+    zone = client(moto_url, "route53").create_hosted_zone(Name="example.com", CallerReference="x")
+    zone_id = zone["HostedZone"]["Id"].removeprefix("/hostedzone/")
+    before = _left(moto_url)
+    enforce_iam(moto_url, monkeypatch, deny=["route53:*"])
+
+    # execution
+    report = _cleaner(moto_url, zone_id).cleanup(_target())
+    stop_enforcing(moto_url)
+
+    # validating: the zone is reported with AWS's answer; the rest still went
+    [dns] = [i for i in report.items if i.kind == "route53:hostedzone"]
+    assert (dns.id, dns.action) == (zone_id, "reported")
+    assert "AccessDenied" in dns.detail
+    deleted = {i.id for i in report.by_action("deleted")}
+    assert {seeded["alb"], seeded["classic"], _arn("volume", seeded["volume"])} <= deleted
+    after = _left(moto_url)
+    assert seeded["alb"] not in after["lbs"]
+    figure(f"objects before={_count(before)} after={_count(after)}; zone reported (AccessDenied)")
+
+
+def test_load_balancers_before_the_cluster_are_the_cloud_controllers_only(moto_url: str) -> None:
+    # setup
+    seeded = _seed(moto_url)
+    cleaner = _cleaner(moto_url)
+
+    # execution
+    lbs = cleaner.load_balancers(_target())
+    report = cleaner.delete_load_balancers(_target(), lbs)
+
+    # validating: tagged owned + service-name, within the life, not another env's
+    assert {lb.arn for lb in lbs} == {seeded["alb"], seeded["classic"]}
+    assert all(lb.dns_name.endswith(".elb.amazonaws.com") for lb in lbs)
+    assert {lb.service for lb in lbs} == {"kommander/traefik"}
+    assert {(i.id, i.action) for i in report.items} == {
+        (seeded["alb"], "deleted"),
+        (seeded["classic"], "deleted"),
+    }
+    assert cleaner.load_balancers(_target()) == ()
+    assert seeded["reused_alb"] in _left(moto_url)["lbs"]
 
 
 # -- error mapping and credentials, with botocore's Stubber ----------------------------------
@@ -416,19 +422,25 @@ def test_security_group_in_use_fails_for_now_and_is_retried() -> None:
             "ResourceTagMappingList": [
                 {
                     "ResourceARN": arn,
-                    "Tags": [{"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "owned"}],
+                    "Tags": [
+                        {"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "owned"},
+                        _env_tag(ENV),
+                    ],
                 }
             ]
         },
     )
     tag_stub.add_response("get_resources", {"ResourceTagMappingList": []})
+    tag_stub.add_response("get_resources", {"ResourceTagMappingList": []})
+    group = {"GroupId": "sg-0123", "VpcId": "vpc-1", "GroupName": "g", "Description": "g"}
+    ec2_stub.add_response("describe_security_groups", {"SecurityGroups": [group]})
     ec2_stub.add_client_error("delete_security_group", service_error_code="DependencyViolation")
     clients = {"sts": sts, "resourcegroupstaggingapi": tagging, "ec2": ec2}
     cleaner = _stub_cleaner(clients, lambda: NOW)
 
     # execution
     with sts_stub, tag_stub, ec2_stub:
-        report = cleaner.cleanup(CLUSTER, "sandbox")
+        report = cleaner.cleanup(_target())
 
     # validating
     [item] = report.items
@@ -452,15 +464,16 @@ def test_no_cloud_and_fake_cloud() -> None:
     cloud = PerWorkspaceCloud({"sandbox": fake})
 
     # execution
-    first = cloud.cleanup(CLUSTER, "sandbox")
-    second = cloud.cleanup(CLUSTER, "sandbox")
-    elsewhere = cloud.cleanup(CLUSTER, "platform")
+    first = cloud.cleanup(_target())
+    second = cloud.cleanup(_target())
+    elsewhere = cloud.cleanup(_target(workspace="platform"))
 
     # validating
     assert len(first.by_action("deleted")) == 2
     assert len(first.by_action("reported")) == 1
     assert second == elsewhere == CleanupReport()
-    assert NoCloud().cleanup(CLUSTER, "x") == CleanupReport()
+    assert NoCloud().cleanup(_target()) == CleanupReport()
+    assert cloud.load_balancers(_target()) == ()
     assert fake.calls == [(CLUSTER, "sandbox"), (CLUSTER, "sandbox")]
 
 
@@ -501,7 +514,7 @@ def test_workspace_without_aws_is_cleaned_as_the_bot_in_cleanup_region(moto_url:
 
     # execution
     identity = cleaner.identity()
-    report = cleaner.cleanup(CLUSTER, "sandbox")
+    report = cleaner.cleanup(_target())
 
     # validating: the bot's own ARN, and the cluster's tagged leftovers went
     assert identity == (
@@ -510,8 +523,7 @@ def test_workspace_without_aws_is_cleaned_as_the_bot_in_cleanup_region(moto_url:
     deleted = {(i.kind, i.action) for i in report.by_action("deleted")}
     assert ("ec2:volume", "deleted") in deleted
     assert ("elasticloadbalancing:loadbalancer", "deleted") in deleted
-    ec2 = _client(moto_url, "ec2")
-    assert [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]] == [seeded["other_volume"]]
+    assert _left(moto_url)["volumes"] == {seeded["other_volume"]}
 
 
 def test_cluster_template_without_aws_or_cleanup_region_is_a_policy_error() -> None:
@@ -525,3 +537,23 @@ def test_cluster_template_without_aws_or_cleanup_region_is_a_policy_error() -> N
         "cleanup.region is set: cloud cleanup after a cluster is deleted runs as this role, or "
         "as envbot's own AWS identity in cleanup.region"
     ]
+
+
+def test_a_name_held_in_the_account_by_someone_else_is_found(moto_url: str) -> None:
+    # setup: prod-db's volume is someone else's; fresh-1's only resource carries its own env id
+    ec2 = client(moto_url, "ec2")
+    for tags in (_tags("prod-db"), [*_tags("fresh-1"), _env_tag("e-fresh")]):
+        spec = [{"ResourceType": "volume", "Tags": tags}]
+        ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8, TagSpecifications=spec)
+    cleaner = PerWorkspaceCloud({"sandbox": _cleaner(moto_url)})
+
+    # execution
+    taken = cleaner.foreign_holder("prod-db", "sandbox", "e-new", "inst-a")
+    ours = cleaner.foreign_holder("fresh-1", "sandbox", "e-fresh", "inst-a")
+    free = cleaner.foreign_holder("unused", "sandbox", "e-new", "inst-a")
+    elsewhere = cleaner.foreign_holder("prod-db", "no-aws-workspace", "e-new", "inst-a")
+
+    # validating: only the foreign holder is named; nothing was changed
+    assert taken.startswith("ec2:volume vol-") and "(not envbot)" in taken
+    assert (ours, free, elsewhere) == ("", "", "")
+    assert len(ec2.describe_volumes()["Volumes"]) == 2

@@ -13,7 +13,7 @@ from bot.environments.cloud_cleanup import CloudCleanupJob
 from bot.errors import PermanentError, TemporaryError
 from bot.lifecycle.context import Context
 from bot.slack.notify import Notifier
-from provisioning.cloud import CleanupItem, CleanupReport
+from provisioning.cloud import CleanupItem, CleanupReport, CloudTarget, NoCloud
 from tests.integration.test_access_race import POLICY, Directory
 
 
@@ -21,32 +21,40 @@ def _context(sessions: sessionmaker[Session], clock: ManualClock) -> Context:
     return Context(POLICY, clock, sessions, Directory(), Notifier())
 
 
-class ScriptedCloud:
-    """Answers each cleanup with the next scripted report or error."""
+class ScriptedCloud(NoCloud):
+    """Answers each cleanup with the next scripted report or error; holds no load balancers."""
 
     def __init__(self, *answers: CleanupReport | Exception) -> None:
         self.answers = list(answers)
         self.calls: list[tuple[str, str]] = []
+        self.targets: list[CloudTarget] = []
 
-    def identity(self) -> str:
-        return "test"
-
-    def cleanup(self, cluster_name: str, workspace: str) -> CleanupReport:
-        self.calls.append((cluster_name, workspace))
+    def cleanup(self, target: CloudTarget) -> CleanupReport:
+        self.calls.append((target.cluster, target.workspace))
+        self.targets.append(target)
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
 
 
-def _deleted_env(sessions: sessionmaker[Session], clock: ManualClock, kind: str = "cluster") -> str:
+def _deleted_env(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    kind: str = "cluster",
+    *,
+    env_id: str = "eclean",
+    state: str = "DELETED",
+    workspace: str = "sandbox",
+    **extra: object,
+) -> str:
     now = clock.now()
     with sessions.begin() as s:
         s.add(
             Environment(
-                id="eclean",
+                id=env_id,
                 name="sandbox-alice-7k2q",
-                workspace="sandbox",
+                workspace=workspace,
                 template="sandbox",
                 kind=kind,
                 backend="fake",
@@ -54,7 +62,7 @@ def _deleted_env(sessions: sessionmaker[Session], clock: ManualClock, kind: str 
                 owner_email="alice@example.com",
                 created_by="U0ALICE",
                 reason="",
-                state="DELETED",
+                state=state,
                 phase="",
                 created_at=now,
                 updated_at=now,
@@ -63,10 +71,10 @@ def _deleted_env(sessions: sessionmaker[Session], clock: ManualClock, kind: str 
                 attempts=0,
                 failure="",
                 decided_by="",
-                endpoints={},
+                **({"endpoints": {}} | extra),
             )
         )
-    return "eclean"
+    return env_id
 
 
 def _texts(sessions: sessionmaker[Session]) -> list[str]:
@@ -129,3 +137,30 @@ def test_namespaces_have_nothing_in_the_cloud(
     _deleted_env(sessions, clock, kind="namespace")
     assert CloudCleanupJob(_context(sessions, clock), cloud).run() == 0
     assert cloud.calls == []
+
+
+def test_the_cleaner_gets_the_identity_lifetime_and_recorded_hosts(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    # setup: a deleted cluster with recorded hosts (its name stays reserved until this cleanup
+    # is done: the unique index of 0007 refuses a live environment of that name meanwhile)
+    created = clock.now()
+    _deleted_env(
+        sessions,
+        clock,
+        cloud_hosts=["a1.elb.amazonaws.com"],
+        endpoints={"api_server": "https://ingress-a1.elb.amazonaws.com/dkp/api-server"},
+        finished_at=created + timedelta(hours=2),
+    )
+    cloud = ScriptedCloud(CleanupReport())
+
+    # execution
+    CloudCleanupJob(_context(sessions, clock), cloud).run()
+
+    # validating
+    [target] = cloud.targets
+    assert target.env_id == "eclean"
+    assert (target.created_at, target.ended_at) == (created, created + timedelta(hours=2))
+    assert target.hosts == {"a1.elb.amazonaws.com", "ingress-a1.elb.amazonaws.com"}
+    assert target.ingress_host == "ingress-a1.elb.amazonaws.com"
+    assert not target.name_taken

@@ -43,7 +43,7 @@ def _run(
     )
     account, backend = TaggedAccount(), FakeEnvironmentBackend(clock)
     assert isinstance(account, CloudNames)
-    EnvironmentReconciler(ctx, {"capi": backend}, account).reconcile()
+    EnvironmentReconciler(ctx, {"capi": backend}, names=account).reconcile()
     with sessions() as s:
         env = s.scalars(select(Environment).where(Environment.name == name)).one()
         texts = [f"{m.kind}:{m.payload.get('text')}" for m in s.scalars(select(OutboxMessage))]

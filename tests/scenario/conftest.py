@@ -225,7 +225,7 @@ def access_backends() -> dict[str, AccessBackend]:
 
 @pytest.fixture
 def cloud() -> CloudCleaner | None:
-    """The cloud cleaner the runtime gets (None: nothing in the cloud); a module may override."""
+    """The runtime's cloud cleaner; None is `NoCloud` (a test overrides it with moto's)."""
     return None
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db.models import Environment
 from bot.domain.clock import ManualClock
 from bot.wiring import Runtime
-from provisioning.cloud import CleanupItem, CleanupReport
+from provisioning.cloud import CleanupItem, CleanupReport, CloudTarget, NoCloud
 from tests.scenario.conftest import SlackClient
 
 
@@ -33,7 +33,7 @@ def _until(runtime: Runtime, clock: ManualClock, done: Callable[[], bool]) -> No
     raise AssertionError("not done after two simulated hours")
 
 
-class SlowCloud:
+class SlowCloud(NoCloud):
     """A cloud whose first cleanup of a cluster cannot finish (a security group in use)."""
 
     def __init__(self) -> None:
@@ -42,7 +42,8 @@ class SlowCloud:
     def identity(self) -> str:
         return "arn:aws:sts::123456789012:assumed-role/envbot/test"
 
-    def cleanup(self, cluster_name: str, workspace: str) -> CleanupReport:
+    def cleanup(self, target: CloudTarget) -> CleanupReport:
+        cluster_name = target.cluster
         self.calls.append(cluster_name)
         if self.calls.count(cluster_name) > 1:
             return CleanupReport()

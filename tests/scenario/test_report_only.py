@@ -30,7 +30,6 @@ from provisioning.kube.client import NAMESPACE, KubeClients
 from provisioning.registry import build_access_backends
 from tests import capi_stages as st
 from tests.fakes.kube_apiserver import FakeKubeApiServer
-from tests.integration import test_aws_cleanup as aws_tests
 from tests.scenario import test_environments_capi as capi_scenario
 from tests.scenario.conftest import REQUEST_ID, RuntimeFactory, SlackClient, wait_for
 
@@ -39,7 +38,6 @@ from tests.scenario.conftest import REQUEST_ID, RuntimeFactory, SlackClient, wai
 kube = capi_scenario.kube
 clients = capi_scenario.clients
 env_backends = capi_scenario.env_backends
-moto_url = aws_tests.moto_url
 
 CAPI, KOM = capi_scenario.CAPI, capi_scenario.KOM
 NOTE = "Report-only mode"
