@@ -554,6 +554,7 @@ def test_a_name_held_in_the_account_by_someone_else_is_found(moto_url: str) -> N
     elsewhere = cleaner.foreign_holder("prod-db", "no-aws-workspace", "e-new", "inst-a")
 
     # validating: only the foreign holder is named; nothing was changed
-    assert taken.startswith("ec2:volume vol-") and "(not envbot)" in taken
+    assert taken.startswith("ec2:volume vol-")
+    assert "(not envbot)" in taken
     assert (ours, free, elsewhere) == ("", "", "")
     assert len(ec2.describe_volumes()["Volumes"]) == 2
