@@ -29,7 +29,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
     """Validate a policy file; list every error and exit 1 when there is one."""
-    from bot.policy import check_policy_file
+    from bot.policy import check_policy_file, load_policy, policy_warnings
 
     path = Path(args.file or Settings().policy_file)
     errors = check_policy_file(path)
@@ -38,6 +38,8 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     if errors:
         sys.stderr.write(f"{path}: {len(errors)} error(s)\n")
         return 1
+    for line in policy_warnings(load_policy(path), source=path.name):
+        sys.stderr.write(f"warning: {line}\n")
     sys.stdout.write(f"{path}: ok\n")
     return 0
 

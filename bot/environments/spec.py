@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.db.models import Environment
-from bot.policy import ClusterRef, ClusterTopology, Policy
+from bot.policy import ClusterManifests, ClusterRef, Policy, TopologyCluster
+from provisioning.base import ClusterManifests as ManifestsSpec
 from provisioning.base import ClusterTopology as TopologySpec
 from provisioning.base import EnvSpec
 
@@ -12,18 +13,23 @@ def env_spec(env: Environment, policy: Policy) -> EnvSpec:
     """The backend's view of an environment, from its row and its template."""
     template = policy.templates.get(env.template)
     workspace = policy.workspaces.get(env.workspace)
-    topology = None
+    topology = manifests = None
     cluster_ref = role = ""
     quota: dict[str, str] = {}
-    if template is not None and isinstance(template.cluster, ClusterTopology):
-        c = template.cluster
+    if template is not None and isinstance(template.cluster, TopologyCluster):
+        c = template.cluster.topology
         topology = TopologySpec(
             cluster_class=c.class_,
             version=c.version,
             control_plane_replicas=c.control_plane_replicas,
             worker_replicas=c.worker_replicas,
             variables=dict(c.variables),
+            tags_variable=c.tags_variable or "",
+            grace=c.grace,
         )
+    if template is not None and isinstance(template.cluster, ClusterManifests):
+        m = template.cluster
+        manifests = ManifestsSpec(source=m.manifests, text=m.text, variables=dict(m.variables))
     if template is not None and isinstance(template.cluster, ClusterRef):
         cluster_ref = template.cluster.ref
         role = template.namespace.role
@@ -43,6 +49,7 @@ def env_spec(env: Environment, policy: Policy) -> EnvSpec:
         owner_email=env.owner_email,
         expires_at=env.expires_at,
         topology=topology,
+        manifests=manifests,
         cluster_ref=cluster_ref,
         role=role,
         quota=quota,

@@ -1,5 +1,6 @@
-"""The `capi` environment backend: a Cluster API `Cluster` (ClusterClass topology) plus the
-`KommanderCluster` that attaches it to its workspace, both in the workspace namespace.
+"""The `capi` environment backend: a Cluster API `Cluster` (a ClusterClass topology, or the
+object set a `manifests` template renders, see `templates.py`) plus the `KommanderCluster` that
+attaches it to its workspace, all in the workspace namespace.
 
 API version: the `Cluster` is written as `cluster.x-k8s.io/v1beta1` by default. DKP 2.x ships
 v1beta1-era Cluster API, which does not serve v1beta2 at all, while current Cluster API (v1.14,
@@ -26,7 +27,10 @@ from bot.domain.clock import Clock, SystemClock
 from bot.errors import PermanentError
 from provisioning.base import EnvSpec, Observation, Phase
 from provisioning.kube import labels as lbl
+from provisioning.kube import templates as tpl
 from provisioning.kube.client import KubeClient, KubeClients, Obj, Resource
+from provisioning.kube.clusterclass import topology_problems
+from provisioning.kube.topology import topology_stuck
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +90,9 @@ def cluster_manifest(spec: EnvSpec, api_version: str, worker_class: str) -> Obj:
         topology["class"] = topo.cluster_class
     else:
         topology["classRef"] = {"name": topo.cluster_class}
-    if topo.variables:  # v1beta2 rejects an empty list (minItems 1)
-        topology["variables"] = [{"name": k, "value": v} for k, v in topo.variables.items()]
+    variables = tpl.topology_variables(spec)
+    if variables:  # v1beta2 rejects an empty list (minItems 1)
+        topology["variables"] = [{"name": k, "value": v} for k, v in variables.items()]
     return {
         "apiVersion": f"{CAPI_GROUP}/{api_version}",
         "kind": "Cluster",
@@ -209,25 +214,49 @@ class CapiBackend:
         return self._clients.management()
 
     def create(self, spec: EnvSpec) -> None:
-        """Create the Cluster, then the KommanderCluster; existing ones of this env are kept.
+        """Create the cluster's objects, then the KommanderCluster; existing ones of this env
+        are kept, and their labels, annotations and AWS tags brought up to date.
+
+        A `manifests` template creates every object it renders (the Cluster first); a
+        `topology` template first checks its variables against the ClusterClass.
 
         Raises:
             TemporaryError: the API server is unavailable; retry later.
-            PermanentError: rejected, or an object of that name belongs to another environment.
+            PermanentError: rejected, the variables do not fit the ClusterClass, or an object of
+                that name belongs to another environment.
         """
         res = self.cluster_resource
-        self._apply(res, cluster_manifest(spec, res.version, self._worker_class), spec)
+        if spec.manifests is not None:
+            for obj_res, obj in tpl.render_manifests(spec, env_labels(spec), env_annotations(spec)):
+                self._apply(obj_res, obj, spec)
+        else:
+            topo = spec.topology
+            if topo is not None:
+                problems = topology_problems(
+                    self._kube,
+                    res.version,
+                    spec.namespace,
+                    spec.template,
+                    topo.cluster_class,
+                    tpl.topology_variables(spec),
+                )
+                if problems:
+                    raise PermanentError("; ".join(problems))
+            self._apply(res, cluster_manifest(spec, res.version, self._worker_class), spec)
         self._apply(KOMMANDER_CLUSTER, kommander_cluster_manifest(spec), spec)
 
     def _apply(self, res: Resource, manifest: Obj, spec: EnvSpec) -> None:
         stored = self._kube.create(res, manifest)
-        what = f"{res.kind} {spec.namespace}/{spec.name}"
+        meta = manifest["metadata"]
+        what = f"{res.kind} {spec.namespace}/{meta['name']}"
         lbl.ensure_owned(stored, lbl.ENV_ID, lbl.label_value(spec.env_id), what)
         if lbl.mismatches(stored, env_labels(spec), env_annotations(spec)):
             # A retried create after an extension refreshes expires-at and repairs our labels.
-            meta = manifest["metadata"]
-            patch = {"metadata": {"labels": meta["labels"], "annotations": meta["annotations"]}}
-            self._kube.patch(res, spec.name, patch, spec.namespace)
+            patch = {"metadata": {"labels": env_labels(spec), "annotations": env_annotations(spec)}}
+            self._kube.patch(res, meta["name"], patch, spec.namespace)
+        tags = tpl.tag_patch(stored, spec)
+        if tags is not None:  # after an extension: the AWS expiration tag follows the expiry
+            self._kube.patch(res, meta["name"], tags, spec.namespace)
 
     def observe(
         self, specs: Sequence[EnvSpec], *, expected_ready: bool = False
@@ -268,6 +297,8 @@ class CapiBackend:
             host = str(address).removeprefix("https://").rstrip("/")
             endpoints["api_server"] = f"https://{host}/dkp/api-server"
         failure = _failure(cluster, kc)
+        if not failure and spec.topology is not None:
+            failure = topology_stuck(cluster, self._clock.now(), spec.topology.grace)
         phase = Phase.FAILED if failure else progress(cluster, kc)
         drift = "; ".join(self._drift(spec, cluster, kc, expected_ready))
         return Observation(phase, failure=failure, drift=drift, endpoints=endpoints)
