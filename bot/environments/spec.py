@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from bot.db.models import Environment
-from bot.policy import ClusterManifests, ClusterRef, Policy, TopologyCluster
+from bot.policy import ClusterManifests, ClusterRef, ClusterTopology, Policy, TopologyCluster
 from provisioning.base import ClusterManifests as ManifestsSpec
 from provisioning.base import ClusterTopology as TopologySpec
 from provisioning.base import EnvSpec
+
+
+def topology_spec(c: ClusterTopology) -> TopologySpec:
+    """The backend's view of a policy `topology:`."""
+    return TopologySpec(
+        cluster_class=c.class_,
+        version=c.version,
+        control_plane_replicas=c.control_plane_replicas,
+        worker_replicas=c.worker_replicas,
+        variables=dict(c.variables),
+        tags_variable=c.tags_variable or "",
+        grace=c.grace,
+    )
 
 
 def env_spec(env: Environment, policy: Policy) -> EnvSpec:
@@ -17,16 +30,7 @@ def env_spec(env: Environment, policy: Policy) -> EnvSpec:
     cluster_ref = role = ""
     quota: dict[str, str] = {}
     if template is not None and isinstance(template.cluster, TopologyCluster):
-        c = template.cluster.topology
-        topology = TopologySpec(
-            cluster_class=c.class_,
-            version=c.version,
-            control_plane_replicas=c.control_plane_replicas,
-            worker_replicas=c.worker_replicas,
-            variables=dict(c.variables),
-            tags_variable=c.tags_variable or "",
-            grace=c.grace,
-        )
+        topology = topology_spec(template.cluster.topology)
     if template is not None and isinstance(template.cluster, ClusterManifests):
         m = template.cluster
         manifests = ManifestsSpec(source=m.manifests, text=m.text, variables=dict(m.variables))

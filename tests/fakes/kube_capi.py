@@ -173,3 +173,57 @@ def _tag_causes(tags: dict[str, Any]) -> list[Cause]:
         }
         for bad, why in problems
     ]
+
+
+def clusterclass(name: str, namespace: str, variables: list[Json]) -> Json:
+    """A v1beta1 ClusterClass shaped like CAPA's quick-start class, declaring `variables`
+    (entries `{name, required, schema: {openAPIV3Schema}}`), for tests to create."""
+    infra = "infrastructure.cluster.x-k8s.io/v1beta2"
+    return {
+        "apiVersion": "cluster.x-k8s.io/v1beta1",
+        "kind": "ClusterClass",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "controlPlane": {
+                "ref": {
+                    "apiVersion": "controlplane.cluster.x-k8s.io/v1beta1",
+                    "kind": "KubeadmControlPlaneTemplate",
+                    "name": f"{name}-control-plane",
+                },
+                "machineInfrastructure": {
+                    "ref": {"apiVersion": infra, "kind": "AWSMachineTemplate", "name": f"{name}-cp"}
+                },
+            },
+            "infrastructure": {
+                "ref": {"apiVersion": infra, "kind": "AWSClusterTemplate", "name": name}
+            },
+            "variables": variables,
+        },
+    }
+
+
+def quick_start_variables(*extra: Json) -> list[Json]:
+    """The variables of CAPA's quick-start ClusterClass (templates/cluster-template-simple-
+    clusterclass.yaml at v2.x), plus `extra`."""
+
+    def string(var: str, default: str) -> Json:
+        return {
+            "name": var,
+            "required": True,
+            "schema": {"openAPIV3Schema": {"type": "string", "default": default}},
+        }
+
+    return [
+        string("region", "us-east-1"),
+        string("sshKeyName", "default"),
+        string("controlPlaneMachineType", "t3.large"),
+        string("workerMachineType", "t3.large"),
+        *extra,
+    ]
+
+
+TAGS_VARIABLE: Json = {
+    "name": "additionalTags",
+    "required": False,
+    "schema": {"openAPIV3Schema": {"type": "object", "additionalProperties": {"type": "string"}}},
+}

@@ -10,6 +10,7 @@ from bot.db import migrate
 from bot.demo.fake_slack import FakeSlack
 from bot.doctor import run_checks
 from tests.fakes.kube_apiserver import FakeKubeApiServer
+from tests.fakes.kube_capi import TAGS_VARIABLE, clusterclass, quick_start_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,6 +30,13 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_database_url: str
             "namespaces",
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "production"}},
         )
+        # prod-cluster's ClusterClass, declaring what the example policy passes
+        kube.put_object(
+            "cluster.x-k8s.io",
+            "v1beta1",
+            "clusterclasses",
+            clusterclass("aws-quick-start", "production", quick_start_variables(TAGS_VARIABLE)),
+        )
         config = kube.write_kubeconfig(tmp_path / "kubeconfig")
         for key, value in {
             "ENVBOT_SLACK__BOT_TOKEN": slack.token,
@@ -40,18 +48,43 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_database_url: str
             "ENVBOT_KUBE_CONTEXT": "fake",
         }.items():
             monkeypatch.setenv(key, value)
-        yield fresh_database_url
+        yield fresh_database_url, kube
 
 
-def test_all_green_after_migrate(env: str) -> None:
-    migrate.upgrade(env)
+def test_all_green_after_migrate(env) -> None:
+    migrate.upgrade(env[0])
     checks = {c.name: c for c in run_checks()}
     assert all(c.ok for c in checks.values()), checks
     assert "can list clusters in sandbox (sandbox)" in checks["kubernetes"].detail
     assert checks["slack"].detail.startswith("HTTP, bot @")
+    assert checks["clusterclasses"].detail == (
+        "variables fit the ClusterClass of prod-cluster (aws-quick-start)"
+    )
 
 
-def test_says_what_is_wrong(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_names_the_template_and_variable_the_clusterclass_does_not_declare(env) -> None:
+    # setup: the class as CAPA ships it, without the tags variable the policy names
+    _, kube = env
+    kube.put_object(
+        "cluster.x-k8s.io",
+        "v1beta1",
+        "clusterclasses",
+        clusterclass("aws-quick-start", "production", quick_start_variables()),
+    )
+
+    # execution
+    checks = {c.name: c for c in run_checks()}
+
+    # validating
+    assert not checks["clusterclasses"].ok
+    assert checks["clusterclasses"].detail == (
+        "template prod-cluster: variable additionalTags is not declared by ClusterClass "
+        "aws-quick-start (declared: controlPlaneMachineType, region, sshKeyName, "
+        "workerMachineType)"
+    )
+
+
+def test_says_what_is_wrong(env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVBOT_SLACK__BOT_TOKEN", "xoxb-wrong")
     checks = {c.name: c for c in run_checks()}
     assert not checks["database"].ok
