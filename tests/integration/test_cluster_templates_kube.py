@@ -280,7 +280,7 @@ def test_the_fake_refuses_what_capis_webhook_refuses(fake, clients):
 
     # validating: CAPI's wording (internal/topology/variables) and field path
     assert info.value.status == 422
-    assert json.loads(info.value.body)["message"] == (
+    assert json.loads(info.value.body or "{}")["message"] == (
         'Cluster.cluster.x-k8s.io "c1" is invalid: spec.topology.variables[instanceType]: '
         'Invalid value: "\\"m5.xlarge\\"": variable is not defined'
     )
