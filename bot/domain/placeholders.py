@@ -13,8 +13,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+PLACEHOLDER_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 PLACEHOLDER = re.compile(
-    r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[=-])(?P<default>[^}]*))?\}"
+    r"\$\{(?P<name>" + PLACEHOLDER_NAME + r")(?:(?P<op>:?[=-])(?P<default>[^}]*))?\}"
 )
 
 

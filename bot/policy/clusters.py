@@ -8,6 +8,7 @@ so a placeholder without a value is a policy error, not a failed environment.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Self
@@ -25,9 +26,11 @@ from pydantic import (
 )
 
 from bot.domain import manifests
+from bot.domain.placeholders import PLACEHOLDER_NAME, placeholders
 from bot.policy.base import PolicyModel
 from bot.policy.types import Duration, KubeVersion
 
+_NAME = re.compile(PLACEHOLDER_NAME)
 _OLD_SHAPE = (
     "class and version now go under topology: write `cluster: {topology: {class: ..., "
     "version: ..., control_plane_replicas: ..., worker_replicas: ..., variables: {...}}}`, "
@@ -65,8 +68,19 @@ class ClusterManifests(PolicyModel):
         """The template file's contents, read when the policy was loaded."""
         return self._text
 
+    def unused_variables(self) -> list[str]:
+        """Variables no placeholder of the file uses (a typo, or a leftover), sorted."""
+        used = {p.name for p in placeholders(self._text)}
+        return sorted(k for k in self.variables if k.upper() not in used)
+
     @model_validator(mode="after")
     def _read_and_check(self, info: ValidationInfo) -> Self:
+        bad = sorted(k for k in self.variables if not _NAME.fullmatch(k))
+        if bad:
+            raise ValueError(
+                f"variables {', '.join(bad)}: a variable fills the placeholder of its upper-cased "
+                "name, so use letters, digits and _ (worker_replicas fills WORKER_REPLICAS)"
+            )
         clash = sorted(k for k in self.variables if k.upper() in manifests.BUILTINS)
         if clash:
             raise ValueError(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from bot.policy.checks import Problem, cross_check
-from bot.policy.clusters import TopologyCluster
+from bot.policy.clusters import ClusterManifests, TopologyCluster
 from bot.policy.models import Policy
 from bot.policy.types import show
 
@@ -124,6 +124,12 @@ def policy_warnings(policy: Policy, *, source: str = "policy.yaml") -> list[str]
     found: list[str] = []
     for name, template in policy.templates.items():
         cluster = template.cluster
+        if isinstance(cluster, ClusterManifests) and cluster.unused_variables():
+            found.append(
+                f"{source}: templates.{name}.cluster.variables: "
+                f"{', '.join(cluster.unused_variables())} fill no placeholder of "
+                f"{cluster.manifests} (a typo?)"
+            )
         if isinstance(cluster, TopologyCluster) and cluster.topology.tags_variable is None:
             found.append(
                 f"{source}: templates.{name}.cluster.topology.tags_variable: not set, so the "

@@ -270,3 +270,23 @@ def test_tag_patch_touches_only_our_keys_and_only_when_they_differ():
     later = _spec(expires_at=datetime(2026, 1, 10, 9, 0, tzinfo=UTC))
 
     assert tpl.tag_patch(stored, later) == {"spec": {"additionalTags": tpl.aws_tags(later)}}
+
+
+def test_a_variable_no_placeholder_uses_is_a_warning(tmp_path):
+    policy = load_policy(_policy(tmp_path, TEMPLATE, {**EXAMPLE_VARIABLES, "regoin": "eu-west-1"}))
+
+    assert policy_warnings(policy) == [
+        "policy.yaml: templates.sandbox.cluster.variables: regoin fill no placeholder of "
+        "templates/aws.yaml (a typo?)"
+    ]
+
+
+def test_a_variable_name_that_cannot_be_a_placeholder_is_an_error(tmp_path):
+    (error,) = check_policy_file(
+        _policy(tmp_path, TEMPLATE, {**EXAMPLE_VARIABLES, "worker-count": 2})
+    )
+    assert error == (
+        "policy.yaml: templates.sandbox.cluster: variables worker-count: a variable fills the "
+        "placeholder of its upper-cased name, so use letters, digits and _ (worker_replicas "
+        "fills WORKER_REPLICAS)"
+    )
