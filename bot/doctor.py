@@ -20,7 +20,7 @@ from bot.policy import Policy, TopologyCluster, check_policy_file, load_policy
 from bot.settings import Settings
 from bot.slack.client import make_client, whoami
 from provisioning.base import EnvSpec
-from provisioning.kube.capi import cluster_resource
+from provisioning.kube.capi import cluster_resource, machine_deployment_resource
 from provisioning.kube.client import KubeClients
 from provisioning.kube.clusterclass import topology_problems
 from provisioning.kube.templates import topology_variables
@@ -112,9 +112,9 @@ def _kubernetes(settings: Settings, policy: Policy | None) -> Check:
     try:
         for name, ws in policy.workspaces.items():
             if ws.access_backend == "kommander" and ws.namespace:
-                clients.management().list(
-                    cluster_resource("v1beta1"), "envbot.io/managed=true", ws.namespace
-                )
+                # MachineDeployments too: READY waits for their replicas (deploy/rbac.yaml).
+                for res in (cluster_resource("v1beta1"), machine_deployment_resource("v1beta1")):
+                    clients.management().list(res, "envbot.io/managed=true", ws.namespace)
                 seen.append(f"{name} ({ws.namespace})")
     except BackendError as exc:
         return Check(
@@ -124,7 +124,11 @@ def _kubernetes(settings: Settings, policy: Policy | None) -> Check:
         )
     finally:
         clients.close()
-    return Check("kubernetes", True, "can list clusters in " + (", ".join(seen) or "no workspace"))
+    return Check(
+        "kubernetes",
+        True,
+        "can list clusters and machinedeployments in " + (", ".join(seen) or "no workspace"),
+    )
 
 
 def _cluster_classes(settings: Settings, policy: Policy | None) -> Check:

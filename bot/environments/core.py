@@ -55,6 +55,7 @@ class EnvironmentBase(WorkflowUseCases[Environment]):
             elif env.state == EnvState.PROVISIONING:
                 env.retry_round += 1
                 env.created = False
+                env.phase = ""  # this round's phases are reached (and posted) afresh
                 attempt = env.retry_round
                 env.failure = ""
                 self._phase(s, env, f"accepted:{attempt}", now, text="Retrying")

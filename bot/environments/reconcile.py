@@ -216,10 +216,13 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
             return
         phases = CLUSTER_PHASES if env.kind == "cluster" else NAMESPACE_PHASES
         if obs.phase in phases:
+            # A phase can go back (ControlPlaneReady False during a rollout): the environment
+            # keeps the furthest one it reached, and the outbox keys post each one only once.
             for phase in phases[1 : phases.index(obs.phase) + 1]:
                 key = f"phase:{phase}:{env.retry_round}"
                 self.life.thread(s, env, key, now, render.PHASE_TEXT[phase])
-            env.phase = obs.phase
+            if env.phase not in phases or phases.index(env.phase) < phases.index(obs.phase):
+                env.phase = obs.phase
         if obs.phase == Phase.READY:
             env.ready_at = now
             env.endpoints = dict(obs.endpoints)

@@ -9,9 +9,9 @@ storage version. v1beta1 is therefore the one version both can take; pass
 `api_version="v1beta2"` for a management cluster on Cluster API 1.11+ (the topology spelling
 differs: `class` versus `classRef.name`). Reading tolerates both condition sets.
 
-Progress is read as the most advanced milestone reached: InfrastructureReady; ControlPlaneReady
-(v1beta1) or ControlPlaneAvailable (v1beta2); WorkersAvailable (v1beta2) or the summary
-Ready/Available; and KommanderCluster `status.phase == Joined`. READY needs the last three.
+Progress is read by `capi_status` (v1beta1 and v1beta2): infrastructure ready, control plane
+ready, every MachineDeployment of the cluster with its desired replicas available, and the
+KommanderCluster `status.phase == Joined`; READY needs all four.
 `endpoints["api_server"]` is `https://<KommanderCluster status.ingress.address>/dkp/api-server`
 (the kube-oidc-proxy path of DKP 2.x), present only once Kommander has published the address.
 """
@@ -28,6 +28,7 @@ from bot.errors import PermanentError
 from provisioning.base import EnvSpec, Observation, Phase
 from provisioning.kube import labels as lbl
 from provisioning.kube import templates as tpl
+from provisioning.kube.capi_status import CLUSTER_NAME_LABEL, progress
 from provisioning.kube.client import KubeClient, KubeClients, Obj, Resource
 from provisioning.kube.clusterclass import topology_problems
 from provisioning.kube.topology import topology_stuck
@@ -118,21 +119,6 @@ def kommander_cluster_manifest(spec: EnvSpec) -> Obj:
     }
 
 
-def _conditions(status: Mapping[str, Any]) -> dict[str, bool]:
-    """Condition type -> is True, merged from the v1beta1 and v1beta2 places they can live."""
-    merged: dict[str, bool] = {}
-    sources = (
-        ((status.get("deprecated") or {}).get("v1beta1") or {}).get("conditions"),
-        (status.get("v1beta2") or {}).get("conditions"),
-        status.get("conditions"),
-    )
-    for conditions in sources:
-        for cond in conditions or []:
-            if isinstance(cond, Mapping) and cond.get("type"):
-                merged[str(cond["type"])] = str(cond.get("status", "")).lower() == "true"
-    return merged
-
-
 def _failure(cluster: Mapping[str, Any] | None, kc: Mapping[str, Any] | None) -> str:
     status = (cluster or {}).get("status") or {}
     old = (status.get("deprecated") or {}).get("v1beta1") or {}
@@ -147,33 +133,10 @@ def _failure(cluster: Mapping[str, Any] | None, kc: Mapping[str, Any] | None) ->
     return ""
 
 
-def progress(cluster: Mapping[str, Any] | None, kc: Mapping[str, Any] | None) -> Phase:
-    """The most advanced milestone the two objects show (READY when all of them are reached)."""
-    status = (cluster or {}).get("status") or {}
-    cond = _conditions(status)
-    infra = (
-        cond.get("InfrastructureReady")
-        or status.get("infrastructureReady") is True
-        or (status.get("initialization") or {}).get("infrastructureProvisioned") is True
-    )
-    control_plane = (
-        cond.get("ControlPlaneReady")
-        or cond.get("ControlPlaneAvailable")
-        or status.get("controlPlaneReady") is True
-    )
-    workers = cond.get("WorkersAvailable") or cond.get("Ready") or cond.get("Available")
-    attached = ((kc or {}).get("status") or {}).get("phase") == "Joined"
-    if control_plane and workers and attached:
-        return Phase.READY
-    for reached, phase in (
-        (attached, Phase.ATTACHED),
-        (workers, Phase.WORKERS),
-        (control_plane, Phase.CONTROL_PLANE),
-        (infra, Phase.INFRASTRUCTURE),
-    ):
-        if reached:
-            return phase
-    return Phase.ACCEPTED
+def machine_deployment_resource(api_version: str) -> Resource:
+    """The `machinedeployments` resource in the Cluster API version the Clusters are read in."""
+    res = cluster_resource(api_version)
+    return Resource(CAPI_GROUP, res.version, "machinedeployments", "MachineDeployment", True)
 
 
 def _deleting(cluster: Mapping[str, Any] | None, kc: Mapping[str, Any] | None) -> bool:
@@ -205,6 +168,7 @@ class CapiBackend:
     ) -> None:
         self._clients = clients
         self.cluster_resource = cluster_resource(api_version)
+        self._md_resource = machine_deployment_resource(api_version)
         self._worker_class = worker_class
         self._clock = clock or SystemClock()
         self._grace = drift_grace
@@ -270,22 +234,34 @@ class CapiBackend:
         """
         clusters: dict[tuple[str, str], Obj] = {}
         kcs: dict[tuple[str, str], Obj] = {}
+        mds: dict[tuple[str, str], list[Obj]] = {}
         for namespace in sorted({s.namespace for s in specs}):
             for res, into in ((self.cluster_resource, clusters), (KOMMANDER_CLUSTER, kcs)):
                 for obj in self._kube.list(res, lbl.MANAGED_SELECTOR, namespace):
                     into[lbl.key_of(obj)] = obj
+            names = ",".join(sorted({s.name for s in specs if s.namespace == namespace}))
+            selector = f"{CLUSTER_NAME_LABEL} in ({names})"
+            for md in self._kube.list(self._md_resource, selector, namespace):
+                owner = str(lbl.meta(md).get("labels", {}).get(CLUSTER_NAME_LABEL))
+                mds.setdefault((namespace, owner), []).append(md)
         return {
             s.env_id: self._observation(
                 s,
                 clusters.get((s.namespace, s.name)),
                 kcs.get((s.namespace, s.name)),
+                mds.get((s.namespace, s.name), []),
                 expected_ready,
             )
             for s in specs
         }
 
     def _observation(
-        self, spec: EnvSpec, cluster: Obj | None, kc: Obj | None, expected_ready: bool
+        self,
+        spec: EnvSpec,
+        cluster: Obj | None,
+        kc: Obj | None,
+        mds: list[Obj],
+        expected_ready: bool,
     ) -> Observation:
         if cluster is None and kc is None:
             return Observation(Phase.DELETED, exists=False)
@@ -299,7 +275,7 @@ class CapiBackend:
         failure = _failure(cluster, kc)
         if not failure and spec.topology is not None:
             failure = topology_stuck(cluster, self._clock.now(), spec.topology.grace)
-        phase = Phase.FAILED if failure else progress(cluster, kc)
+        phase = Phase.FAILED if failure else progress(cluster, kc, mds)
         drift = "; ".join(self._drift(spec, cluster, kc, expected_ready))
         return Observation(phase, failure=failure, drift=drift, endpoints=endpoints)
 

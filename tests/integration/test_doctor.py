@@ -55,7 +55,10 @@ def test_all_green_after_migrate(env) -> None:
     migrate.upgrade(env[0])
     checks = {c.name: c for c in run_checks()}
     assert all(c.ok for c in checks.values()), checks
-    assert "can list clusters in sandbox (sandbox)" in checks["kubernetes"].detail
+    assert (
+        "can list clusters and machinedeployments in sandbox (sandbox)"
+        in checks["kubernetes"].detail
+    )
     assert checks["slack"].detail.startswith("HTTP, bot @")
     assert checks["clusterclasses"].detail == (
         "variables fit the ClusterClass of prod-cluster (aws-quick-start)"

@@ -22,6 +22,7 @@ from provisioning.kube.kommander import KommanderAccessBackend
 from provisioning.kube.namespace import NamespaceBackend
 from provisioning.kube.rbac import RbacAccessBackend
 from provisioning.registry import build_access_backends, build_environment_backends
+from tests import capi_stages as st
 from tests.fakes.kube_apiserver import DEFAULT_CRD_DIR, FakeKubeApiServer
 from tests.fakes.kube_capi import clusterclass, quick_start_variables
 from tests.fakes.kube_schema import PRESERVE
@@ -80,6 +81,13 @@ def env(env_id: str = "e1", name: str = "dev-1", **changes: Any) -> EnvSpec:
         ),
     )
     return EnvSpec(**{**base.__dict__, **changes})
+
+
+def workers_available(fake: FakeKubeApiServer, version: str) -> None:
+    """CAPI's MachineDeployment of dev-1 with both replicas available."""
+    md = st.machine_deployment(version)
+    md["status"] = st.md_status(version, "workers_2")
+    fake.put_object(CAPI, version, "machinedeployments", md)
 
 
 def grant(grant_id: str = "g1", **changes: Any) -> GrantSpec:
@@ -191,6 +199,8 @@ def test_capi_observe_follows_v1beta1_conditions_to_ready(fake, clients):
     fake.set_condition(*gvp, "sandbox", "dev-1", "ControlPlaneReady", "True")
     assert phase() is Phase.CONTROL_PLANE
     fake.set_condition(*gvp, "sandbox", "dev-1", "Ready", "True")
+    assert phase() is Phase.CONTROL_PLANE  # the summary ignores workers; there are none yet
+    workers_available(fake, "v1beta1")
     assert phase() is Phase.WORKERS
     fake.set_status(*KOM, "kommanderclusters", "sandbox", "dev-1", {"phase": "Joining"})
     assert phase() is Phase.WORKERS
@@ -208,7 +218,7 @@ def test_capi_observe_follows_v1beta1_conditions_to_ready(fake, clients):
     assert ready.failure == ""
 
 
-def test_capi_observe_follows_v1beta2_conditions_and_attaches_before_workers(fake, clients):
+def test_capi_observe_follows_v1beta2_conditions_and_joins_before_workers(fake, clients):
     backend = CapiBackend(clients, api_version="v1beta2")
     spec = env()
     backend.create(spec)
@@ -218,8 +228,10 @@ def test_capi_observe_follows_v1beta2_conditions_and_attaches_before_workers(fak
     fake.set_condition(*gvp, "sandbox", "dev-1", "WorkersAvailable", "False")
     assert backend.observe([spec])["e1"].phase is Phase.CONTROL_PLANE
     fake.set_status(*KOM, "kommanderclusters", "sandbox", "dev-1", {"phase": "Joined"})
-    assert backend.observe([spec])["e1"].phase is Phase.ATTACHED
+    assert backend.observe([spec])["e1"].phase is Phase.CONTROL_PLANE  # Attached waits for workers
     fake.set_condition(*gvp, "sandbox", "dev-1", "WorkersAvailable", "True")
+    assert backend.observe([spec])["e1"].phase is Phase.CONTROL_PLANE  # no MachineDeployment yet
+    workers_available(fake, "v1beta2")
     observed = backend.observe([spec])["e1"]
     assert observed.phase is Phase.READY
     assert observed.endpoints == {}  # Kommander has not published an ingress address
@@ -232,12 +244,14 @@ def test_capi_v1beta2_status_read_through_v1beta1_is_understood(fake, clients):
     backend.create(spec)
     conditions = [
         {"type": t, "status": "True", "reason": "Ok", "lastTransitionTime": "2026-01-05T09:00:00Z"}
-        for t in ("ControlPlaneAvailable", "WorkersAvailable")
+        for t in ("InfrastructureReady", "ControlPlaneAvailable", "WorkersAvailable")
     ]
     fake.set_status(
         CAPI, "v1beta1", "clusters", "sandbox", "dev-1", {"v1beta2": {"conditions": conditions}}
     )
     fake.set_status(*KOM, "kommanderclusters", "sandbox", "dev-1", {"phase": "Joined"})
+    assert backend.observe([spec])["e1"].phase is Phase.CONTROL_PLANE
+    workers_available(fake, "v1beta1")
     assert backend.observe([spec])["e1"].phase is Phase.READY
 
 
@@ -274,13 +288,25 @@ def test_capi_observe_uses_one_list_per_kind_and_namespace(fake, clients):
     observed = backend.observe([*specs, env("e4", "never-made")])
 
     # validating
+    selectors = {
+        "prod": "cluster.x-k8s.io/cluster-name in (dev-3)",
+        "sandbox": "cluster.x-k8s.io/cluster-name in (dev-1,dev-2,never-made)",
+    }
     assert all(
-        r.method == "GET" and r.param("labelSelector") == "envbot.io/managed=true"
+        r.method == "GET"
+        and r.param("labelSelector")
+        == (
+            selectors[r.path.split("/")[5]]
+            if r.path.endswith("/machinedeployments")
+            else "envbot.io/managed=true"
+        )
         for r in fake.requests
     )
     assert sorted(r.path for r in fake.requests) == [
         "/apis/cluster.x-k8s.io/v1beta1/namespaces/prod/clusters",
+        "/apis/cluster.x-k8s.io/v1beta1/namespaces/prod/machinedeployments",
         "/apis/cluster.x-k8s.io/v1beta1/namespaces/sandbox/clusters",
+        "/apis/cluster.x-k8s.io/v1beta1/namespaces/sandbox/machinedeployments",
         "/apis/kommander.mesosphere.io/v1beta1/namespaces/prod/kommanderclusters",
         "/apis/kommander.mesosphere.io/v1beta1/namespaces/sandbox/kommanderclusters",
     ]
@@ -299,8 +325,9 @@ def test_capi_drift_when_an_object_is_deleted_out_of_band(fake, clients):
     backend = CapiBackend(clients, clock=clock)
     spec = env()
     backend.create(spec)
-    for cond in ("ControlPlaneReady", "Ready"):
+    for cond in ("InfrastructureReady", "ControlPlaneReady", "Ready"):
         fake.set_condition(CAPI, "v1beta1", "clusters", "sandbox", "dev-1", cond, "True")
+    workers_available(fake, "v1beta1")
     fake.set_status(*KOM, "kommanderclusters", "sandbox", "dev-1", {"phase": "Joined"})
     assert backend.observe([spec], expected_ready=True)["e1"].phase is Phase.READY
 

@@ -21,11 +21,13 @@ from provisioning.base import EnvironmentBackend
 from provisioning.kube import labels as lbl
 from provisioning.kube.client import NAMESPACE, KubeClients
 from provisioning.registry import build_environment_backends
+from tests import capi_stages as st
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 from tests.fakes.kube_capi import TAGS_VARIABLE, clusterclass, quick_start_variables
 from tests.scenario.conftest import POLICY_PATH, SlackClient, message_text
 
 CAPI = ("cluster.x-k8s.io", "v1beta1", "clusters")
+MDS = ("cluster.x-k8s.io", "v1beta1", "machinedeployments")
 KOM = ("kommander.mesosphere.io", "v1beta1", "kommanderclusters")
 AWS = ("infrastructure.cluster.x-k8s.io", "v1beta2", "awsclusters")
 RENDERED = {
@@ -138,6 +140,9 @@ def test_capi_create_ready_delete(
             *CAPI, "sandbox", "capi-one", condition, "True", reason="Ready", message="ok"
         )
         _jobs(runtime, clock)
+    # the template's MachineDeployment (envbot created it) gets its 2 of 2 workers
+    status = st.md_status("v1beta1", "workers_2", cluster="capi-one")
+    kube.set_status(*MDS, "sandbox", "capi-one-md-0", status)
     kube.set_status(
         *KOM, "sandbox", "capi-one", {"phase": "Joined", "ingress": {"address": "lb.example"}}
     )
@@ -238,6 +243,100 @@ def test_namespace_template_on_shared_dev(
     # validating
     assert _env(sessions, "alice-ns").state == "DELETED"
     assert kube.get_object("", "v1", "namespaces", None, ns) is None
+
+
+def _thread(fake_slack: FakeSlack, name: str) -> list[str]:
+    platform = fake_slack.channel_id("platform")
+    (card,) = [m for m in fake_slack.history(platform) if m.text.startswith(f"{name}:")]
+    return [m.text for m in fake_slack.replies(platform, card.ts)]
+
+
+def test_capi_phases_are_posted_once_and_only_when_reached(
+    slack_http: SlackClient,
+    runtime: Runtime,
+    kube: FakeKubeApiServer,
+    clock: ManualClock,
+    sessions: sessionmaker[Session],
+    fake_slack: FakeSlack,
+) -> None:
+    # setup
+    slack_http.ask("alice", "/env", "create sandbox capi-two")
+    _jobs(runtime, clock)
+    md = "capi-two-md-0"  # the example template's MachineDeployment, created by envbot
+
+    def stage(name: str) -> tuple[str, str, list[str]]:
+        kube.set_status(*CAPI, "sandbox", "capi-two", st.cluster_status("v1beta1", name))
+        if name == "cp_initialized":  # Kommander joins at once
+            kube.set_status(*KOM, "sandbox", "capi-two", st.kommander_status(True))
+        if st.STAGES.index(name) >= st.STAGES.index("cp_initialized"):
+            status = st.md_status("v1beta1", name, cluster="capi-two")
+            kube.set_status(*MDS, "sandbox", md, status)
+        _jobs(runtime, clock)
+        env = _env(sessions, "capi-two")
+        return env.state, env.phase, _thread(fake_slack, "capi-two")
+
+    # execution
+    seen = {name: stage(name) for name in st.STAGES}
+
+    # validating: nothing claims workers (or READY) before 2 of 2 are available
+    for name in ("pending", "infrastructure", "cp_initialized", "workers_0", "workers_1"):
+        state, _, thread = seen[name]
+        assert state == "PROVISIONING", name
+        assert not any(t in thread for t in ("Workers ready", "Attached to Kommander", "Ready"))
+    assert seen["cp_initialized"][1] == "infrastructure"  # initialized (1 of 3) is not ready
+    assert seen["workers_1"][1] == "control_plane"
+    state, phase, thread = seen["workers_2"]
+    assert (state, phase) == ("READY", "ready")
+    assert [t for t in thread if not t.startswith("Accepted")] == [
+        "Infrastructure provisioning",
+        "Control plane ready",
+        "Workers ready",
+        "Attached to Kommander",
+        "Ready",
+    ]
+
+    # execution: a control plane rollout after READY (ControlPlaneReady back to False)
+    kube.set_status(*CAPI, "sandbox", "capi-two", st.cluster_status("v1beta1", "cp_initialized"))
+    _jobs(runtime, clock)
+    kube.set_status(*CAPI, "sandbox", "capi-two", st.cluster_status("v1beta1", "workers_2"))
+    _jobs(runtime, clock)
+
+    # validating: still READY, nothing re-posted
+    env = _env(sessions, "capi-two")
+    assert (env.state, env.phase) == ("READY", "ready")
+    assert _thread(fake_slack, "capi-two") == thread
+
+
+def test_capi_phase_going_back_while_provisioning_is_not_reposted(
+    slack_http: SlackClient,
+    runtime: Runtime,
+    kube: FakeKubeApiServer,
+    clock: ManualClock,
+    sessions: sessionmaker[Session],
+    fake_slack: FakeSlack,
+) -> None:
+    # setup: control plane ready, one worker of two
+    slack_http.ask("alice", "/env", "create sandbox capi-three")
+    _jobs(runtime, clock)
+    status = st.md_status("v1beta1", "workers_1", cluster="capi-three")
+    kube.set_status(*MDS, "sandbox", "capi-three-md-0", status)  # the template's MachineDeployment
+    kube.set_status(*CAPI, "sandbox", "capi-three", st.cluster_status("v1beta1", "workers_1"))
+    _jobs(runtime, clock)
+    before = _thread(fake_slack, "capi-three")
+
+    # execution: ControlPlaneReady goes False (a rollout), then True again
+    kube.set_status(*CAPI, "sandbox", "capi-three", st.cluster_status("v1beta1", "cp_initialized"))
+    _jobs(runtime, clock)
+    during = _env(sessions, "capi-three")
+    kube.set_status(*CAPI, "sandbox", "capi-three", st.cluster_status("v1beta1", "workers_1"))
+    _jobs(runtime, clock)
+
+    # validating: the furthest phase is kept, and "Control plane ready" was posted once
+    assert (during.state, during.phase) == ("PROVISIONING", "control_plane")
+    after = _thread(fake_slack, "capi-three")
+    assert after == before
+    assert after.count("Control plane ready") == 1
+    assert "Workers ready" not in after
 
 
 def test_topology_cluster_stuck_in_reconcile_fails_in_its_thread(
