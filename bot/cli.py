@@ -28,13 +28,21 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
-    """Validate a policy file; list every error and exit 1 when there is one."""
+    """Validate a policy file; list every error and exit 1 when there is one.
+
+    Keys that have no effect, and templates that are valid but probably not meant (a topology
+    without AWS tags, a variable no placeholder uses), are listed as warnings; they alone leave
+    the exit code 0.
+    """
     from bot.policy import check_policy_file, load_policy, policy_warnings
+    from bot.policy.ineffective import check_policy_warnings
 
     path = Path(args.file or Settings().policy_file)
     errors = check_policy_file(path)
     for line in errors:
         sys.stderr.write(line + "\n")
+    for line in check_policy_warnings(path):
+        sys.stderr.write(f"warning: {line}\n")
     if errors:
         sys.stderr.write(f"{path}: {len(errors)} error(s)\n")
         return 1
@@ -64,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.db.session import database_ready
     from bot.domain.clock import SystemClock
     from bot.policy import load_policy
+    from bot.policy.ineffective import check_policy_warnings
     from bot.server import HttpServer, make_wsgi_app
     from bot.slack.client import make_client
     from bot.slack.directory import SlackDirectory
@@ -76,6 +85,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings()
     logger.info("effective settings: %s", settings.masked())
     policy = load_policy(settings.policy_file)
+    for line in check_policy_warnings(settings.policy_file):
+        logger.warning("policy: %s", line)
     slack = settings.slack
     if slack.bot_token is None:
         raise SystemExit("ENVBOT_SLACK__BOT_TOKEN is not set (or _FILE / ENVBOT_SECRETS_DIR)")

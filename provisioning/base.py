@@ -68,6 +68,8 @@ class EnvSpec:
     cluster_ref: str = ""  # namespace kind: the `clusters` entry to create the namespace in
     role: str = ""  # namespace kind: ClusterRole bound to the owner
     quota: Mapping[str, str] = field(default_factory=dict)
+    # namespace kind: the LimitRange's container `default` / `defaultRequest`; empty: no LimitRange
+    limit_range: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def is_cluster(self) -> bool:

@@ -15,7 +15,7 @@ def grant_spec(req: AccessRequest, policy: Policy) -> GrantSpec:
     kommander = ws is not None and ws.access_backend == "kommander"
     return GrantSpec(
         grant_id=req.id,
-        subject=req.subject,
+        subject=policy.identity.subject(req.subject),
         workspace=req.workspace,
         namespace=(ws.namespace or "") if ws else "",
         role=req.role,

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from bot.db.models import Environment
-from bot.policy import ClusterManifests, ClusterRef, ClusterTopology, Policy, TopologyCluster
+from bot.policy import (
+    ClusterManifests,
+    ClusterRef,
+    ClusterTopology,
+    LimitRange,
+    Policy,
+    TopologyCluster,
+)
 from provisioning.base import ClusterManifests as ManifestsSpec
 from provisioning.base import ClusterTopology as TopologySpec
 from provisioning.base import EnvSpec
@@ -29,6 +36,7 @@ def env_spec(env: Environment, policy: Policy) -> EnvSpec:
     topology = manifests = None
     cluster_ref = role = ""
     quota: dict[str, str] = {}
+    limit_range: dict[str, dict[str, str]] = {}
     if template is not None and isinstance(template.cluster, TopologyCluster):
         topology = topology_spec(template.cluster.topology)
     if template is not None and isinstance(template.cluster, ClusterManifests):
@@ -38,6 +46,7 @@ def env_spec(env: Environment, policy: Policy) -> EnvSpec:
         cluster_ref = template.cluster.ref
         role = template.namespace.role
         quota = dict(template.namespace.quota)
+        limit_range = limit_range_spec(template.namespace.limit_range)
     namespace = (
         env.name
         if env.kind == "namespace"
@@ -50,11 +59,20 @@ def env_spec(env: Environment, policy: Policy) -> EnvSpec:
         namespace=namespace,
         template=env.template,
         owner_id=env.owner_id,
-        owner_email=env.owner_email,
+        owner_email=policy.identity.subject(env.owner_email),
         expires_at=env.expires_at,
         topology=topology,
         manifests=manifests,
         cluster_ref=cluster_ref,
         role=role,
         quota=quota,
+        limit_range=limit_range,
     )
+
+
+def limit_range_spec(limits: LimitRange | None) -> dict[str, dict[str, str]]:
+    """The policy's `limit_range` in LimitRange field names; empty when nothing is set."""
+    if limits is None:
+        return {}
+    fields = {"default": dict(limits.default), "defaultRequest": dict(limits.default_request)}
+    return {key: value for key, value in fields.items() if value}

@@ -11,6 +11,7 @@ from bot.policy.clusters import (
     TopologyCluster,
 )
 from bot.policy.housekeeping import Cleanup, Dns, QuietHours, Reminders, Retention
+from bot.policy.identity import Identity
 from bot.policy.loader import (
     PolicyError,
     check_policy_file,
@@ -54,6 +55,7 @@ __all__ = [
     "Dns",
     "Duration",
     "GlobalView",
+    "Identity",
     "LimitRange",
     "Management",
     "NamespaceSpec",

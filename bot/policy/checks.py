@@ -12,6 +12,7 @@ from datetime import time, timedelta
 from typing import Any
 
 from bot.domain.durations import format_duration
+from bot.policy.quantity import quantity_value
 from bot.policy.types import DNS_LABEL, duration_text, to_duration, to_time
 
 Problem = tuple[str, str]
@@ -44,6 +45,7 @@ def cross_check(data: Mapping[str, Any]) -> list[Problem]:
         problems.extend(_check_name("templates", name))
         problems.extend(_check_template(name, _section(body), list(workspaces), clusters))
     problems.extend(_check_reminders(_section(data.get("reminders"))))
+    problems.extend(_check_cloud_accounts(workspaces, templates, _section(data.get("cleanup"))))
     return problems
 
 
@@ -171,6 +173,28 @@ def _check_template(
             if isinstance(ref, str) and ref not in clusters:
                 choices = _choices("clusters", clusters)
                 yield f"{path}.cluster.ref", f'unknown cluster "{ref}" {choices}'
+        yield from _check_limit_range(
+            f"{path}.namespace.limit_range", _section(body.get("namespace"))
+        )
+
+
+def _check_limit_range(path: str, namespace: dict[str, Any]) -> Iterator[Problem]:
+    """A default request above the default limit: the API server would refuse the LimitRange."""
+    limits = _section(namespace.get("limit_range"))
+    requests, defaults = _section(limits.get("default_request")), _section(limits.get("default"))
+    for resource in sorted(set(requests) & set(defaults)):
+        try:
+            above = quantity_value(str(requests[resource])) > quantity_value(
+                str(defaults[resource])
+            )
+        except ValueError:
+            continue  # the type validation reports it
+        if above:
+            yield (
+                f"{path}.default_request.{resource}",
+                f"{requests[resource]} is more than default.{resource} {defaults[resource]} "
+                "(the API server refuses such a LimitRange)",
+            )
 
 
 def _check_reminders(body: dict[str, Any]) -> Iterator[Problem]:
@@ -190,3 +214,26 @@ def _check_reminders(body: dict[str, Any]) -> Iterator[Problem]:
             "reminders.quiet_hours.end",
             f'same as start ("{shown}"); leave quiet_hours out for none',
         )
+
+
+def _check_cloud_accounts(
+    workspaces: dict[str, Any], templates: dict[str, Any], cleanup: dict[str, Any]
+) -> Iterator[Problem]:
+    """Every workspace with clusters says how its AWS leftovers are cleaned up."""
+    if cleanup.get("region") is not None:
+        return
+    users: dict[str, list[str]] = {}
+    for name, body in templates.items():
+        template = _section(body)
+        workspace = _text(template.get("workspace"))
+        if template.get("kind") == "cluster" and template.get("backend") != "fake" and workspace:
+            users.setdefault(workspace, []).append(name)
+    for workspace, names in sorted(users.items()):
+        body = _section(workspaces.get(workspace))
+        if workspace in workspaces and body.get("aws") is None:
+            yield (
+                f"workspaces.{workspace}.aws",
+                f"required for cluster templates ({', '.join(sorted(names))}) unless "
+                "cleanup.region is set: cloud cleanup after a cluster is deleted runs as this "
+                "role, or as envbot's own AWS identity in cleanup.region",
+            )

@@ -41,7 +41,8 @@ class Dns(PolicyModel):
 
 
 class Cleanup(PolicyModel):
-    """AWS resource types deleted after a cluster; the rest is only reported."""
+    """AWS resource types deleted after a cluster (the rest is only reported), and the region of
+    the clusters of workspaces without `aws`."""
 
     delete: tuple[
         Annotated[
@@ -50,6 +51,11 @@ class Cleanup(PolicyModel):
         ],
         ...,
     ] = ()
+    # the region of clusters in workspaces without `aws`, cleaned with envbot's own credentials
+    region: (
+        Annotated[str, pattern_text(r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region (e.g. us-west-2)")]
+        | None
+    ) = None
 
 
 class Retention(PolicyModel):

@@ -16,6 +16,7 @@ from bot.errors import NotFound
 from bot.policy.base import PolicyModel
 from bot.policy.clusters import ClusterSpec
 from bot.policy.housekeeping import Cleanup, Dns, Reminders, Retention
+from bot.policy.identity import Identity
 from bot.policy.types import (
     Channel,
     Duration,
@@ -190,6 +191,7 @@ class Policy(PolicyModel):
     dns: Dns | None = None
     cleanup: Cleanup = Field(default_factory=Cleanup)
     retention: Retention = Field(default_factory=Retention)
+    identity: Identity = Field(default_factory=Identity)
 
     def template(self, name: str) -> Template:
         """Return the template called `name`.

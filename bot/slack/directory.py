@@ -52,7 +52,9 @@ class SlackDirectory:
             return UserInfo(
                 id=user["id"],
                 name=user.get("name", user["id"]),
-                email=str(profile.get("email", "")).lower(),
+                # As the IdP gives it: Kubernetes compares user names case-sensitively
+                # (policy `identity.lowercase_email` lower-cases the subjects when needed).
+                email=str(profile.get("email", "")),
                 tz=user.get("tz") or "UTC",
                 deleted=bool(user.get("deleted")),
             )

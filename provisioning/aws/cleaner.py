@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 class AwsCleaner:
-    """Cleans one workspace's AWS account with boto3, acting as the workspace role.
+    """Cleans one workspace's AWS account with boto3, acting as the workspace role (or the bot).
 
     It deletes the Route53 records that external-dns created for the cluster and the resources
     still tagged for it (`kubernetes.io/cluster/<name>`,
@@ -32,24 +32,28 @@ class AwsCleaner:
         self,
         policy_dns: Dns | None,
         policy_cleanup: Cleanup,
-        aws_settings: Aws,
+        aws_settings: Aws | None,
         session_factory: SessionFactory = boto3.Session,
         endpoint_url: str | None = None,
         now: Callable[[], datetime] = utcnow,
+        *,
+        region: str = "",
     ) -> None:
         """Keep the policy facts; no AWS call is made until `identity` or `cleanup`.
 
         Args:
             policy_dns: `policy.dns`; None skips the Route53 part.
             policy_cleanup: `policy.cleanup`: the `<service>:<type>` kinds that may be deleted.
-            aws_settings: the workspace's `aws`: the role to assume and the region.
+            aws_settings: the workspace's `aws`: the role to assume and the region; None acts
+                as the bot itself (default credential chain) in `region`.
             session_factory: builds boto3 Sessions (tests pass a fake).
             endpoint_url: one endpoint for every client (moto's server in tests).
             now: the clock used for credential expiry.
+            region: the policy's `cleanup.region`, used without `aws_settings`.
         """
         self._dns = policy_dns
         self._delete = frozenset(policy_cleanup.delete)
-        self._role = AssumedRole(aws_settings, session_factory, endpoint_url, now)
+        self._role = AssumedRole(aws_settings, session_factory, endpoint_url, now, region=region)
 
     def identity(self) -> str:
         """Return the caller's ARN and the assumed workspace role's ARN.
@@ -98,20 +102,25 @@ def build_cloud_cleaner(
     session_factory: SessionFactory = boto3.Session,
     endpoint_url: str | None = None,
 ) -> CloudCleaner:
-    """Build one cleaner for the whole policy: an `AwsCleaner` per workspace with `aws`.
+    """Build one cleaner for the whole policy: an `AwsCleaner` per workspace.
 
-    Workspaces without `aws` get `NoCloud`. This is what the composition root hands to the
-    services as a `CloudCleaner`.
+    A workspace with `aws` is cleaned as its role; one without is cleaned as the bot itself
+    (boto3's default credential chain) in `cleanup.region`; with neither, `NoCloud`, which
+    `policy check` refuses for a workspace that a cluster template uses. This is what the
+    composition root hands to the services.
 
     Args:
         policy: the loaded policy.
         session_factory: builds boto3 Sessions.
         endpoint_url: one endpoint for every client (tests).
     """
+    region = policy.cleanup.region or ""
     return PerWorkspaceCloud(
         {
-            name: AwsCleaner(policy.dns, policy.cleanup, ws.aws, session_factory, endpoint_url)
+            name: AwsCleaner(
+                policy.dns, policy.cleanup, ws.aws, session_factory, endpoint_url, region=region
+            )
             for name, ws in policy.workspaces.items()
-            if ws.aws is not None
+            if ws.aws is not None or region
         }
     )

@@ -1,4 +1,5 @@
-"""The workspace role's assumed-role credentials, cached behind a lock and renewed near expiry."""
+"""The workspace role's assumed-role credentials, cached behind a lock and renewed near expiry;
+or, for a workspace without `aws`, the bot's own credentials from boto3's default chain."""
 
 from __future__ import annotations
 
@@ -64,20 +65,27 @@ class AssumedRole:
 
     def __init__(
         self,
-        aws_settings: Aws,
+        aws_settings: Aws | None,
         session_factory: SessionFactory = boto3.Session,
         endpoint_url: str | None = None,
         now: Callable[[], datetime] = utcnow,
+        *,
+        region: str = "",
     ) -> None:
         """Keep the role and region; no AWS call is made until `session` or `identity`.
 
         Args:
-            aws_settings: the workspace's `aws`: the role to assume and the region.
+            aws_settings: the workspace's `aws`: the role to assume and the region. None: act
+                as the bot itself (boto3's default credential chain) in `region`.
             session_factory: builds boto3 Sessions (tests pass a fake).
             endpoint_url: one endpoint for every client (moto's server in tests).
             now: the clock used for credential expiry.
+            region: the region without `aws_settings` (the policy's `cleanup.region`).
         """
-        self._aws = aws_settings
+        if aws_settings is None and not region:
+            raise ValueError("without a workspace role, a region is required (cleanup.region)")
+        self._role_arn = aws_settings.role_arn if aws_settings else None
+        self._region = aws_settings.region if aws_settings else region
         self._session_factory = session_factory
         self._endpoint_url = endpoint_url
         self._now = now
@@ -87,7 +95,7 @@ class AssumedRole:
     @property
     def region(self) -> str:
         """The workspace's region."""
-        return self._aws.region
+        return self._region
 
     @property
     def endpoint_url(self) -> str | None:
@@ -101,21 +109,27 @@ class AssumedRole:
             TemporaryError: STS unreachable, throttled or 5xx.
             PermanentError: the credentials or the role are refused.
         """
-        base = self._session_factory(region_name=self._aws.region)
+        base = self._session_factory(region_name=self._region)
         caller = self.call("sts:GetCallerIdentity", self._sts(base).get_caller_identity)
+        if self._role_arn is None:
+            return f"{caller['Arn']} (envbot's own identity, no role assumed)"
         assumed = self.call("sts:GetCallerIdentity", self._sts(self.session()).get_caller_identity)
         return f"{caller['Arn']} as {assumed['Arn']}"
 
     def session(self) -> boto3.Session:
-        """A Session with the workspace role's credentials, assumed again near expiry."""
+        """A Session with the workspace role's credentials, assumed again near expiry (or the
+        bot's own, from the default chain, for a workspace without a role)."""
+        role_arn = self._role_arn
+        if role_arn is None:
+            return self._session_factory(region_name=self._region)
         with self._lock:
             creds = self._credentials
             if creds is None or creds.expires_at - REFRESH_MARGIN <= self._now():
-                base = self._session_factory(region_name=self._aws.region)
+                base = self._session_factory(region_name=self._region)
                 answer = self.call(
                     "sts:AssumeRole",
                     lambda: self._sts(base).assume_role(
-                        RoleArn=self._aws.role_arn, RoleSessionName=SESSION_NAME
+                        RoleArn=role_arn, RoleSessionName=SESSION_NAME
                     ),
                 )
                 raw = answer["Credentials"]
@@ -130,7 +144,7 @@ class AssumedRole:
             aws_access_key_id=creds.access_key_id,
             aws_secret_access_key=creds.secret_access_key,
             aws_session_token=creds.session_token,
-            region_name=self._aws.region,
+            region_name=self._region,
         )
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
@@ -141,7 +155,7 @@ class AssumedRole:
         """A regional client of `session` for `service`, with retries and timeouts set."""
         return session.client(
             service,  # type: ignore[call-overload]
-            region_name=self._aws.region,
+            region_name=self._region,
             endpoint_url=self._endpoint_url,
             config=CLIENT_CONFIG,
         )
@@ -152,7 +166,7 @@ class AssumedRole:
     def _sts(self, session: boto3.Session) -> STSClient:
         return session.client(
             "sts",
-            region_name=self._aws.region,
+            region_name=self._region,
             endpoint_url=self._endpoint_url,
             config=CLIENT_CONFIG,
         )

@@ -153,12 +153,14 @@ def _object(value: dict[str, Any], schema: Mapping[str, Any], path: str) -> list
     props = schema.get("properties") or {}
     extra = schema.get("additionalProperties")
     preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
+    declares = schema.get("type") == "object" or bool(props)
     for key, item in value.items():
         if key in props:
             problems.extend(schema_problems(item, props[key], f"{path}.{key}"))
         elif isinstance(extra, Mapping):
             problems.extend(schema_problems(item, extra, f"{path}.{key}"))
-        elif props and extra is not True and not preserve:
+        elif declares and extra is not True and not preserve:
+            # CAPI prunes it, and its webhook refuses a value that pruning would change
             problems.append(f"{path}.{key}: is not a field of the variable's schema")
     return problems
 

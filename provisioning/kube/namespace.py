@@ -23,18 +23,18 @@ from provisioning.kube.client import (
 QUOTA_NAME = "envbot-quota"
 LIMITS_NAME = "envbot-limits"
 OWNER_BINDING = "envbot-owner"
-DEFAULT_LIMITS: Mapping[str, Mapping[str, str]] = {
-    "default": {"cpu": "500m", "memory": "512Mi"},
-    "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
-}
 
 
 def _child_meta(spec: EnvSpec, name: str) -> Obj:
     return {"name": name, "namespace": spec.name, "labels": env_labels(spec)}
 
 
-def manifests(spec: EnvSpec, limits: Mapping[str, Mapping[str, str]]) -> list[tuple[Resource, Obj]]:
-    """Every object of a namespace environment, the namespace first."""
+def manifests(spec: EnvSpec) -> list[tuple[Resource, Obj]]:
+    """Every object of a namespace environment, the namespace first.
+
+    The ResourceQuota and the LimitRange exist only when the template sets `quota` and
+    `limit_range`.
+    """
     objects: list[tuple[Resource, Obj]] = [
         (
             NAMESPACE,
@@ -45,17 +45,6 @@ def manifests(spec: EnvSpec, limits: Mapping[str, Mapping[str, str]]) -> list[tu
                     "name": spec.name,
                     "labels": env_labels(spec),
                     "annotations": env_annotations(spec),
-                },
-            },
-        ),
-        (
-            LIMIT_RANGE,
-            {
-                "apiVersion": "v1",
-                "kind": "LimitRange",
-                "metadata": _child_meta(spec, LIMITS_NAME),
-                "spec": {
-                    "limits": [{"type": "Container", **{k: dict(v) for k, v in limits.items()}}]
                 },
             },
         ),
@@ -88,6 +77,15 @@ def manifests(spec: EnvSpec, limits: Mapping[str, Mapping[str, str]]) -> list[tu
             "spec": {"hard": dict(spec.quota)},
         }
         objects.insert(1, (RESOURCE_QUOTA, quota))
+    if spec.limit_range:
+        limits = {k: dict(v) for k, v in spec.limit_range.items()}
+        limit_range = {
+            "apiVersion": "v1",
+            "kind": "LimitRange",
+            "metadata": _child_meta(spec, LIMITS_NAME),
+            "spec": {"limits": [{"type": "Container", **limits}]},
+        }
+        objects.insert(-1, (LIMIT_RANGE, limit_range))
     return objects
 
 
@@ -96,28 +94,33 @@ class NamespaceBackend:
 
     name = "namespace"
 
-    def __init__(
-        self, clients: KubeClients, *, limits: Mapping[str, Mapping[str, str]] = DEFAULT_LIMITS
-    ) -> None:
+    def __init__(self, clients: KubeClients) -> None:
         self._clients = clients
-        self._limits = limits
 
     def create(self, spec: EnvSpec) -> None:
         """Create the namespace, then its quota, limits and owner binding; existing ones are kept.
+
+        A namespace or owner binding that names another owner (a transfer) is patched to the
+        spec's owner; quota and limits are only created, and reported by `observe` when changed.
 
         Raises:
             TemporaryError: the API server is unavailable, or the old namespace is terminating.
             PermanentError: rejected, unknown cluster, or the namespace belongs to something else.
         """
         kube = self._clients.cluster(spec.cluster_ref)
-        for res, obj in manifests(spec, self._limits):
+        for res, obj in manifests(spec):
             stored = kube.create(res, obj)
             what = f"{res.kind} {obj['metadata']['name']} on {kube.label}"
             lbl.ensure_owned(stored, lbl.ENV_ID, lbl.label_value(spec.env_id), what)
+            meta = obj["metadata"]
+            if res is NAMESPACE and lbl.mismatches(stored, meta["labels"], meta["annotations"]):
+                # A transfer or an extension since the namespace was made: refresh the owner
+                # label and the owner-email / expires-at annotations.
+                fresh = {"labels": meta["labels"], "annotations": meta["annotations"]}
+                kube.patch(res, meta["name"], {"metadata": fresh})
             if res is ROLE_BINDING and stored.get("subjects") != obj["subjects"]:
                 # The environment changed hands (transfer, offboarding): bind the new owner.
                 # Subjects can change in place; roleRef cannot, and stays the template's role.
-                meta = obj["metadata"]
                 kube.patch(
                     res,
                     meta["name"],
@@ -169,7 +172,7 @@ class NamespaceBackend:
             return Observation(Phase.DELETING)
         missing = [
             f"{res.kind} {spec.name}/{obj['metadata']['name']} is missing"
-            for res, obj in manifests(spec, self._limits)[1:]
+            for res, obj in manifests(spec)[1:]
             if (res.kind, spec.name, obj["metadata"]["name"]) not in seen
         ]
         changed = lbl.mismatches(ns, env_labels(spec), {lbl.OWNER_EMAIL: spec.owner_email})
@@ -185,9 +188,21 @@ class NamespaceBackend:
             spec.quota
         ):
             changed.append(f"ResourceQuota {QUOTA_NAME} limits other resources now")
+        limits = seen.get(("LimitRange", spec.name, LIMITS_NAME))
+        if limits is not None and _limit_keys(limits) != {
+            (k, r) for k, v in spec.limit_range.items() for r in v
+        }:
+            changed.append(f"LimitRange {LIMITS_NAME} sets other container defaults now")
         phase = Phase.ACCEPTED if missing else Phase.READY
         return Observation(phase, drift="; ".join(missing + changed))
 
     def delete(self, spec: EnvSpec) -> None:
         """Delete the namespace (and so everything in it); an absent namespace is fine."""
         self._clients.cluster(spec.cluster_ref).delete(NAMESPACE, spec.name)
+
+
+def _limit_keys(limit_range: Obj) -> set[tuple[str, str]]:
+    """(field, resource) pairs of the Container limits (the server canonicalises quantities)."""
+    items = ((limit_range.get("spec") or {}).get("limits")) or []
+    container: Obj = next((i for i in items if i.get("type") == "Container"), {})
+    return {(k, r) for k in ("default", "defaultRequest") for r in container.get(k) or {}}

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from tests.fakes.kube_authz import Attributes, Authorizer, request_verb
 from tests.fakes.kube_builtins import builtin_types, fallback_crd_types
 from tests.fakes.kube_http import Handler, RecordedRequest, Route
 from tests.fakes.kube_schema import Json, ResourceType, allow_unknown_at, load_crd_types
@@ -77,7 +78,9 @@ class FakeKubeApiServer:
         token: str = "fake-token",  # noqa: S107 - a fixed test token
         lenient_strategic_merge: bool = False,
         tls: bool = False,
+        authorizer: Authorizer | None = None,
     ) -> None:
+        """With `authorizer`, every resource request is checked against its RBAC rules."""
         types = builtin_types()
         custom = {(rt.group, rt.plural): rt for rt in fallback_crd_types()}
         directory = (
@@ -96,6 +99,7 @@ class FakeKubeApiServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.tls = tls
+        self.authorizer = authorizer
         self.ca_pem: bytes | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="fake-kube-")
         self._seed()
@@ -344,6 +348,51 @@ class FakeKubeApiServer:
         """
         rt = self.store.types[("" if group == "core" else group, plural)]
         allow_unknown_at(rt, path)
+
+    # ---- authorization --------------------------------------------------------------------
+    def authorize(self, method: str, route: Route, request: RecordedRequest) -> None:
+        """Raise the API server's 403 when the authorizer's rules do not allow this request."""
+        if self.authorizer is None:
+            return
+        rt = route.rt
+        body = request.body if isinstance(request.body, dict) else {}
+        name = route.name or ""
+        # RequestInfoFactory: /api/v1/namespaces/<name> carries <name> as the namespace too.
+        namespace = route.namespace or (name if rt.kind == "Namespace" else "")
+        watch = request.param("watch") in ("true", "1")
+        verb = request_verb(method, named=route.name is not None, watch=watch)
+        self.authorizer.authorize(
+            Attributes(verb, rt.group, rt.plural, route.subresource or "", namespace, name)
+        )
+        if rt.kind in ("RoleBinding", "ClusterRoleBinding") and verb in (
+            "create",
+            "update",
+            "patch",
+        ):
+            role_ref = body.get("roleRef")
+            if role_ref is None and route.name is not None:
+                stored = self.get_object(rt.group, route.version, rt.plural, route.namespace, name)
+                role_ref = (stored or {}).get("roleRef")
+            if not isinstance(role_ref, dict):
+                return  # nothing to bind: validation answers the request
+            binding = name or str((body.get("metadata") or {}).get("name", ""))
+            self.authorizer.check_binding(
+                rt.kind, route.namespace or "", binding, role_ref, self._role_rules(role_ref, route)
+            )
+
+    def _role_rules(self, role_ref: Json, route: Route) -> list[Json]:
+        kind, role = role_ref.get("kind"), str(role_ref.get("name", ""))
+        plural = "clusterroles" if kind == "ClusterRole" else "roles"
+        namespace = None if kind == "ClusterRole" else route.namespace
+        found = self.get_object("rbac.authorization.k8s.io", "v1", plural, namespace, role)
+        if found is None:
+            raise ApiError(
+                404,
+                "NotFound",
+                f'{plural}.rbac.authorization.k8s.io "{role}" not found',
+                details={"name": role, "group": "rbac.authorization.k8s.io", "kind": plural},
+            )
+        return list(found.get("rules") or [])
 
     # ---- internals ------------------------------------------------------------------------
     def _seed(self) -> None:

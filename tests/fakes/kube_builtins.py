@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 
+from bot.policy.quantity import quantity_value
 from tests.fakes.kube_schema import PRESERVE, Cause, Json, ResourceType
 
 
@@ -465,6 +467,8 @@ def builtin_semantics(rt: ResourceType, obj: Json) -> list[Cause]:
                         "field": f"subjects[{index}].namespace",
                     }
                 )
+    if rt.kind == "LimitRange":
+        causes += _limit_range_causes(obj)
     if rt.kind in ("Role", "ClusterRole"):
         for index, rule in enumerate(obj.get("rules") or []):
             if not rule.get("nonResourceURLs") and not rule.get("resources"):
@@ -482,6 +486,94 @@ def builtin_semantics(rt: ResourceType, obj: Json) -> list[Cause]:
                         "reason": "FieldValueRequired",
                         "message": "Required value: verbs must contain at least one value",
                         "field": f"rules[{index}].verbs",
+                    }
+                )
+    return causes
+
+
+# `ValidateLimitRange`: within one item of spec.limits, for each resource,
+# min <= defaultRequest <= default <= max (the pairs it compares, in its order and words).
+_LIMIT_ORDER = (
+    ("min", "max", "max", "min value {a} is greater than max value {b}"),
+    (
+        "min",
+        "defaultRequest",
+        "defaultRequest",
+        "min value {a} is greater than default request value {b}",
+    ),
+    (
+        "defaultRequest",
+        "max",
+        "defaultRequest",
+        "default request value {a} is greater than max value {b}",
+    ),
+    (
+        "defaultRequest",
+        "default",
+        "defaultRequest",
+        "default request value {a} is greater than default limit value {b}",
+    ),
+    ("min", "default", "default", "min value {a} is greater than default value {b}"),
+    ("default", "max", "default", "default value {a} is greater than max value {b}"),
+)
+
+
+_BAD_QUANTITY = (
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+)
+
+
+def _limit_range_causes(obj: Json) -> list[Cause]:
+    causes: list[Cause] = []
+    seen_types: set[str] = set()
+    for index, item in enumerate((obj.get("spec") or {}).get("limits") or []):
+        path = f"spec.limits[{index}]"
+        kind = str(item.get("type", ""))
+        if kind in seen_types:
+            causes.append(
+                {
+                    "reason": "FieldValueDuplicate",
+                    "message": f"Duplicate value: {json.dumps(kind)}",
+                    "field": f"{path}.type",
+                }
+            )
+        seen_types.add(kind)
+        if kind == "Pod":
+            for key in ("default", "defaultRequest"):
+                if item.get(key):
+                    causes.append(
+                        {
+                            "reason": "FieldValueForbidden",
+                            "message": "Forbidden: may not be specified when `type` is 'Pod'",
+                            "field": f"{path}.{key}",
+                        }
+                    )
+        values: dict[str, dict[str, tuple[str, Decimal]]] = {}
+        for key in ("min", "max", "default", "defaultRequest"):
+            for resource, raw in (item.get(key) or {}).items():
+                try:
+                    values.setdefault(key, {})[resource] = (str(raw), quantity_value(str(raw)))
+                except ValueError:
+                    causes.append(
+                        {
+                            "reason": "FieldValueInvalid",
+                            "message": f"Invalid value: {json.dumps(raw)}: {_BAD_QUANTITY}",
+                            "field": f"{path}.{key}[{resource}]",
+                        }
+                    )
+        resources = sorted({r for by in values.values() for r in by})
+        for resource in resources:
+            for low, high, at, words in _LIMIT_ORDER:
+                a, b = values.get(low, {}).get(resource), values.get(high, {}).get(resource)
+                if a is None or b is None or not a[1] > b[1]:
+                    continue
+                shown = a if at == low else b
+                causes.append(
+                    {
+                        "reason": "FieldValueInvalid",
+                        "message": f"Invalid value: {json.dumps(shown[0])}: "
+                        + words.format(a=a[0], b=b[0]),
+                        "field": f"{path}.{at}[{resource}]",
                     }
                 )
     return causes

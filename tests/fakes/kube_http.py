@@ -259,6 +259,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(
                 404, "NotFound", "the server could not find the requested resource", details={}
             )
+        self.fake.authorize(method, route, request)
         self._resource(method, route, request)
 
     def _resource(self, method: str, route: Route, request: RecordedRequest) -> None:

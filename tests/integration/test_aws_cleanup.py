@@ -14,9 +14,10 @@ from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
 from bot.errors import PermanentError, TemporaryError
+from bot.policy import PolicyError, validate_policy
 from bot.policy.housekeeping import Cleanup, Dns
 from bot.policy.models import Aws
-from provisioning.aws import AwsCleaner, kind_of, map_client_error
+from provisioning.aws import AwsCleaner, build_cloud_cleaner, kind_of, map_client_error
 from provisioning.cloud import CleanupReport, FakeCloud, NoCloud, PerWorkspaceCloud
 
 CLUSTER = "sandbox-alice-7k2q"
@@ -461,3 +462,66 @@ def test_no_cloud_and_fake_cloud() -> None:
     assert second == elsewhere == CleanupReport()
     assert NoCloud().cleanup(CLUSTER, "x") == CleanupReport()
     assert fake.calls == [(CLUSTER, "sandbox"), (CLUSTER, "sandbox")]
+
+
+# -- workspaces without `aws`: envbot's own identity in cleanup.region ------------------------
+
+
+def _policy_without_aws(region: str | None) -> Any:
+    cleanup: dict[str, Any] = {"delete": list(DELETE)}
+    if region is not None:
+        cleanup["region"] = region
+    return validate_policy(
+        {
+            "management": {"host": "management.example.com"},
+            "workspaces": {
+                "sandbox": {
+                    "namespace": "sandbox",
+                    "owners": ["@sandbox-owners"],
+                    "approvals_channel": "#sandbox-approvals",
+                }
+            },
+            "templates": {
+                "small": {
+                    "workspace": "sandbox",
+                    "kind": "cluster",
+                    "ttl": {"default": "1d", "max": "3d", "extend_step": "1d"},
+                    "cluster": {"class": "aws-quick-start", "version": "v1.30.5"},
+                }
+            },
+            "cleanup": cleanup,
+        }
+    )
+
+
+def test_workspace_without_aws_is_cleaned_as_the_bot_in_cleanup_region(moto_url: str) -> None:
+    # setup: only the default credential chain (the environment's keys); no role to assume
+    seeded = _seed(moto_url)
+    cleaner = build_cloud_cleaner(_policy_without_aws(REGION), endpoint_url=moto_url)
+
+    # execution
+    identity = cleaner.identity()
+    report = cleaner.cleanup(CLUSTER, "sandbox")
+
+    # validating: the bot's own ARN, and the cluster's tagged leftovers went
+    assert identity == (
+        f"sandbox: arn:aws:sts::{ACCOUNT}:user/moto (envbot's own identity, no role assumed)"
+    )
+    deleted = {(i.kind, i.action) for i in report.by_action("deleted")}
+    assert ("ec2:volume", "deleted") in deleted
+    assert ("elasticloadbalancing:loadbalancer", "deleted") in deleted
+    ec2 = _client(moto_url, "ec2")
+    assert [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]] == [seeded["other_volume"]]
+
+
+def test_cluster_template_without_aws_or_cleanup_region_is_a_policy_error() -> None:
+    # execution
+    with pytest.raises(PolicyError) as refused:
+        _policy_without_aws(None)
+
+    # validating
+    assert refused.value.errors == [
+        "policy.yaml: workspaces.sandbox.aws: required for cluster templates (small) unless "
+        "cleanup.region is set: cloud cleanup after a cluster is deleted runs as this role, or "
+        "as envbot's own AWS identity in cleanup.region"
+    ]

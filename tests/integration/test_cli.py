@@ -53,7 +53,8 @@ def test_policy_check_warns_about_a_topology_without_tags_but_passes(tmp_path: P
     policy.write_text(
         "management: {host: management.example.com}\n"
         "workspaces:\n"
-        "  sandbox: {owners: ['@sandbox-owners'], approvals_channel: '#a', namespace: sandbox}\n"
+        "  sandbox: {owners: ['@sandbox-owners'], approvals_channel: '#a', namespace: sandbox,\n"
+        "            aws: {role_arn: 'arn:aws:iam::123456789012:role/envbot', region: us-west-2}}\n"
         "templates:\n"
         "  sandbox:\n"
         "    workspace: sandbox\n"
@@ -89,3 +90,28 @@ def test_policy_check_lists_every_error_with_its_key_path(tmp_path: Path) -> Non
         in result.stderr
     )
     assert 'policy.yaml: templates.sandbox.workspace: unknown workspace "nope"' in result.stderr
+
+
+def test_policy_check_warns_about_keys_without_effect_and_exits_0(tmp_path: Path) -> None:
+    # setup: valid, but quiet hours with no reminders and a cluster nothing uses
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "management: {host: management.example.com}\n"
+        "clusters: {spare: {context: spare, api_server: 'https://spare.example.com'}}\n"
+        "workspaces:\n"
+        "  sandbox: {owners: ['@sandbox-owners'], approvals_channel: '#a', namespace: sandbox}\n"
+        "reminders: {before: [], quiet_hours: {start: '20:00', end: '08:00'}}\n"
+    )
+
+    # execution
+    result = _run("policy", "check", str(policy))
+
+    # validating
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "warning: policy.yaml: clusters.spare: has no effect: no namespace template (cluster.ref) "
+        "or rbac workspace (cluster) names it",
+        "warning: policy.yaml: reminders.quiet_hours: has no effect: reminders.before is empty, "
+        "so no reminder is ever sent",
+    ]
+    assert "ok" in result.stdout

@@ -412,8 +412,13 @@ def ns_env(**changes: Any) -> EnvSpec:
         "cluster_ref": "shared",
         "role": "edit",
         "quota": {"requests.cpu": "4", "requests.memory": "8Gi", "pods": "20"},
+        "limit_range": {
+            "default": {"cpu": "500m", "memory": "512Mi"},
+            "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+        },
     }
-    return env("n1", "alice-dev", **{**fields, **changes})
+    merged = {"env_id": "n1", "name": "alice-dev", **fields, **changes}
+    return env(**merged)
 
 
 def test_namespace_backend_full_cycle(fake, clients):
@@ -468,6 +473,69 @@ def test_namespace_backend_full_cycle(fake, clients):
     assert gone.phase is Phase.DELETED
     assert not gone.exists
     assert fake.get_object("", "v1", "limitranges", "alice-dev", "envbot-limits") is None
+
+
+def test_namespace_limit_range_follows_the_template(fake, clients):
+    # setup: one template sets limit_range, another leaves it out
+    backend = NamespaceBackend(clients)
+    with_limits = ns_env()
+    without = ns_env(env_id="n2", name="bob-dev", namespace="bob-dev", limit_range={})
+
+    # execution
+    backend.create(with_limits)
+    backend.create(without)
+    fake.store.mutate(
+        fake.resource_type("", "v1", "limitranges"),
+        "alice-dev",
+        "envbot-limits",
+        lambda obj: obj["spec"]["limits"][0]["default"].update({"ephemeral-storage": "1Gi"}),
+    )
+    seen = backend.observe([with_limits, without])
+
+    # validating: the LimitRange carries the policy's values and the env's labels; none without
+    limits = fake.get_object("", "v1", "limitranges", "alice-dev", "envbot-limits")
+    assert limits is not None
+    assert limits["metadata"]["labels"]["envbot.io/env-id"] == "n1"
+    assert limits["spec"]["limits"][0]["defaultRequest"] == {"cpu": "100m", "memory": "128Mi"}
+    assert fake.objects("", "v1", "limitranges", "bob-dev") == []
+    assert seen["n1"].drift == "LimitRange envbot-limits sets other container defaults now"
+    assert seen["n2"].phase is Phase.READY
+    assert seen["n2"].drift == ""
+
+
+def test_limit_range_with_request_above_limit_is_rejected_as_the_api_server_does(clients):
+    # setup
+    bad = ns_env(limit_range={"default": {"cpu": "500m"}, "defaultRequest": {"cpu": "800m"}})
+
+    # execution
+    with pytest.raises(PermanentError) as refused:
+        NamespaceBackend(clients).create(bad)
+
+    # validating: ValidateLimitRange's wording and field path
+    assert (
+        'spec.limits[0].defaultRequest[cpu]: Invalid value: "800m": default request value 800m '
+        "is greater than default limit value 500m"
+    ) in str(refused.value)
+
+
+def test_namespace_transfer_refreshes_owner_label_and_binding(fake, clients):
+    # setup
+    backend = NamespaceBackend(clients)
+    backend.create(ns_env())
+
+    # execution
+    heir = ns_env(owner_id="U0BOB", owner_email="Bob@Example.com")
+    backend.create(heir)
+
+    # validating: the email is kept as given, on the namespace and in the binding
+    ns = fake.get_object("", "v1", "namespaces", None, "alice-dev")
+    assert ns is not None
+    assert ns["metadata"]["labels"]["envbot.io/owner"] == "U0BOB"
+    assert ns["metadata"]["annotations"]["envbot.io/owner-email"] == "Bob@Example.com"
+    binding = fake.get_object(*RBAC, "rolebindings", "alice-dev", "envbot-owner")
+    assert binding is not None
+    assert [s["name"] for s in binding["subjects"]] == ["Bob@Example.com"]
+    assert backend.observe([heir])["n1"].drift == ""
 
 
 def test_namespace_backend_unknown_cluster_is_permanent(clients):

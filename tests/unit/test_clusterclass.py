@@ -59,6 +59,9 @@ def test_object_values_are_checked_field_by_field():
         "v.extra: is not a field of the variable's schema",
     ]
     assert schema_problems({"size": 1}, schema, "v") == ["v.name: required field is missing"]
+    assert schema_problems({"a": 1}, {"type": "object"}, "v") == [
+        "v.a: is not a field of the variable's schema"
+    ]
     free = {"type": "object", "additionalProperties": {"type": "string"}}
     assert schema_problems({"a": "b"}, free, "v") == []
     assert schema_problems({"a": 1}, free, "v") == ["v.a: must be of type string, got 1"]

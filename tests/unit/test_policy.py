@@ -74,6 +74,7 @@ BASE: dict[str, Any] = {
             "cluster": {"ref": "shared-dev"},
         },
     },
+    "cleanup": {"region": "us-west-2"},
 }
 
 
@@ -276,7 +277,7 @@ def test_unknown_key_inside_the_cluster_topology_shows_no_union_tag(tmp_path):
             "(arn:aws:iam::<account>:role/<name>)",
         ),
         (
-            lambda d: d.update(cleanup={"delete": ["ec2:volume", "EC2 volume"]}),
+            lambda d: d["cleanup"].update(delete=["ec2:volume", "EC2 volume"]),
             'policy.yaml: cleanup.delete.1: "EC2 volume" is not <service>:<resource-type> '
             "(e.g. ec2:volume)",
         ),
@@ -507,7 +508,7 @@ def test_empty_and_missing_files_are_one_error(tmp_path):
 
     assert check_policy_file(empty) == [
         "empty.yaml: the file is empty; expected a mapping of management, drift, clusters, "
-        "workspaces, templates, reminders, dns, cleanup, retention"
+        "workspaces, templates, reminders, dns, cleanup, retention, identity"
     ]
     assert check_policy_file(tmp_path / "absent.yaml") == [
         "absent.yaml: cannot read the file: No such file or directory"
@@ -569,3 +570,23 @@ def test_any_valid_duration_round_trips_through_the_model(text):
     assert parse_duration(dumped) == retention.audit
     assert Retention(audit=dumped) == retention
     assert duration_text(retention.audit) == dumped
+
+
+def test_limit_range_request_above_its_limit_is_an_error(tmp_path):
+    # setup
+    data = base()
+    data["templates"]["dev"]["namespace"] = {
+        "limit_range": {
+            "default": {"cpu": "500m"},
+            "default_request": {"cpu": "1", "memory": "1Gi"},
+        }
+    }
+
+    # execution
+    errors = problems(tmp_path, data)
+
+    # validating
+    assert errors == [
+        "policy.yaml: templates.dev.namespace.limit_range.default_request.cpu: 1 is more than "
+        "default.cpu 500m (the API server refuses such a LimitRange)"
+    ]
