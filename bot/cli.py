@@ -18,12 +18,19 @@ logger = logging.getLogger(__name__)
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply the Alembic migrations (or go down with --downgrade REV)."""
     from bot.db import migrate
+    from bot.db.install import InstallIdError
 
-    url = args.database_url or Settings().database_url.get_secret_value()
+    settings = Settings()
+    url = args.database_url or settings.database_url.get_secret_value()
     if args.downgrade:
         migrate.downgrade(url, args.downgrade)
-    else:
-        migrate.upgrade(url)
+        return 0
+    try:
+        install_id = migrate.upgrade(url, install_id=settings.install_id)
+    except InstallIdError as exc:
+        sys.stderr.write(f"envbot migrate: {exc}\n")
+        return 1
+    sys.stdout.write(f"migrated; install id {install_id}\n")
     return 0
 
 
@@ -69,6 +76,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the bot: HTTP (signed requests) or Socket Mode, plus the background jobs."""
     from bot.db import migrate
+    from bot.db.install import InstallIdError
     from bot.db.session import database_ready
     from bot.domain.clock import SystemClock
     from bot.policy import load_policy
@@ -96,8 +104,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "HTTP mode needs ENVBOT_SLACK__SIGNING_SECRET (or set an app token for Socket Mode)"
         )
     url = settings.database_url.get_secret_value()
-    if args.migrate:
-        migrate.upgrade(url)
+    try:
+        if args.migrate:
+            migrate.upgrade(url, install_id=settings.install_id)
+    except InstallIdError as exc:
+        raise SystemExit(f"envbot serve: {exc}") from None
     client = make_client(slack.bot_token.get_secret_value(), slack.api_url)
     clock = SystemClock()
     contexts = {name: c.context for name, c in policy.clusters.items()}
@@ -117,6 +128,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_backends=build_access_backends(kube),
         cloud=build_cloud_cleaner(policy),
         job_settings=settings.jobs,
+        install_id=settings.install_id,
     )
     scheduler = runtime.jobs.start_background()
     wsgi = make_wsgi_app(runtime.app, ready=lambda: database_ready(runtime.engine))

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.db.install import InstallIdError, load_install_id
 from bot.db.migrate import alembic_config
 from bot.db.session import make_engine
 from bot.environments.spec import topology_spec
@@ -64,7 +65,14 @@ def _database(settings: Settings) -> Check:
             False,
             f"schema is at {current or 'nothing'}, code expects {head}; run `envbot migrate`",
         )
-    return Check("database", True, f"{engine.dialect.name}, schema at {head}")
+    engine = make_engine(url)
+    try:
+        install = load_install_id(engine, settings.install_id)
+    except (InstallIdError, SQLAlchemyError) as exc:
+        return Check("database", False, str(exc).splitlines()[0])
+    finally:
+        engine.dispose()
+    return Check("database", True, f"{engine.dialect.name}, schema at {head}, install id {install}")
 
 
 def _slack(settings: Settings) -> Check:

@@ -12,6 +12,7 @@ temporary/permanent pair so jobs know whether to retry::
     └── BackendError
         ├── TemporaryError   retry after `retry_after` seconds
         └── PermanentError   give up; the object goes to FAILED
+            └── NameTaken    the name is held by an object envbot does not own
 """
 
 from __future__ import annotations
@@ -61,3 +62,15 @@ class TemporaryError(BackendError):
 
 class PermanentError(BackendError):
     """A failure that retrying will not fix."""
+
+
+class NameTaken(PermanentError):
+    """An environment's name is held by an object envbot does not own (another tool, another
+    install): the environment fails and nothing of that name is ever changed or deleted."""
+
+    def __init__(self, name: str, detail: str = "") -> None:
+        super().__init__(
+            f"the name `{name}` is taken by something envbot does not own; pick another name"
+        )
+        self.name = name
+        self.detail = detail  # which object, and whose it is, for the logs

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
     jobs: JobSettings = Field(default_factory=JobSettings)
+    # This install's id; `envbot migrate` stores it (a fresh one when unset), and a process
+    # whose ENVBOT_INSTALL_ID disagrees with the stored one refuses to start.
+    install_id: str | None = None
 
     @classmethod
     def settings_customise_sources(

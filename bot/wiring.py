@@ -17,6 +17,7 @@ from bot.access.home import ACCESS_HOME
 from bot.access.jobs import AccessJobs
 from bot.access.reminders import access_reminders
 from bot.access.service import AccessService
+from bot.db.install import InstallIdError, load_install_id
 from bot.db.session import make_engine, make_sessionmaker
 from bot.domain.clock import Clock
 from bot.environments.cloud_cleanup import CloudCleanupJob
@@ -44,6 +45,7 @@ from bot.slack.views import SlackViews
 from handlers import SlackApp, build_app, listener_pool
 from provisioning.base import AccessBackend, EnvironmentBackend
 from provisioning.cloud import CloudCleaner, NoCloud
+from provisioning.names import CloudNames
 
 
 @dataclass(frozen=True)
@@ -83,19 +85,33 @@ def build_runtime(
     default_channel: str = "#platform",
     job_settings: JobSettings | None = None,
     process_before_response: bool = False,
+    install_id: str | None = None,
 ) -> Runtime:
-    """Wire everything; the database must already be migrated."""
+    """Wire everything; the database must already be migrated (it holds the install id).
+
+    Args:
+        install_id: `ENVBOT_INSTALL_ID`, if set: it must be the stored one.
+
+    Raises:
+        InstallIdError: the database has no install id, or another one than `install_id`.
+    """
     intervals = job_settings or JobSettings()
     engine = make_engine(database_url)
+    try:
+        install = load_install_id(engine, install_id)
+    except InstallIdError:
+        engine.dispose()
+        raise
     sessions = make_sessionmaker(engine)
     notifier = Notifier()
     wakeup = Wakeup()
-    ctx = Context(policy, clock, sessions, directory, notifier, wakeup)
+    ctx = Context(policy, clock, sessions, directory, notifier, wakeup, install)
     help_service = HelpService(policy, directory)
     views = SlackViews(client)
     envs = EnvironmentService(ctx, default_channel, views)
     expiry = EnvironmentExpiry(ctx)
-    reconciler = EnvironmentReconciler(ctx, env_backends)
+    names = cloud if isinstance(cloud, CloudNames) else None  # the AWS side of the name check
+    reconciler = EnvironmentReconciler(ctx, env_backends, names)
     grants = AccessJobs(ctx, access_backends)
     cleanup = CloudCleanupJob(ctx, cloud or NoCloud())
     reminders = ReminderJob(ctx, [env_reminders(ctx), access_reminders(ctx)])

@@ -70,6 +70,9 @@ class EnvSpec:
     quota: Mapping[str, str] = field(default_factory=dict)
     # namespace kind: the LimitRange's container `default` / `defaultRequest`; empty: no LimitRange
     limit_range: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # This install's id (from the database): on every object as a label beside the env id, and
+    # for the cloud's tags; objects without it are adopted only when their env id is this one.
+    install_id: str = ""
 
     @property
     def is_cluster(self) -> bool:
@@ -135,6 +138,7 @@ class GrantSpec:
     cluster_ref: str = ""  # rbac: the `clusters` entry
     global_cluster_role: str = ""  # kommander: the global read-only cluster role
     global_kommander_role: str = ""  # kommander: the global read-only UI role
+    install_id: str = ""  # this install's id, a label beside the grant id on every object
 
 
 class AccessBackend(Protocol):

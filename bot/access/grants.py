@@ -23,6 +23,7 @@ from bot.errors import PermanentError, TemporaryError
 from bot.lifecycle.backends import BackendUseCases
 from bot.lifecycle.context import Context
 from bot.lifecycle.moves import SYSTEM
+from bot.slack.blocks import message
 from provisioning.base import AccessBackend, GrantSpec
 
 MAX_GRANT_ATTEMPTS = 8
@@ -34,7 +35,9 @@ class GrantWorker(BackendUseCases[AccessRequest, AccessBackend, GrantSpec]):
     """Moves grants APPROVED->ACTIVE and REVOKING->EXPIRED|REVOKED through their backend."""
 
     def __init__(self, ctx: Context, backends: Mapping[str, AccessBackend]) -> None:
-        super().__init__(ctx, ACCESS, backends, grant_spec)
+        super().__init__(
+            ctx, ACCESS, backends, lambda req, policy: grant_spec(req, policy, ctx.install_id)
+        )
 
     # -- activation -------------------------------------------------------------------------
 
@@ -63,15 +66,12 @@ class GrantWorker(BackendUseCases[AccessRequest, AccessBackend, GrantSpec]):
             self.life.move(s, fresh, AccessEvent.ACTIVATE, SYSTEM, now)
             until = f"{fresh.expires_at:%Y-%m-%d %H:%M} UTC"
             self.life.thread(s, fresh, f"active:{fresh.version}", now, f"Granted until {until}")
-            self.life.dm(
-                s,
-                fresh.requester_id,
-                f"granted:{fresh.id}",
-                now,
+            intro = (
                 f"Your request `{fresh.id}` was approved by <@{fresh.decided_by}>. "
-                + render.grant_instructions(fresh, self.policy)
-                + f" It ends {until} ({format_duration(fresh.expires_at - now)}).",
+                f"It ends {until} ({format_duration(fresh.expires_at - now)})."
             )
+            blocks = render.grant_instructions(fresh, self.policy, intro)
+            self.life.dm(s, fresh.requester_id, f"granted:{fresh.id}", now, message(intro, blocks))
 
     def _temporary(self, req_id: str, exc: TemporaryError) -> None:
         now = self.clock.now()

@@ -10,9 +10,12 @@ from slack_sdk.models.blocks import Block
 from bot.access import KIND
 from bot.db.models import AccessRequest
 from bot.domain.durations import format_duration
+from bot.domain.kubectl import Target
 from bot.domain.states import AccessState
+from bot.lifecycle.kubectl_help import credentials_blocks, kubectl_blocks
 from bot.lifecycle.render import decision_actions
 from bot.policy import Policy
+from bot.policy.pem import pem_to_data
 from bot.slack.blocks import (
     ActionId,
     CallbackId,
@@ -94,23 +97,38 @@ def request_line(req: AccessRequest, now: datetime) -> str:
     )
 
 
-def grant_instructions(req: AccessRequest, policy: Policy) -> str:
-    """What the requester can now do, and how to sign in (never a credential)."""
+def grant_instructions(req: AccessRequest, policy: Policy, intro: str) -> list[Block]:
+    """What the requester can now do, and how to sign in with kubectl (never a credential).
+
+    An rbac grant on one policy cluster gets the full kubectl setup for that cluster; a
+    kommander grant spans the workspace's clusters, so it gets the kubelogin user only.
+    """
     mgmt = policy.management
     ws = policy.workspaces.get(req.workspace)
-    where = f"the clusters of workspace {req.workspace}"
-    if ws is not None and ws.access_backend == "rbac" and ws.cluster:
+    cluster = (
+        policy.clusters.get(ws.cluster)
+        if ws and ws.access_backend == "rbac" and ws.cluster
+        else None
+    )
+    if ws is not None and ws.cluster and cluster is not None:
         where = (
             f"namespace {ws.namespace} on cluster {ws.cluster}"
             if ws.namespace
-            else (f"cluster {ws.cluster}")
+            else f"cluster {ws.cluster}"
         )
-    return (
-        f"You now have *{req.role}* on {where} as {req.subject}. Sign in through dex: "
-        f"generate a token at {mgmt.token_url}, or use kubelogin (`kubectl oidc-login "
-        f"get-token --oidc-issuer-url={mgmt.issuer_url} --oidc-client-id="
-        f"{mgmt.oidc.client_id}`)."
+        text = f"{intro}\nYou now have *{req.role}* on {where} as {req.subject}."
+        target = Target(
+            name=ws.cluster,
+            server=cluster.api_server,
+            ca_data=pem_to_data(cluster.ca) if cluster.ca else "",
+            namespace=ws.namespace or "",
+        )
+        return kubectl_blocks(mgmt, target, text)
+    text = (
+        f"{intro}\nYou now have *{req.role}* on the clusters of workspace {req.workspace} "
+        f"as {req.subject}."
     )
+    return credentials_blocks(mgmt, f"oidc-{req.workspace}", text)
 
 
 def request_modal(

@@ -7,8 +7,8 @@ from bot.policy import Policy
 from provisioning.base import GrantSpec
 
 
-def grant_spec(req: AccessRequest, policy: Policy) -> GrantSpec:
-    """The backend's view of a grant, from its row and its workspace's role."""
+def grant_spec(req: AccessRequest, policy: Policy, install_id: str = "") -> GrantSpec:
+    """The backend's view of a grant, from its row, its workspace's role and this install."""
     ws = policy.workspaces.get(req.workspace)
     role = ws.roles.get(req.role) if ws else None
     view = policy.management.global_view
@@ -26,4 +26,5 @@ def grant_spec(req: AccessRequest, policy: Policy) -> GrantSpec:
         cluster_ref=(ws.cluster or "") if ws else "",
         global_cluster_role=view.cluster_role if (view and kommander) else "",
         global_kommander_role=view.kommander_cluster_role if (view and kommander) else "",
+        install_id=install_id,
     )

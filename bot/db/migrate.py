@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
 import migrations
+from bot.db.install import ensure_install_id
+from bot.db.session import make_engine
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -21,10 +24,27 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` up to `revision`."""
+def upgrade(
+    url: str,
+    revision: str = "head",
+    install_id: str | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Bring the database at `url` up to `revision`; at head, make sure it has an install id
+    (`install_id` when given, else a fresh one the first time) and return it.
+
+    Raises:
+        InstallIdError: `install_id` is malformed or disagrees with the stored id.
+    """
     _prepare_sqlite_dir(url)
     command.upgrade(alembic_config(url), revision)
+    if revision != "head":
+        return None
+    engine = make_engine(url)
+    try:
+        return ensure_install_id(engine, install_id, now)
+    finally:
+        engine.dispose()
 
 
 def downgrade(url: str, revision: str = "base") -> None:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Index,
     Integer,
     MetaData,
@@ -98,25 +99,30 @@ def _due_indexes(table: str) -> tuple[Index, Index]:
 LIVE_STATES_SQL = (
     "state IN ('REQUESTED', 'PENDING_APPROVAL', 'PROVISIONING', 'READY', 'DELETING', 'FAILED')"
 )
+# A name stays reserved while its environment may hold objects, and after DELETED until the
+# cloud cleanup of a cluster has finished (its leftovers are found by the cluster's name).
+RESERVED_NAME_SQL = (
+    f"{LIVE_STATES_SQL} OR (state = 'DELETED' AND kind = 'cluster' AND cloud_cleanup = 'pending')"
+)
 
 
 class Environment(Tracked, Base):
-    """A cluster or namespace created from a template; its name is unique per workspace."""
+    """A cluster or namespace created from a template; its name is unique per install."""
 
     __tablename__ = "environments"
     __table_args__ = (
         *_due_indexes("environments"),
         Index("ix_environments_owner_id_state", "owner_id", "state"),
         Index("ix_environments_workspace_name", "workspace", "name"),
-        # A name is unique in its workspace among environments that still hold (or may hold)
-        # objects; deleted ones free their name. Partial unique index on both databases.
+        # A name is unique in this install (every workspace) while it is reserved: the
+        # environment may hold objects, or its cloud cleanup is pending. The partial unique
+        # index makes two concurrent creates of one name race-free on both databases.
         Index(
-            "uq_environments_live_name",
-            "workspace",
+            "uq_environments_reserved_name",
             "name",
             unique=True,
-            sqlite_where=text(LIVE_STATES_SQL),
-            postgresql_where=text(LIVE_STATES_SQL),
+            sqlite_where=text(RESERVED_NAME_SQL),
+            postgresql_where=text(RESERVED_NAME_SQL),
         ),
     )
 
@@ -292,12 +298,25 @@ class Lease(Base):
     expires_at: Mapped[datetime]
 
 
+class Install(Base):
+    """This install's identity, one row written once by `envbot migrate`: its id labels every
+    object envbot writes, so two installs sharing a cluster never touch each other's."""
+
+    __tablename__ = "install"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    install_id: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[datetime]
+
+
 __all__ = [
     "AccessRequest",
     "Base",
     "Environment",
     "Event",
     "InboundKey",
+    "Install",
     "Lease",
     "OutboxMessage",
     "SlackMessage",

@@ -54,7 +54,7 @@ class Demo:
         seed_ids(random.Random(2026))  # noqa: S311 - readable, repeatable ids for tours
         self.slack = FakeSlack(now=self.clock.now).start()
         url = f"sqlite:///{workdir / 'envbot.db'}"
-        migrate.upgrade(url)
+        migrate.upgrade(url, install_id="demo", now=START)  # one id, one time: tours repeat
         client = self.slack.web_client()
         self.env_backend = FakeEnvironmentBackend(self.clock)
         self.access_backend = FakeAccessBackend()

@@ -19,13 +19,14 @@ from bot.domain.states import EnvEvent, EnvState
 from bot.environments import render
 from bot.environments.spec import env_spec
 from bot.environments.workflow import ENVIRONMENTS
-from bot.errors import PermanentError, TemporaryError
+from bot.errors import NameTaken, PermanentError, TemporaryError
 from bot.lifecycle.backends import BackendUseCases
 from bot.lifecycle.context import Context
 from bot.lifecycle.drift import DriftWords, track_drift
 from bot.lifecycle.due import now_if_any
 from bot.lifecycle.moves import SYSTEM
 from provisioning.base import EnvironmentBackend, EnvSpec, Observation, Phase
+from provisioning.names import CloudNames
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,16 @@ DRIFT_WORDS = DriftWords(
 class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, EnvSpec]):
     """Moves PROVISIONING to READY and DELETING to DELETED, and reports drift."""
 
-    def __init__(self, ctx: Context, backends: Mapping[str, EnvironmentBackend]) -> None:
-        super().__init__(ctx, ENVIRONMENTS, backends, env_spec)
+    def __init__(
+        self,
+        ctx: Context,
+        backends: Mapping[str, EnvironmentBackend],
+        cloud_names: CloudNames | None = None,
+    ) -> None:
+        super().__init__(
+            ctx, ENVIRONMENTS, backends, lambda env, policy: env_spec(env, policy, ctx.install_id)
+        )
+        self.cloud_names = cloud_names
 
     def reconcile(self) -> None:
         """One level-triggered pass over every watched environment, one list per backend."""
@@ -88,7 +97,8 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
                 continue
             spec = specs[env.id]
             if env.state == EnvState.PROVISIONING and not env.created:
-                self._call(env, now, backend.create, spec, "created")
+                create = self._checked_create(backend, env.kind)
+                self._call(env, now, create, spec, "created")
             elif env.state == EnvState.DELETING and not env.delete_requested:
                 self._call(env, now, backend.delete, spec, "delete_requested")
             elif env.state == EnvState.READY and env.needs_refresh:
@@ -102,6 +112,21 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
             obs = seen.get(env.id)
             if obs is not None:
                 self._apply(env.id, obs, now, backend, specs[env.id])
+
+    def _checked_create(self, backend: EnvironmentBackend, kind: str) -> Callable[[EnvSpec], None]:
+        """The first create, after the cloud account is asked whether the name is taken (the
+        backend checks its own objects in create)."""
+        names = self.cloud_names
+        if names is None or kind != "cluster":
+            return backend.create
+
+        def create(spec: EnvSpec) -> None:
+            holder = names.foreign_holder(spec.name, spec.workspace, spec.env_id, spec.install_id)
+            if holder:
+                raise NameTaken(spec.name, holder)
+            backend.create(spec)
+
+        return create
 
     def _refresh(self, backend: EnvironmentBackend, env: Environment, spec: EnvSpec) -> None:
         """Re-apply a READY environment after its expiry or owner changed, so the labels and
@@ -129,6 +154,10 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
             action(spec)
         except TemporaryError as exc:
             self._temporary(env.id, now, exc)
+            return
+        except NameTaken as exc:
+            logger.warning("%s: %s (%s)", env.id, exc, exc.detail)
+            self._name_taken(env.id, now, str(exc))
             return
         except PermanentError as exc:
             self._fail(env.id, now, str(exc))
@@ -158,6 +187,25 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
             if env is None or env.state not in (EnvState.PROVISIONING, EnvState.DELETING):
                 return
             self._failed(s, env, reason, now, "Failed", "Use Retry or Delete now on the card.")
+
+    def _name_taken(self, env_id: str, now: datetime, reason: str) -> None:
+        """The name is held by something envbot does not own: fail, say so in the thread and
+        to the owner. Delete now or expiry later removes only what is this environment's."""
+        with self.sessions.begin() as s:
+            env = s.get(Environment, env_id, with_for_update=True)
+            if env is None or env.state != EnvState.PROVISIONING:
+                return
+            hint = (
+                "Nothing of the other owner's was or will be touched; use Delete now to close it."
+            )
+            self._failed(s, env, reason, now, "Failed", hint)
+            self.life.dm(
+                s,
+                env.owner_id,
+                f"name-taken:{env.id}:{env.retry_round}",
+                now,
+                f"`{env.name}` could not be created: {reason}.",
+            )
 
     def _failed(
         self, s: Session, env: Environment, reason: str, now: datetime, what: str, hint: str

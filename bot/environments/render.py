@@ -8,10 +8,13 @@ from slack_sdk.models.blocks import Block
 
 from bot.db.models import Environment
 from bot.domain.durations import format_duration
+from bot.domain.kubectl import Target
 from bot.domain.states import EnvState
 from bot.environments import KIND
+from bot.lifecycle.kubectl_help import kubectl_blocks
 from bot.lifecycle.render import decision_actions
-from bot.policy import Policy
+from bot.policy import ClusterRef, Policy
+from bot.policy.pem import pem_to_data
 from bot.slack.blocks import (
     ActionId,
     Message,
@@ -125,37 +128,39 @@ def env_details(env: Environment, now: datetime) -> list[str]:
         lines.append(f"Reason: {env.reason}")
     if env.failure:
         lines.append(f"Last failure: {env.failure}")
-    lines.extend(f"{k}: {v}" for k, v in sorted(env.endpoints.items()))
+    for key, value in sorted(env.endpoints.items()):
+        shown = f"({len(str(value))} characters, in /env access)" if key == "ca_data" else value
+        lines.append(f"{key}: {shown}")
     return lines
 
 
 def access_instructions(env: Environment, policy: Policy) -> Message:
-    """kubectl access through kubelogin and the DKP token page; never an admin kubeconfig."""
-    mgmt = policy.management
-    server = str(env.endpoints.get("api_server", ""))
-    namespace = env.name if env.kind == "namespace" else ""
-    user = f"oidc-{env.name}"
-    snippet = "\n".join(
-        [
-            f"kubectl config set-cluster {env.name} --server={server}",
-            f"kubectl config set-credentials {user} \\",
-            "  --exec-api-version=client.authentication.k8s.io/v1 \\",
-            "  --exec-interactive-mode=Never --exec-command=kubectl --exec-arg=oidc-login \\",
-            f"  --exec-arg=get-token --exec-arg=--oidc-issuer-url={mgmt.issuer_url} \\",
-            f"  --exec-arg=--oidc-client-id={mgmt.oidc.client_id} \\",
-            "  --exec-arg=--oidc-extra-scope=email --exec-arg=--oidc-extra-scope=groups",
-            f"kubectl config set-context {env.name} --cluster={env.name} --user={user}"
-            + (f" --namespace={namespace}" if namespace else ""),
-            f"kubectl config use-context {env.name}",
-        ]
-    )
-    text = (
-        f"*Access to {env.name}* (you sign in as {env.owner_email} through dex)\n"
-        f"Generate a token in the browser: {mgmt.token_url}\n"
-        f"Or set up kubectl with kubelogin (`kubectl krew install oidc-login`):\n"
-        f"```{snippet}```"
-    )
-    return message(f"Access instructions for {env.name}", [section(text)])
+    """kubectl access through kubelogin, or the DKP token page; never an admin kubeconfig."""
+    intro = f"*Access to {env.name}* (you sign in as {env.owner_email} through dex)"
+    blocks = kubectl_blocks(policy.management, kubectl_target(env, policy), intro)
+    return message(f"Access instructions for {env.name}", blocks)
+
+
+def kubectl_target(env: Environment, policy: Policy) -> Target:
+    """Where the environment's kubectl context points: the server, its CA, the namespace.
+
+    A cluster's server and CA come from what the backend observed (the KommanderCluster's
+    ingress); a namespace's from its template's `clusters` entry. The server is empty when
+    neither is known (the policy no longer names the cluster, or Kommander has not said).
+    """
+    if env.kind != "namespace":
+        return Target(
+            name=env.name,
+            server=str(env.endpoints.get("api_server", "")),
+            ca_data=str(env.endpoints.get("ca_data", "")),
+        )
+    template = policy.templates.get(env.template)
+    ref = template.cluster if template is not None else None
+    cluster = policy.clusters.get(ref.ref) if isinstance(ref, ClusterRef) else None
+    if cluster is None:
+        return Target(name=env.name, server="", namespace=env.name)
+    ca = pem_to_data(cluster.ca) if cluster.ca else ""
+    return Target(name=env.name, server=cluster.api_server, ca_data=ca, namespace=env.name)
 
 
 def env_state_word(env: Environment) -> str:

@@ -10,11 +10,11 @@ import re
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.db.models import Environment, new_id
+from bot.db.models import RESERVED_NAME_SQL, Environment, new_id
 from bot.domain.commands import Actor, Command
 from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.domain.states import ENV_LIVE, EnvEvent, EnvState
@@ -28,6 +28,7 @@ from bot.slack.blocks import (
     text_message,
 )
 
+RESERVED = text(RESERVED_NAME_SQL)  # the reserved-name index's own predicate
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -65,18 +66,7 @@ class EnvironmentService(EnvironmentChanges):
         try:
             with self.sessions.begin() as s:
                 self._check_quota(s, template_name, template, actor.user_id)
-                clash = s.scalar(
-                    select(Environment.id).where(
-                        Environment.workspace == template.workspace,
-                        Environment.name == name,
-                        Environment.state.in_(list(ENV_LIVE)),
-                    )
-                )
-                if clash:
-                    raise Conflict(
-                        f'an environment named "{name}" already exists in workspace '
-                        f"{template.workspace}; pick another name or leave it out"
-                    )
+                _check_name_free(s, name)
                 env = Environment(
                     id=env_id,
                     name=name,
@@ -120,11 +110,9 @@ class EnvironmentService(EnvironmentChanges):
                 if not template.approval:
                     self._phase(s, env, "accepted", now)
         except IntegrityError:
-            # Another create took the name between our check and our insert.
-            raise Conflict(
-                f'an environment named "{name}" already exists in workspace '
-                f"{template.workspace}; pick another name or leave it out"
-            ) from None
+            # Another create took the name between our check and our insert (the reserved-name
+            # index refuses the second insert on both databases).
+            raise Conflict(_taken(name)) from None
         self.ctx.wake.wake()
         if template.approval:
             return text_message(
@@ -214,6 +202,29 @@ class EnvironmentService(EnvironmentChanges):
                 "instructions come privately once it is"
             )
         return render.access_instructions(env, self.policy)
+
+
+def _taken(name: str) -> str:
+    return f'an environment named "{name}" already exists; pick another name or leave it out'
+
+
+def _check_name_free(s: Session, name: str) -> None:
+    """Refuse a name another environment of this install reserves: one that may still hold
+    objects, or a deleted cluster whose cloud cleanup (found by its name) has not finished.
+
+    Raises:
+        Conflict: the name is reserved.
+    """
+    holder = s.scalars(select(Environment).where(Environment.name == name, RESERVED)).first()
+    if holder is None:
+        return
+    if holder.state == EnvState.DELETED:
+        raise Conflict(
+            f'the name "{name}" stays reserved until the cloud cleanup of the deleted '
+            f"environment `{holder.name}` ({holder.id}) has finished; pick another name or "
+            "try again after its thread reports the cleanup"
+        )
+    raise Conflict(_taken(name))
 
 
 def _generate_name(template: str, user: str, env_id: str) -> str:

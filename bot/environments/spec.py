@@ -29,8 +29,8 @@ def topology_spec(c: ClusterTopology) -> TopologySpec:
     )
 
 
-def env_spec(env: Environment, policy: Policy) -> EnvSpec:
-    """The backend's view of an environment, from its row and its template."""
+def env_spec(env: Environment, policy: Policy, install_id: str = "") -> EnvSpec:
+    """The backend's view of an environment, from its row, its template and this install."""
     template = policy.templates.get(env.template)
     workspace = policy.workspaces.get(env.workspace)
     topology = manifests = None
@@ -67,6 +67,7 @@ def env_spec(env: Environment, policy: Policy) -> EnvSpec:
         role=role,
         quota=quota,
         limit_range=limit_range,
+        install_id=install_id,
     )
 
 

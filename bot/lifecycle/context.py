@@ -26,6 +26,7 @@ class Context:
     directory: Directory
     notifier: Notifier
     wake: Wake = field(default_factory=NoWake)
+    install_id: str = ""  # this install's id (bot/db/install.py); backends label objects with it
 
 
 class UseCases:

@@ -10,13 +10,14 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
 from bot.errors import NotFound
 from bot.policy.base import PolicyModel
 from bot.policy.clusters import ClusterSpec
 from bot.policy.housekeeping import Cleanup, Dns, Reminders, Retention
 from bot.policy.identity import Identity
+from bot.policy.pem import PemBundle
 from bot.policy.types import (
     Channel,
     Duration,
@@ -51,8 +52,19 @@ class Oidc(PolicyModel):
     """How clusters authenticate users: dex on the management cluster."""
 
     issuer: HttpUrl | None = None  # default: https://<management.host>/dex
-    client_id: str = "kube-apiserver"
-    groups_prefix: str = "oidc:"
+    client_id: str = "kube-apiserver"  # the audience the clusters' kube-oidc-proxy checks
+    # A public dex client for kubelogin, trusted by `client_id`; None: the token page only.
+    kubelogin_client_id: Annotated[str, pattern_text(r"\S+", "a dex client id")] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and "groups_prefix" in data:
+            raise ValueError(
+                "groups_prefix was removed: envbot grants to users, never to groups, so it had "
+                "no effect; delete the groups_prefix line"
+            )
+        return data
 
 
 class GlobalView(PolicyModel):
@@ -85,6 +97,7 @@ class Cluster(PolicyModel):
 
     context: str
     api_server: HttpUrl
+    ca: PemBundle | None = None  # the API server's CA (PEM); None: the system's trusted CAs
 
 
 class Aws(PolicyModel):

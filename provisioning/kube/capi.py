@@ -31,7 +31,9 @@ from provisioning.kube import templates as tpl
 from provisioning.kube.capi_status import CLUSTER_NAME_LABEL, progress
 from provisioning.kube.client import KubeClient, KubeClients, Obj, Resource
 from provisioning.kube.clusterclass import topology_problems
+from provisioning.kube.ingress import kommander_endpoints
 from provisioning.kube.topology import topology_stuck
+from provisioning.ownership import Claim, Owner
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +56,19 @@ def env_labels(spec: EnvSpec) -> dict[str, str]:
     return {
         lbl.MANAGED: "true",
         lbl.ENV_ID: lbl.label_value(spec.env_id),
+        lbl.INSTALL_ID: lbl.label_value(spec.install_id),
         lbl.OWNER: lbl.label_value(spec.owner_id),
         lbl.TEMPLATE: lbl.label_value(spec.template),
     }
+
+
+def env_owner(spec: EnvSpec) -> Owner:
+    """Who every object of the environment must belong to (its id and this install)."""
+    return lbl.env_owner(spec.env_id, spec.install_id)
+
+
+def _what(res: Resource, spec: EnvSpec, name: str = "") -> str:
+    return f"{res.kind} {spec.namespace}/{name or spec.name}"
 
 
 def env_annotations(spec: EnvSpec) -> dict[str, str]:
@@ -178,21 +190,21 @@ class CapiBackend:
         return self._clients.management()
 
     def create(self, spec: EnvSpec) -> None:
-        """Create the cluster's objects, then the KommanderCluster; existing ones of this env
-        are kept, and their labels, annotations and AWS tags brought up to date.
+        """Check the names are free (or ours), then create the cluster's objects and the
+        KommanderCluster; existing ones of this env are kept, their labels, annotations and AWS
+        tags brought up to date, and ones from before install ids are adopted.
 
         A `manifests` template creates every object it renders (the Cluster first); a
         `topology` template first checks its variables against the ClusterClass.
 
         Raises:
             TemporaryError: the API server is unavailable; retry later.
-            PermanentError: rejected, the variables do not fit the ClusterClass, or an object of
-                that name belongs to another environment.
+            NameTaken: an object of one of those names is not this environment's.
+            PermanentError: rejected, or the variables do not fit the ClusterClass.
         """
         res = self.cluster_resource
         if spec.manifests is not None:
-            for obj_res, obj in tpl.render_manifests(spec, env_labels(spec), env_annotations(spec)):
-                self._apply(obj_res, obj, spec)
+            objects = tpl.render_manifests(spec, env_labels(spec), env_annotations(spec))
         else:
             topo = spec.topology
             if topo is not None:
@@ -206,21 +218,30 @@ class CapiBackend:
                 )
                 if problems:
                     raise PermanentError("; ".join(problems))
-            self._apply(res, cluster_manifest(spec, res.version, self._worker_class), spec)
-        self._apply(KOMMANDER_CLUSTER, kommander_cluster_manifest(spec), spec)
+            objects = [(res, cluster_manifest(spec, res.version, self._worker_class))]
+        objects.append((KOMMANDER_CLUSTER, kommander_cluster_manifest(spec)))
+        owner = env_owner(spec)
+        for kind, obj in objects:
+            name = obj["metadata"]["name"]
+            found = self._kube.get(kind, name, spec.namespace)
+            if found is not None:
+                lbl.ensure_owned(found, owner, _what(kind, spec, name), name=spec.name)
+        for kind, obj in objects:
+            self._apply(kind, obj, spec)
 
     def _apply(self, res: Resource, manifest: Obj, spec: EnvSpec) -> None:
         stored = self._kube.create(res, manifest)
-        meta = manifest["metadata"]
-        what = f"{res.kind} {spec.namespace}/{meta['name']}"
-        lbl.ensure_owned(stored, lbl.ENV_ID, lbl.label_value(spec.env_id), what)
-        if lbl.mismatches(stored, env_labels(spec), env_annotations(spec)):
-            # A retried create after an extension refreshes expires-at and repairs our labels.
+        owner = env_owner(spec)
+        name = manifest["metadata"]["name"]
+        claim = lbl.ensure_owned(stored, owner, _what(res, spec, name), name=spec.name)
+        if claim is Claim.LEGACY or lbl.mismatches(stored, env_labels(spec), env_annotations(spec)):
+            # A retried create after an extension refreshes expires-at and repairs our labels;
+            # an object from before install ids gets the install-id label (adopted).
             patch = {"metadata": {"labels": env_labels(spec), "annotations": env_annotations(spec)}}
-            self._kube.patch(res, meta["name"], patch, spec.namespace)
+            self._kube.patch_owned(res, name, patch, spec.namespace, owner)
         tags = tpl.tag_patch(stored, spec)
         if tags is not None:  # after an extension: the AWS expiration tag follows the expiry
-            self._kube.patch(res, meta["name"], tags, spec.namespace)
+            self._kube.patch_owned(res, name, tags, spec.namespace, owner)
 
     def observe(
         self, specs: Sequence[EnvSpec], *, expected_ready: bool = False
@@ -244,11 +265,12 @@ class CapiBackend:
             for md in self._kube.list(self._md_resource, selector, namespace):
                 owner = str(lbl.meta(md).get("labels", {}).get(CLUSTER_NAME_LABEL))
                 mds.setdefault((namespace, owner), []).append(md)
+        # What carries our name but not our owner is, for this environment, not there.
         return {
             s.env_id: self._observation(
                 s,
-                clusters.get((s.namespace, s.name)),
-                kcs.get((s.namespace, s.name)),
+                lbl.owned(clusters.get((s.namespace, s.name)), env_owner(s)),
+                lbl.owned(kcs.get((s.namespace, s.name)), env_owner(s)),
                 mds.get((s.namespace, s.name), []),
                 expected_ready,
             )
@@ -267,11 +289,7 @@ class CapiBackend:
             return Observation(Phase.DELETED, exists=False)
         if _deleting(cluster, kc):
             return Observation(Phase.DELETING)
-        endpoints: dict[str, str] = {}
-        address = (((kc or {}).get("status") or {}).get("ingress") or {}).get("address")
-        if address:
-            host = str(address).removeprefix("https://").rstrip("/")
-            endpoints["api_server"] = f"https://{host}/dkp/api-server"
+        endpoints = kommander_endpoints(kc)
         failure = _failure(cluster, kc)
         if not failure and spec.topology is not None:
             failure = topology_stuck(cluster, self._clock.now(), spec.topology.grace)
@@ -296,10 +314,13 @@ class CapiBackend:
         return found
 
     def delete(self, spec: EnvSpec) -> None:
-        """Detach (delete the KommanderCluster), then delete the Cluster; absent ones are fine.
+        """Detach (delete the KommanderCluster), then delete the Cluster; absent ones are fine,
+        and ones that are not this environment's are left alone.
 
-        Both use foreground propagation, so observe() reports DELETING until CAPI has removed
-        the machines and the objects are gone.
+        Each is read, its owner checked, and exactly that object deleted (preconditions), with
+        foreground propagation, so observe() reports DELETING until CAPI has removed the
+        machines and the objects are gone.
         """
-        self._kube.delete(KOMMANDER_CLUSTER, spec.name, spec.namespace)
-        self._kube.delete(self.cluster_resource, spec.name, spec.namespace)
+        owner = env_owner(spec)
+        self._kube.delete_owned(KOMMANDER_CLUSTER, spec.name, spec.namespace, owner)
+        self._kube.delete_owned(self.cluster_resource, spec.name, spec.namespace, owner)

@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import urllib3
 from kubernetes import client as k8s
@@ -24,6 +24,7 @@ from provisioning.kube.resources import RESOURCE_QUOTA as RESOURCE_QUOTA
 from provisioning.kube.resources import ROLE_BINDING as ROLE_BINDING
 from provisioning.kube.resources import Obj as Obj
 from provisioning.kube.resources import Resource as Resource
+from provisioning.ownership import Owner
 
 logger = logging.getLogger(__name__)
 k8s_config: Any = _k8s_config  # its loaders are untyped
@@ -31,6 +32,8 @@ k8s_config: Any = _k8s_config  # its loaders are untyped
 TIMEOUT = (5.0, 30.0)  # (connect, read) seconds; every call passes it
 _TEMPORARY = frozenset({409, 410, 429, 500, 502, 503, 504})
 _DEFAULT_RETRY = 30.0
+MAX_CONFLICTS = 3  # reads before an owned update or delete gives up for this pass
+Deletion = Literal["absent", "foreign", "deleted"]
 
 
 def _api_message(exc: ApiException) -> str:
@@ -82,7 +85,8 @@ def _describe(res: Resource, name: str, namespace: str | None) -> str:
 
 
 class KubeClient:
-    """Plain-dict create/get/list/patch/delete against one cluster's API server."""
+    """Plain-dict create/get/list against one cluster's API server; updates and deletes only
+    through `patch_owned`/`delete_owned`, which check the owner of exactly what they change."""
 
     def __init__(self, api_client: Any, *, label: str = "cluster") -> None:
         self._api = api_client
@@ -139,20 +143,96 @@ class KubeClient:
         )
         return list((result or {}).get("items") or [])
 
-    def patch(self, res: Resource, name: str, patch: Obj, namespace: str | None = None) -> Obj:
-        """Apply a JSON merge patch (RFC 7386) to one object and return the result."""
-        what = f"patch {_describe(res, name, namespace)} on {self.label}"
-        return (
-            self._guarded(what, lambda: self._send(res, "PATCH", namespace, name, body=patch)) or {}
-        )
+    def patch_owned(
+        self, res: Resource, name: str, patch: Obj, namespace: str | None, owner: Owner
+    ) -> Obj:
+        """Read the object, check its owner, then apply a JSON merge patch (RFC 7386) to exactly
+        the version read: the patch carries `metadata.resourceVersion`, so an object changed or
+        replaced after the read is not hit (409, then read and check again).
 
-    def delete(self, res: Resource, name: str, namespace: str | None = None) -> None:
-        """Delete one object with foreground propagation; an absent object is fine."""
+        Raises:
+            PermanentError: the object is not ours, or the patch was rejected.
+            TemporaryError: it is gone, kept changing, or the API server is unavailable.
+        """
+        what = f"patch {_describe(res, name, namespace)} on {self.label}"
+        for _ in range(MAX_CONFLICTS):
+            current = self.get(res, name, namespace)
+            if current is None:
+                raise TemporaryError(f"{what}: it is gone; retry", retry_after=5.0)
+            meta = current.get("metadata") or {}
+            if not owner.owns(meta.get("labels")):
+                raise PermanentError(
+                    f"{what}: {owner.refusal(res.kind + ' ' + name, meta.get('labels'))}"
+                )
+            body = {
+                **patch,
+                "metadata": {
+                    **(patch.get("metadata") or {}),
+                    "resourceVersion": meta.get("resourceVersion"),
+                },
+            }
+            try:
+                return self._send(res, "PATCH", namespace, name, body=body)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise map_api_exception(exc, what) from exc
+                logger.info("%s: changed since read, reading again: %s", what, _api_message(exc))
+            except urllib3.exceptions.HTTPError as exc:
+                raise map_transport_error(exc, what) from exc
+        raise TemporaryError(f"{what}: it changed after every read; retry", retry_after=5.0)
+
+    def delete_owned(
+        self, res: Resource, name: str, namespace: str | None, owner: Owner
+    ) -> Deletion:
+        """Read the object, check its owner, then delete exactly the object read.
+
+        The delete carries preconditions (uid and resourceVersion) and foreground propagation, so
+        an object replaced or changed after the read is not hit: the API server answers 409 and
+        the object is read and checked again. What is not ours is left alone and logged.
+
+        Returns:
+            "absent" (nothing of that name), "foreign" (not ours: left alone), or "deleted"
+            (deleted now, or already being deleted).
+
+        Raises:
+            TemporaryError: it kept changing, or the API server is unavailable.
+            PermanentError: the delete was refused (forbidden).
+        """
         what = f"delete {_describe(res, name, namespace)} on {self.label}"
-        query = {"propagationPolicy": "Foreground"}
-        self._guarded(
-            what, lambda: self._send(res, "DELETE", namespace, name, query=query), missing_ok=True
-        )
+        for _ in range(MAX_CONFLICTS):
+            current = self.get(res, name, namespace)
+            if current is None:
+                return "absent"
+            meta = current.get("metadata") or {}
+            if not owner.owns(meta.get("labels")):
+                logger.warning(
+                    "%s: not ours, left alone: %s",
+                    what,
+                    owner.refusal(f"{res.kind} {name}", meta.get("labels")),
+                )
+                return "foreign"
+            if meta.get("deletionTimestamp"):
+                return "deleted"
+            options = k8s.V1DeleteOptions(
+                propagation_policy="Foreground",
+                preconditions=k8s.V1Preconditions(
+                    uid=meta.get("uid"), resource_version=meta.get("resourceVersion")
+                ),
+            )
+            query = {"propagationPolicy": "Foreground"}
+            try:
+                self._send(res, "DELETE", namespace, name, body=options, query=query)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return "absent"
+                if exc.status != 409:
+                    raise map_api_exception(exc, what) from exc
+                logger.info("%s: changed since read, reading again: %s", what, _api_message(exc))
+                continue
+            except urllib3.exceptions.HTTPError as exc:
+                raise map_transport_error(exc, what) from exc
+            return "deleted"
+        raise TemporaryError(f"{what}: it changed after every read; retry", retry_after=5.0)
 
     @staticmethod
     def _guarded(what: str, call: Callable[[], Obj], *, missing_ok: bool = False) -> Obj | None:
@@ -173,7 +253,7 @@ class KubeClient:
         namespace: str | None,
         name: str | None,
         *,
-        body: Obj | None = None,
+        body: Obj | k8s.V1DeleteOptions | None = None,
         query: Mapping[str, str] | None = None,
     ) -> Obj:
         """One HTTP call; SDK exceptions propagate to the caller's mapping."""
@@ -232,7 +312,7 @@ class _Call:
     method: str
     namespace: str | None
     name: str | None
-    body: Obj | None
+    body: Obj | k8s.V1DeleteOptions | None  # the SDK serializes either
     query: dict[str, str]
 
     @property

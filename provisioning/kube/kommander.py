@@ -12,6 +12,7 @@ from bot.errors import PermanentError
 from provisioning.base import GrantSpec
 from provisioning.kube import labels as lbl
 from provisioning.kube.client import KubeClient, KubeClients, Obj, Resource
+from provisioning.ownership import Claim
 
 _KOM = "kommander.mesosphere.io"
 _WS = "workspaces.kommander.mesosphere.io"
@@ -69,7 +70,7 @@ def plan(spec: GrantSpec) -> list[Planned]:
     if not (spec.workspace_role or spec.role):
         raise PermanentError(f"grant {spec.grant_id} names no workspace role")
     name = lbl.grant_name(spec.grant_id)
-    labels = {lbl.MANAGED: "true", lbl.GRANT_ID: lbl.label_value(spec.grant_id)}
+    labels = lbl.grant_labels(spec.grant_id, spec.install_id)
     annotations = {lbl.EXPIRES_AT: lbl.iso(spec.expires_at), lbl.SUBJECT: spec.subject}
     group_ref = {"virtualGroupRef": {"name": name}}
 
@@ -165,20 +166,25 @@ class KommanderAccessBackend:
             TemporaryError: the API server is unavailable; retry later.
             PermanentError: rejected, or an object of that name belongs to another grant.
         """
+        owner = lbl.grant_owner(spec.grant_id, spec.install_id)
         for item in plan(spec):
             stored = self._kube.create(item.res, item.manifest)
-            what = f"{item.res.kind} {item.manifest['metadata']['name']}"
-            lbl.ensure_owned(stored, lbl.GRANT_ID, lbl.label_value(spec.grant_id), what)
+            meta = item.manifest["metadata"]
+            if lbl.ensure_owned(stored, owner, f"{item.res.kind} {meta['name']}") is Claim.LEGACY:
+                patch = {"metadata": {"labels": meta["labels"]}}  # from before install ids
+                self._kube.patch_owned(item.res, meta["name"], patch, meta.get("namespace"), owner)
 
     def revoke(self, spec: GrantSpec) -> None:
         """Delete the grant's bindings, then its VirtualGroup; missing objects are fine.
 
         Every kind is tried even when the spec no longer names its role, so a grant whose
-        policy changed after it was given still loses everything it had.
+        policy changed after it was given still loses everything it had. Each object is read,
+        its owner checked and exactly that object deleted; another owner's is left alone.
         """
         name = lbl.grant_name(spec.grant_id)
+        owner = lbl.grant_owner(spec.grant_id, spec.install_id)
         for res in ALL_KINDS:
-            self._kube.delete(res, name, spec.namespace if res.namespaced else None)
+            self._kube.delete_owned(res, name, spec.namespace if res.namespaced else None, owner)
 
     def drifted(self, specs: Sequence[GrantSpec]) -> dict[str, str]:
         """Grants whose objects vanished or changed, from one list per kind (and namespace).
@@ -195,8 +201,9 @@ class KommanderAccessBackend:
         result: dict[str, str] = {}
         for spec in specs:
             problems: list[str] = []
+            owner = lbl.grant_owner(spec.grant_id, spec.install_id)
             for item in plan(spec):
-                found = seen.get(item.key)
+                found = lbl.owned(seen.get(item.key), owner)
                 if found is None:
                     problems.append(f"{item.res.kind} {item.key[2]} is missing")
                 elif text := _difference(item, found):

@@ -1,5 +1,6 @@
-"""The label and annotation keys envbot puts on every object it creates, and the helpers that
-make values and names fit Kubernetes' syntax."""
+"""The label and annotation keys envbot puts on every object it creates, the ownership check
+applied to what the API server returns, and the helpers that make values and names fit
+Kubernetes' syntax."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.errors import PermanentError
-from provisioning.ownership import Owner
+from bot.errors import NameTaken, PermanentError
+from provisioning.ownership import INSTALL_ID as INSTALL_ID
+from provisioning.ownership import Claim, Owner
 
 MANAGED = "envbot.io/managed"
 ENV_ID = "envbot.io/env-id"
@@ -78,13 +80,49 @@ def mismatches(
     return found
 
 
-def ensure_owned(existing: Mapping[str, Any], key: str, value: str, what: str) -> None:
-    """Refuse to adopt an object with our name that another environment or grant owns.
+def env_owner(env_id: str, install_id: str) -> Owner:
+    """The owner every object of an environment must carry."""
+    return Owner(ENV_ID, label_value(env_id), install_id)
+
+
+def grant_labels(grant_id: str, install_id: str) -> dict[str, str]:
+    """The labels every object of a grant carries: managed, its grant id and this install."""
+    return {MANAGED: "true", GRANT_ID: label_value(grant_id), INSTALL_ID: label_value(install_id)}
+
+
+def grant_owner(grant_id: str, install_id: str) -> Owner:
+    """The owner every object of a grant must carry."""
+    return Owner(GRANT_ID, label_value(grant_id), install_id)
+
+
+def ensure_owned(existing: Mapping[str, Any], owner: Owner, what: str, *, name: str = "") -> Claim:
+    """Refuse an object with our name that is not ours; say whether it needs adopting.
+
+    Args:
+        existing: the object as the API server returned it.
+        owner: who it must belong to.
+        what: the object in words, for the refusal.
+        name: the environment's name when the clash means the name is taken.
+
+    Returns:
+        `Claim.OURS`, or `Claim.LEGACY` (ours from before install ids: add the label).
 
     Raises:
-        PermanentError: `existing` lacks `key=value` (a name clash with someone else's object).
+        NameTaken: `name` was given and the object is not ours.
+        PermanentError: the object is not ours (another environment, grant or install).
     """
-    owner = Owner(key, value)
     labels = meta(existing).get("labels") or {}
-    if not owner.owns(labels):
+    claim = owner.claim(labels)
+    if claim is Claim.FOREIGN:
+        if name:
+            raise NameTaken(name, owner.refusal(what, labels))
         raise PermanentError(owner.refusal(what, labels))
+    return claim
+
+
+def owned(obj: dict[str, Any] | None, owner: Owner) -> dict[str, Any] | None:
+    """`obj` when it is ours (or ours from before), else None: what a list found under our
+    name but another owner's is, for us, not there."""
+    if obj is None or not owner.owns(meta(obj).get("labels")):
+        return None
+    return obj

@@ -8,7 +8,7 @@ from typing import Any
 
 from provisioning.base import EnvSpec, Observation, Phase
 from provisioning.kube import labels as lbl
-from provisioning.kube.capi import env_annotations, env_labels
+from provisioning.kube.capi import env_annotations, env_labels, env_owner
 from provisioning.kube.client import (
     LIMIT_RANGE,
     NAMESPACE,
@@ -19,6 +19,7 @@ from provisioning.kube.client import (
     Obj,
     Resource,
 )
+from provisioning.ownership import Claim
 
 QUOTA_NAME = "envbot-quota"
 LIMITS_NAME = "envbot-limits"
@@ -98,41 +99,45 @@ class NamespaceBackend:
         self._clients = clients
 
     def create(self, spec: EnvSpec) -> None:
-        """Create the namespace, then its quota, limits and owner binding; existing ones are kept.
+        """Check the namespace is free (or ours), then create it and its quota, limits and
+        owner binding; existing ones are kept, and ones from before install ids are adopted.
 
         A namespace or owner binding that names another owner (a transfer) is patched to the
         spec's owner; quota and limits are only created, and reported by `observe` when changed.
 
         Raises:
             TemporaryError: the API server is unavailable, or the old namespace is terminating.
-            PermanentError: rejected, unknown cluster, or the namespace belongs to something else.
+            NameTaken: a namespace of that name is not this environment's.
+            PermanentError: rejected, unknown cluster, or an object in it belongs to another.
         """
         kube = self._clients.cluster(spec.cluster_ref)
+        owner = env_owner(spec)
+        found = kube.get(NAMESPACE, spec.name)
+        if found is not None:
+            lbl.ensure_owned(found, owner, f"Namespace {spec.name} on {kube.label}", name=spec.name)
         for res, obj in manifests(spec):
             stored = kube.create(res, obj)
-            what = f"{res.kind} {obj['metadata']['name']} on {kube.label}"
-            lbl.ensure_owned(stored, lbl.ENV_ID, lbl.label_value(spec.env_id), what)
             meta = obj["metadata"]
+            what = f"{res.kind} {meta['name']} on {kube.label}"
+            taken = spec.name if res is NAMESPACE else ""
+            claim = lbl.ensure_owned(stored, owner, what, name=taken)
+            patch: Obj = {}
+            if claim is Claim.LEGACY:  # made before install ids: adopt it
+                patch["metadata"] = {"labels": meta["labels"]}
             if res is NAMESPACE and lbl.mismatches(stored, meta["labels"], meta["annotations"]):
                 # A transfer or an extension since the namespace was made: refresh the owner
                 # label and the owner-email / expires-at annotations.
-                fresh = {"labels": meta["labels"], "annotations": meta["annotations"]}
-                kube.patch(res, meta["name"], {"metadata": fresh})
+                patch["metadata"] = {"labels": meta["labels"], "annotations": meta["annotations"]}
             if res is ROLE_BINDING and stored.get("subjects") != obj["subjects"]:
                 # The environment changed hands (transfer, offboarding): bind the new owner.
                 # Subjects can change in place; roleRef cannot, and stays the template's role.
-                kube.patch(
-                    res,
-                    meta["name"],
-                    {
-                        "subjects": obj["subjects"],
-                        "metadata": {
-                            "labels": meta["labels"],
-                            "annotations": meta.get("annotations", {}),
-                        },
-                    },
-                    meta["namespace"],
-                )
+                patch["subjects"] = obj["subjects"]
+                patch["metadata"] = {
+                    "labels": meta["labels"],
+                    "annotations": meta.get("annotations", {}),
+                }
+            if patch:
+                kube.patch_owned(res, meta["name"], patch, meta.get("namespace"), owner)
 
     def observe(
         self, specs: Sequence[EnvSpec], *, expected_ready: bool = False
@@ -150,7 +155,10 @@ class NamespaceBackend:
             kube = self._clients.cluster(ref)
             seen = self._seen(kube)
             for spec in (s for s in specs if s.cluster_ref == ref):
-                result[spec.env_id] = self._observation(spec, seen)
+                # What carries our names but not our owner is, for this environment, not there.
+                owner = env_owner(spec)
+                mine = {k: o for k, o in seen.items() if owner.owns(lbl.meta(o).get("labels"))}
+                result[spec.env_id] = self._observation(spec, mine)
         return result
 
     @staticmethod
@@ -197,8 +205,10 @@ class NamespaceBackend:
         return Observation(phase, drift="; ".join(missing + changed))
 
     def delete(self, spec: EnvSpec) -> None:
-        """Delete the namespace (and so everything in it); an absent namespace is fine."""
-        self._clients.cluster(spec.cluster_ref).delete(NAMESPACE, spec.name)
+        """Delete the namespace (and so everything in it) after checking it is this
+        environment's; an absent namespace is fine, another owner's is left alone."""
+        kube = self._clients.cluster(spec.cluster_ref)
+        kube.delete_owned(NAMESPACE, spec.name, None, env_owner(spec))
 
 
 def _limit_keys(limit_range: Obj) -> set[tuple[str, str]]:

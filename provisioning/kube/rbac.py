@@ -9,6 +9,7 @@ from bot.errors import PermanentError
 from provisioning.base import GrantSpec
 from provisioning.kube import labels as lbl
 from provisioning.kube.client import CLUSTER_ROLE_BINDING, ROLE_BINDING, KubeClients, Obj, Resource
+from provisioning.ownership import Claim
 
 _RBAC = "rbac.authorization.k8s.io"
 
@@ -24,7 +25,7 @@ def binding(spec: GrantSpec) -> tuple[Resource, Obj]:
     res = ROLE_BINDING if spec.namespace else CLUSTER_ROLE_BINDING
     meta: Obj = {
         "name": lbl.grant_name(spec.grant_id),
-        "labels": {lbl.MANAGED: "true", lbl.GRANT_ID: lbl.label_value(spec.grant_id)},
+        "labels": lbl.grant_labels(spec.grant_id, spec.install_id),
         "annotations": {lbl.EXPIRES_AT: lbl.iso(spec.expires_at), lbl.SUBJECT: spec.subject},
     }
     if spec.namespace:
@@ -56,14 +57,26 @@ class RbacAccessBackend:
         res, obj = binding(spec)
         kube = self._clients.cluster(spec.cluster_ref)
         stored = kube.create(res, obj)
-        what = f"{res.kind} {obj['metadata']['name']} on {kube.label}"
-        lbl.ensure_owned(stored, lbl.GRANT_ID, lbl.label_value(spec.grant_id), what)
+        meta = obj["metadata"]
+        owner = lbl.grant_owner(spec.grant_id, spec.install_id)
+        if lbl.ensure_owned(stored, owner, f"{res.kind} {meta['name']} on {kube.label}") is (
+            Claim.LEGACY
+        ):
+            patch = {"metadata": {"labels": meta["labels"]}}  # from before install ids: adopt
+            kube.patch_owned(res, meta["name"], patch, meta.get("namespace"), owner)
 
     def revoke(self, spec: GrantSpec) -> None:
-        """Delete the grant's binding; a missing one is fine."""
+        """Delete the grant's binding after checking it is this grant's; a missing one is fine,
+        another owner's is left alone."""
         res, obj = binding(spec)
         meta = obj["metadata"]
-        self._clients.cluster(spec.cluster_ref).delete(res, meta["name"], meta.get("namespace"))
+        kube = self._clients.cluster(spec.cluster_ref)
+        kube.delete_owned(
+            res,
+            meta["name"],
+            meta.get("namespace"),
+            lbl.grant_owner(spec.grant_id, spec.install_id),
+        )
 
     def drifted(self, specs: Sequence[GrantSpec]) -> dict[str, str]:
         """Grants whose binding vanished or changed, from one list per kind per cluster.
@@ -81,7 +94,10 @@ class RbacAccessBackend:
         for spec in specs:
             res, want = binding(spec)
             key = lbl.key_of(want)
-            stored = seen.get((spec.cluster_ref, res.kind, *key))
+            stored = lbl.owned(
+                seen.get((spec.cluster_ref, res.kind, *key)),
+                lbl.grant_owner(spec.grant_id, spec.install_id),
+            )
             if stored is None:
                 result[spec.grant_id] = f"{res.kind} {'/'.join(filter(None, key))} is missing"
                 continue

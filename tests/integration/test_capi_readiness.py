@@ -32,6 +32,7 @@ SPEC = EnvSpec(
     owner_email="alice@example.com",
     expires_at=datetime(2026, 1, 6, 9, 0, tzinfo=UTC),
     topology=ClusterTopology("aws-default", "v1.29.6", 3, st.WORKERS),
+    install_id="inst-a",
 )
 
 

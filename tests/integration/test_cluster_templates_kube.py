@@ -15,7 +15,7 @@ import pytest
 from kubernetes.client import ApiException, CustomObjectsApi
 
 from bot.domain.clock import ManualClock
-from bot.errors import PermanentError
+from bot.errors import NameTaken, PermanentError
 from provisioning.base import ClusterManifests, ClusterTopology, EnvSpec, Phase
 from provisioning.kube import labels as lbl
 from provisioning.kube.capi import CapiBackend
@@ -73,6 +73,7 @@ def manifests_env(**changes: Any) -> EnvSpec:
         owner_id="U012AB3CD",
         owner_email="alice@example.com",
         expires_at=EXPIRES,
+        install_id="inst-test",
         manifests=ClusterManifests(
             "templates/dkp-aws.yaml", TEMPLATE.read_text(encoding="utf-8"), VARIABLES
         ),
@@ -194,11 +195,12 @@ def test_an_aws_cluster_of_another_environment_is_never_adopted(fake, clients):
     fake.delete_object(*KINDS["Cluster"], "sandbox", "sb-alice-1")
 
     # execution
-    with pytest.raises(PermanentError) as info:
+    with pytest.raises(NameTaken) as info:
         CapiBackend(clients).create(manifests_env())
 
-    # validating
-    assert "AWSCluster sandbox/sb-alice-1 already exists and belongs to" in str(info.value)
+    # validating: refused before anything is written, the name named
+    assert "the name `sb-alice-1` is taken" in str(info.value)
+    assert fake.get_object(*KINDS["Cluster"], "sandbox", "sb-alice-1") is None
     (aws,) = objects(fake)["AWSCluster"]
     assert aws["spec"]["additionalTags"]["envbot.io/env-id"] == "01JOTHER"
 

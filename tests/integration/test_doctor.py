@@ -52,9 +52,10 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_database_url: str
 
 
 def test_all_green_after_migrate(env) -> None:
-    migrate.upgrade(env[0])
+    install_id = migrate.upgrade(env[0])
     checks = {c.name: c for c in run_checks()}
     assert all(c.ok for c in checks.values()), checks
+    assert checks["database"].detail.endswith(f", install id {install_id}")
     assert (
         "can list clusters and machinedeployments in sandbox (sandbox)"
         in checks["kubernetes"].detail
@@ -84,6 +85,16 @@ def test_names_the_template_and_variable_the_clusterclass_does_not_declare(env) 
         "template prod-cluster: variable additionalTags is not declared by ClusterClass "
         "aws-quick-start (declared: controlPlaneMachineType, region, sshKeyName, "
         "workerMachineType)"
+    )
+
+
+def test_says_when_envbot_install_id_disagrees(env, monkeypatch: pytest.MonkeyPatch) -> None:
+    migrate.upgrade(env[0], install_id="inst-a")
+    monkeypatch.setenv("ENVBOT_INSTALL_ID", "inst-b")
+    checks = {c.name: c for c in run_checks()}
+    assert not checks["database"].ok
+    assert "ENVBOT_INSTALL_ID is 'inst-b' but this database belongs to install 'inst-a'" in (
+        checks["database"].detail
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.domain.clock import ManualClock
-from bot.errors import PermanentError, TemporaryError
+from bot.errors import NameTaken, PermanentError, TemporaryError
 from provisioning.base import ClusterTopology, EnvSpec, GrantSpec, Phase
 from provisioning.kube import labels as lbl
 from provisioning.kube.capi import CapiBackend
@@ -32,6 +32,7 @@ KOM = ("kommander.mesosphere.io", "v1beta1")
 WS = ("workspaces.kommander.mesosphere.io", "v1alpha1")
 RBAC = ("rbac.authorization.k8s.io", "v1")
 EXPIRES = datetime(2026, 1, 6, 9, 0, tzinfo=UTC)
+INSTALL = "inst-a"
 real_crds = pytest.mark.skipif(not DEFAULT_CRD_DIR.is_dir(), reason="../shared/crds is absent")
 
 
@@ -79,6 +80,7 @@ def env(env_id: str = "e1", name: str = "dev-1", **changes: Any) -> EnvSpec:
         topology=ClusterTopology(
             "aws-default", "v1.29.6", 3, 2, {"region": "eu-west-1", "tags": {"team": "a"}}
         ),
+        install_id=INSTALL,
     )
     return EnvSpec(**{**base.__dict__, **changes})
 
@@ -101,6 +103,7 @@ def grant(grant_id: str = "g1", **changes: Any) -> GrantSpec:
         kommander_role="kommander-workspace-admin",
         global_cluster_role="kommander-federated-view",
         global_kommander_role="dkp-kommander-view",
+        install_id=INSTALL,
     )
     return GrantSpec(**{**base.__dict__, **changes})
 
@@ -129,9 +132,12 @@ def test_capi_create_is_idempotent_and_objects_pass_the_schema(fake, clients, ve
     fake.clear_requests()
     backend.create(spec)
 
-    # validating: the second create met 409 and read each object back, creating nothing new
+    # validating: the second create checked both names, met 409 and read each object back,
+    # creating nothing new
     assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in fake.requests] == [
         ("GET", "aws-default"),  # the ClusterClass, to check the variables against
+        ("GET", "dev-1"),
+        ("GET", "dev-1"),
         ("POST", "clusters"),
         ("GET", "dev-1"),
         ("POST", "kommanderclusters"),
@@ -143,6 +149,7 @@ def test_capi_create_is_idempotent_and_objects_pass_the_schema(fake, clients, ve
     assert cluster["metadata"]["labels"] == {
         "envbot.io/managed": "true",
         "envbot.io/env-id": "e1",
+        "envbot.io/install-id": "inst-a",
         "envbot.io/owner": "U012AB3CD",
         "envbot.io/template": "small-cluster",
     }
@@ -365,8 +372,9 @@ def test_capi_drift_when_labels_change_and_create_repairs_them(fake, clients):
 def test_capi_refuses_to_adopt_another_envs_cluster(clients):
     backend = CapiBackend(clients)
     backend.create(env("e1"))
-    with pytest.raises(PermanentError, match=r"belongs to envbot.io/env-id='e1', not 'e9'"):
+    with pytest.raises(NameTaken, match=r"the name `dev-1` is taken") as info:
         backend.create(env("e9"))
+    assert "belongs to envbot.io/env-id='e1', not 'e9'" in info.value.detail
 
 
 def test_capi_create_in_a_missing_workspace_namespace_is_permanent(clients):
@@ -603,7 +611,11 @@ def test_kommander_grant_creates_schema_valid_objects(fake, clients, caplog):
     }
     for o in objs.values():
         assert o is not None
-        assert o["metadata"]["labels"] == {"envbot.io/managed": "true", "envbot.io/grant-id": "g1"}
+        assert o["metadata"]["labels"] == {
+            "envbot.io/managed": "true",
+            "envbot.io/grant-id": "g1",
+            "envbot.io/install-id": "inst-a",
+        }
     assert backend.drifted([grant()]) == {}
 
 

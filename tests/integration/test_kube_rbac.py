@@ -94,6 +94,7 @@ def ns_env(**changes: Any) -> EnvSpec:
         role="edit",
         quota={"requests.cpu": "4", "pods": "20"},
         limit_range={"default": {"cpu": "1"}, "defaultRequest": {"cpu": "100m"}},
+        install_id="inst-a",
     )
     return EnvSpec(**{**base.__dict__, **changes})
 
@@ -260,6 +261,7 @@ def test_rbac_grant_and_revoke_under_the_shipped_rbac(target, tmp_path):
         expires_at=EXPIRES,
         cluster_role="edit",
         cluster_ref="shared",
+        install_id="inst-a",
     )
 
     # execution

@@ -26,6 +26,7 @@ from bot.settings import JobSettings
 from bot.slack.directory import SlackDirectory
 from bot.wiring import Runtime, build_runtime
 from provisioning.base import AccessBackend, EnvironmentBackend
+from provisioning.cloud import CloudCleaner
 from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,6 +223,12 @@ def access_backends() -> dict[str, AccessBackend]:
     return {"fake": fake, "kommander": fake, "rbac": fake}
 
 
+@pytest.fixture
+def cloud() -> CloudCleaner | None:
+    """The cloud cleaner the runtime gets (None: nothing in the cloud); a module may override."""
+    return None
+
+
 RuntimeFactory = Callable[[], Runtime]
 
 
@@ -234,6 +241,7 @@ def make_runtime(
     clock: ManualClock,
     env_backends: dict[str, EnvironmentBackend],
     access_backends: dict[str, AccessBackend],
+    cloud: CloudCleaner | None,
 ) -> Iterator[RuntimeFactory]:
     """Builds runtimes on the test database (a second one simulates a restart)."""
     built: list[Runtime] = []
@@ -249,6 +257,7 @@ def make_runtime(
             clock=clock,
             env_backends=env_backends,
             access_backends=access_backends,
+            cloud=cloud,
             default_channel="#platform",
             job_settings=JOBS,
             process_before_response=False,

@@ -227,15 +227,17 @@ def test_quota_refuses_a_third_sandbox(world: World) -> None:
         assert s.scalar(select(Environment).where(Environment.name == "three")) is None
 
 
-def test_duplicate_name_in_workspace_is_refused(world: World) -> None:
+def test_duplicate_name_is_refused_in_any_workspace(world: World) -> None:
     # setup
     world.create("alice", "sandbox taken")
 
-    # execution
+    # execution: the same workspace, and another one
     answer = world.http.ask("bob", "/env", "create sandbox taken")
+    elsewhere = world.http.ask("bob", "/env", "create prod-cluster taken")
 
     # validating
-    assert 'an environment named "taken" already exists in workspace sandbox' in answer
+    assert 'an environment named "taken" already exists; pick another name' in answer
+    assert 'an environment named "taken" already exists; pick another name' in elsewhere
 
 
 def test_failed_create_then_delete_now_leaks_nothing(world: World) -> None:

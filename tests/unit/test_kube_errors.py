@@ -17,6 +17,7 @@ from provisioning.kube.client import (
     map_api_exception,
     map_transport_error,
 )
+from provisioning.ownership import Owner
 
 WIDGET = Resource("example.com", "v1", "widgets", "Widget", namespaced=True)
 
@@ -184,15 +185,51 @@ def test_create_rejected_by_validation_is_permanent():
     assert info.value.__cause__ is cause
 
 
+def mine(name: str = "w1", rv: str = "7") -> dict[str, Any]:
+    obj = widget(name)
+    obj["metadata"].update(uid="uid-1", resourceVersion=rv, labels=dict(OWNER_LABELS))
+    return obj
+
+
+OWNER = Owner("envbot.io/env-id", "e1", "inst-a")
+OWNER_LABELS = {"envbot.io/env-id": "e1", "envbot.io/install-id": "inst-a"}
+
+
 def test_get_and_delete_treat_404_as_absent():
     stub = StubCustomObjects(
-        get_namespaced_custom_object_with_http_info=[api_error(404)],
+        get_namespaced_custom_object_with_http_info=[api_error(404), mine()],
         delete_namespaced_custom_object_with_http_info=[api_error(404)],
     )
     kube = kube_with(stub)
     assert kube.get(WIDGET, "w1", "ns") is None
-    kube.delete(WIDGET, "w1", "ns")
+    assert kube.delete_owned(WIDGET, "w1", "ns", OWNER) == "absent"
+    options = stub.calls[-1][2]["body"]
     assert stub.calls[-1][2]["propagation_policy"] == "Foreground"
+    assert (options.preconditions.uid, options.preconditions.resource_version) == ("uid-1", "7")
+
+
+def test_delete_owned_reads_again_after_a_precondition_conflict():
+    # setup: the object changed between the read and the delete, then it is read again
+    stub = StubCustomObjects(
+        get_namespaced_custom_object_with_http_info=[mine(rv="7"), mine(rv="8")],
+        delete_namespaced_custom_object_with_http_info=[api_error(409, "Precondition failed"), {}],
+    )
+
+    # execution
+    outcome = kube_with(stub).delete_owned(WIDGET, "w1", "ns", OWNER)
+
+    # validating: the second delete names the version read second
+    deletes = [c[2]["body"] for c in stub.calls if c[0].startswith("delete")]
+    assert outcome == "deleted"
+    assert [d.preconditions.resource_version for d in deletes] == ["7", "8"]
+
+
+def test_delete_owned_leaves_another_owners_object_alone():
+    other = mine()
+    other["metadata"]["labels"] = {"envbot.io/env-id": "e1", "envbot.io/install-id": "inst-b"}
+    stub = StubCustomObjects(get_namespaced_custom_object_with_http_info=[other])
+    assert kube_with(stub).delete_owned(WIDGET, "w1", "ns", OWNER) == "foreign"
+    assert [c[0] for c in stub.calls] == ["get_namespaced_custom_object_with_http_info"]
 
 
 def test_list_503_is_temporary_with_retry_after_and_chained():
@@ -206,9 +243,12 @@ def test_list_503_is_temporary_with_retry_after_and_chained():
 
 def test_transport_error_during_delete_is_temporary_and_chained():
     cause = urllib3.exceptions.ProtocolError("Connection reset by peer")
-    stub = StubCustomObjects(delete_namespaced_custom_object_with_http_info=[cause])
+    stub = StubCustomObjects(
+        get_namespaced_custom_object_with_http_info=[mine()],
+        delete_namespaced_custom_object_with_http_info=[cause],
+    )
     with pytest.raises(TemporaryError) as info:
-        kube_with(stub).delete(WIDGET, "w1", "ns")
+        kube_with(stub).delete_owned(WIDGET, "w1", "ns", OWNER)
     assert info.value.__cause__ is cause
 
 

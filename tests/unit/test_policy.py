@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 from datetime import time, timedelta
 from pathlib import Path
@@ -135,7 +136,9 @@ def test_defaults_fill_what_is_left_out(tmp_path):
     # validating
     assert policy.drift == "reapply"
     assert policy.management.issuer_url == "https://management.example.com/dex"
-    assert policy.management.oidc.groups_prefix == "oidc:"
+    assert policy.management.oidc.client_id == "kube-apiserver"
+    assert policy.management.oidc.kubelogin_client_id is None
+    assert policy.cluster("shared-dev").ca is None
     assert policy.reminders.before == (timedelta(hours=24), timedelta(hours=1))
     assert policy.retention == Retention(audit="400d", outbox="7d", inbound="1d")
     assert policy.workspace("sandbox").pending_timeout == timedelta(hours=24)
@@ -193,8 +196,44 @@ def test_unknown_key_lists_the_expected_keys(tmp_path):
     )
     assert (
         "policy.yaml: management.oidc.isuer: unknown key "
-        "(expected one of: issuer, client_id, groups_prefix)"
+        "(expected one of: issuer, client_id, kubelogin_client_id)"
     ) in errors
+
+
+def test_removed_groups_prefix_says_to_delete_it(tmp_path):
+    data = base()
+    data["management"]["oidc"] = {"client_id": "kube-apiserver", "groups_prefix": "oidc:"}
+
+    errors = problems(tmp_path, data)
+
+    assert errors == [
+        "policy.yaml: management.oidc: groups_prefix was removed: envbot grants to users, never "
+        "to groups, so it had no effect; delete the groups_prefix line"
+    ]
+
+
+def test_cluster_ca_takes_a_pem_bundle_and_refuses_anything_else(tmp_path):
+    # setup: two certificates, as a YAML block would give them
+    der = base64.b64encode(b"\x30\x82\x01\x0a" + bytes(64)).decode()
+    pem = f"-----BEGIN CERTIFICATE-----\n{der}\n-----END CERTIFICATE-----\n"
+    good = base()
+    good["clusters"]["shared-dev"]["ca"] = pem + pem
+    bad = base()
+    bad["clusters"]["shared-dev"]["ca"] = pem + "trailing junk\n"
+    not_base64 = base()
+    not_base64["clusters"]["shared-dev"]["ca"] = pem.replace(der[:8], "!!!!!!!!")
+    not_der = base()
+    not_der["clusters"]["shared-dev"]["ca"] = pem.replace(der, base64.b64encode(b"hello").decode())
+
+    # execution / validating
+    assert load_policy(write(tmp_path, good)).cluster("shared-dev").ca == pem + pem
+    assert problems(tmp_path, bad) == [
+        "policy.yaml: clusters.shared-dev.ca: not a certificate bundle: expected PEM "
+        "certificates (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----), written as "
+        "a YAML block (ca: |)"
+    ]
+    assert "certificate 1 is not valid base64" in problems(tmp_path, not_base64)[0]
+    assert "certificate 1 is not a DER certificate" in problems(tmp_path, not_der)[0]
 
 
 def test_unknown_key_inside_the_cluster_topology_shows_no_union_tag(tmp_path):
