@@ -89,7 +89,7 @@ def policy() -> Policy:
     """The example policy, with a CA for the shared-dev cluster."""
     data = yaml.safe_load(POLICY_PATH.read_text(encoding="utf-8"))
     data["clusters"]["shared-dev"]["ca"] = SHARED_DEV_CA.decode()
-    return validate_policy(data)
+    return validate_policy(data, policy_dir=POLICY_PATH.parent)
 
 
 @pytest.fixture
