@@ -499,7 +499,7 @@ def _policy_without_aws(region: str | None) -> Any:
                     "workspace": "sandbox",
                     "kind": "cluster",
                     "ttl": {"default": "1d", "max": "3d", "extend_step": "1d"},
-                    "cluster": {"class": "aws-quick-start", "version": "v1.30.5"},
+                    "cluster": {"topology": {"class": "aws-quick-start", "version": "v1.30.5"}},
                 }
             },
             "cleanup": cleanup,
