@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Phase(StrEnum):
@@ -119,6 +119,17 @@ class EnvironmentBackend(Protocol):
 
     def delete(self, spec: EnvSpec) -> None:
         """Start deleting every object of the environment; a no-op for what is already gone."""
+        ...
+
+
+@runtime_checkable
+class SweepsLeftovers(Protocol):
+    """A backend whose environments are more objects than the ones `delete` starts on: each
+    reconcile pass over a DELETING environment asks it to delete what is left once the main
+    object is gone (owner-checked), and `observe` reports DELETING until nothing is."""
+
+    def delete_leftovers(self, spec: EnvSpec) -> None:
+        """Delete this environment's remaining objects, if its main object is gone."""
         ...
 
 

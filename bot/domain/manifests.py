@@ -19,7 +19,7 @@ from bot.domain.placeholders import MissingVariables, missing, substitute
 # Built-in placeholders, filled in per environment by the backend.
 BUILTINS = ("CLUSTER_NAME", "NAMESPACE", "OWNER_EMAIL", "EXPIRATION", "ENV_ID")
 # The AWS tags envbot puts on AWSCluster.spec.additionalTags (see provisioning.kube.templates).
-AWS_TAG_KEYS = ("owner", "expiration", "envbot.io/env-id")
+AWS_TAG_KEYS = ("owner", "expiration", "envbot.io/env-id", "envbot.io/install-id")
 
 # kind -> (API group, plural). Only namespaced kinds of the DKP/CAPA object set: envbot never
 # writes cluster-scoped objects from a template.

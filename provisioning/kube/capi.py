@@ -266,13 +266,22 @@ class CapiBackend:
                 owner = str(lbl.meta(md).get("labels", {}).get(CLUSTER_NAME_LABEL))
                 mds.setdefault((namespace, owner), []).append(md)
         # What carries our name but not our owner is, for this environment, not there.
-        return {
-            s.env_id: self._observation(
-                s,
+        found = {
+            s.env_id: (
                 lbl.owned(clusters.get((s.namespace, s.name)), env_owner(s)),
                 lbl.owned(kcs.get((s.namespace, s.name)), env_owner(s)),
-                mds.get((s.namespace, s.name), []),
-                expected_ready,
+            )
+            for s in specs
+        }
+        gone = [s for s in specs if found[s.env_id] == (None, None)]
+        left = {s.env_id: self._leftovers(s) for s in gone if s.manifests is not None}
+        return {
+            s.env_id: (
+                Observation(Phase.DELETING, drift="; ".join(left[s.env_id]))
+                if left.get(s.env_id)
+                else self._observation(
+                    s, *found[s.env_id], mds.get((s.namespace, s.name), []), expected_ready
+                )
             )
             for s in specs
         }
@@ -324,3 +333,43 @@ class CapiBackend:
         owner = env_owner(spec)
         self._kube.delete_owned(KOMMANDER_CLUSTER, spec.name, spec.namespace, owner)
         self._kube.delete_owned(self.cluster_resource, spec.name, spec.namespace, owner)
+        self.delete_leftovers(spec)
+
+    def delete_leftovers(self, spec: EnvSpec) -> None:
+        """Once the Cluster is gone, delete what else this environment's template made and is
+        still there (owner-checked, with preconditions).
+
+        Real Cluster API removes most of them through ownerReferences; a create that failed
+        half-way, or a template object no controller adopted, has none. While the Cluster
+        exists nothing is touched: CAPI orders the teardown.
+        """
+        owner = env_owner(spec)
+        if lbl.owned(self._kube.get(self.cluster_resource, spec.name, spec.namespace), owner):
+            return
+        for res, obj in self._leftover_objects(spec):
+            self._kube.delete_owned(res, lbl.meta(obj)["name"], spec.namespace, owner)
+
+    def _leftovers(self, spec: EnvSpec) -> list[str]:
+        return [
+            f"{res.kind} {spec.namespace}/{lbl.meta(obj)['name']} is still there"
+            for res, obj in self._leftover_objects(spec)
+        ]
+
+    def _leftover_objects(self, spec: EnvSpec) -> list[tuple[Resource, Obj]]:
+        """The objects other than the Cluster that the template renders and that still exist
+        with this environment's owner labels (one list call per kind)."""
+        if spec.manifests is None:
+            return []
+        owner = env_owner(spec)
+        kinds = {
+            (res.group, res.version, res.plural): res
+            for res, _ in tpl.render_manifests(spec, env_labels(spec), env_annotations(spec))
+            if res.plural != "clusters"
+        }
+        selector = f"{lbl.ENV_ID}={lbl.label_value(spec.env_id)}"
+        return [
+            (res, obj)
+            for res in kinds.values()
+            for obj in self._kube.list(res, selector, spec.namespace)
+            if lbl.owned(obj, owner) is not None
+        ]

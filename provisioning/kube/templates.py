@@ -34,12 +34,15 @@ def aws_tags(spec: EnvSpec) -> dict[str, str]:
     The one place the tag set is defined (cleanup and ownership key on it); values are made to
     fit CAPA's tag rules (letters, digits, spaces and `_ . : / = + - @`, at most 256).
     """
-    owner, expiration, env_id = manifests.AWS_TAG_KEYS
-    return {
+    owner, expiration, env_id, install_id = manifests.AWS_TAG_KEYS
+    tags = {
         owner: _tag_value(spec.owner_email),
         expiration: lbl.iso(spec.expires_at),
         env_id: _tag_value(spec.env_id),
     }
+    if spec.install_id:  # two installs sharing an AWS account never take each other's
+        tags[install_id] = _tag_value(spec.install_id)
+    return tags
 
 
 def builtins(spec: EnvSpec) -> dict[str, str]:

@@ -137,6 +137,7 @@ def test_every_object_of_the_example_template_is_accepted_and_ours(fake, clients
         "owner": "alice@example.com",
         "expiration": "2026-01-08T09:00:00Z",
         "envbot.io/env-id": "01JENV",
+        "envbot.io/install-id": "inst-test",
     }
     (md,) = found["MachineDeployment"]
     assert md["spec"]["replicas"] == 2
@@ -177,6 +178,7 @@ def test_an_extension_moves_the_expiration_tag_and_keeps_the_authors_tags(fake, 
         "owner": "alice@example.com",
         "expiration": "2026-01-10T09:00:00Z",
         "envbot.io/env-id": "01JENV",
+        "envbot.io/install-id": "inst-test",
     }
     for objs in objects(fake).values():
         for obj in objs:

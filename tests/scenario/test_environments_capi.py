@@ -187,11 +187,32 @@ def test_capi_create_ready_delete(
     deleting = slack_http.press("bob", confirm, "delete_now")
     _jobs(runtime, clock, 180)
 
-    # validating
+    # validating: the Cluster went first; then every other object the template made (the fake,
+    # unlike CAPI, cascades nothing), and only those
     assert "Deleting `capi-one`" in deleting
     assert kube.get_object(*CAPI, "sandbox", "capi-one") is None
     assert kube.get_object(*KOM, "sandbox", "capi-one") is None
     assert _env(sessions, "capi-one").state == "DELETED"
+    assert _labelled(kube, env.id) == []
+
+
+def _labelled(kube: FakeKubeApiServer, env_id: str) -> list[str]:
+    """Every object in the fake labelled with this environment's id, as kind/name."""
+    kinds = (
+        ("cluster.x-k8s.io", "v1beta1", "clusters"),
+        ("cluster.x-k8s.io", "v1beta1", "machinedeployments"),
+        ("controlplane.cluster.x-k8s.io", "v1beta1", "kubeadmcontrolplanes"),
+        ("bootstrap.cluster.x-k8s.io", "v1beta1", "kubeadmconfigtemplates"),
+        ("infrastructure.cluster.x-k8s.io", "v1beta2", "awsclusters"),
+        ("infrastructure.cluster.x-k8s.io", "v1beta2", "awsmachinetemplates"),
+        ("kommander.mesosphere.io", "v1beta1", "kommanderclusters"),
+    )
+    return sorted(
+        f"{plural}/{obj['metadata']['name']}"
+        for group, version, plural in kinds
+        for obj in kube.objects(group, version, plural, "sandbox")
+        if (obj["metadata"].get("labels") or {}).get(lbl.ENV_ID) == env_id
+    )
 
 
 def test_namespace_template_on_shared_dev(
