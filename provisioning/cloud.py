@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-Action = Literal["deleted", "reported", "failed"]
+Action = Literal["deleted", "reported", "failed", "would_delete"]
 
 _SUMMARY_LIMIT = 40  # items listed in a Slack message before "and N more"
 
@@ -63,13 +63,19 @@ class CleanupReport:
         """
         if not self.items:
             return "Cloud cleanup: nothing was left behind."
+        words = {"would_delete": "would be deleted"}
         counts = [
-            f"{len(self.by_action(action))} {action}"
-            for action in ("deleted", "reported", "failed")
+            f"{len(self.by_action(action))} {words.get(action, action)}"
+            for action in ("would_delete", "deleted", "reported", "failed")
             if self.by_action(action)
         ]
         lines = [f"Cloud cleanup: {', '.join(counts)}."]
-        marks = {"deleted": "deleted", "reported": "left in place", "failed": "failed"}
+        marks = {
+            "deleted": "deleted",
+            "reported": "left in place",
+            "failed": "failed",
+            "would_delete": "would delete",
+        }
         for item in self.items[:_SUMMARY_LIMIT]:
             detail = f": {item.detail}" if item.detail else ""
             lines.append(f"• {marks[item.action]} `{item.kind}` `{item.id}`{detail}")
@@ -96,6 +102,8 @@ class CloudTarget:
             the name are refused.
         install_id: this install's id; a resource tagged `envbot.io/install-id` with another
             id is another install's, whatever its env-id tag says.
+        dry_run: report-only mode: `cleanup` lists what it would delete ("would_delete")
+            and deletes nothing.
     """
 
     env_id: str
@@ -107,6 +115,7 @@ class CloudTarget:
     ingress_host: str = ""
     name_taken: bool = False
     install_id: str = ""
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from provisioning.cloud import CleanupItem, CleanupReport, CloudTarget, LoadBalancer
 
@@ -41,6 +41,13 @@ class FakeCloud:
             self.calls.append((target.cluster, target.workspace))
             if target.env_id in self._cleaned:
                 return CleanupReport()
+            if target.dry_run:  # report-only: say what would go, keep it
+                return CleanupReport(
+                    tuple(
+                        replace(item, action="would_delete") if item.action == "deleted" else item
+                        for item in self._leftovers(target.cluster)
+                    )
+                )
             self._cleaned.add(target.env_id)
         return CleanupReport(tuple(self._leftovers(target.cluster)))
 

@@ -12,6 +12,7 @@ leaves it pending and due again later, so nothing is left behind silently.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -69,7 +70,13 @@ class CloudCleanupJob(WorkflowUseCases[Environment]):
     def _clean(self, env: Environment) -> None:
         if self.policy.report_only:  # say what it would delete, once; delete nothing
             hold_cleanup(
-                self.sessions, self.life, self.policy, env.id, self.clock.now(), RETRY_AFTER
+                self.sessions,
+                self.life,
+                self.policy,
+                env.id,
+                self.clock.now(),
+                RETRY_AFTER,
+                self._dry_run(env),
             )
             return
         passes = env.cloud_passes + 1
@@ -101,6 +108,18 @@ class CloudCleanupJob(WorkflowUseCases[Environment]):
             detail=len(report.items),
             tell_owner=bool(left) and not retry,
         )
+
+    def _dry_run(self, env: Environment) -> str:
+        """What the cleanup would delete and leave, each resource by id ("" if the cloud could
+        not be asked: the note then gives the scope in words)."""
+        with self.sessions() as s:
+            target = cloud_target(env, taken=name_taken(s, env), install_id=self.ctx.install_id)
+        try:
+            report = self.cloud.cleanup(replace(target, dry_run=True))
+        except (TemporaryError, PermanentError) as exc:
+            logger.warning("report-only dry run of %s failed: %s", env.name, exc)
+            return ""
+        return report.summary()
 
     def _finish(
         self,

@@ -41,8 +41,11 @@ def expired_note(policy: Policy, env: Environment) -> tuple[str, str]:
     )
 
 
-def cleanup_note(policy: Policy, env: Environment) -> str:
-    """The thread's text for a cloud cleanup held back in report-only mode."""
+def cleanup_note(policy: Policy, env: Environment, found: str = "") -> str:
+    """The thread's text for a cloud cleanup held back in report-only mode: the cleaner's
+    dry run (`found`, each resource it would delete or leave), or else its scope in words."""
+    if found:
+        return f"Report-only mode: the cloud cleanup of `{env.name}` is on hold.\n{found}\n{OFF}"
     kinds = ", ".join(f"`{k}`" for k in policy.cleanup.delete) or "none (all only reported)"
     dns = (
         f"the external-dns records of `{env.name}` in {', '.join(policy.dns.zones)} (owner "
@@ -64,6 +67,7 @@ def hold_cleanup(
     env_id: str,
     now: datetime,
     delay: timedelta,
+    found: str = "",
 ) -> None:
     """Keep the cleanup pending (looked at again after `delay`); say so once, and audit that."""
     with sessions.begin() as s:
@@ -71,5 +75,6 @@ def hold_cleanup(
         if row is None or row.state != EnvState.DELETED:
             return
         row.next_check_at = now + delay
-        if life.thread(s, row, "report-only:cloud", now, cleanup_note(policy, row)):
+        note = cleanup_note(policy, row, found)
+        if life.thread(s, row, "report-only:cloud", now, note):
             life.audit(s, row, ACTION, SYSTEM, now, would="cloud cleanup")

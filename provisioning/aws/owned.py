@@ -89,6 +89,8 @@ def clean_tagged(
             )
         elif item.kind not in DELETE_ORDER:
             yield CleanupItem(item.kind, item.arn, "reported", f"envbot cannot delete {item.kind}")
+        elif target.dry_run:
+            yield CleanupItem(item.kind, item.arn, "would_delete", why)
         else:
             result = delete_one(role, session, item, why)
             if result is not None:

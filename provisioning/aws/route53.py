@@ -159,7 +159,10 @@ def clean_dns(
             verdict = judge(group, dns.txt_owner_id, target)
             for record, why in verdict.report:
                 yield _item(record, "reported", why)
-            if verdict.delete:
+            if verdict.delete and target.dry_run:
+                for record in verdict.delete:
+                    yield _item(record, "would_delete", "external-dns record of this environment")
+            elif verdict.delete:
                 yield from _delete(role, route53, zone_id, verdict.delete)
 
 

@@ -287,12 +287,13 @@ def test_cloud_cleanup_reports_once_deletes_nothing_and_runs_when_turned_off(
     volumes = ec2.describe_volumes(VolumeIds=[volume])["Volumes"]
     assert [v["VolumeId"] for v in volumes] == [volume]
     notes = [t for t in _thread(fake_slack, "capi-one:") if t.startswith(NOTE)]
+    # (the cleaner's dry run: each resource it would delete, by id)
+    arn = f"arn:aws:ec2:us-west-2:123456789012:volume/{volume}"
     assert notes == [
-        f"{NOTE}: the cloud cleanup of `capi-one` is on hold. It would delete the external-dns "
-        f"records of `capi-one` in {zone_id} (owner `kommander`), the AWS resources tagged for "
-        "the cluster of the kinds in cleanup.delete (`elasticloadbalancing:loadbalancer`, "
-        "`ec2:volume`, `ec2:security-group`), and report anything else. Nothing was deleted; it "
-        "happens when `report_only` is turned off in the policy."
+        f"{NOTE}: the cloud cleanup of `capi-one` is on hold.\n"
+        "Cloud cleanup: 1 would be deleted.\n"
+        f"• would delete `ec2:volume` `{arn}`: tagged envbot.io/env-id={env.id}\n"
+        "Nothing was deleted; it happens when `report_only` is turned off in the policy."
     ]
     assert len(_audit(sessions, env.id, "report_only")) == 1
 
