@@ -37,9 +37,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_policy_check(args: argparse.Namespace) -> int:
     """Validate a policy file; list every error and exit 1 when there is one.
 
-    Keys that have no effect are listed as warnings; they alone leave the exit code 0.
+    Keys that have no effect, and templates that are valid but probably not meant (a topology
+    without AWS tags, a variable no placeholder uses), are listed as warnings; they alone leave
+    the exit code 0.
     """
-    from bot.policy import check_policy_file
+    from bot.policy import check_policy_file, load_policy, policy_warnings
     from bot.policy.ineffective import check_policy_warnings
 
     path = Path(args.file or Settings().policy_file)
@@ -51,6 +53,8 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     if errors:
         sys.stderr.write(f"{path}: {len(errors)} error(s)\n")
         return 1
+    for line in policy_warnings(load_policy(path), source=path.name):
+        sys.stderr.write(f"warning: {line}\n")
     sys.stdout.write(f"{path}: ok\n")
     return 0
 

@@ -1,10 +1,12 @@
-"""`envbot doctor`: checks the settings, policy, database, Slack and Kubernetes, and says what is
-wrong in words an operator can act on. Each check is independent, so one failure hides no other."""
+"""`envbot doctor`: checks the settings, policy, database, Slack, Kubernetes and the ClusterClasses
+of topology templates, and says what is wrong in words an operator can act on. Each check is
+independent, so one failure hides no other."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -13,12 +15,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.db.install import InstallIdError, load_install_id
 from bot.db.migrate import alembic_config
 from bot.db.session import make_engine
+from bot.environments.spec import topology_spec
 from bot.errors import BackendError, PermanentError
-from bot.policy import Policy, check_policy_file, load_policy
+from bot.policy import Policy, TopologyCluster, check_policy_file, load_policy
 from bot.settings import Settings
 from bot.slack.client import make_client, whoami
+from provisioning.base import EnvSpec
 from provisioning.kube.capi import cluster_resource, machine_deployment_resource
 from provisioning.kube.client import KubeClients
+from provisioning.kube.clusterclass import topology_problems
+from provisioning.kube.templates import topology_variables
 from provisioning.kube.version import admission_policy_note
 
 
@@ -142,6 +148,50 @@ def _kubernetes(settings: Settings, policy: Policy | None) -> Check:
     )
 
 
+def _cluster_classes(settings: Settings, policy: Policy | None) -> Check:
+    """Every topology template's variables against its ClusterClass, as create() checks them."""
+    if policy is None:
+        return Check("clusterclasses", False, "skipped: the policy is invalid")
+    topologies = [
+        (name, t.cluster.topology, policy.workspaces[t.workspace].namespace or t.workspace)
+        for name, t in policy.templates.items()
+        if isinstance(t.cluster, TopologyCluster) and t.workspace in policy.workspaces
+    ]
+    if not topologies:
+        return Check("clusterclasses", True, "no topology templates")
+    clients = _clients(settings, policy)
+    problems: list[str] = []
+    try:
+        for name, topo, namespace in topologies:
+            sample = EnvSpec(
+                env_id="doctor",
+                name="doctor",
+                workspace="",
+                namespace=namespace,
+                template=name,
+                owner_id="doctor",
+                owner_email="doctor@example.com",
+                expires_at=datetime.now(UTC),
+                topology=topology_spec(topo),
+            )
+            problems += topology_problems(
+                clients.management(),
+                "v1beta1",
+                namespace,
+                name,
+                topo.class_,
+                topology_variables(sample),
+            )
+    except BackendError as exc:
+        return Check("clusterclasses", False, f"{exc}; check the RBAC for clusterclasses")
+    finally:
+        clients.close()
+    if problems:
+        return Check("clusterclasses", False, "; ".join(problems))
+    names = ", ".join(f"{n} ({t.class_})" for n, t, _ in topologies)
+    return Check("clusterclasses", True, f"variables fit the ClusterClass of {names}")
+
+
 def _admission(settings: Settings, policy: Policy | None) -> Check:
     """Each target cluster's /version against what deploy/target-cluster/admission needs."""
     if policy is None:
@@ -191,5 +241,6 @@ def run_checks() -> list[Check]:
         lambda: _slack(settings),
         lambda: _kubernetes(settings, policy),
         lambda: _admission(settings, policy),
+        lambda: _cluster_classes(settings, policy),
     ]
     return [Check("settings", True, "loaded"), policy_check, *(c() for c in checks)]

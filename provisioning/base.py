@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Phase(StrEnum):
@@ -31,12 +31,23 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True)
 class ClusterTopology:
-    """What a `cluster` template asks Cluster API for."""
+    """What a `topology` cluster template asks Cluster API for."""
 
     cluster_class: str
     version: str
     control_plane_replicas: int = 1
     worker_replicas: int = 1
+    variables: Mapping[str, object] = field(default_factory=dict)
+    tags_variable: str = ""  # the ClusterClass variable that takes the AWS tags; "" for none
+    grace: timedelta = timedelta(minutes=10)  # TopologyReconciled=False this long is a failure
+
+
+@dataclass(frozen=True)
+class ClusterManifests:
+    """A `manifests` cluster template: the file's text and the policy variables."""
+
+    source: str  # the file name as the policy wrote it, for messages
+    text: str
     variables: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -52,7 +63,8 @@ class EnvSpec:
     owner_id: str
     owner_email: str
     expires_at: datetime
-    topology: ClusterTopology | None = None  # cluster kind
+    topology: ClusterTopology | None = None  # cluster kind, from a ClusterClass
+    manifests: ClusterManifests | None = None  # cluster kind, from a file of objects
     cluster_ref: str = ""  # namespace kind: the `clusters` entry to create the namespace in
     role: str = ""  # namespace kind: ClusterRole bound to the owner
     quota: Mapping[str, str] = field(default_factory=dict)
@@ -61,6 +73,11 @@ class EnvSpec:
     # This install's id (from the database): on every object as a label beside the env id, and
     # for the cloud's tags; objects without it are adopted only when their env id is this one.
     install_id: str = ""
+
+    @property
+    def is_cluster(self) -> bool:
+        """True for a cluster environment (either kind of cluster template)."""
+        return self.topology is not None or self.manifests is not None
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,17 @@ class EnvironmentBackend(Protocol):
 
     def delete(self, spec: EnvSpec) -> None:
         """Start deleting every object of the environment; a no-op for what is already gone."""
+        ...
+
+
+@runtime_checkable
+class SweepsLeftovers(Protocol):
+    """A backend whose environments are more objects than the ones `delete` starts on: each
+    reconcile pass over a DELETING environment asks it to delete what is left once the main
+    object is gone (owner-checked), and `observe` reports DELETING until nothing is."""
+
+    def delete_leftovers(self, spec: EnvSpec) -> None:
+        """Delete this environment's remaining objects, if its main object is gone."""
         ...
 
 

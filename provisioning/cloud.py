@@ -94,6 +94,8 @@ class CloudTarget:
         ingress_host: the KommanderCluster ingress host (a record so named is its own).
         name_taken: another environment with this name is live now: resources known only by
             the name are refused.
+        install_id: this install's id; a resource tagged `envbot.io/install-id` with another
+            id is another install's, whatever its env-id tag says.
     """
 
     env_id: str
@@ -104,6 +106,7 @@ class CloudTarget:
     hosts: frozenset[str] = frozenset()
     ingress_host: str = ""
     name_taken: bool = False
+    install_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -115,14 +115,14 @@ class FakeEnvironmentBackend:
                 del self._envs[spec.env_id]
                 return Observation(Phase.DELETED, exists=False)
             return Observation(Phase.DELETING)
-        schedule = CLUSTER_SCHEDULE if spec.topology is not None else NAMESPACE_SCHEDULE
+        schedule = CLUSTER_SCHEDULE if spec.is_cluster else NAMESPACE_SCHEDULE
         phase = Phase.ACCEPTED
         for offset, step in schedule:
             if now - env.created_at >= offset:
                 phase = step
         endpoints: dict[str, str] = {}
         if phase in (Phase.ATTACHED, Phase.READY):
-            host = spec.name if spec.topology is not None else (spec.cluster_ref or "management")
+            host = spec.name if spec.is_cluster else (spec.cluster_ref or "management")
             endpoints["api_server"] = f"https://{host}.{spec.workspace}.example.com/dkp/api-server"
         drift = f"objects of {spec.name} were removed outside envbot" if env.vanished else ""
         return Observation(phase, drift=drift, endpoints=endpoints)

@@ -74,7 +74,7 @@ class CloudCleanupJob(WorkflowUseCases[Environment]):
             return
         passes = env.cloud_passes + 1
         with self.sessions() as s:
-            target = cloud_target(env, taken=name_taken(s, env))
+            target = cloud_target(env, taken=name_taken(s, env), install_id=self.ctx.install_id)
         try:
             report = self.cloud.cleanup(target)
         except TemporaryError as exc:

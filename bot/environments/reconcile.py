@@ -26,7 +26,7 @@ from bot.lifecycle.context import Context
 from bot.lifecycle.drift import DriftWords, track_drift
 from bot.lifecycle.due import now_if_any
 from bot.lifecycle.moves import SYSTEM
-from provisioning.base import EnvironmentBackend, EnvSpec, Observation, Phase
+from provisioning.base import EnvironmentBackend, EnvSpec, Observation, Phase, SweepsLeftovers
 from provisioning.cloud import CloudCleaner, NoCloud
 from provisioning.names import CloudNames
 
@@ -67,7 +67,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
             ctx, ENVIRONMENTS, backends, lambda env, policy: env_spec(env, policy, ctx.install_id)
         )
         cleaner = cloud or NoCloud()
-        self.teardown = Teardown(ctx.sessions, self.life, cleaner)
+        self.teardown = Teardown(ctx.sessions, self.life, cleaner, ctx.install_id)
         # the AWS side of the name check: `names`, or the cleaner when it can look
         self.cloud_names = names or (cleaner if isinstance(cleaner, CloudNames) else None)
 
@@ -112,6 +112,8 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
                     continue
                 if not env.delete_requested:
                     self._call(env, now, backend.delete, spec, "delete_requested")
+                elif isinstance(backend, SweepsLeftovers):
+                    self._call(env, now, backend.delete_leftovers, spec, "delete_requested")
             elif env.state == EnvState.READY and env.needs_refresh:
                 self._refresh(backend, env, spec)
         try:

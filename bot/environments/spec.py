@@ -3,28 +3,45 @@
 from __future__ import annotations
 
 from bot.db.models import Environment
-from bot.policy import ClusterRef, ClusterTopology, LimitRange, Policy
+from bot.policy import (
+    ClusterManifests,
+    ClusterRef,
+    ClusterTopology,
+    LimitRange,
+    Policy,
+    TopologyCluster,
+)
+from provisioning.base import ClusterManifests as ManifestsSpec
 from provisioning.base import ClusterTopology as TopologySpec
 from provisioning.base import EnvSpec
+
+
+def topology_spec(c: ClusterTopology) -> TopologySpec:
+    """The backend's view of a policy `topology:`."""
+    return TopologySpec(
+        cluster_class=c.class_,
+        version=c.version,
+        control_plane_replicas=c.control_plane_replicas,
+        worker_replicas=c.worker_replicas,
+        variables=dict(c.variables),
+        tags_variable=c.tags_variable or "",
+        grace=c.grace,
+    )
 
 
 def env_spec(env: Environment, policy: Policy, install_id: str = "") -> EnvSpec:
     """The backend's view of an environment, from its row, its template and this install."""
     template = policy.templates.get(env.template)
     workspace = policy.workspaces.get(env.workspace)
-    topology = None
+    topology = manifests = None
     cluster_ref = role = ""
     quota: dict[str, str] = {}
     limit_range: dict[str, dict[str, str]] = {}
-    if template is not None and isinstance(template.cluster, ClusterTopology):
-        c = template.cluster
-        topology = TopologySpec(
-            cluster_class=c.class_,
-            version=c.version,
-            control_plane_replicas=c.control_plane_replicas,
-            worker_replicas=c.worker_replicas,
-            variables=dict(c.variables),
-        )
+    if template is not None and isinstance(template.cluster, TopologyCluster):
+        topology = topology_spec(template.cluster.topology)
+    if template is not None and isinstance(template.cluster, ClusterManifests):
+        m = template.cluster
+        manifests = ManifestsSpec(source=m.manifests, text=m.text, variables=dict(m.variables))
     if template is not None and isinstance(template.cluster, ClusterRef):
         cluster_ref = template.cluster.ref
         role = template.namespace.role
@@ -45,6 +62,7 @@ def env_spec(env: Environment, policy: Policy, install_id: str = "") -> EnvSpec:
         owner_email=policy.identity.subject(env.owner_email),
         expires_at=env.expires_at,
         topology=topology,
+        manifests=manifests,
         cluster_ref=cluster_ref,
         role=role,
         quota=quota,

@@ -44,7 +44,7 @@ def name_taken(s: Session, env: Environment) -> bool:
     return other is not None
 
 
-def cloud_target(env: Environment, *, taken: bool = False) -> CloudTarget:
+def cloud_target(env: Environment, *, taken: bool = False, install_id: str = "") -> CloudTarget:
     """What the cloud may know of `env`: its id, name, lifetime and recorded hosts."""
     ingress = ingress_host(env)
     hosts = {str(h) for h in env.cloud_hosts or []} | ({ingress} if ingress else set())
@@ -57,6 +57,7 @@ def cloud_target(env: Environment, *, taken: bool = False) -> CloudTarget:
         hosts=frozenset(hosts),
         ingress_host=ingress,
         name_taken=taken,
+        install_id=install_id,
     )
 
 
@@ -64,8 +65,13 @@ class Teardown:
     """Sweeps a deleting cluster's load balancers and reports a deletion that takes too long."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], life: Lifecycle[Environment], cloud: CloudCleaner
+        self,
+        sessions: sessionmaker[Session],
+        life: Lifecycle[Environment],
+        cloud: CloudCleaner,
+        install_id: str = "",
     ) -> None:
+        self.install_id = install_id
         self.sessions = sessions
         self.life = life
         self.cloud = cloud
@@ -77,7 +83,7 @@ class Teardown:
         Called outside any transaction: the hosts are saved in a transaction of their own
         before anything is deleted, so a crash in between loses no DNS name.
         """
-        target = cloud_target(env)
+        target = cloud_target(env, install_id=self.install_id)
         try:
             lbs = self.cloud.load_balancers(target)
             self._record(env.id, target.hosts | {lb.dns_name for lb in lbs if lb.dns_name})

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from bot.policy.base import PolicyModel
-from bot.policy.housekeeping import Cleanup, Dns, QuietHours, Reminders, Retention
-from bot.policy.identity import Identity
-from bot.policy.loader import PolicyError, check_policy_file, load_policy, validate_policy
-from bot.policy.models import (
-    Aws,
-    Cluster,
+from bot.policy.clusters import (
+    ClusterManifests,
     ClusterRef,
     ClusterSpec,
     ClusterTopology,
+    TopologyCluster,
+)
+from bot.policy.housekeeping import Cleanup, Dns, QuietHours, Reminders, Retention
+from bot.policy.identity import Identity
+from bot.policy.loader import (
+    PolicyError,
+    check_policy_file,
+    load_policy,
+    policy_warnings,
+    validate_policy,
+)
+from bot.policy.models import (
+    Aws,
+    Cluster,
     GlobalView,
     LimitRange,
     Management,
@@ -38,6 +48,7 @@ __all__ = [
     "Aws",
     "Cleanup",
     "Cluster",
+    "ClusterManifests",
     "ClusterRef",
     "ClusterSpec",
     "ClusterTopology",
@@ -62,11 +73,13 @@ __all__ = [
     "Retention",
     "Role",
     "Template",
+    "TopologyCluster",
     "Ttl",
     "Workspace",
     "check_policy_file",
     "duration_text",
     "load_policy",
     "parse_principal",
+    "policy_warnings",
     "validate_policy",
 ]

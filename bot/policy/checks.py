@@ -152,11 +152,11 @@ def _check_template(
     kind = body.get("kind")
     if kind == "cluster":
         if cluster is None:
-            yield f"{path}.cluster", "required for kind cluster (with class and version)"
+            yield f"{path}.cluster", "required for kind cluster (manifests or topology)"
         elif is_ref:
             yield (
                 f"{path}.cluster.ref",
-                "only for kind namespace; kind cluster needs class and version",
+                "only for kind namespace; kind cluster needs manifests or topology",
             )
         if "namespace" in body:
             yield f"{path}.namespace", "only for kind namespace"
@@ -164,7 +164,10 @@ def _check_template(
         if cluster is None:
             yield f"{path}.cluster.ref", "required for kind namespace"
         elif isinstance(cluster, dict) and not is_ref:
-            yield f"{path}.cluster.ref", "required for kind namespace (instead of class, version…)"
+            yield (
+                f"{path}.cluster.ref",
+                "required for kind namespace (instead of manifests or topology)",
+            )
         elif isinstance(cluster, dict):
             ref = cluster["ref"]
             if isinstance(ref, str) and ref not in clusters:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from bot.policy.checks import Problem, cross_check
+from bot.policy.clusters import ClusterManifests, TopologyCluster
 from bot.policy.models import Policy
 from bot.policy.types import show
 
@@ -72,18 +73,21 @@ def load_policy(path: Path) -> Policy:
             [f"{source}: line {line}: expected a mapping of {_TOP_KEYS}, got {show(data)}"]
         )
     duplicates = [f"{source}: {key}: {msg}" for key, msg in _duplicate_keys(node, ())]
-    policy, errors = _validate(data, source)
+    policy, errors = _validate(data, source, path.resolve().parent)
     if duplicates or policy is None:
         raise PolicyError(duplicates + errors)
     return policy
 
 
-def validate_policy(data: object, *, source: str = "policy.yaml") -> Policy:
+def validate_policy(
+    data: object, *, source: str = "policy.yaml", policy_dir: Path | None = None
+) -> Policy:
     """Validate already-parsed policy data, with the same checks and messages as `load_policy`.
 
     Args:
         data: what `yaml.safe_load` returned.
         source: the file name to put in front of each error.
+        policy_dir: the folder `manifests:` paths are relative to; default: the working folder.
 
     Returns:
         The validated, frozen policy.
@@ -93,7 +97,7 @@ def validate_policy(data: object, *, source: str = "policy.yaml") -> Policy:
     """
     if not isinstance(data, dict):
         raise PolicyError([f"{source}: expected a mapping of {_TOP_KEYS}, got {show(data)}"])
-    policy, errors = _validate(data, source)
+    policy, errors = _validate(data, source, policy_dir or Path.cwd())
     if policy is None:
         raise PolicyError(errors)
     return policy
@@ -115,11 +119,33 @@ def check_policy_file(path: Path) -> list[str]:
     return []
 
 
-def _validate(data: dict[Any, Any], source: str) -> tuple[Policy | None, list[str]]:
+def policy_warnings(policy: Policy, *, source: str = "policy.yaml") -> list[str]:
+    """What is valid but probably not meant, for `envbot policy check` to print as warnings."""
+    found: list[str] = []
+    for name, template in policy.templates.items():
+        cluster = template.cluster
+        if isinstance(cluster, ClusterManifests) and cluster.unused_variables():
+            found.append(
+                f"{source}: templates.{name}.cluster.variables: "
+                f"{', '.join(cluster.unused_variables())} fill no placeholder of "
+                f"{cluster.manifests} (a typo?)"
+            )
+        if isinstance(cluster, TopologyCluster) and cluster.topology.tags_variable is None:
+            found.append(
+                f"{source}: templates.{name}.cluster.topology.tags_variable: not set, so the "
+                "AWS resources of these clusters get no owner/expiration/env-id tags; name the "
+                "ClusterClass variable that takes additionalTags"
+            )
+    return found
+
+
+def _validate(
+    data: dict[Any, Any], source: str, policy_dir: Path
+) -> tuple[Policy | None, list[str]]:
     problems: list[Problem] = []
     policy: Policy | None = None
     try:
-        policy = Policy.model_validate(data)
+        policy = Policy.model_validate(data, context={"policy_dir": policy_dir})
     except ValidationError as exc:
         problems.extend(_translate(err) for err in exc.errors())
     problems.extend(cross_check(data))

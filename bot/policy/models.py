@@ -10,18 +10,11 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import (
-    Discriminator,
-    Field,
-    JsonValue,
-    NonNegativeInt,
-    PositiveInt,
-    Tag,
-    model_validator,
-)
+from pydantic import Field, PositiveInt, model_validator
 
 from bot.errors import NotFound
 from bot.policy.base import PolicyModel
+from bot.policy.clusters import ClusterSpec
 from bot.policy.housekeeping import Cleanup, Dns, Reminders, Retention
 from bot.policy.identity import Identity
 from bot.policy.pem import PemBundle
@@ -29,7 +22,6 @@ from bot.policy.types import (
     Channel,
     Duration,
     HttpUrl,
-    KubeVersion,
     PrincipalRef,
     Quantity,
     pattern_text,
@@ -168,34 +160,6 @@ class Quota(PolicyModel):
 
     per_user: PositiveInt | None = None  # None: unlimited
     total: PositiveInt | None = None
-
-
-class ClusterTopology(PolicyModel):
-    """kind cluster: a Cluster API topology built from a ClusterClass."""
-
-    class_: str = Field(alias="class")
-    version: KubeVersion
-    control_plane_replicas: PositiveInt = 1
-    worker_replicas: NonNegativeInt = 2
-    variables: dict[str, JsonValue] = Field(default_factory=dict)
-
-
-class ClusterRef(PolicyModel):
-    """kind namespace: the existing cluster the namespace goes in."""
-
-    ref: str
-
-
-def _cluster_shape(value: object) -> str:
-    if isinstance(value, ClusterRef) or (isinstance(value, dict) and "ref" in value):
-        return "ClusterRef"
-    return "ClusterTopology"
-
-
-ClusterSpec = Annotated[
-    Annotated[ClusterTopology, Tag("ClusterTopology")] | Annotated[ClusterRef, Tag("ClusterRef")],
-    Discriminator(_cluster_shape),
-]
 
 
 class LimitRange(PolicyModel):

@@ -15,7 +15,13 @@ from provisioning.aws.balancers import cluster_load_balancers, delete_load_balan
 from provisioning.aws.owned import clean_tagged
 from provisioning.aws.route53 import clean_dns
 from provisioning.aws.session import AssumedRole, SessionFactory, utcnow
-from provisioning.aws.tagged import ENV_ID_TAG, find_tagged
+from provisioning.aws.tagged import (
+    CAPA_TAG,
+    CLUSTER_TAG,
+    ENV_ID_TAG,
+    INSTALL_ID_TAG,
+    find_tagged,
+)
 from provisioning.cloud import (
     CleanupItem,
     CleanupReport,
@@ -88,8 +94,12 @@ class AwsCleaner:
         target = CloudTarget(
             env_id=env_id, cluster=cluster_name, workspace=workspace, created_at=utcnow()
         )
+        keys = (CLUSTER_TAG.format(cluster_name), CAPA_TAG.format(cluster_name))
         for item in find_tagged(self._role, self._role.session(), target):
-            if item.tags.get(ENV_ID_TAG) != env_id:
+            if not any(key in item.tags for key in keys):
+                continue  # found by the env-id tag only: not a holder of the name
+            other_install = item.tags.get(INSTALL_ID_TAG, install_id) != install_id
+            if item.tags.get(ENV_ID_TAG) != env_id or other_install:
                 holder = item.tags.get(ENV_ID_TAG)
                 whose = f"envbot environment {holder}" if holder else "not envbot"
                 return f"{item.kind} {item.short_id} tagged for cluster {cluster_name} ({whose})"

@@ -21,6 +21,7 @@ from provisioning.aws.session import AssumedRole
 from provisioning.aws.tagged import (
     DELETE_ORDER,
     ENV_ID_TAG,
+    INSTALL_ID_TAG,
     LOAD_BALANCER,
     VOLUME,
     Facts,
@@ -35,6 +36,9 @@ def judge(
     item: Tagged, seen: Facts, target: CloudTarget, vpcs: Collection[str]
 ) -> tuple[bool, str]:
     """Whether `item` is provably the target's, and why (or why not), in a few words."""
+    install = item.tags.get(INSTALL_ID_TAG)
+    if install and target.install_id and install != target.install_id:
+        return False, f"tagged for another envbot install ({INSTALL_ID_TAG}={install})"
     if ENV_ID_TAG in item.tags:
         if item.tags[ENV_ID_TAG] == target.env_id:
             return True, f"tagged {ENV_ID_TAG}={target.env_id}"

@@ -1,5 +1,6 @@
-"""The `capi` environment backend: a Cluster API `Cluster` (ClusterClass topology) plus the
-`KommanderCluster` that attaches it to its workspace, both in the workspace namespace.
+"""The `capi` environment backend: a Cluster API `Cluster` (a ClusterClass topology, or the
+object set a `manifests` template renders, see `templates.py`) plus the `KommanderCluster` that
+attaches it to its workspace, all in the workspace namespace.
 
 API version: the `Cluster` is written as `cluster.x-k8s.io/v1beta1` by default. DKP 2.x ships
 v1beta1-era Cluster API, which does not serve v1beta2 at all, while current Cluster API (v1.14,
@@ -26,9 +27,12 @@ from bot.domain.clock import Clock, SystemClock
 from bot.errors import PermanentError
 from provisioning.base import EnvSpec, Observation, Phase
 from provisioning.kube import labels as lbl
+from provisioning.kube import templates as tpl
 from provisioning.kube.capi_status import CLUSTER_NAME_LABEL, progress
 from provisioning.kube.client import KubeClient, KubeClients, Obj, Resource
+from provisioning.kube.clusterclass import topology_problems
 from provisioning.kube.ingress import kommander_endpoints
+from provisioning.kube.topology import topology_stuck
 from provisioning.ownership import Claim, Owner
 
 logger = logging.getLogger(__name__)
@@ -63,8 +67,8 @@ def env_owner(spec: EnvSpec) -> Owner:
     return lbl.env_owner(spec.env_id, spec.install_id)
 
 
-def _what(res: Resource, spec: EnvSpec) -> str:
-    return f"{res.kind} {spec.namespace}/{spec.name}"
+def _what(res: Resource, spec: EnvSpec, name: str = "") -> str:
+    return f"{res.kind} {spec.namespace}/{name or spec.name}"
 
 
 def env_annotations(spec: EnvSpec) -> dict[str, str]:
@@ -99,8 +103,9 @@ def cluster_manifest(spec: EnvSpec, api_version: str, worker_class: str) -> Obj:
         topology["class"] = topo.cluster_class
     else:
         topology["classRef"] = {"name": topo.cluster_class}
-    if topo.variables:  # v1beta2 rejects an empty list (minItems 1)
-        topology["variables"] = [{"name": k, "value": v} for k, v in topo.variables.items()]
+    variables = tpl.topology_variables(spec)
+    if variables:  # v1beta2 rejects an empty list (minItems 1)
+        topology["variables"] = [{"name": k, "value": v} for k, v in variables.items()]
     return {
         "apiVersion": f"{CAPI_GROUP}/{api_version}",
         "kind": "Cluster",
@@ -185,33 +190,58 @@ class CapiBackend:
         return self._clients.management()
 
     def create(self, spec: EnvSpec) -> None:
-        """Check the names are free (or ours), then create the Cluster and the KommanderCluster;
-        existing ones of this env are kept, and ones from before install ids are adopted.
+        """Check the names are free (or ours), then create the cluster's objects and the
+        KommanderCluster; existing ones of this env are kept, their labels, annotations and AWS
+        tags brought up to date, and ones from before install ids are adopted.
+
+        A `manifests` template creates every object it renders (the Cluster first); a
+        `topology` template first checks its variables against the ClusterClass.
 
         Raises:
             TemporaryError: the API server is unavailable; retry later.
-            NameTaken: a Cluster or KommanderCluster of that name is not this environment's.
-            PermanentError: rejected.
+            NameTaken: an object of one of those names is not this environment's.
+            PermanentError: rejected, or the variables do not fit the ClusterClass.
         """
         res = self.cluster_resource
+        if spec.manifests is not None:
+            objects = tpl.render_manifests(spec, env_labels(spec), env_annotations(spec))
+        else:
+            topo = spec.topology
+            if topo is not None:
+                problems = topology_problems(
+                    self._kube,
+                    res.version,
+                    spec.namespace,
+                    spec.template,
+                    topo.cluster_class,
+                    tpl.topology_variables(spec),
+                )
+                if problems:
+                    raise PermanentError("; ".join(problems))
+            objects = [(res, cluster_manifest(spec, res.version, self._worker_class))]
+        objects.append((KOMMANDER_CLUSTER, kommander_cluster_manifest(spec)))
         owner = env_owner(spec)
-        for kind in (res, KOMMANDER_CLUSTER):
-            found = self._kube.get(kind, spec.name, spec.namespace)
+        for kind, obj in objects:
+            name = obj["metadata"]["name"]
+            found = self._kube.get(kind, name, spec.namespace)
             if found is not None:
-                lbl.ensure_owned(found, owner, _what(kind, spec), name=spec.name)
-        self._apply(res, cluster_manifest(spec, res.version, self._worker_class), spec)
-        self._apply(KOMMANDER_CLUSTER, kommander_cluster_manifest(spec), spec)
+                lbl.ensure_owned(found, owner, _what(kind, spec, name), name=spec.name)
+        for kind, obj in objects:
+            self._apply(kind, obj, spec)
 
     def _apply(self, res: Resource, manifest: Obj, spec: EnvSpec) -> None:
         stored = self._kube.create(res, manifest)
         owner = env_owner(spec)
-        claim = lbl.ensure_owned(stored, owner, _what(res, spec), name=spec.name)
+        name = manifest["metadata"]["name"]
+        claim = lbl.ensure_owned(stored, owner, _what(res, spec, name), name=spec.name)
         if claim is Claim.LEGACY or lbl.mismatches(stored, env_labels(spec), env_annotations(spec)):
             # A retried create after an extension refreshes expires-at and repairs our labels;
             # an object from before install ids gets the install-id label (adopted).
-            meta = manifest["metadata"]
-            patch = {"metadata": {"labels": meta["labels"], "annotations": meta["annotations"]}}
-            self._kube.patch_owned(res, spec.name, patch, spec.namespace, owner)
+            patch = {"metadata": {"labels": env_labels(spec), "annotations": env_annotations(spec)}}
+            self._kube.patch_owned(res, name, patch, spec.namespace, owner)
+        tags = tpl.tag_patch(stored, spec)
+        if tags is not None:  # after an extension: the AWS expiration tag follows the expiry
+            self._kube.patch_owned(res, name, tags, spec.namespace, owner)
 
     def observe(
         self, specs: Sequence[EnvSpec], *, expected_ready: bool = False
@@ -236,13 +266,22 @@ class CapiBackend:
                 owner = str(lbl.meta(md).get("labels", {}).get(CLUSTER_NAME_LABEL))
                 mds.setdefault((namespace, owner), []).append(md)
         # What carries our name but not our owner is, for this environment, not there.
-        return {
-            s.env_id: self._observation(
-                s,
+        found = {
+            s.env_id: (
                 lbl.owned(clusters.get((s.namespace, s.name)), env_owner(s)),
                 lbl.owned(kcs.get((s.namespace, s.name)), env_owner(s)),
-                mds.get((s.namespace, s.name), []),
-                expected_ready,
+            )
+            for s in specs
+        }
+        gone = [s for s in specs if found[s.env_id] == (None, None)]
+        left = {s.env_id: self._leftovers(s) for s in gone if s.manifests is not None}
+        return {
+            s.env_id: (
+                Observation(Phase.DELETING, drift="; ".join(left[s.env_id]))
+                if left.get(s.env_id)
+                else self._observation(
+                    s, *found[s.env_id], mds.get((s.namespace, s.name), []), expected_ready
+                )
             )
             for s in specs
         }
@@ -261,6 +300,8 @@ class CapiBackend:
             return Observation(Phase.DELETING)
         endpoints = kommander_endpoints(kc)
         failure = _failure(cluster, kc)
+        if not failure and spec.topology is not None:
+            failure = topology_stuck(cluster, self._clock.now(), spec.topology.grace)
         phase = Phase.FAILED if failure else progress(cluster, kc, mds)
         drift = "; ".join(self._drift(spec, cluster, kc, expected_ready))
         return Observation(phase, failure=failure, drift=drift, endpoints=endpoints)
@@ -292,3 +333,43 @@ class CapiBackend:
         owner = env_owner(spec)
         self._kube.delete_owned(KOMMANDER_CLUSTER, spec.name, spec.namespace, owner)
         self._kube.delete_owned(self.cluster_resource, spec.name, spec.namespace, owner)
+        self.delete_leftovers(spec)
+
+    def delete_leftovers(self, spec: EnvSpec) -> None:
+        """Once the Cluster is gone, delete what else this environment's template made and is
+        still there (owner-checked, with preconditions).
+
+        Real Cluster API removes most of them through ownerReferences; a create that failed
+        half-way, or a template object no controller adopted, has none. While the Cluster
+        exists nothing is touched: CAPI orders the teardown.
+        """
+        owner = env_owner(spec)
+        if lbl.owned(self._kube.get(self.cluster_resource, spec.name, spec.namespace), owner):
+            return
+        for res, obj in self._leftover_objects(spec):
+            self._kube.delete_owned(res, lbl.meta(obj)["name"], spec.namespace, owner)
+
+    def _leftovers(self, spec: EnvSpec) -> list[str]:
+        return [
+            f"{res.kind} {spec.namespace}/{lbl.meta(obj)['name']} is still there"
+            for res, obj in self._leftover_objects(spec)
+        ]
+
+    def _leftover_objects(self, spec: EnvSpec) -> list[tuple[Resource, Obj]]:
+        """The objects other than the Cluster that the template renders and that still exist
+        with this environment's owner labels (one list call per kind)."""
+        if spec.manifests is None:
+            return []
+        owner = env_owner(spec)
+        kinds = {
+            (res.group, res.version, res.plural): res
+            for res, _ in tpl.render_manifests(spec, env_labels(spec), env_annotations(spec))
+            if res.plural != "clusters"
+        }
+        selector = f"{lbl.ENV_ID}={lbl.label_value(spec.env_id)}"
+        return [
+            (res, obj)
+            for res in kinds.values()
+            for obj in self._kube.list(res, selector, spec.namespace)
+            if lbl.owned(obj, owner) is not None
+        ]

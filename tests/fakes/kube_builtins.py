@@ -260,6 +260,8 @@ def _fallback_schema(required: Mapping[str, list[str]]) -> Json:
 _WS = "workspaces.kommander.mesosphere.io"
 _KOM = "kommander.mesosphere.io"
 _REFS = "virtualGroupRef"
+_CAPI = ("v1beta1", "v1beta2")
+_INFRA = "infrastructure.cluster.x-k8s.io"
 # (group, versions, plural, kind, namespaced, shortNames, status subresource,
 #  {version: {path: required}})
 _FALLBACK_CRDS: list[
@@ -287,6 +289,48 @@ _FALLBACK_CRDS: list[
         },
     ),
     (_KOM, ("v1beta1",), "kommanderclusters", "KommanderCluster", True, ("komm",), True, {}),
+    ("cluster.x-k8s.io", _CAPI, "clusterclasses", "ClusterClass", True, ("cc",), True, {}),
+    (
+        "cluster.x-k8s.io",
+        _CAPI,
+        "machinedeployments",
+        "MachineDeployment",
+        True,
+        ("md",),
+        True,
+        {"v1beta1": {"spec": ["clusterName", "selector", "template"]}},
+    ),
+    (
+        "controlplane.cluster.x-k8s.io",
+        _CAPI,
+        "kubeadmcontrolplanes",
+        "KubeadmControlPlane",
+        True,
+        ("kcp",),
+        True,
+        {"v1beta1": {"spec": ["kubeadmConfigSpec", "machineTemplate", "version"]}},
+    ),
+    (
+        "bootstrap.cluster.x-k8s.io",
+        _CAPI,
+        "kubeadmconfigtemplates",
+        "KubeadmConfigTemplate",
+        True,
+        (),
+        False,
+        {"v1beta1": {"spec": ["template"]}},
+    ),
+    (_INFRA, ("v1beta2",), "awsclusters", "AWSCluster", True, (), True, {}),
+    (
+        _INFRA,
+        ("v1beta2",),
+        "awsmachinetemplates",
+        "AWSMachineTemplate",
+        True,
+        (),
+        False,
+        {"v1beta2": {"spec": ["template"], "spec.template": ["spec"]}},
+    ),
     (_KOM, ("v1beta1",), "virtualgroups", "VirtualGroup", False, (), False, {}),
     (
         _KOM,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.fakes.kube_builtins import builtin_semantics
+from tests.fakes.kube_capi import capi_causes
 from tests.fakes.kube_patch import PatchError, json_patch, merge_patch
 from tests.fakes.kube_schema import (
     Cause,
@@ -214,6 +215,7 @@ class Store:
             raise ApiError(400, "BadRequest", f"strict decoding error: {text}")
         causes = validate_metadata(rt, obj) + validate_against_schema(rt, version, obj)
         causes += builtin_semantics(rt, obj)
+        causes += capi_causes(self.data, rt, obj)
         if causes:
             raise invalid(rt, name, causes)
         if rt.kind == "Secret":

@@ -499,7 +499,7 @@ def _policy_without_aws(region: str | None) -> Any:
                     "workspace": "sandbox",
                     "kind": "cluster",
                     "ttl": {"default": "1d", "max": "3d", "extend_step": "1d"},
-                    "cluster": {"class": "aws-quick-start", "version": "v1.30.5"},
+                    "cluster": {"topology": {"class": "aws-quick-start", "version": "v1.30.5"}},
                 }
             },
             "cleanup": cleanup,
@@ -542,7 +542,12 @@ def test_cluster_template_without_aws_or_cleanup_region_is_a_policy_error() -> N
 def test_a_name_held_in_the_account_by_someone_else_is_found(moto_url: str) -> None:
     # setup: prod-db's volume is someone else's; fresh-1's only resource carries its own env id
     ec2 = client(moto_url, "ec2")
-    for tags in (_tags("prod-db"), [*_tags("fresh-1"), _env_tag("e-fresh")]):
+    other_install = {"Key": "envbot.io/install-id", "Value": "inst-b"}
+    for tags in (
+        _tags("prod-db"),
+        [*_tags("fresh-1"), _env_tag("e-fresh")],
+        [*_tags("twin"), _env_tag("e-fresh"), other_install],
+    ):
         spec = [{"ResourceType": "volume", "Tags": tags}]
         ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8, TagSpecifications=spec)
     cleaner = PerWorkspaceCloud({"sandbox": _cleaner(moto_url)})
@@ -552,9 +557,11 @@ def test_a_name_held_in_the_account_by_someone_else_is_found(moto_url: str) -> N
     ours = cleaner.foreign_holder("fresh-1", "sandbox", "e-fresh", "inst-a")
     free = cleaner.foreign_holder("unused", "sandbox", "e-new", "inst-a")
     elsewhere = cleaner.foreign_holder("prod-db", "no-aws-workspace", "e-new", "inst-a")
+    twin = cleaner.foreign_holder("twin", "sandbox", "e-fresh", "inst-a")
 
     # validating: only the foreign holder is named; nothing was changed
     assert taken.startswith("ec2:volume vol-")
     assert "(not envbot)" in taken
     assert (ours, free, elsewhere) == ("", "", "")
-    assert len(ec2.describe_volumes()["Volumes"]) == 2
+    assert "(envbot environment e-fresh)" in twin  # same env id, another install
+    assert len(ec2.describe_volumes()["Volumes"]) == 3

@@ -15,8 +15,10 @@ from kubernetes import client as k8s
 from provisioning.base import ClusterTopology, EnvSpec, Phase
 from provisioning.kube.capi import CapiBackend
 from provisioning.kube.client import NAMESPACE, KubeClients
+from provisioning.kube.clusterclass import clusterclass_resource
 from tests import capi_stages as st
 from tests.fakes.kube_apiserver import DEFAULT_CRD_DIR, FakeKubeApiServer
+from tests.fakes.kube_capi import clusterclass
 
 pytestmark = pytest.mark.skipif(not DEFAULT_CRD_DIR.is_dir(), reason="../shared/crds is absent")
 CAPI = "cluster.x-k8s.io"
@@ -46,6 +48,10 @@ def clients(fake: FakeKubeApiServer, tmp_path: Any) -> Iterator[KubeClients]:
     kube = KubeClients(str(config), "mgmt", clusters={})
     kube.management().create(
         NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": st.NAMESPACE}}
+    )
+    # create() checks the topology's variables against the ClusterClass it names
+    kube.management().create(
+        clusterclass_resource("v1beta1"), clusterclass("aws-default", st.NAMESPACE, [])
     )
     yield kube
     kube.close()

@@ -45,6 +45,28 @@ def test_policy_check_accepts_the_example() -> None:
     result = _run("policy", "check", "examples/policy.yaml")
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout
+    assert result.stderr == ""  # no warnings either
+
+
+def test_policy_check_warns_about_a_topology_without_tags_but_passes(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "management: {host: management.example.com}\n"
+        "workspaces:\n"
+        "  sandbox: {owners: ['@sandbox-owners'], approvals_channel: '#a', namespace: sandbox,\n"
+        "            aws: {role_arn: 'arn:aws:iam::123456789012:role/envbot', region: us-west-2}}\n"
+        "templates:\n"
+        "  sandbox:\n"
+        "    workspace: sandbox\n"
+        "    kind: cluster\n"
+        "    ttl: {default: 3d, max: 9d, extend_step: 1d}\n"
+        "    cluster: {topology: {class: aws, version: v1.30.5}}\n"
+    )
+    result = _run("policy", "check", str(policy))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(
+        "warning: policy.yaml: templates.sandbox.cluster.topology.tags_variable: not set"
+    )
 
 
 def test_policy_check_lists_every_error_with_its_key_path(tmp_path: Path) -> None:
@@ -61,6 +83,7 @@ def test_policy_check_lists_every_error_with_its_key_path(tmp_path: Path) -> Non
         "    cluster: {class: aws, version: v1.30.5}\n"
     )
     result = _run("policy", "check", str(bad))
+    assert "templates.sandbox.cluster: class and version now go under topology" in result.stderr
     assert result.returncode == 1
     assert (
         'policy.yaml: templates.sandbox.ttl.max: "9x" is not a duration (use 30m, 4h, 3d or 1w)'

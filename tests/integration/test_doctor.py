@@ -13,6 +13,7 @@ from bot.db import migrate
 from bot.demo.fake_slack import FakeSlack
 from bot.doctor import run_checks
 from tests.fakes.kube_apiserver import FakeKubeApiServer
+from tests.fakes.kube_capi import TAGS_VARIABLE, clusterclass, quick_start_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +57,13 @@ def env(
             "namespaces",
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "production"}},
         )
+        # prod-cluster's ClusterClass, declaring what the example policy passes
+        kube.put_object(
+            "cluster.x-k8s.io",
+            "v1beta1",
+            "clusterclasses",
+            clusterclass("aws-quick-start", "production", quick_start_variables(TAGS_VARIABLE)),
+        )
         config = merged_kubeconfig(tmp_path / "kubeconfig", (kube, "fake"), (target, "shared-dev"))
         for key, value in {
             "ENVBOT_SLACK__BOT_TOKEN": slack.token,
@@ -67,11 +75,11 @@ def env(
             "ENVBOT_KUBE_CONTEXT": "fake",
         }.items():
             monkeypatch.setenv(key, value)
-        yield fresh_database_url
+        yield fresh_database_url, kube
 
 
-def test_all_green_after_migrate(env: str) -> None:
-    install_id = migrate.upgrade(env)
+def test_all_green_after_migrate(env) -> None:
+    install_id = migrate.upgrade(env[0])
     checks = {c.name: c for c in run_checks()}
     assert all(c.ok for c in checks.values()), checks
     assert checks["database"].detail.endswith(f", install id {install_id}")
@@ -85,10 +93,35 @@ def test_all_green_after_migrate(env: str) -> None:
         "shared-dev (v1.31.4) can run the admission policy "
         "(kubectl apply -k deploy/target-cluster/admission)"
     )
+    assert checks["clusterclasses"].detail == (
+        "variables fit the ClusterClass of prod-cluster (aws-quick-start)"
+    )
 
 
-def test_says_when_envbot_install_id_disagrees(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    migrate.upgrade(env, install_id="inst-a")
+def test_names_the_template_and_variable_the_clusterclass_does_not_declare(env) -> None:
+    # setup: the class as CAPA ships it, without the tags variable the policy names
+    _, kube = env
+    kube.put_object(
+        "cluster.x-k8s.io",
+        "v1beta1",
+        "clusterclasses",
+        clusterclass("aws-quick-start", "production", quick_start_variables()),
+    )
+
+    # execution
+    checks = {c.name: c for c in run_checks()}
+
+    # validating
+    assert not checks["clusterclasses"].ok
+    assert checks["clusterclasses"].detail == (
+        "template prod-cluster: variable additionalTags is not declared by ClusterClass "
+        "aws-quick-start (declared: controlPlaneMachineType, region, sshKeyName, "
+        "workerMachineType)"
+    )
+
+
+def test_says_when_envbot_install_id_disagrees(env, monkeypatch: pytest.MonkeyPatch) -> None:
+    migrate.upgrade(env[0], install_id="inst-a")
     monkeypatch.setenv("ENVBOT_INSTALL_ID", "inst-b")
     checks = {c.name: c for c in run_checks()}
     assert not checks["database"].ok
@@ -97,7 +130,7 @@ def test_says_when_envbot_install_id_disagrees(env: str, monkeypatch: pytest.Mon
     )
 
 
-def test_says_what_is_wrong(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_says_what_is_wrong(env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVBOT_SLACK__BOT_TOKEN", "xoxb-wrong")
     checks = {c.name: c for c in run_checks()}
     assert not checks["database"].ok

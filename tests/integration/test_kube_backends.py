@@ -17,12 +17,15 @@ from provisioning.base import ClusterTopology, EnvSpec, GrantSpec, Phase
 from provisioning.kube import labels as lbl
 from provisioning.kube.capi import CapiBackend
 from provisioning.kube.client import NAMESPACE, KubeClients
+from provisioning.kube.clusterclass import clusterclass_resource
 from provisioning.kube.kommander import KommanderAccessBackend
 from provisioning.kube.namespace import NamespaceBackend
 from provisioning.kube.rbac import RbacAccessBackend
 from provisioning.registry import build_access_backends, build_environment_backends
 from tests import capi_stages as st
 from tests.fakes.kube_apiserver import DEFAULT_CRD_DIR, FakeKubeApiServer
+from tests.fakes.kube_capi import clusterclass, quick_start_variables
+from tests.fakes.kube_schema import PRESERVE
 
 CAPI = "cluster.x-k8s.io"
 KOM = ("kommander.mesosphere.io", "v1beta1")
@@ -46,8 +49,22 @@ def clients(fake: FakeKubeApiServer, tmp_path: Any) -> Iterator[KubeClients]:
     kube.management().create(
         NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sandbox"}}
     )
+    add_clusterclass(kube, "sandbox")
     yield kube
     kube.close()
+
+
+def add_clusterclass(kube: KubeClients, namespace: str) -> None:
+    """The ClusterClass `env()` names: CAPA's quick-start variables plus a free-form `tags`."""
+    tags = {
+        "name": "tags",
+        "required": False,
+        "schema": {"openAPIV3Schema": {"type": "object", **PRESERVE}},
+    }
+    kube.management().create(
+        clusterclass_resource("v1beta1"),
+        clusterclass("aws-default", namespace, quick_start_variables(tags)),
+    )
 
 
 def env(env_id: str = "e1", name: str = "dev-1", **changes: Any) -> EnvSpec:
@@ -118,6 +135,7 @@ def test_capi_create_is_idempotent_and_objects_pass_the_schema(fake, clients, ve
     # validating: the second create checked both names, met 409 and read each object back,
     # creating nothing new
     assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in fake.requests] == [
+        ("GET", "aws-default"),  # the ClusterClass, to check the variables against
         ("GET", "dev-1"),
         ("GET", "dev-1"),
         ("POST", "clusters"),
@@ -266,6 +284,7 @@ def test_capi_observe_uses_one_list_per_kind_and_namespace(fake, clients):
     clients.management().create(
         NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}}
     )
+    add_clusterclass(clients, "prod")
     backend = CapiBackend(clients)
     specs = [env("e1", "dev-1"), env("e2", "dev-2"), env("e3", "dev-3", namespace="prod")]
     for s in specs:
@@ -359,7 +378,7 @@ def test_capi_refuses_to_adopt_another_envs_cluster(clients):
 
 
 def test_capi_create_in_a_missing_workspace_namespace_is_permanent(clients):
-    with pytest.raises(PermanentError, match="not found"):
+    with pytest.raises(PermanentError, match="in namespace no-such-workspace"):
         CapiBackend(clients).create(env(namespace="no-such-workspace"))
 
 

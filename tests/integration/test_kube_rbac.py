@@ -23,6 +23,9 @@ from provisioning.kube.namespace import NamespaceBackend
 from provisioning.kube.rbac import RbacAccessBackend
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 from tests.fakes.kube_authz import ENVBOT_USER, Access, Authorizer
+from tests.fakes.kube_capi import clusterclass, quick_start_variables
+from tests.fakes.kube_schema import PRESERVE
+from tests.integration.test_cluster_templates_kube import manifests_env
 from tests.integration.test_kube_backends import env as cluster_env
 from tests.integration.test_kube_backends import grant as kommander_grant
 
@@ -49,6 +52,18 @@ def target() -> Iterator[FakeKubeApiServer]:
 @pytest.fixture
 def management() -> Iterator[FakeKubeApiServer]:
     with serve(Authorizer.from_manifests(MANAGEMENT_RBAC)) as server:
+        # the ClusterClass cluster_env() names (an operator's object: envbot only reads it)
+        tags = {
+            "name": "tags",
+            "required": False,
+            "schema": {"openAPIV3Schema": {"type": "object", **PRESERVE}},
+        }
+        server.put_object(
+            "cluster.x-k8s.io",
+            "v1beta1",
+            "clusterclasses",
+            clusterclass("aws-default", "sandbox", quick_start_variables(tags)),
+        )
         yield server
 
 
@@ -276,6 +291,9 @@ def test_capi_and_kommander_flows_under_the_shipped_management_rbac(management, 
     capi.observe([spec])
     capi.create(cluster_env(owner_id="U0BOB", owner_email="Bob@Example.com"))
     capi.delete(spec)
+    rendered = manifests_env()  # the example DKP template's whole object set, then an extension
+    capi.create(rendered)
+    capi.create(manifests_env(expires_at=rendered.expires_at.replace(day=9)))
     kommander.grant(access)
     drift = kommander.drifted([access])
     kommander.revoke(access)

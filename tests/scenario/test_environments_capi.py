@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db.models import Environment
 from bot.demo.fake_slack import FakeSlack
 from bot.domain.clock import ManualClock
-from bot.policy import Policy
+from bot.policy import Policy, load_policy
 from bot.wiring import Runtime
 from provisioning.base import EnvironmentBackend
 from provisioning.kube import labels as lbl
@@ -23,11 +23,32 @@ from provisioning.kube.client import NAMESPACE, KubeClients
 from provisioning.registry import build_environment_backends
 from tests import capi_stages as st
 from tests.fakes.kube_apiserver import FakeKubeApiServer
-from tests.scenario.conftest import SlackClient, message_text
+from tests.fakes.kube_capi import TAGS_VARIABLE, clusterclass, quick_start_variables
+from tests.scenario.conftest import POLICY_PATH, SlackClient, message_text
 
 CAPI = ("cluster.x-k8s.io", "v1beta1", "clusters")
 MDS = ("cluster.x-k8s.io", "v1beta1", "machinedeployments")
 KOM = ("kommander.mesosphere.io", "v1beta1", "kommanderclusters")
+AWS = ("infrastructure.cluster.x-k8s.io", "v1beta2", "awsclusters")
+RENDERED = {
+    CAPI: 1,
+    AWS: 1,
+    ("controlplane.cluster.x-k8s.io", "v1beta1", "kubeadmcontrolplanes"): 1,
+    ("infrastructure.cluster.x-k8s.io", "v1beta2", "awsmachinetemplates"): 2,
+    ("cluster.x-k8s.io", "v1beta1", "machinedeployments"): 1,
+    ("bootstrap.cluster.x-k8s.io", "v1beta1", "kubeadmconfigtemplates"): 1,
+}
+
+
+CC = ("cluster.x-k8s.io", "v1beta1", "clusterclasses")
+
+
+@pytest.fixture
+def policy() -> Policy:
+    """The example policy, with prod-cluster (a topology template) needing no approval."""
+    example = load_policy(POLICY_PATH)
+    prod = example.templates["prod-cluster"].model_copy(update={"approval": False})
+    return example.model_copy(update={"templates": {**example.templates, "prod-cluster": prod}})
 
 
 @pytest.fixture
@@ -99,6 +120,19 @@ def test_capi_create_ready_delete(
         env.expires_at.strftime("%Y-%m-%dT%H:%M")
     )
     assert kube.get_object(*KOM, "sandbox", "capi-one") is not None
+    # the example template's whole object set, each ours, the AWSCluster with our AWS tags
+    for gvp, count in RENDERED.items():
+        mine = [
+            o
+            for o in kube.objects(*gvp, "sandbox")
+            if o["metadata"]["labels"].get(lbl.ENV_ID) == env.id
+        ]
+        assert len(mine) == count, gvp
+    aws = kube.get_object(*AWS, "sandbox", "capi-one")
+    assert aws is not None
+    tags = aws["spec"]["additionalTags"]
+    assert (tags["owner"], tags["envbot.io/env-id"]) == ("alice@example.com", env.id)
+    assert tags["expiration"] == lbl.iso(env.expires_at)
 
     # execution: CAPI and Kommander move it along
     for condition in ("InfrastructureReady", "ControlPlaneReady", "Ready"):
@@ -106,9 +140,9 @@ def test_capi_create_ready_delete(
             *CAPI, "sandbox", "capi-one", condition, "True", reason="Ready", message="ok"
         )
         _jobs(runtime, clock)
-    md = st.machine_deployment("v1beta1", cluster="capi-one")
-    md["status"] = st.md_status("v1beta1", "workers_2", cluster="capi-one")
-    kube.put_object(*MDS, md)
+    # the template's MachineDeployment (envbot created it) gets its 2 of 2 workers
+    status = st.md_status("v1beta1", "workers_2", cluster="capi-one")
+    kube.set_status(*MDS, "sandbox", "capi-one-md-0", status)
     kube.set_status(
         *KOM, "sandbox", "capi-one", {"phase": "Joined", "ingress": {"address": "lb.example"}}
     )
@@ -138,6 +172,11 @@ def test_capi_create_ready_delete(
     )
     assert cluster["metadata"]["annotations"][lbl.OWNER_EMAIL] == "bob@example.com"
     assert moved.drift == ""
+    aws = kube.get_object(*AWS, "sandbox", "capi-one")
+    assert aws is not None
+    assert aws["spec"]["additionalTags"]["expiration"] == lbl.iso(moved.expires_at)
+    assert aws["spec"]["additionalTags"]["owner"] == "bob@example.com"
+    assert moved.expires_at > env.expires_at
 
     # execution: the new owner deletes it through the confirm button
     uid = fake_slack.user_id("bob")
@@ -148,11 +187,32 @@ def test_capi_create_ready_delete(
     deleting = slack_http.press("bob", confirm, "delete_now")
     _jobs(runtime, clock, 180)
 
-    # validating
+    # validating: the Cluster went first; then every other object the template made (the fake,
+    # unlike CAPI, cascades nothing), and only those
     assert "Deleting `capi-one`" in deleting
     assert kube.get_object(*CAPI, "sandbox", "capi-one") is None
     assert kube.get_object(*KOM, "sandbox", "capi-one") is None
     assert _env(sessions, "capi-one").state == "DELETED"
+    assert _labelled(kube, env.id) == []
+
+
+def _labelled(kube: FakeKubeApiServer, env_id: str) -> list[str]:
+    """Every object in the fake labelled with this environment's id, as kind/name."""
+    kinds = (
+        ("cluster.x-k8s.io", "v1beta1", "clusters"),
+        ("cluster.x-k8s.io", "v1beta1", "machinedeployments"),
+        ("controlplane.cluster.x-k8s.io", "v1beta1", "kubeadmcontrolplanes"),
+        ("bootstrap.cluster.x-k8s.io", "v1beta1", "kubeadmconfigtemplates"),
+        ("infrastructure.cluster.x-k8s.io", "v1beta2", "awsclusters"),
+        ("infrastructure.cluster.x-k8s.io", "v1beta2", "awsmachinetemplates"),
+        ("kommander.mesosphere.io", "v1beta1", "kommanderclusters"),
+    )
+    return sorted(
+        f"{plural}/{obj['metadata']['name']}"
+        for group, version, plural in kinds
+        for obj in kube.objects(group, version, plural, "sandbox")
+        if (obj["metadata"].get("labels") or {}).get(lbl.ENV_ID) == env_id
+    )
 
 
 def test_namespace_template_on_shared_dev(
@@ -223,16 +283,15 @@ def test_capi_phases_are_posted_once_and_only_when_reached(
     # setup
     slack_http.ask("alice", "/env", "create sandbox capi-two")
     _jobs(runtime, clock)
-    md = st.machine_deployment("v1beta1", cluster="capi-two")
+    md = "capi-two-md-0"  # the example template's MachineDeployment, created by envbot
 
     def stage(name: str) -> tuple[str, str, list[str]]:
         kube.set_status(*CAPI, "sandbox", "capi-two", st.cluster_status("v1beta1", name))
-        if name == "cp_initialized":  # the topology controller's MD; Kommander joins at once
-            kube.put_object(*MDS, md)
+        if name == "cp_initialized":  # Kommander joins at once
             kube.set_status(*KOM, "sandbox", "capi-two", st.kommander_status(True))
         if st.STAGES.index(name) >= st.STAGES.index("cp_initialized"):
             status = st.md_status("v1beta1", name, cluster="capi-two")
-            kube.set_status(*MDS, "sandbox", md["metadata"]["name"], status)
+            kube.set_status(*MDS, "sandbox", md, status)
         _jobs(runtime, clock)
         env = _env(sessions, "capi-two")
         return env.state, env.phase, _thread(fake_slack, "capi-two")
@@ -280,9 +339,8 @@ def test_capi_phase_going_back_while_provisioning_is_not_reposted(
     # setup: control plane ready, one worker of two
     slack_http.ask("alice", "/env", "create sandbox capi-three")
     _jobs(runtime, clock)
-    md = st.machine_deployment("v1beta1", cluster="capi-three")
-    md["status"] = st.md_status("v1beta1", "workers_1", cluster="capi-three")
-    kube.put_object(*MDS, md)
+    status = st.md_status("v1beta1", "workers_1", cluster="capi-three")
+    kube.set_status(*MDS, "sandbox", "capi-three-md-0", status)  # the template's MachineDeployment
     kube.set_status(*CAPI, "sandbox", "capi-three", st.cluster_status("v1beta1", "workers_1"))
     _jobs(runtime, clock)
     before = _thread(fake_slack, "capi-three")
@@ -300,3 +358,53 @@ def test_capi_phase_going_back_while_provisioning_is_not_reposted(
     assert after == before
     assert after.count("Control plane ready") == 1
     assert "Workers ready" not in after
+
+
+def test_topology_cluster_stuck_in_reconcile_fails_in_its_thread(
+    slack_http: SlackClient,
+    runtime: Runtime,
+    kube: FakeKubeApiServer,
+    clients: KubeClients,
+    clock: ManualClock,
+    sessions: sessionmaker[Session],
+    fake_slack: FakeSlack,
+) -> None:
+    # setup: the production workspace and its ClusterClass (with the tags variable)
+    clients.management().create(
+        NAMESPACE,
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "production"}},
+    )
+    kube.put_object(
+        *CC, clusterclass("aws-quick-start", "production", quick_start_variables(TAGS_VARIABLE))
+    )
+    slack_http.ask("alice", "/env", "create prod-cluster topo-one")
+    _jobs(runtime, clock)
+    env = _env(sessions, "topo-one")
+    cluster = kube.get_object(*CAPI, "production", "topo-one")
+    assert env.state == "PROVISIONING", env.failure
+    assert cluster is not None
+    variables = {v["name"]: v["value"] for v in cluster["spec"]["topology"]["variables"]}
+    assert variables["additionalTags"]["owner"] == "alice@example.com"
+
+    # execution: CAPI reports the topology cannot be reconciled, for longer than the grace (10m)
+    since = clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    condition = {
+        "type": "TopologyReconciled",
+        "status": "False",
+        "reason": "ReconcileFailed",
+        "message": "error computing the desired state of the Cluster topology",
+        "lastTransitionTime": since,
+    }
+    kube.set_status(*CAPI, "production", "topo-one", {"conditions": [condition]})
+    _jobs(runtime, clock, 11 * 60)
+
+    # validating
+    failed = _env(sessions, "topo-one")
+    assert failed.state == "FAILED"
+    uid = fake_slack.user_id("alice")
+    texts = [message_text(m.text, m.blocks) for m in fake_slack.visible_messages(uid)]
+    assert any(
+        "cannot reconcile the cluster topology (ReconcileFailed): error computing the desired "
+        "state of the Cluster topology" in t
+        for t in texts
+    ), texts

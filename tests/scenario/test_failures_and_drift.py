@@ -4,6 +4,7 @@ keep failing, drift on grants and environments, environment reminders and failed
 from __future__ import annotations
 
 import itertools
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -59,6 +60,8 @@ def policy(request: pytest.FixtureRequest, tmp_path: Path) -> Policy:
     assert "\ndrift: reapply\n" in text
     path = tmp_path / "policy.yaml"
     path.write_text(text.replace("\ndrift: reapply\n", f"\ndrift: {drift}\n"))
+    # the sandbox template's manifests file is relative to the policy
+    shutil.copytree(POLICY_PATH.parent / "templates", tmp_path / "templates")
     loaded = load_policy(path)
     assert loaded.drift == drift
     return loaded

@@ -89,7 +89,7 @@ def policy() -> Policy:
     """The example policy, with a CA for the shared-dev cluster."""
     data = yaml.safe_load(POLICY_PATH.read_text(encoding="utf-8"))
     data["clusters"]["shared-dev"]["ca"] = SHARED_DEV_CA.decode()
-    return validate_policy(data)
+    return validate_policy(data, policy_dir=POLICY_PATH.parent)
 
 
 @pytest.fixture
@@ -201,9 +201,11 @@ def test_cluster_dm_builds_a_kubeconfig_for_the_proxy_with_the_ingress_ca(
     _jobs(runtime, clock)
     for condition in ("InfrastructureReady", "ControlPlaneReady", "Ready"):
         kube.set_condition(*CAPI, "sandbox", "capi-one", condition, "True", reason="Ready")
-    md = st.machine_deployment("v1beta1", cluster="capi-one")
-    md["status"] = st.md_status("v1beta1", "workers_2", cluster="capi-one")
-    kube.put_object(*MDS, md)
+    # the template's MachineDeployment (envbot created it) gets its 2 of 2 workers: READY needs them
+    status = st.md_status("v1beta1", "workers_2", cluster="capi-one")
+    kube.set_status(
+        "cluster.x-k8s.io", "v1beta1", "machinedeployments", "sandbox", "capi-one-md-0", status
+    )
     bundle = base64.b64encode(INGRESS_CA).decode()
     ingress = {"address": "a1b2.elb.amazonaws.com", "caBundle": bundle}
     kube.set_status(*KOM, "sandbox", "capi-one", {"phase": "Joined", "ingress": ingress})

@@ -251,9 +251,11 @@ def test_cloud_cleanup_reports_once_deletes_nothing_and_runs_when_turned_off(
     bot.jobs(clock)
     for condition in ("InfrastructureReady", "ControlPlaneReady", "Ready"):
         kube.set_condition(*CAPI, "sandbox", "capi-one", condition, "True", reason="R", message="")
-    md = st.machine_deployment("v1beta1", cluster="capi-one")  # READY needs the workers
-    md["status"] = st.md_status("v1beta1", "workers_2", cluster="capi-one")
-    kube.put_object("cluster.x-k8s.io", "v1beta1", "machinedeployments", md)
+    # the template's MachineDeployment (envbot created it) gets its 2 of 2 workers: READY needs them
+    status = st.md_status("v1beta1", "workers_2", cluster="capi-one")
+    kube.set_status(
+        "cluster.x-k8s.io", "v1beta1", "machinedeployments", "sandbox", "capi-one-md-0", status
+    )
     kube.set_status(*KOM, "sandbox", "capi-one", {"phase": "Joined", "ingress": {"address": "x"}})
     bot.jobs(clock)
     env = _row(sessions, Environment, name="capi-one")

@@ -35,6 +35,19 @@ def _item(arn: str, **tags: str) -> Tagged:
         (Tagged(LB, kind_of(LB), "shared", {}), Facts(BORN), TARGET, False),
         (_item(SG), Facts(vpc="vpc-env"), TARGET, True),
         (_item(SG), Facts(vpc="vpc-default"), TARGET, False),
+        # another install sharing the account: its env ids are not ours, even when equal
+        (
+            _item(LB, **{"envbot.io/env-id": "e1", "envbot.io/install-id": "inst-b"}),
+            Facts(BORN),
+            replace(TARGET, install_id="inst-a"),
+            False,
+        ),
+        (
+            _item(LB, **{"envbot.io/env-id": "e1", "envbot.io/install-id": "inst-a"}),
+            Facts(),
+            replace(TARGET, install_id="inst-a"),
+            True,
+        ),
     ],
 )
 def test_only_what_is_provably_the_environments_is_ours(

@@ -33,7 +33,7 @@ def _policy(*, kubelogin: bool = True, ca: str | None = None) -> Policy:
         del data["management"]["oidc"]["kubelogin_client_id"]
     if ca is not None:
         data["clusters"]["shared-dev"]["ca"] = ca
-    return validate_policy(data)
+    return validate_policy(data, policy_dir=EXAMPLE.parent)
 
 
 def _env(kind: str = "cluster", endpoints: dict[str, str] | None = None) -> Environment:

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from bot.domain.durations import parse_duration
 from bot.policy import (
+    ClusterManifests,
     ClusterRef,
-    ClusterTopology,
     Policy,
     PolicyError,
     PolicyLookupError,
@@ -24,6 +24,7 @@ from bot.policy import (
     PrincipalError,
     PrincipalKind,
     Retention,
+    TopologyCluster,
     check_policy_file,
     load_policy,
     parse_principal,
@@ -65,7 +66,7 @@ BASE: dict[str, Any] = {
             "workspace": "sandbox",
             "kind": "cluster",
             "ttl": {"default": "3d", "max": "14d", "extend_step": "2d"},
-            "cluster": {"class": "aws-quick-start", "version": "v1.30.5"},
+            "cluster": {"topology": {"class": "aws-quick-start", "version": "v1.30.5"}},
         },
         "dev": {
             "workspace": "sandbox",
@@ -112,9 +113,14 @@ def test_example_policy_loads_and_matches_the_demo():
     assert (template.ttl.default, template.ttl.max) == (timedelta(days=3), timedelta(days=14))
     assert template.quota.per_user == 2
     assert template.allowed == (Principal(kind=PrincipalKind.GROUP, value="engineering"),)
-    assert isinstance(template.cluster, ClusterTopology)
-    assert template.cluster.class_ == "aws-quick-start"
-    assert policy.template("prod-cluster").approval is True
+    assert isinstance(template.cluster, ClusterManifests)
+    assert template.cluster.manifests == "templates/dkp-aws.yaml"
+    assert "kind: AWSCluster" in template.cluster.text
+    prod = policy.template("prod-cluster")
+    assert isinstance(prod.cluster, TopologyCluster)
+    assert prod.cluster.topology.class_ == "aws-quick-start"
+    assert prod.cluster.topology.tags_variable == "additionalTags"
+    assert prod.approval is True
     dev = policy.template("dev")
     assert dev.cluster == ClusterRef(ref="shared-dev")
     assert dev.namespace.quota["requests.cpu"] == "4"
@@ -232,13 +238,13 @@ def test_cluster_ca_takes_a_pem_bundle_and_refuses_anything_else(tmp_path):
 
 def test_unknown_key_inside_the_cluster_topology_shows_no_union_tag(tmp_path):
     data = base()
-    data["templates"]["sandbox"]["cluster"]["workers"] = 3
+    data["templates"]["sandbox"]["cluster"]["topology"]["workers"] = 3
 
     errors = problems(tmp_path, data)
 
     assert errors == [
-        "policy.yaml: templates.sandbox.cluster.workers: unknown key (expected one of: class, "
-        "version, control_plane_replicas, worker_replicas, variables)"
+        "policy.yaml: templates.sandbox.cluster.topology.workers: unknown key (expected one of: "
+        "class, version, control_plane_replicas, worker_replicas, variables, tags_variable, grace)"
     ]
 
 
@@ -298,9 +304,9 @@ def test_unknown_key_inside_the_cluster_topology_shows_no_union_tag(tmp_path):
             "(use HH:MM, e.g. 08:00)",
         ),
         (
-            lambda d: d["templates"]["sandbox"]["cluster"].update(version="1.30"),
-            'policy.yaml: templates.sandbox.cluster.version: "1.30" is not a Kubernetes version '
-            "(use v1.30.5)",
+            lambda d: d["templates"]["sandbox"]["cluster"]["topology"].update(version="1.30"),
+            'policy.yaml: templates.sandbox.cluster.topology.version: "1.30" is not a Kubernetes '
+            "version (use v1.30.5)",
         ),
         (
             lambda d: d["workspaces"]["sandbox"].update(
@@ -315,8 +321,8 @@ def test_unknown_key_inside_the_cluster_topology_shows_no_union_tag(tmp_path):
             "(e.g. ec2:volume)",
         ),
         (
-            lambda d: d["templates"]["sandbox"]["cluster"].pop("class"),
-            "policy.yaml: templates.sandbox.cluster.class: required key is missing",
+            lambda d: d["templates"]["sandbox"]["cluster"]["topology"].pop("class"),
+            "policy.yaml: templates.sandbox.cluster.topology.class: required key is missing",
         ),
         (
             lambda d: d["templates"]["dev"].update(
@@ -411,7 +417,7 @@ def test_unquoted_quiet_hour_gets_a_hint(tmp_path):
         (
             lambda d: d["templates"]["sandbox"].pop("cluster"),
             "policy.yaml: templates.sandbox.cluster: required for kind cluster "
-            "(with class and version)",
+            "(manifests or topology)",
         ),
         (
             lambda d: d["templates"]["dev"].pop("cluster"),
