@@ -22,20 +22,26 @@ from bot.db import migrate
 from bot.demo.fake_slack import FakeSlack
 from bot.doctor import run_checks
 from bot.domain.clock import ManualClock
-from provisioning.base import EnvSpec, GrantSpec, Phase
+from provisioning.base import ClusterManifests, EnvSpec, GrantSpec, Phase
 from provisioning.kube import labels as lbl
 from provisioning.kube.capi import (
     KOMMANDER_CLUSTER,
     CapiBackend,
     cluster_manifest,
+    env_annotations,
+    env_labels,
     kommander_cluster_manifest,
 )
 from provisioning.kube.client import KubeClients, Resource
 from provisioning.kube.kommander import ALL_KINDS, KommanderAccessBackend, plan
 from provisioning.kube.namespace import NamespaceBackend, manifests
 from provisioning.kube.rbac import RbacAccessBackend, binding
+from provisioning.kube.templates import aws_tags, render_manifests
 from tests import capi_stages as st
 from tests.fakes.kube_apiserver import FakeKubeApiServer
+from tests.fakes.kube_capi import TAGS_VARIABLE, clusterclass, quick_start_variables
+from tests.fakes.kube_schema import PRESERVE
+from tests.integration.test_cluster_templates_kube import TEMPLATE, VARIABLES, manifests_env
 from tests.integration.test_kube_backends import env as cluster_env
 from tests.integration.test_kube_backends import grant as kommander_grant
 from tests.integration.test_kube_rbac import EXPIRES, ns_env
@@ -96,6 +102,41 @@ def _install_id(server: FakeKubeApiServer, res: Resource, obj: dict[str, Any]) -
 
 
 # ---- capi (management cluster) ----------------------------------------------------------
+
+
+def seed_management(server: FakeKubeApiServer) -> None:
+    """The operator's ClusterClasses envbot only reads: aws-default (the topology flows) in
+    sandbox, aws-quick-start (examples/policy.yaml's prod-cluster, for doctor) in production."""
+    tags = {
+        "name": "tags",
+        "required": False,
+        "schema": {"openAPIV3Schema": {"type": "object", **PRESERVE}},
+    }
+    for name, namespace, variables in (
+        ("aws-default", "sandbox", quick_start_variables(tags)),
+        ("aws-quick-start", "production", quick_start_variables(TAGS_VARIABLE)),
+    ):
+        server.put_object(
+            CAPI, "v1beta1", "clusterclasses", clusterclass(name, namespace, variables)
+        )
+
+
+# A manifests template may render every kind bot/domain/manifests.py supports; the example one has
+# no MachineHealthCheck, so this flow's template adds one.
+HEALTH_CHECK = """
+---
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: MachineHealthCheck
+metadata:
+  name: ${CLUSTER_NAME}-workers
+spec:
+  clusterName: ${CLUSTER_NAME}
+  selector:
+    matchLabels:
+      cluster.x-k8s.io/cluster-name: ${CLUSTER_NAME}
+  unhealthyConditions:
+    - {type: Ready, status: Unknown, timeout: 300s}
+"""
 
 
 def _capi(world: World) -> CapiBackend:
@@ -197,6 +238,65 @@ def capi_adopt_legacy(world: World) -> None:
         _put(world.management, res, _legacy(obj))
     capi.create(spec)
     for res, obj in objects:
+        assert _install_id(world.management, res, obj) == spec.install_id
+
+
+def _manifests_env(**changes: Any) -> EnvSpec:
+    text = TEMPLATE.read_text(encoding="utf-8") + HEALTH_CHECK
+    template = ClusterManifests("templates/dkp-aws.yaml", text, VARIABLES)
+    return manifests_env(manifests=template, **changes)
+
+
+def _rendered(spec: EnvSpec) -> list[tuple[Resource, dict[str, Any]]]:
+    return render_manifests(spec, env_labels(spec), env_annotations(spec))
+
+
+def capi_manifests_lifecycle(world: World) -> None:
+    """A manifests template: create every object, extend and transfer (labels, annotations and
+    the AWSCluster's tags follow), then delete until gone: the Cluster first, and once Cluster
+    API has removed it, the template's other objects (the fake does not cascade)."""
+    capi, spec, kube = _capi(world), _manifests_env(), world.management
+    capi.create(spec)
+    kinds = {res.kind for res, _ in _rendered(spec)}
+    assert {"MachineHealthCheck", "AWSCluster", "KubeadmControlPlane"} <= kinds
+    heir = _manifests_env(
+        expires_at=spec.expires_at + timedelta(days=2),
+        owner_id="U0BOB",
+        owner_email="b@example.com",
+    )
+    capi.create(heir)
+    for res, obj in _rendered(heir):
+        stored = _stored(kube, res, obj)
+        assert stored["metadata"]["labels"][lbl.OWNER] == "U0BOB", res.kind
+        if res.kind == "AWSCluster":
+            assert aws_tags(heir).items() <= stored["spec"]["additionalTags"].items()
+    assert capi.observe([heir])[heir.env_id].drift == ""
+    rt = kube.resource_type(CAPI, "v1beta1", "clusters")
+    kube.store.mutate(
+        rt,
+        "sandbox",
+        heir.name,
+        lambda o: o["metadata"].setdefault("finalizers", []).append(FINALIZER),
+    )
+    capi.delete(heir)
+    assert capi.observe([heir])[heir.env_id].phase is Phase.DELETING
+    kube.delete_object(CAPI, "v1beta1", "clusters", "sandbox", heir.name, force=True)
+    left = capi.observe([heir])[heir.env_id]
+    assert (left.phase, "is still there" in left.drift) == (Phase.DELETING, True)
+    capi.delete(heir)
+    assert capi.observe([heir])[heir.env_id].phase is Phase.DELETED
+    for res, obj in _rendered(heir):
+        meta = obj["metadata"]
+        assert kube.get_object(res.group, res.version, res.plural, "sandbox", meta["name"]) is None
+
+
+def capi_manifests_adopt_legacy(world: World) -> None:
+    """Every object of a manifests template from before install ids is adopted."""
+    capi, spec = _capi(world), _manifests_env()
+    for res, obj in _rendered(spec):
+        _put(world.management, res, _legacy(obj))
+    capi.create(spec)
+    for res, obj in _rendered(spec):
         assert _install_id(world.management, res, obj) == spec.install_id
 
 
@@ -411,6 +511,12 @@ FLOWS = (
     Flow("capi drift re-apply", (MANAGEMENT,), capi_drift_reapply),
     Flow("capi delete until gone", (MANAGEMENT,), capi_delete),
     Flow("capi adopt from before install ids", (MANAGEMENT,), capi_adopt_legacy),
+    Flow(
+        "capi manifests create, extend, transfer, delete", (MANAGEMENT,), capi_manifests_lifecycle
+    ),
+    Flow(
+        "capi manifests adopt from before install ids", (MANAGEMENT,), capi_manifests_adopt_legacy
+    ),
     Flow("kommander grant, drift, re-apply, revoke", (MANAGEMENT,), kommander_grant_drift_revoke),
     Flow("kommander adopt from before install ids", (MANAGEMENT,), kommander_adopt_legacy),
     Flow("namespace create, observe", (TARGET,), namespace_create_observe),

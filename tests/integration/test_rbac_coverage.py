@@ -23,7 +23,7 @@ from tests import rbac_grants
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 from tests.fakes.kube_authz import Access, Attributes, Authorizer, Bound
 from tests.integration.test_kube_rbac import MANAGEMENT_RBAC, TARGET_RBAC, serve
-from tests.rbac_flows import FLOWS, MANAGEMENT, TARGET, Flow, World
+from tests.rbac_flows import FLOWS, MANAGEMENT, TARGET, Flow, World, seed_management
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = {MANAGEMENT: MANAGEMENT_RBAC, TARGET: TARGET_RBAC}
@@ -71,6 +71,8 @@ def run_flow(flow: Flow, tmp: Path) -> Run:
             c: stack.enter_context(serve(Authorizer.from_manifests(MANIFESTS[c])))
             for c in flow.clusters
         }
+        if MANAGEMENT in servers:
+            seed_management(servers[MANAGEMENT])
         config = kubeconfig(tmp / "kubeconfig", servers)
         clients = KubeClients(str(config), "fake", clusters={"shared": "shared-dev"})
         try:
