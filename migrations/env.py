@@ -26,16 +26,18 @@ def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url  # noqa: S101 - bot.db.migrate always sets it
     engine = make_engine(url)
-    with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=True,
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=True,
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:  # a migration that refuses (0007 on clashing names) must not leak the pool
+        engine.dispose()
 
 
 if context.is_offline_mode():

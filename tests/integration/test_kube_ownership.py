@@ -25,7 +25,7 @@ from provisioning.kube.namespace import NamespaceBackend
 from provisioning.kube.rbac import RbacAccessBackend
 from tests.fakes.kube_apiserver import FakeKubeApiServer
 from tests.fakes.kube_http import RecordedRequest
-from tests.integration.test_kube_backends import env, grant, ns_env
+from tests.integration.test_kube_backends import add_clusterclass, env, grant, ns_env
 
 CLUSTERS = ("cluster.x-k8s.io", "v1beta1", "clusters")
 KCS = ("kommander.mesosphere.io", "v1beta1", "kommanderclusters")
@@ -48,6 +48,7 @@ def clients(fake: FakeKubeApiServer, tmp_path: Any) -> Iterator[KubeClients]:
     kube.management().create(
         NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sandbox"}}
     )
+    add_clusterclass(kube, "sandbox")  # create() checks the topology's variables against it
     yield kube
     kube.close()
 
