@@ -106,6 +106,15 @@ class Attributes:
 
 
 @dataclass(frozen=True)
+class Bound:
+    """One role a binding write named and passed the escalation check for by `bind`."""
+
+    resource: str  # clusterroles or roles
+    name: str
+    namespace: str | None
+
+
+@dataclass(frozen=True)
 class Access:
     """One authorized (verb, group, resource, subresource, namespace), for a coverage test."""
 
@@ -174,6 +183,7 @@ class Authorizer:
                 self.namespace_rules.setdefault(namespace, []).extend(rules)
         self._used: set[Access] = set()
         self._denied: list[Attributes] = []
+        self._bound: set[Bound] = set()
         self._lock = threading.Lock()
 
     @classmethod
@@ -236,6 +246,7 @@ class Authorizer:
         if self.allowed(bind):
             with self._lock:
                 self._used.add(Access("bind", RBAC_GROUP, bind.resource, "", namespace or None))
+                self._bound.add(Bound(bind.resource, bind.name, namespace or None))
             return
         owner = self.rules_for(namespace)
         missing = [m for rule in role_rules for m in Rule.parse(rule).covered_by(owner)]
@@ -256,6 +267,12 @@ class Authorizer:
     def used(self) -> set[Access]:
         with self._lock:
             return set(self._used)
+
+    @property
+    def bound(self) -> set[Bound]:
+        """The roles bindings were written to by way of `bind` (resourceNames coverage)."""
+        with self._lock:
+            return set(self._bound)
 
     @property
     def denied(self) -> list[Attributes]:

@@ -300,6 +300,16 @@ _FALLBACK_CRDS: list[
         True,
         {"v1beta1": {"spec": ["clusterName", "selector", "template"]}},
     ),
+    (  # CAPI's MachineHealthCheckSpec: clusterName and selector are the required fields
+        "cluster.x-k8s.io",
+        _CAPI,
+        "machinehealthchecks",
+        "MachineHealthCheck",
+        True,
+        ("mhc",),
+        True,
+        {v: {"spec": ["clusterName", "selector"]} for v in _CAPI},
+    ),
     (
         "controlplane.cluster.x-k8s.io",
         _CAPI,
