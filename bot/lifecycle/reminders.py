@@ -8,6 +8,7 @@ for what was deleted, revoked or extended meanwhile, even while quiet hours hold
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -17,10 +18,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.errors import TemporaryError
 from bot.lifecycle.context import Context, UseCases
 from bot.lifecycle.render import reminder_message, time_left
 from bot.lifecycle.workflow import T, Workflow
 from bot.slack.blocks import ActionId, Message
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,21 @@ class ReminderJob(UseCases):
         horizon = now + self.thresholds[-1]
         with self.sessions() as s:
             due = [r for source in self.sources for r in source.due(s, now, horizon)]
-        return sum(self._maybe(r, now) for r in due)
+        return sum(self._try(r, now) for r in due)
+
+    def _try(self, reminder: Reminder, now: datetime) -> int:
+        """One reminder; if Slack cannot say the owner's time zone now, skip it (it stays
+        due, so a later pass sends it) and go on with the others."""
+        try:
+            return self._maybe(reminder, now)
+        except TemporaryError as exc:
+            logger.warning(
+                "reminder %s for %s skipped until a later pass: %s",
+                reminder.key,
+                reminder.user_id,
+                exc,
+            )
+            return 0
 
     def next_due(self, now: datetime) -> datetime | None:
         """When `run` next has work: the next moment an expiry comes within a threshold, or
@@ -134,7 +152,10 @@ class ReminderJob(UseCases):
             s, user_id=reminder.user_id, key=self._key(reminder, threshold)
         ):
             return None
-        tz = self._tz(reminder.user_id)
+        try:
+            tz = self._tz(reminder.user_id)
+        except TemporaryError:
+            return now  # still due: the next pass tries the lookup again
         return self._quiet_end(now, tz) if self._quiet(now, reminder.expires_at, tz) else now
 
     def _crossed(self, reminder: Reminder, now: datetime) -> timedelta | None:

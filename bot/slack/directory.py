@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import NotFound, TemporaryError
+from bot.errors import NotFound
 from bot.policy import Principal, PrincipalKind
 from bot.slack.ports import UserInfo
+from bot.slack.transient import call_quickly
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -22,8 +23,14 @@ T = TypeVar("T")
 class SlackDirectory:
     """Looks up users and user groups; answers are cached for `ttl` seconds."""
 
-    def __init__(self, client: WebClient, ttl: float = 300.0) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        ttl: float = 300.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._client = client
+        self._sleep = sleep
         self._ttl = ttl
         self._cache: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
@@ -102,12 +109,7 @@ class SlackDirectory:
         resp = self._call(lambda: self._client.usergroups_list())
         return {g["handle"].lower(): g["id"] for g in resp.get("usergroups", [])}
 
-    @staticmethod
-    def _call(fn: Callable[[], Any]) -> Any:
-        try:
-            return fn()
-        except SlackApiError as exc:
-            if exc.response.status_code == 429:
-                retry = float(exc.response.headers.get("Retry-After", "5"))
-                raise TemporaryError("Slack is rate limiting lookups", retry) from exc
-            raise
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """One lookup; a 5xx, 429, timeout or dropped connection is retried once quickly,
+        then raised as `TemporaryError` (a listener tells the user, a job skips the item)."""
+        return call_quickly(fn, "directory lookup", self._sleep)
