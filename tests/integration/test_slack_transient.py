@@ -22,7 +22,7 @@ def fake() -> Iterator[FakeSlack]:
         yield server
 
 
-def directory(base_url: str, slept: list[float], timeout: float = 30) -> SlackDirectory:
+def directory(base_url: str, slept: list[float], timeout: int = 30) -> SlackDirectory:
     client = WebClient(token=DEFAULT_TOKEN, base_url=base_url, timeout=timeout, retry_handlers=[])
     return SlackDirectory(client, ttl=0, sleep=slept.append)
 
@@ -93,7 +93,7 @@ def test_timeout_is_temporary() -> None:
 
         # execution / validating
         with pytest.raises(TemporaryError):
-            directory(f"http://127.0.0.1:{port}/api/", slept, timeout=0.2).user("U0DANA")
+            directory(f"http://127.0.0.1:{port}/api/", slept, timeout=1).user("U0DANA")
     assert len(slept) == 1
 
 
