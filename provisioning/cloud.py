@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from provisioning.names import CloudNames
+
 Action = Literal["deleted", "reported", "failed", "would_delete"]
 
 _SUMMARY_LIMIT = 40  # items listed in a Slack message before "and N more"
@@ -237,8 +239,9 @@ class PerWorkspaceCloud:
     ) -> str:
         """The workspace cleaner's answer, when it can look (see `provisioning.names`)."""
         cleaner = self._cleaners.get(workspace, self._default)
-        asks = getattr(cleaner, "foreign_holder", None)
-        return str(asks(cluster_name, workspace, env_id, install_id)) if asks else ""
+        if not isinstance(cleaner, CloudNames):
+            return ""
+        return cleaner.foreign_holder(cluster_name, workspace, env_id, install_id)
 
     def load_balancers(self, target: CloudTarget) -> tuple[LoadBalancer, ...]:
         """The workspace cleaner's answer."""

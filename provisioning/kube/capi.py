@@ -361,15 +361,12 @@ class CapiBackend:
         if spec.manifests is None:
             return []
         owner = env_owner(spec)
-        kinds = {
-            (res.group, res.version, res.plural): res
-            for res, _ in tpl.render_manifests(spec, env_labels(spec), env_annotations(spec))
-            if res.plural != "clusters"
-        }
+        rendered = tpl.render_manifests(spec, env_labels(spec), env_annotations(spec))
+        kinds = dict.fromkeys(res for res, _ in rendered if res.plural != "clusters")
         selector = f"{lbl.ENV_ID}={lbl.label_value(spec.env_id)}"
         return [
             (res, obj)
-            for res in kinds.values()
+            for res in kinds
             for obj in self._kube.list(res, selector, spec.namespace)
             if lbl.owned(obj, owner) is not None
         ]
