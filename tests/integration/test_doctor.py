@@ -11,9 +11,9 @@ import yaml
 
 from bot.db import migrate
 from bot.demo.fake_slack import FakeSlack
+from bot.demo.kube.apiserver import FakeKubeApiServer
+from bot.demo.kube.capi import TAGS_VARIABLE, clusterclass, quick_start_variables
 from bot.doctor import run_checks
-from tests.fakes.kube_apiserver import FakeKubeApiServer
-from tests.fakes.kube_capi import TAGS_VARIABLE, clusterclass, quick_start_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 
