@@ -60,17 +60,62 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the demo world: a tour script, or a prompt."""
+    """Run the demo world: a tour script, a prompt, or (--serve) the real server on it."""
     level = logging.INFO if args.verbose else logging.WARNING
     logging.getLogger().setLevel(level)
     logging.getLogger("alembic").setLevel(level)
+    if args.serve:
+        return _demo_serve(args)
     from bot.demo.tour import interactive, run_script
 
     policy = Path(args.policy)
+    keep_db = Path(args.keep_db) if args.keep_db else None
     if args.script:
         with open(args.script, encoding="utf-8") as lines:
-            return run_script(lines, policy, sys.stdout)
-    return interactive(policy)
+            return run_script(lines, policy, sys.stdout, keep_db=keep_db)
+    return interactive(policy, keep_db=keep_db)
+
+
+def _demo_serve(args: argparse.Namespace) -> int:
+    """`envbot serve` itself, pointed by its settings at a local world (bot.demo.world)."""
+    import signal
+
+    from bot.demo.world import World
+    from bot.policy import load_policy
+
+    policy_path = Path(args.policy)
+    keep_db = Path(args.keep_db) if args.keep_db else None
+    crds: Path | str | None = Path(args.crds) if args.crds else "auto"
+    # Ctrl-C and SIGTERM both stop it (a shell starts background jobs with SIGINT ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with World(
+            load_policy(policy_path),
+            policy_path,
+            sys.stdout,
+            port=args.port,
+            keep_db=keep_db,
+            crds=crds,
+        ) as world:
+            world.announce()
+            return cmd_serve(build_parser().parse_args(["serve", "--migrate"]))
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        sys.stdout.write("demo world stopped\n")
+        sys.stdout.flush()
+
+
+def cmd_demo_send(args: argparse.Namespace) -> int:
+    """Send one signed slash command to a running `envbot demo --serve`."""
+    from bot.demo.send import SendError, load_world, send
+
+    try:
+        return send(args.line, load_world(args.world), args.as_user, args.channel, sys.stdout)
+    except SendError as exc:
+        sys.stderr.write(f"envbot demo send: {exc}\n")
+        return 2
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -223,7 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--script", help="run this tour instead of a prompt")
     p.add_argument("--policy", default="examples/policy.yaml", help="policy file to use")
     p.add_argument("-v", "--verbose", action="store_true", help="show the bot's logs")
+    p.add_argument("--keep-db", metavar="PATH", help="SQLite file to keep (for audit export)")
+    p.add_argument("--serve", action="store_true", help="run `serve` on fake Slack and Kubernetes")
+    p.add_argument("--port", type=int, default=3000, help="--serve: port on 127.0.0.1 (0: any)")
+    p.add_argument("--crds", metavar="DIR", help="--serve: CRD schemas (default ../shared/crds)")
     p.set_defaults(func=cmd_demo)
+    demo_sub = p.add_subparsers(dest="demo_command")
+    p = demo_sub.add_parser("send", help="send a signed slash command to `demo --serve`")
+    p.add_argument("line", help="e.g. '/env create sandbox'")
+    p.add_argument("--as", dest="as_user", default="alice", help="demo user (default alice)")
+    p.add_argument("--channel", default="platform", help="channel (default platform)")
+    p.add_argument("--world", help="world file (default $ENVBOT_DEMO_WORLD)")
+    p.set_defaults(func=cmd_demo_send)
     return parser
 
 

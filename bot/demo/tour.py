@@ -14,7 +14,9 @@ from bot.policy import load_policy
 EXIT_OK, EXIT_EXPECT_FAILED, EXIT_PARSE_ERROR = 0, 1, 2
 
 
-def run_script(lines: Iterable[str], policy_path: Path, out: TextIO) -> int:
+def run_script(
+    lines: Iterable[str], policy_path: Path, out: TextIO, keep_db: Path | None = None
+) -> int:
     """Run a tour; returns the exit code (0 ok, 1 an expect failed, 2 a line did not parse)."""
     policy = load_policy(policy_path)
     with tempfile.TemporaryDirectory(prefix="envbot-demo-") as tmp:
@@ -34,7 +36,7 @@ def run_script(lines: Iterable[str], policy_path: Path, out: TextIO) -> int:
     return EXIT_OK
 
 
-def interactive(policy_path: Path, out: TextIO = sys.stdout) -> int:
+def interactive(policy_path: Path, out: TextIO = sys.stdout, keep_db: Path | None = None) -> int:
     """A prompt: type lines, see what the bot sends; Ctrl-D ends."""
 
     def prompt() -> Iterable[str]:
@@ -44,4 +46,4 @@ def interactive(policy_path: Path, out: TextIO = sys.stdout) -> int:
             except EOFError:
                 return
 
-    return run_script(prompt(), policy_path, out)
+    return run_script(prompt(), policy_path, out, keep_db)
