@@ -66,14 +66,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     logging.getLogger("alembic").setLevel(level)
     if args.serve:
         return _demo_serve(args)
-    from bot.demo.tour import interactive, run_script
+    from bot.demo.tour import KeepDbError, interactive, run_script
 
     policy = Path(args.policy)
     keep_db = Path(args.keep_db) if args.keep_db else None
-    if args.script:
-        with open(args.script, encoding="utf-8") as lines:
-            return run_script(lines, policy, sys.stdout, keep_db=keep_db)
-    return interactive(policy, keep_db=keep_db)
+    try:
+        if args.script:
+            with open(args.script, encoding="utf-8") as lines:
+                return run_script(lines, policy, sys.stdout, keep_db=keep_db)
+        return interactive(policy, keep_db=keep_db)
+    except KeepDbError as exc:
+        sys.stderr.write(f"envbot demo --keep-db: {exc}\n")
+        return 2
 
 
 def _demo_serve(args: argparse.Namespace) -> int:

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from bot.db import migrate
 from bot.db.models import OutboxMessage, seed_ids
 from bot.demo.fake_slack import FakeSlack
-from bot.demo.fake_slack_store import Delivery, DeliveryKind, Message
+from bot.demo.fake_slack_store import Message
+from bot.demo.feed import FeedPrinter
 from bot.demo.forms import form_values
-from bot.demo.render_text import render_delivery
 from bot.demo.signing import event_body, interaction_body, sign, slash_body
 from bot.domain.clock import ManualClock
 from bot.domain.durations import DurationError, parse_duration
@@ -48,13 +48,20 @@ class Demo:
     """One demo world: clock, fake Slack, database, runtime, and the current user."""
 
     def __init__(
-        self, policy: Policy, workdir: Path, out: TextIO, jobs: JobSettings = DEMO_JOBS
+        self,
+        policy: Policy,
+        workdir: Path,
+        out: TextIO,
+        jobs: JobSettings = DEMO_JOBS,
+        database: Path | None = None,
     ) -> None:
+        """`database`: the SQLite file to use (default: one in `workdir`)."""
         self.out = out
+        self.policy = policy
         self.clock = ManualClock(START)
         seed_ids(random.Random(2026))  # noqa: S311 - readable, repeatable ids for tours
         self.slack = FakeSlack(now=self.clock.now).start()
-        url = f"sqlite:///{workdir / 'envbot.db'}"
+        url = f"sqlite:///{(database or workdir / 'envbot.db').resolve()}"
         migrate.upgrade(url, install_id="demo", now=START)  # one id, one time: tours repeat
         client = self.slack.web_client()
         self.env_backend = FakeEnvironmentBackend(self.clock)
@@ -82,6 +89,8 @@ class Demo:
             process_before_response=True,
         )
         self.user = self.slack.user_id("alice")
+        self.feed = FeedPrinter(self.slack, self._name)
+        self.echo = True  # print each line as `> line` (a terminal already shows what was typed)
         self.cursor = 0
         self.output: list[str] = []
         self.failures = 0
@@ -102,7 +111,9 @@ class Demo:
         if word == "expect" or word == "expect-not":
             self._expect(rest.strip(), negate=word == "expect-not")
             return
-        self.out.write(f"> {stripped}\n")
+        if self.echo:
+            self.out.write(f"> {stripped}\n")
+        self.feed.interrupt()
         self.output = []
         if word == "as":
             self.user = self._user(rest)
@@ -292,15 +303,9 @@ class Demo:
 
     def _flush(self) -> None:
         deliveries, self.cursor = self.slack.deliveries_since(self.cursor)
-        for d in deliveries:
-            if self._shown(d):
-                text = render_delivery(d, self._name)
-                self.output.append(text)
-                self.out.write(text + "\n")
-
-    @staticmethod
-    def _shown(d: Delivery) -> bool:
-        return d.kind != DeliveryKind.DELETE
+        for text in self.feed.lines(deliveries):
+            self.output.append(text)
+            self.out.write(text + "\n")
 
     def _name(self, user_id: str) -> str:
         try:

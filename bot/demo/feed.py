@@ -23,6 +23,11 @@ class FeedPrinter:
         self.slack = slack
         self.name = name
         self._anchor: Anchor | None = None
+        self._cards: dict[Anchor, str] = {}  # each card's first line as printed last
+
+    def interrupt(self) -> None:
+        """Something else was printed (the demo's `> line`): the next reply gets its heading."""
+        self._anchor = None
 
     def lines(self, deliveries: list[Delivery]) -> list[str]:
         """The text blocks to print for `deliveries` (deletions are not shown)."""
@@ -39,11 +44,16 @@ class FeedPrinter:
                 self._anchor = (d.channel, d.ts) if d.where.startswith("#") else None
             else:
                 self._anchor = None
-            out.append(render_delivery(d, self.name))
+            text = render_delivery(d, self.name)
+            if self._anchor is not None and d.where != "thread":
+                self._cards[self._anchor] = text.split("\n")[0].replace(" (updated):", ":", 1)
+            out.append(text)
         return out
 
     def _heading(self, anchor: Anchor) -> str:
         """`  (thread of #platform: <the card's first line>)`."""
+        if anchor in self._cards:
+            return f"  (thread of {self._cards[anchor]})"
         channel, ts = anchor
         card = self.slack.message(channel, ts)
         if card is None:
