@@ -82,9 +82,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_serve(args: argparse.Namespace) -> int:
     """`envbot serve` itself, pointed by its settings at a local world (bot.demo.world)."""
+    import contextlib
     import signal
 
-    from bot.demo.world import World
+    from bot.demo.world import World, WorldError
     from bot.policy import load_policy
 
     policy_path = Path(args.policy)
@@ -93,6 +94,7 @@ def _demo_serve(args: argparse.Namespace) -> int:
     # Ctrl-C and SIGTERM both stop it (a shell starts background jobs with SIGINT ignored)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    code = 0
     try:
         with World(
             load_policy(policy_path),
@@ -103,12 +105,16 @@ def _demo_serve(args: argparse.Namespace) -> int:
             crds=crds,
         ) as world:
             world.announce()
-            return cmd_serve(build_parser().parse_args(["serve", "--migrate"]))
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        sys.stdout.write("demo world stopped\n")
-        sys.stdout.flush()
+            with contextlib.suppress(KeyboardInterrupt):
+                code = cmd_serve(build_parser().parse_args(["serve", "--migrate"]))
+    except KeyboardInterrupt:  # while the world was starting
+        pass
+    except WorldError as exc:
+        sys.stderr.write(f"envbot demo --serve: {exc}\n")
+        return 2
+    sys.stdout.write("demo world stopped\n")
+    sys.stdout.flush()
+    return code
 
 
 def cmd_demo_send(args: argparse.Namespace) -> int:

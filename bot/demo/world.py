@@ -32,18 +32,12 @@ INVOCATION = "envbot.demo.invocation"  # a method only the fake has: see WorldSl
 MANAGEMENT_CONTEXT = "mgmt"
 PREFIX = "ENVBOT_"
 AWS_REGION = "us-west-2"
-# Any real AWS setting would send the demo's calls to a real account: all are replaced.
-AWS_VARIABLES = (
-    "AWS_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_DEFAULT_REGION",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_ENDPOINT_URL",
-)
+# Every AWS_* setting of the shell is dropped: a real one would send the demo's calls to an account.
+AWS_PREFIX = "AWS_"
+
+
+class WorldError(Exception):
+    """The world cannot start; the message says what to do."""
 
 
 class WorldSlack(FakeSlack):
@@ -81,6 +75,16 @@ class WorldSlack(FakeSlack):
         )
 
 
+def _check_port(port: int) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise WorldError(
+                f"port {port} on 127.0.0.1 is in use: pass --port N (0 picks a free one)"
+            ) from None
+
+
 def free_port() -> int:
     """A port nothing listens on now (the server binds it a moment later)."""
     with socket.socket() as sock:
@@ -111,6 +115,7 @@ class World:
         self._tmp = tempfile.TemporaryDirectory(prefix="envbot-world-")
         self.dir = Path(self._tmp.name)
         self._saved_env: dict[str, str] = {}
+        self._env_set = False
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._closers: list[Any] = []
@@ -125,9 +130,22 @@ class World:
         return f"sqlite:///{path}"
 
     def __enter__(self) -> World:
-        from bot.demo.kube.apiserver import FakeKubeApiServer
-        from bot.demo.kube.controllers import CapiStandIn
+        _check_port(self.port)
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
 
+    def _start(self) -> None:
+        try:
+            from bot.demo.kube.apiserver import FakeKubeApiServer
+            from bot.demo.kube.controllers import CapiStandIn
+        except ModuleNotFoundError as exc:
+            raise WorldError(
+                f"the local world needs {exc.name}: pip install 'envbot[demo]'"
+            ) from None
         self.slack = WorldSlack().start()
         self._closers.append(self.slack.stop)
         crd_dir: Any = self.crds
@@ -146,7 +164,6 @@ class World:
         self._set_env()
         self.world_file = self._write_world_file()
         self._follow_slack()
-        return self
 
     def __exit__(
         self,
@@ -163,9 +180,10 @@ class World:
         for close in reversed(self._closers):
             close()
         self._closers.clear()
-        for key in [k for k in os.environ if k.startswith(PREFIX) or k in AWS_VARIABLES]:
-            del os.environ[key]
-        os.environ.update(self._saved_env)
+        if self._env_set:
+            for key in [k for k in os.environ if k.startswith((PREFIX, AWS_PREFIX))]:
+                del os.environ[key]
+            os.environ.update(self._saved_env)
         self._tmp.cleanup()
 
     # -- setup ------------------------------------------------------------------------------
@@ -237,10 +255,11 @@ class World:
     def _set_env(self) -> None:
         """Replace every `ENVBOT_*` variable: nothing of a real installation leaks in."""
         self._saved_env = {
-            k: v for k, v in os.environ.items() if k.startswith(PREFIX) or k in AWS_VARIABLES
+            k: v for k, v in os.environ.items() if k.startswith((PREFIX, AWS_PREFIX))
         }
         for key in self._saved_env:
             del os.environ[key]
+        self._env_set = True
         os.environ.update(self.settings_env())
         os.environ.update(self.aws_env())
 

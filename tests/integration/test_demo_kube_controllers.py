@@ -96,7 +96,9 @@ def test_a_cluster_comes_up_to_ready_and_goes_after_deletion(kube: FakeKubeApiSe
     # deletion: the API server keeps it (finalizer) until the stand-in lets it go
     k8s.CustomObjectsApi(api).delete_namespaced_custom_object(*CAPI, "sandbox", "clusters", "c1")
     capi.step()
-    assert kube.get_object(*CAPI, "clusters", "sandbox", "c1")["metadata"]["deletionTimestamp"]
+    deleting = kube.get_object(*CAPI, "clusters", "sandbox", "c1")
+    assert deleting is not None
+    assert deleting["metadata"]["deletionTimestamp"]
     clock.now += 2
     capi.step()
     assert kube.get_object(*CAPI, "clusters", "sandbox", "c1") is None

@@ -12,6 +12,7 @@ import hmac
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -59,10 +60,12 @@ class Served:
         return "\n".join(self.lines)
 
     def world(self) -> dict[str, Any]:
-        line = wait_for(
-            lambda: next((x for x in self.lines if x.strip().startswith("world file")), None),
-            START,
-            "the world file line",
+        line = str(
+            wait_for(
+                lambda: next((x for x in self.lines if x.strip().startswith("world file")), None),
+                START,
+                "the world file line",
+            )
         )
         world: dict[str, Any] = json.loads(Path(line.split()[-1]).read_text(encoding="utf-8"))
         world["path"] = line.split()[-1]
@@ -115,9 +118,10 @@ def _up(url: str) -> bool:
 def _cluster(kubeconfig: str, name: str) -> dict[str, Any] | None:
     api = kconfig.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
     try:
-        found: dict[str, Any] = kclient.CustomObjectsApi(api).get_namespaced_custom_object(
+        found = kclient.CustomObjectsApi(api).get_namespaced_custom_object(
             "cluster.x-k8s.io", "v1beta1", "sandbox", "clusters", name
         )
+        assert isinstance(found, dict)
         return found
     except kclient.ApiException as exc:
         if exc.status == 404:
@@ -130,7 +134,8 @@ def _cluster(kubeconfig: str, name: str) -> dict[str, Any] | None:
 def _namespaces(kubeconfig: str) -> set[str]:
     api = kconfig.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
     try:
-        return {ns.metadata.name for ns in kclient.CoreV1Api(api).list_namespace().items}
+        items = kclient.CoreV1Api(api).list_namespace().items
+        return {str(ns.metadata.name) for ns in items if ns.metadata is not None}
     finally:
         api.close()
 
@@ -186,6 +191,7 @@ def test_signed_env_create_reaches_fake_slack_and_fake_kube_then_sigterm_stops_i
     card = "#platform: demo-one: cluster from template `sandbox` in workspace sandbox for @alice"
     wait_for(lambda: card in served.text, 60, "the card")
     cluster = wait_for(lambda: _cluster(world["kubeconfig"], "demo-one"), 60, "the Cluster")
+    assert cluster is not None
     assert cluster["metadata"]["namespace"] == "sandbox"
     wait_for(lambda: "State: ready" in served.text, 90, "READY on the card")
 
@@ -228,3 +234,23 @@ def test_send_without_a_world_says_how_to_get_one() -> None:
     )
     assert result.returncode == 2
     assert "pass --world FILE or set ENVBOT_DEMO_WORLD" in result.stderr
+
+
+def test_a_port_in_use_is_one_line_with_what_to_do() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*ENVBOT, "demo", "--serve", "--port", str(port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        f"port {port} on 127.0.0.1 is in use: pass --port N (0 picks a free one)"
+    )
+    assert "Traceback" not in result.stderr
