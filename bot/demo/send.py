@@ -12,8 +12,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.demo.invocation import INVOCATION
 from bot.demo.signing import sign, slash_body
-from bot.demo.world import INVOCATION
 
 WORLD_VARIABLE = "ENVBOT_DEMO_WORLD"
 

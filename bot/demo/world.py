@@ -22,13 +22,11 @@ from typing import Any, TextIO
 
 import yaml
 
-from bot.demo.fake_slack import FakeSlack
-from bot.demo.fake_slack_api import Params
 from bot.demo.fake_slack_workspace import CHANNEL_IDS, TEAM_ID, USER_IDS
 from bot.demo.feed import FeedPrinter
+from bot.demo.invocation import WorldSlack
 from bot.policy import Policy
 
-INVOCATION = "envbot.demo.invocation"  # a method only the fake has: see WorldSlack
 MANAGEMENT_CONTEXT = "mgmt"
 PREFIX = "ENVBOT_"
 AWS_REGION = "us-west-2"
@@ -38,41 +36,6 @@ AWS_PREFIX = "AWS_"
 
 class WorldError(Exception):
     """The world cannot start; the message says what to do."""
-
-
-class WorldSlack(FakeSlack):
-    """The fake Slack plus one method Slack itself does not have: `envbot.demo.invocation`.
-
-    Slack mints a `trigger_id` and a `response_url` for every slash command it sends; the fake
-    mints them on request, so a separate `envbot demo send` process can build a real request.
-    """
-
-    def handle_api(
-        self, method: str, params: Params, token: str | None
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        if method != INVOCATION:
-            return super().handle_api(method, params, token)
-        if token != self.token:
-            return 200, {"ok": False, "error": "invalid_auth"}, {}
-        try:
-            user = self.user(str(params.get("user") or "alice"))
-            channel = self.channel_id(str(params.get("channel") or "platform"))
-        except KeyError as exc:
-            return 200, {"ok": False, "error": "not_found", "detail": str(exc)}, {}
-        return (
-            200,
-            {
-                "ok": True,
-                "user_id": user.id,
-                "user_name": user.name,
-                "channel_id": channel,
-                "channel_name": self.conversation_name(channel).lstrip("#"),
-                "trigger_id": self.new_trigger_id(user.id),
-                "response_url": self.new_response_url(channel, user.id),
-                "users": {name: self.user_id(name) for name in USER_IDS},
-            },
-            {},
-        )
 
 
 def _check_port(port: int) -> None:
@@ -157,12 +120,14 @@ class World:
             "kommander.mesosphere.io", "kommanderclusters", "spec.clusterRef"
         )
         self._seed_namespaces()
+        self._seed_clusterclasses()
         self.kubeconfig = self._write_kubeconfig()
         self.capi = CapiStandIn(self.kube).start()
         self._closers.append(self.capi.stop)
         self.aws_url = self._start_aws()
         self._set_env()
         self.world_file = self._write_world_file()
+        self.env_file = self._write_env_file()
         self._follow_slack()
 
     def __exit__(
@@ -196,6 +161,32 @@ class World:
                 continue
             namespace = {"kind": "Namespace", "metadata": {"name": name}}
             self.kube.put_object("core", "v1", "namespaces", namespace)
+
+    def _seed_clusterclasses(self) -> None:
+        """Each topology template's ClusterClass, as the platform team installs it: CAPA's
+        quick-start class, declaring the template's tags variable and any other it passes."""
+        from bot.demo.kube.capi import TAGS_VARIABLE, clusterclass, quick_start_variables
+        from bot.policy.clusters import TopologyCluster
+
+        for template in self.policy.templates.values():
+            if not isinstance(template.cluster, TopologyCluster):
+                continue
+            topology = template.cluster.topology
+            namespace = self.policy.workspaces[template.workspace].namespace
+            variables = quick_start_variables()
+            if topology.tags_variable:
+                variables.append({**TAGS_VARIABLE, "name": topology.tags_variable})
+            declared = {v["name"] for v in variables}
+            variables += [
+                {"name": name, "required": False, "schema": {"openAPIV3Schema": {}}}
+                for name in topology.variables
+                if name not in declared
+            ]
+            if namespace and not self.kube.get_object(
+                "cluster.x-k8s.io", "v1beta1", "clusterclasses", namespace, topology.class_
+            ):
+                made = clusterclass(topology.class_, namespace, variables)
+                self.kube.put_object("cluster.x-k8s.io", "v1beta1", "clusterclasses", made)
 
     def _write_kubeconfig(self) -> Path:
         """One server, one context per name the policy uses (the management one first)."""
@@ -263,6 +254,13 @@ class World:
         os.environ.update(self.settings_env())
         os.environ.update(self.aws_env())
 
+    def _write_env_file(self) -> Path:
+        """`world.env`: the same settings for `envbot doctor` (or any command) in a shell."""
+        path = self.dir / "world.env"
+        variables = {**self.settings_env(), **self.aws_env()}
+        path.write_text("".join(f"{k}={v}\n" for k, v in variables.items()), encoding="utf-8")
+        return path
+
     def _write_world_file(self) -> Path:
         path = self.dir / "world.json"
         world = {
@@ -320,6 +318,7 @@ class World:
             f"  users             {users}",
             f"  channels          {channels}",
             f"  world file        {self.world_file}",
+            f"  settings          {self.env_file}  (set -a; . it; set +a; envbot doctor)",
             "",
             "Send a signed slash command from another terminal:",
             f"  export ENVBOT_DEMO_WORLD={self.world_file}",

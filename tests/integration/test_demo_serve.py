@@ -213,6 +213,22 @@ def test_signed_env_create_reaches_fake_slack_and_fake_kube_then_sigterm_stops_i
         "bob's namespace",
     )
 
+    # an operator's `envbot doctor` with the world's settings file finds everything in order
+    settings = Path(world["path"]).with_name("world.env").read_text(encoding="utf-8")
+    variables = dict(line.split("=", 1) for line in settings.splitlines())
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ENVBOT_", "AWS_"))}
+    doctor = subprocess.run(
+        [*ENVBOT, "doctor"],
+        cwd=ROOT,
+        env={**clean, **variables},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "clusterclasses" in doctor.stdout
+
     # stopping: SIGTERM ends it cleanly and the world's directory goes with it
     served.proc.send_signal(signal.SIGTERM)
     assert served.proc.wait(timeout=60) == 0
