@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from bot.db import migrate
 from bot.db.models import OutboxMessage, seed_ids
+from bot.demo.buttons import click_payload, find_button
 from bot.demo.fake_slack import FakeSlack
-from bot.demo.fake_slack_store import Message
 from bot.demo.feed import FeedPrinter
 from bot.demo.forms import form_values
 from bot.demo.signing import event_body, interaction_body, sign, slash_body
@@ -173,52 +173,18 @@ class Demo:
             raise ParseError(str(exc)) from None
         if not words:
             raise ParseError("click needs a button label")
-        label, ref = words[0].lower(), (words[1] if len(words) > 1 else "")
-        found = self._find_button(label, ref)
+        label, ref = words[0], (words[1] if len(words) > 1 else "")
+        found = find_button(self.slack, self.user, label, ref)
         if found is None:
             self.out.write(f'  (no button "{words[0]}" visible to @{self._name(self.user)})\n')
             return
-        msg, block_id, element = found
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "team": {"id": "T0ENVBOT"},
-            "user": {"id": self.user, "name": self._name(self.user)},
-            "api_app_id": "A0ENVBOT",
-            "trigger_id": self.slack.new_trigger_id(self.user),
-            "container": {"type": "message", "message_ts": msg.ts, "channel_id": msg.channel},
-            "channel": {"id": msg.channel},
-            "message": msg.to_api(),
-            "response_url": self.slack.new_response_url(msg.channel, self.user, msg.ts),
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": element["action_id"],
-                    "block_id": block_id,
-                    "value": element.get("value", ""),
-                    "text": element["text"],
-                    "action_ts": self._action_ts(),
-                }
-            ],
-        }
+        payload = click_payload(self.slack, self.user, found, self._action_ts())
         self._dispatch(interaction_body(payload))
 
     def _action_ts(self) -> str:
         """Like Slack's: unique per click (a second click is a new action, not a retry)."""
         self._events += 1
         return f"{int(self.clock.now().timestamp())}.{self._events:06d}"
-
-    def _find_button(self, label: str, ref: str) -> tuple[Message, str, dict[str, Any]] | None:
-        for msg in reversed(self.slack.visible_messages(self.user)):
-            if ref and ref not in str(msg.blocks) and ref not in msg.text:
-                continue
-            for block in reversed(msg.blocks):
-                if block.get("type") != "actions":
-                    continue
-                for element in block.get("elements", []):
-                    text = str(element.get("text", {}).get("text", "")).lower()
-                    if element.get("type") == "button" and text.startswith(label):
-                        return msg, str(block.get("block_id", "")), element
-        return None
 
     def _submit(self, rest: str) -> None:
         try:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from bot.demo.buttons import click_payload, find_button
 from bot.demo.fake_slack import FakeSlack
 from bot.demo.fake_slack_api import Params
-from bot.demo.fake_slack_workspace import USER_IDS
+from bot.demo.fake_slack_workspace import TEAM_ID, USER_IDS
 
 INVOCATION = "envbot.demo.invocation"  # a method only the fake has: see WorldSlack
 
@@ -16,6 +18,8 @@ class WorldSlack(FakeSlack):
 
     Slack mints a `trigger_id` and a `response_url` for every slash command it sends; the fake
     mints them on request, so a separate `envbot demo send` process can build a real request.
+    With `click`, it finds the newest button of that label the user sees (on a message that
+    mentions `ref`) and answers the `block_actions` payload Slack would send for the click.
     """
 
     def handle_api(
@@ -30,6 +34,8 @@ class WorldSlack(FakeSlack):
             channel = self.channel_id(str(params.get("channel") or "platform"))
         except KeyError as exc:
             return 200, {"ok": False, "error": "not_found", "detail": str(exc)}, {}
+        if params.get("click"):
+            return 200, self._click(user.id, str(params["click"]), str(params.get("ref") or "")), {}
         return (
             200,
             {
@@ -44,3 +50,12 @@ class WorldSlack(FakeSlack):
             },
             {},
         )
+
+    def _click(self, user: str, label: str, ref: str) -> dict[str, Any]:
+        found = find_button(self, user, label, ref)
+        if found is None:
+            where = f' on a message mentioning "{ref}"' if ref else ""
+            detail = f'no button "{label}"{where} visible to @{self.user(user).name}'
+            return {"ok": False, "error": "no_button", "detail": detail}
+        action_ts = f"{time.time():.6f}"  # unique per click, as Slack's
+        return {"ok": True, "payload": click_payload(self, user, found, action_ts, TEAM_ID)}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.demo.invocation import INVOCATION
-from bot.demo.signing import sign, slash_body
+from bot.demo.signing import interaction_body, sign, slash_body
 
 WORLD_VARIABLE = "ENVBOT_DEMO_WORLD"
 
@@ -49,9 +49,10 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
         ) from None
 
 
-def _invocation(world: dict[str, Any], user: str, channel: str) -> dict[str, Any]:
-    """A fresh trigger_id and response_url from the fake Slack, as Slack mints per command."""
-    params = json.dumps({"user": user, "channel": channel}).encode()
+def _invocation(world: dict[str, Any], user: str, channel: str, **more: str) -> dict[str, Any]:
+    """A fresh trigger_id and response_url from the fake Slack, as Slack mints per command
+    (with `click=`, the payload of a click on the newest such button instead)."""
+    params = json.dumps({"user": user, "channel": channel, **more}).encode()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {world['bot_token']}"}
     _, text = _post(world["slack_api_url"] + INVOCATION, params, headers)
     answer: dict[str, Any] = json.loads(text)
@@ -61,10 +62,12 @@ def _invocation(world: dict[str, Any], user: str, channel: str) -> dict[str, Any
 
 
 def send(line: str, world: dict[str, Any], user: str, channel: str, out: TextIO) -> int:
-    """Send `/env …` or `/access …` as `user` in `channel`; print the HTTP answer."""
+    """Send `/env …`, `/access …` or `click LABEL [TEXT]` as `user`; print the HTTP answer."""
     command, _, text = line.strip().partition(" ")
+    if command == "click":
+        return _click(text, world, user, out)
     if command not in ("/env", "/access"):
-        raise SendError(f'"{line}" is not a slash command: start it with /env or /access')
+        raise SendError(f'"{line}" is not something to send: start it with /env, /access or click')
     call = _invocation(world, user.lstrip("@"), channel.lstrip("#"))
     users: dict[str, str] = call["users"]
     escaped = re.sub(
@@ -82,8 +85,24 @@ def send(line: str, world: dict[str, Any], user: str, channel: str, out: TextIO)
         trigger_id=call["trigger_id"],
         team_id=world["team_id"],
     )
+    return _deliver(world, body, f"{command} {text}".strip(), call["user_name"], out)
+
+
+def _click(text: str, world: dict[str, Any], user: str, out: TextIO) -> int:
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise SendError(f"click {text}: {exc}") from None
+    if not words:
+        raise SendError('click needs a button label, e.g. click approve "p1"')
+    ref = words[1] if len(words) > 1 else ""
+    call = _invocation(world, user.lstrip("@"), "platform", click=words[0], ref=ref)
+    payload = call["payload"]
+    return _deliver(world, interaction_body(payload), f"click {text}", payload["user"]["name"], out)
+
+
+def _deliver(world: dict[str, Any], body: str, shown: str, user_name: str, out: TextIO) -> int:
     headers = sign(world["signing_secret"], body, int(time.time()))
     status, answer = _post(world["events_url"], body.encode(), headers)
-    shown = " ".join(shlex.quote(w) for w in (command, text)) if text else command
-    out.write(f"{shown} as @{call['user_name']}: HTTP {status} {answer}\n")
+    out.write(f"{shown} as @{user_name}: HTTP {status} {answer}\n".replace(" \n", "\n"))
     return 0 if status < 400 else 1

@@ -237,7 +237,7 @@ class World:
             "ENVBOT_KUBE_CONTEXT": MANAGEMENT_CONTEXT,
             "ENVBOT_HTTP_HOST": "127.0.0.1",
             "ENVBOT_HTTP_PORT": str(self.port),
-            "ENVBOT_JOBS__RECONCILE_INTERVAL": "3",
+            "ENVBOT_JOBS__RECONCILE_INTERVAL": "5",
             "ENVBOT_JOBS__OUTBOX_INTERVAL": "1",
             "ENVBOT_JOBS__EXPIRY_INTERVAL": "10",
             "ENVBOT_JOBS__REMINDER_INTERVAL": "10",

@@ -213,6 +213,22 @@ def test_signed_env_create_reaches_fake_slack_and_fake_kube_then_sigterm_stops_i
         "bob's namespace",
     )
 
+    # a button click goes the same way: delete it, confirm, and the Cluster goes
+    demo = {**os.environ, "ENVBOT_DEMO_WORLD": world["path"]}
+    for line in ("/env delete demo-one", "click delete demo-one"):
+        done = subprocess.run(
+            [*ENVBOT, "demo", "send", line],
+            cwd=ROOT,
+            env=demo,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    wait_for(lambda: _cluster(world["kubeconfig"], "demo-one") is None, 90, "the Cluster to go")
+    wait_for(lambda: "State: deleted" in served.text, 60, "DELETED on the card")
+
     # an operator's `envbot doctor` with the world's settings file finds everything in order
     settings = Path(world["path"]).with_name("world.env").read_text(encoding="utf-8")
     variables = dict(line.split("=", 1) for line in settings.splitlines())
