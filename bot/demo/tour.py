@@ -25,6 +25,8 @@ def demo_world(policy_path: Path, out: TextIO, keep_db: Path | None = None) -> I
     """A fresh demo; with `keep_db`, its SQLite file stays for `envbot audit export`."""
     if keep_db is not None and keep_db.exists():
         raise KeepDbError(f"{keep_db} already exists: name a new file, or delete it first")
+    if keep_db is not None and not keep_db.resolve().parent.is_dir():
+        raise KeepDbError(f"{keep_db}: its directory does not exist")
     policy = load_policy(policy_path)
     with tempfile.TemporaryDirectory(prefix="envbot-demo-") as tmp:
         demo = Demo(policy, Path(tmp), out, database=keep_db)

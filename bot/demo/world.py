@@ -75,8 +75,8 @@ class World:
         self.keep_db = keep_db
         self.crds = crds
         self.secret = secrets.token_hex(16)
-        self._tmp = tempfile.TemporaryDirectory(prefix="envbot-world-")
-        self.dir = Path(self._tmp.name)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.dir = Path()  # the world's temporary directory, once started
         self._saved_env: dict[str, str] = {}
         self._env_set = False
         self._stop = threading.Event()
@@ -94,6 +94,12 @@ class World:
 
     def __enter__(self) -> World:
         _check_port(self.port)
+        if isinstance(self.crds, Path) and not self.crds.is_dir():
+            raise WorldError(f"--crds {self.crds} is not a directory of CRD files")
+        if self.keep_db is not None and not self.keep_db.resolve().parent.is_dir():
+            raise WorldError(f"--keep-db {self.keep_db}: its directory does not exist")
+        self._tmp = tempfile.TemporaryDirectory(prefix="envbot-world-")
+        self.dir = Path(self._tmp.name)
         try:
             self._start()
         except BaseException:
@@ -149,7 +155,8 @@ class World:
             for key in [k for k in os.environ if k.startswith((PREFIX, AWS_PREFIX))]:
                 del os.environ[key]
             os.environ.update(self._saved_env)
-        self._tmp.cleanup()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     # -- setup ------------------------------------------------------------------------------
 

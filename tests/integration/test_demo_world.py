@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from bot.demo.invocation import INVOCATION
-from bot.demo.world import World
+from bot.demo.tour import KeepDbError, interactive
+from bot.demo.world import World, WorldError
 from bot.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,3 +72,28 @@ def test_the_world_replaces_real_settings_seeds_kube_and_restores_on_exit(
     assert os.environ["AWS_PROFILE"] == "production"
     assert "ENVBOT_SLACK__API_URL" not in os.environ
     assert not world.dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"crds": Path("/no/such/crds")}, "--crds /no/such/crds is not a directory of CRD files"),
+        (
+            {"keep_db": Path("/no/such/dir/demo.db")},
+            "--keep-db /no/such/dir/demo.db: its directory does not exist",
+        ),
+    ],
+)
+def test_bad_options_are_refused_before_anything_starts(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    world = World(load_policy(POLICY), POLICY, io.StringIO(), **kwargs)
+    with pytest.raises(WorldError) as refused, world:
+        pass
+    assert str(refused.value) == message
+    assert not hasattr(world, "slack")  # nothing was started
+
+
+def test_the_prompt_refuses_a_keep_db_in_a_missing_directory() -> None:
+    with pytest.raises(KeepDbError, match="its directory does not exist"):
+        interactive(POLICY, io.StringIO(), keep_db=Path("/no/such/dir/demo.db"))
