@@ -58,7 +58,9 @@ class JobSettings(BaseModel):
     expiry_interval: float = 60.0
     reminder_interval: float = 60.0
     retention_interval: float = 3600.0
-    leader_lease: float = 30.0
+    # PostgreSQL only: a standby takes the jobs over within this many seconds of the leader
+    # going silent (killed, frozen or cut off); bot/leader.py says how.
+    leader_lease: float = Field(default=15.0, ge=1.0)
 
 
 class Settings(BaseSettings):
