@@ -296,7 +296,9 @@ class PostgresAdvisoryLeader:
             except OSError:
                 logger.debug("job leader: shutting down a stuck socket failed", exc_info=True)
                 return
-        logger.warning("job leader: no answer from the database in %.1fs; reconnecting", self._trust)
+        logger.warning(
+            "job leader: no answer from the database in %.1fs; reconnecting", self._trust
+        )
 
 
 def choose_leader(
