@@ -40,7 +40,12 @@ logger = logging.getLogger(__name__)
 # "envbot" in ASCII: one lock per database, so one job runner per deployment.
 JOBS_LOCK_KEY = 0x656E76626F74
 DEFAULT_LEASE = 15.0
-APPLICATION_NAME = "envbot-jobs-lock"
+APPLICATION_NAME = "envbot-jobs-lock"  # then ":<host name>:<pid>": who holds the lock
+
+
+def application_name() -> str:
+    """The lock session's name in `pg_stat_activity`: says which pod and process leads."""
+    return f"{APPLICATION_NAME}:{socket.gethostname()}:{os.getpid()}"[:63]
 
 
 class LeaderElector(Protocol):
@@ -97,7 +102,7 @@ def lock_connect_args(lease: float) -> dict[str, object]:
         }.items()
     )
     return {
-        "application_name": APPLICATION_NAME,
+        "application_name": application_name(),
         "connect_timeout": max(2, math.ceil(lease / 3)),  # libpq's minimum is 2 s
         "keepalives": 1,
         "keepalives_idle": probe,

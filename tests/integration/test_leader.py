@@ -14,7 +14,12 @@ from sqlalchemy import Engine, text
 
 from bot.db.session import make_engine
 from bot.jobs import Job, JobRunner
-from bot.leader import APPLICATION_NAME, PostgresAdvisoryLeader, SqliteLeader, choose_leader
+from bot.leader import (
+    PostgresAdvisoryLeader,
+    SqliteLeader,
+    application_name,
+    choose_leader,
+)
 from tests.relay import Relay
 
 LEASE = 1.5
@@ -94,7 +99,7 @@ def test_the_lock_session_is_named_and_bounded(
         name = conn.execute(
             text("SELECT application_name FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
         ).scalar_one()
-    assert name == APPLICATION_NAME
+    assert name == application_name()
     _wait(lambda: _holder_pid(pg, key) is None, LEASE, "idle_session_timeout to end the session")
     assert not a.is_leader()  # its next tick finds the session gone (and, by then, stale)
 
