@@ -18,7 +18,7 @@ from bot.demo.fake_slack import FakeSlack
 from bot.demo.signing import sign, slash_body
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "replica-signing-secret"  # noqa: S105 - signs the tests' own requests
+SECRET = "replica-signing-secret"
 START_TIMEOUT = 90.0  # imports and migrations of a cold process on a loaded 2-core machine
 
 
@@ -51,7 +51,7 @@ class Serve:
             **settings,
         }
         self._log: IO[bytes] = log_path.open("wb")
-        self.proc = subprocess.Popen(  # noqa: S603 - our own console script
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "serve", "--migrate"],
             cwd=ROOT,
             env=env,
