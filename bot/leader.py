@@ -302,7 +302,7 @@ class PostgresAdvisoryLeader:
                 logger.debug("job leader: shutting down a stuck socket failed", exc_info=True)
                 return
         logger.warning(
-            "job leader: no answer from the database in %.1fs; reconnecting", self._trust
+            "job leader: the database did not answer in %.1fs; reconnecting", self._trust
         )
 
 

@@ -38,7 +38,8 @@ class SlowSlack(FakeSlack):
 
 @pytest.fixture
 def slack() -> Iterator[SlowSlack]:
-    fake = SlowSlack().start()
+    fake = SlowSlack()
+    fake.start()
     yield fake
     fake.stop()
 
