@@ -182,12 +182,16 @@ class PostgresAdvisoryLeader:
             sent = self._monotonic()
             self._ticked_at = sent
             was = self.is_fresh_holder()
+            retry = self._held  # a lost session is retried at once: the lock may be free
             try:
                 held = self._heartbeat() if self._held else self._try_acquire()
             except SQLAlchemyError as exc:
                 logger.warning("job leader: the lock connection failed (%s)", type(exc).__name__)
                 self._drop()
                 held = False
+                if retry and not self._stopping.is_set():
+                    sent = self._monotonic()
+                    held = self._retry_acquire()
             with self._state:
                 self._busy_since = None
                 self._held = held
@@ -243,6 +247,14 @@ class PostgresAdvisoryLeader:
         conn = self._connection()
         got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar_one()
         return bool(got)
+
+    def _retry_acquire(self) -> bool:
+        try:
+            return self._try_acquire()
+        except SQLAlchemyError as exc:
+            logger.warning("job leader: reconnecting failed (%s)", type(exc).__name__)
+            self._drop()
+            return False
 
     def _heartbeat(self) -> bool:
         if self._conn is None:

@@ -101,7 +101,9 @@ def test_the_lock_session_is_named_and_bounded(
         ).scalar_one()
     assert name == application_name()
     _wait(lambda: _holder_pid(pg, key) is None, LEASE, "idle_session_timeout to end the session")
-    assert not a.is_leader()  # its next tick finds the session gone (and, by then, stale)
+    assert not a.is_fresh_holder()  # silent for more than lease/3: it stopped leading first
+    assert a.is_leader()  # its next tick finds the session gone and, the lock free, retakes it
+    assert _holder_pid(pg, key) is not None
 
 
 def test_killing_the_leaders_connection_hands_over_at_the_next_tick(
@@ -113,13 +115,23 @@ def test_killing_the_leaders_connection_hands_over_at_the_next_tick(
     assert not b.is_leader()
     # execution
     _kill_holder(pg, key)
-    a.tick()
     b.tick()
-    # validating: the old leader notices at its next tick, the other takes over at its next try
-    assert not a.is_leader()
-    assert b.is_leader()
     a.tick()
-    assert not a.is_leader()  # it retries, but the lock is b's now
+    # validating: the other takes over at its next try, the old leader notices at its next tick
+    assert b.is_leader()
+    assert not a.is_leader()  # it retried at once, but the lock is b's now
+
+
+def test_a_leader_whose_session_ended_retakes_a_free_lock_in_the_same_tick(
+    replicas: list[PostgresAdvisoryLeader], pg: Engine, key: int
+) -> None:
+    a, b = replicas
+    assert a.is_leader()
+    _kill_holder(pg, key)
+    a.tick()  # the heartbeat fails; a new session takes the free lock at once: no gap
+    assert a.is_fresh_holder()
+    b.tick()
+    assert not b.is_leader()
 
 
 def test_closing_the_leader_hands_over(replicas: list[PostgresAdvisoryLeader]) -> None:
