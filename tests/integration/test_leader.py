@@ -3,11 +3,16 @@ after a kill, a close, or a leader cut off behind a relay that stops without clo
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -283,3 +288,42 @@ def test_sqlite_always_leads(engine: Engine) -> None:
         assert isinstance(elector, SqliteLeader)
         assert elector.is_leader()
     elector.close()
+
+
+def test_a_frozen_leader_that_wakes_up_after_the_takeover_runs_nothing(
+    pg: Engine, key: int, database_url: str, tmp_path: Path
+) -> None:
+    # setup: the leader is a child process running a gated job; the standby is here
+    runs = tmp_path / "runs.log"
+    module = "tests.integration.leader_child"
+    child = subprocess.Popen(
+        [sys.executable, "-m", module, database_url, str(key), str(LEASE), str(runs)],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    engine = make_engine(database_url)
+    standby = PostgresAdvisoryLeader(engine, key, lease=LEASE)
+    try:
+        _wait(lambda: runs.exists() and "run" in runs.read_text(), 60, "the child to run jobs")
+        standby.start()
+        # execution: the leader's VM is frozen (SIGSTOP), the standby takes over, it thaws
+        stopped_at = time.monotonic()
+        os.kill(child.pid, signal.SIGSTOP)
+        took = _wait(standby.is_leader, 2 * LEASE, "the standby to take over")
+        time.sleep(LEASE / 3)
+        thawed_at = time.monotonic()
+        os.kill(child.pid, signal.SIGCONT)
+        time.sleep(LEASE)
+    finally:
+        child.kill()
+        child.wait()
+        leads_after = standby.is_leader()
+        standby.close()
+        engine.dispose()
+    # validating: takeover within the lease; after waking the old leader started no job (a run
+    # caught by SIGSTOP between its leader check and its first line, a few microseconds of every
+    # 5 ms loop, would show as one line at the thaw)
+    assert took <= LEASE
+    times = [float(line.split()[1]) for line in runs.read_text().splitlines()]
+    after = [t for t in times if t > stopped_at]
+    assert after == [] or (len(after) == 1 and thawed_at <= after[0] < thawed_at + 0.05)
+    assert leads_after
