@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import secrets
 import signal
 import statistics
@@ -66,7 +67,8 @@ def trial(url: str, lease: float, frozen: bool) -> tuple[float, float | None]:
         if not line.startswith("took"):
             raise SystemExit(f"the leader child did not take the lock: {line!r}")
         standby.start()
-        time.sleep(lease / 2)  # a few heartbeats on both sides
+        # a few heartbeats on both sides, then a cut at a random phase of the standby's retries
+        time.sleep(lease / 2 + random.uniform(0, lease / 6))
         if standby.is_leader():
             raise SystemExit("two leaders: the standby leads while the child holds the lock")
         cut_at = time.monotonic()
