@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 logger = logging.getLogger(__name__)
@@ -84,15 +84,19 @@ class SqliteLeader:
         """Nothing to release."""
 
 
-def lock_connect_args(lease: float) -> dict[str, object]:
+def lock_connect_args(
+    lease: float, idle_setting: str | None = "idle_session_timeout"
+) -> dict[str, object]:
     """libpq settings for the lock connection: TCP keepalives and a user timeout on the client,
-    and the session's server-side timeouts (`idle_session_timeout` is what ends a silent holder)."""
+    and the session's server-side timeouts (`idle_setting` is what ends a silent holder; None
+    leaves it out, for servers older than PostgreSQL 14)."""
     idle_ms = int(lease * 1000 / 2)
     probe = max(1, int(lease / 6))
+    idle = {idle_setting: idle_ms} if idle_setting else {}
     options = " ".join(
         f"-c {k}={v}"
         for k, v in {
-            "idle_session_timeout": idle_ms,
+            **idle,
             "idle_in_transaction_session_timeout": idle_ms,
             "statement_timeout": idle_ms,
             "tcp_keepalives_idle": probe,
@@ -116,6 +120,8 @@ def lock_connect_args(lease: float) -> dict[str, object]:
 class PostgresAdvisoryLeader:
     """Leads while it holds the advisory lock on a session it has heartbeated within `lease/3`."""
 
+    IDLE_SETTING = "idle_session_timeout"  # PostgreSQL 14+
+
     def __init__(
         self,
         engine: Engine,
@@ -134,9 +140,8 @@ class PostgresAdvisoryLeader:
         """
         if lease <= 0:
             raise ValueError("the leader lease must be a positive number of seconds")
-        self._lock_engine = create_engine(
-            engine.url, poolclass=NullPool, connect_args=lock_connect_args(lease)
-        )
+        self._url = engine.url
+        self._lock_engine = self._make_lock_engine(lease, self.IDLE_SETTING)
         self._key = key
         self.lease = lease
         self.beat = lease / 6
@@ -263,9 +268,29 @@ class PostgresAdvisoryLeader:
         self._conn.execute(text("SELECT 1"))
         return True
 
+    def _make_lock_engine(self, lease: float, idle_setting: str | None) -> Engine:
+        args = lock_connect_args(lease, idle_setting)
+        return create_engine(self._url, poolclass=NullPool, connect_args=args)
+
+    def _connect(self) -> Connection:
+        try:
+            return self._lock_engine.connect()
+        except OperationalError as exc:
+            if f'unrecognized configuration parameter "{self.IDLE_SETTING}"' not in str(exc):
+                raise
+        logger.error(
+            "job leader: this PostgreSQL has no %s (it came in 14); a leader whose host vanishes "
+            "now keeps the jobs until TCP keepalives drop its session (about 2/3 of the lease on "
+            "a real network). Upgrade PostgreSQL to 14 or later.",
+            self.IDLE_SETTING,
+        )
+        self._lock_engine.dispose()
+        self._lock_engine = self._make_lock_engine(self.lease, None)
+        return self._lock_engine.connect()
+
     def _connection(self) -> Connection:
         if self._conn is None:
-            conn = self._lock_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            conn = self._connect().execution_options(isolation_level="AUTOCOMMIT")
             self._conn = conn
             self._fd = conn.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
         with self._state:

@@ -327,3 +327,21 @@ def test_a_frozen_leader_that_wakes_up_after_the_takeover_runs_nothing(
     after = [t for t in times if t > stopped_at]
     assert after == [] or (len(after) == 1 and thawed_at <= after[0] < thawed_at + 0.05)
     assert leads_after
+
+
+class _OldServerLeader(PostgresAdvisoryLeader):
+    """As on PostgreSQL 13: the server does not know the idle setting the lease relies on."""
+
+    IDLE_SETTING = "envbot_no_such_setting"
+
+
+def test_a_server_without_idle_session_timeout_still_elects_and_says_so(
+    pg: Engine, key: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    elector = _OldServerLeader(pg, key, lease=LEASE)
+    try:
+        assert elector.is_leader()
+        assert _holder_pid(pg, key) is not None
+    finally:
+        elector.close()
+    assert "Upgrade PostgreSQL to 14 or later" in caplog.text
