@@ -27,7 +27,8 @@ from bot.leader import (
 )
 from tests.relay import Relay
 
-LEASE = 1.5
+LEASE = 2.0  # the failover tests: short, so they finish in seconds
+TICKED_LEASE = 4.0  # the hand-ticked pairs: long enough that a slow machine never loses it
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def key() -> int:
 def replicas(pg: Engine, database_url: str, key: int) -> Iterator[list[PostgresAdvisoryLeader]]:
     """Two electors on two engines, as two replicas would have; ticked by hand."""
     engines = [make_engine(database_url), make_engine(database_url)]
-    electors = [PostgresAdvisoryLeader(e, key, lease=LEASE) for e in engines]
+    electors = [PostgresAdvisoryLeader(e, key, lease=TICKED_LEASE) for e in engines]
     yield electors
     for elector, eng in zip(electors, engines, strict=True):
         elector.close()
@@ -105,7 +106,7 @@ def test_the_lock_session_is_named_and_bounded(
             text("SELECT application_name FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
         ).scalar_one()
     assert name == application_name()
-    _wait(lambda: _holder_pid(pg, key) is None, LEASE, "idle_session_timeout to end the session")
+    _wait(lambda: _holder_pid(pg, key) is None, TICKED_LEASE, "idle_session_timeout to end it")
     assert not a.is_fresh_holder()  # silent for more than lease/3: it stopped leading first
     assert a.is_leader()  # its next tick finds the session gone and, the lock free, retakes it
     assert _holder_pid(pg, key) is not None

@@ -89,7 +89,7 @@ def _two_replicas(
 ) -> tuple[Serve, Serve]:
     a = serves("a", first_url) if first_url else serves("a")
     a.wait_ready()
-    _wait_holder(engine, a.pid, LEASE)
+    _wait_holder(engine, a.pid, 10)  # its first connection, on a loaded machine
     b = serves("b")
     b.wait_ready()
     for serve in (a, b):
