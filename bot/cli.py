@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -137,10 +136,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.policy import load_policy
     from bot.policy.ineffective import check_policy_warnings
     from bot.server import HttpServer, make_wsgi_app
+    from bot.shutdown import StopSignal, drain
     from bot.slack.client import make_client
     from bot.slack.directory import SlackDirectory
     from bot.wiring import build_runtime
-    from handlers.transport import run_socket_mode
+    from handlers.transport import connect_socket_mode
     from provisioning.aws import build_cloud_cleaner
     from provisioning.kube.client import KubeClients
     from provisioning.registry import build_access_backends, build_environment_backends
@@ -185,19 +185,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         job_settings=settings.jobs,
         install_id=settings.install_id,
     )
+    stop = StopSignal()
+    stop.install()
     scheduler = runtime.jobs.start_background()
-    wsgi = make_wsgi_app(runtime.app, ready=lambda: database_ready(runtime.engine))
-    server = HttpServer(wsgi, settings.http_host, settings.http_port)
-    try:
-        if app_token is not None:
-            # Health, readiness and metrics stay on HTTP; Slack's requests come over the socket.
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            run_socket_mode(runtime.app, app_token.get_secret_value())
-        else:
-            server.serve_forever()
-    finally:
-        scheduler.shutdown(wait=False)
-        runtime.close()
+    wsgi = make_wsgi_app(
+        runtime.app, ready=lambda: not stop.requested and database_ready(runtime.engine)
+    )
+    server = HttpServer(wsgi, settings.http_host, settings.http_port).start()
+    # Health, readiness and metrics stay on HTTP; in Socket Mode Slack's requests come over it.
+    close_socket = (
+        connect_socket_mode(runtime.app, app_token.get_secret_value()) if app_token else None
+    )
+
+    def stop_receiving() -> None:
+        if close_socket is not None:
+            close_socket()
+        server.stop()
+
+    stop.wait()
+    drain(runtime, scheduler, stop_receiving, delay=settings.shutdown_delay)
     return 0
 
 

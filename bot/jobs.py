@@ -187,6 +187,8 @@ class JobRunner:
                 id=job.name,
                 seconds=job.interval.total_seconds(),
             )
+        if self.leader is not None:
+            self.leader.start()
         scheduler.start()
         self.start_waking()
         return scheduler

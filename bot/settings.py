@@ -58,7 +58,9 @@ class JobSettings(BaseModel):
     expiry_interval: float = 60.0
     reminder_interval: float = 60.0
     retention_interval: float = 3600.0
-    leader_lease: float = 30.0
+    # PostgreSQL only: a standby takes the jobs over within this many seconds of the leader
+    # going silent (killed, frozen or cut off); bot/leader.py says how.
+    leader_lease: float = Field(default=15.0, ge=1.0)
 
 
 class Settings(BaseSettings):
@@ -75,6 +77,8 @@ class Settings(BaseSettings):
     kube_context: str | None = None
     http_host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
     http_port: int = 3000
+    # After SIGTERM /readyz answers 503 and requests are still served this long (bot/shutdown.py).
+    shutdown_delay: float = Field(default=5.0, ge=0.0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
     jobs: JobSettings = Field(default_factory=JobSettings)

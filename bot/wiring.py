@@ -156,7 +156,7 @@ def build_runtime(
     drain = OutboxDrain(sessions, client, clock)
     every_expiry = timedelta(seconds=intervals.expiry_interval)
     every_reconcile = timedelta(seconds=intervals.reconcile_interval)
-    leader = choose_leader(engine)
+    leader = choose_leader(engine, lease=intervals.leader_lease)
     jobs = JobRunner(
         [
             Job("expiry", every_expiry, expiry.expire_due, next_due=expiry.expire_next_due),

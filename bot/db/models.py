@@ -293,16 +293,6 @@ class InboundKey(Base):
     received_at: Mapped[datetime]
 
 
-class Lease(Base):
-    """A named lease row; the job runner's leader record on databases without advisory locks."""
-
-    __tablename__ = "leases"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(128))
-    expires_at: Mapped[datetime]
-
-
 class Install(Base):
     """This install's identity, one row written once by `envbot migrate`: its id labels every
     object envbot writes, so two installs sharing a cluster never touch each other's."""
@@ -322,7 +312,6 @@ __all__ = [
     "Event",
     "InboundKey",
     "Install",
-    "Lease",
     "OutboxMessage",
     "SlackMessage",
     "new_id",
