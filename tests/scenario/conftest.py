@@ -185,13 +185,26 @@ class SlackClient:
         got = wait_for(lambda: self.ephemerals_since(cursor, user), what=f"answer to {text!r}")
         return message_text(got[0].text, got[0].blocks)
 
+    def answers_since(self, cursor: int, user: str, msg: Message) -> list[Delivery]:
+        """Ephemerals to `user`, and updates of `msg` in place (a one-shot message's answer)."""
+        found, _ = self.slack.deliveries_since(cursor)
+        return [
+            d
+            for d in found
+            if (d.kind == DeliveryKind.EPHEMERAL and d.user == self.slack.user_id(user))
+            or (d.kind == DeliveryKind.UPDATE and (d.channel, d.ts) == (msg.channel, msg.ts))
+        ]
+
     def press(self, user: str, msg: Message, action_id: str) -> str:
-        """Click the button `action_id` on `msg` and wait for the ephemeral answer."""
+        """Click the button `action_id` on `msg` and wait for the answer: an ephemeral, or
+        `msg` replaced in place."""
         (button,) = [b for b in buttons(msg.blocks) if b["action_id"] == action_id]
         cursor = self.mark()
         resp = self.click(user, msg, button)
         assert resp.status_code == 200, resp.text
-        got = wait_for(lambda: self.ephemerals_since(cursor, user), what=f"answer to {action_id}")
+        got = wait_for(
+            lambda: self.answers_since(cursor, user, msg), what=f"answer to {action_id}"
+        )
         return message_text(got[0].text, got[0].blocks)
 
 

@@ -42,7 +42,7 @@ class World(ScenarioClock):
         self.clock.set(self.clock.now() + timedelta(seconds=1))
         cursor = self.http.mark()
         resp = self.http.click(user, msg, button)
-        got = wait_for(lambda: self.http.ephemerals_since(cursor, user), what="the answer")
+        got = wait_for(lambda: self.http.answers_since(cursor, user, msg), what="the answer")
         return resp.status_code, message_text(got[0].text, got[0].blocks)
 
     def env(self, name: str) -> Environment:
