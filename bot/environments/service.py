@@ -131,7 +131,7 @@ class EnvironmentService(EnvironmentChanges):
             raise UserError("give --ttl or --until, not both")
         if until is not None:
             return lifetime_until(
-                until, self.clock.now(), tz, template.ttl.max, f"the {name} template"
+                until, self.clock.now(), tz, template.ttl.max, f"the {name} template's"
             )
         if raw is None:
             return template.ttl.default
