@@ -39,6 +39,11 @@ class AccessService(AccessDecisions):
         until = cmd.options.get("until")
         if until is not None and len(args) > 2:
             raise UserError(f'give a duration ("{args[2]}") or --until, not both')
+        if until is not None and len(args) < 2:
+            raise UserError(
+                "--until needs the workspace and role first: "
+                '`/access request <workspace> <role> --until "fri 18:00" "<reason>"`'
+            )
         if until is not None and len(args) == 2:
             duration = self._until_duration(args[0], args[1], until, actor.user_id)
             args.append(duration)

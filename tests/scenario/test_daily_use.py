@@ -102,6 +102,7 @@ def test_until_is_read_in_the_users_slack_zone(world: World) -> None:  # noqa: F
     over_role = world.http.ask(
         "alice", "/access", "request sandbox admin --until today 14:00 --reason debug"
     )
+    no_role = world.http.ask("alice", "/access", 'request sandbox --until "fri 18:00" "x"')
 
     # validating: Friday 18:00 in New York is 23:00 UTC
     assert "Creating `until-env`" in created
@@ -115,6 +116,7 @@ def test_until_is_read_in_the_users_slack_zone(world: World) -> None:  # noqa: F
     with world.sessions() as s:
         assert s.scalars(select(AccessRequest.duration_s)).all() == [8 * 3600]
     assert "past the admin role's maximum of 8h" in over_role
+    assert "--until needs the workspace and role first" in no_role
     assert _count(world, Environment) == 1
 
 
