@@ -2,8 +2,11 @@
 
 A reminder is a DM whose outbox key names the object, its expiry time and the threshold, so
 it is sent at most once per threshold for a given expiry, and an extension (a new expiry)
-re-arms every threshold. The job decides at each run, from current state, so nothing is sent
-for what was deleted, revoked or extended meanwhile, even while quiet hours hold it back.
+re-arms the thresholds. Only thresholds below the lifetime left when the object became active
+or was last extended are armed (`armed.py`): a 2 h grant gets no "ends in 24 h" DM, and an
+extension is not followed at once by a reminder for a threshold it already passed. The job
+decides at each run, from current state, so nothing is sent for what was deleted, revoked or
+extended meanwhile, even while quiet hours hold it back.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.errors import TemporaryError
+from bot.lifecycle.armed import armed_since, armed_thresholds
 from bot.lifecycle.context import Context, UseCases
 from bot.lifecycle.render import reminder_message, time_left
 from bot.lifecycle.workflow import T, Workflow
@@ -51,7 +55,10 @@ class Reminders(Generic[T]):
                 model.state == self.state, model.expires_at <= horizon, model.expires_at > now
             )
         ).all()
-        return [Reminder(self, obj, obj.holder_id, obj.expires_at) for obj in rows]
+        armed = armed_since(s, self.workflow.kind, self.state, [obj.id for obj in rows])
+        return [
+            Reminder(self, obj, obj.holder_id, obj.expires_at, armed.get(obj.id)) for obj in rows
+        ]
 
     def first_expiry_after(self, s: Session, after: datetime) -> datetime | None:
         """The earliest expiry later than `after` among this workflow's objects in `state`."""
@@ -72,13 +79,13 @@ class Reminder:
     obj: Any
     user_id: str
     expires_at: datetime
+    armed_at: datetime | None = None  # when its current lifetime began (None: not known)
 
     def message(self, left: str, when: str) -> Message:
         src = self.source
-        label, action = src.end
         text = src.text(self.obj, left, when)
         return reminder_message(
-            text, src.workflow.kind, self.obj.id, src.step(self.obj), label, action
+            text, src.workflow.kind, self.obj.id, self.obj.label, src.step(self.obj), src.end
         )
 
     @property
@@ -159,8 +166,9 @@ class ReminderJob(UseCases):
         return self._quiet_end(now, tz) if self._quiet(now, reminder.expires_at, tz) else now
 
     def _crossed(self, reminder: Reminder, now: datetime) -> timedelta | None:
-        """The nearest threshold crossed by now; larger ones missed in between are moot."""
-        return next((t for t in self.thresholds if reminder.expires_at - t <= now), None)
+        """The nearest armed threshold crossed by now; larger ones missed in between are moot."""
+        armed = armed_thresholds(self.thresholds, reminder.expires_at, reminder.armed_at)
+        return next((t for t in armed if reminder.expires_at - t <= now), None)
 
     @staticmethod
     def _key(reminder: Reminder, threshold: timedelta) -> str:

@@ -34,7 +34,7 @@ def test_a_replayed_access_request_creates_one_request(
     slack_http: SlackClient, sessions: sessionmaker[Session]
 ) -> None:
     # execution
-    first, replay, text = _replayed(slack_http, "/access", "request sandbox admin 4h debug it")
+    first, replay, text = _replayed(slack_http, "/access", 'request sandbox admin 4h "debug it"')
 
     # validating
     assert (first, replay, text) == (200, 200, "")
@@ -96,7 +96,7 @@ def test_a_command_that_says_payload_is_still_a_command(
 ) -> None:
     # setup: Bolt reads any form body mentioning "payload" as an interaction
     body = slack_http.slash_body(
-        "alice", "/access", "request sandbox view 1h fix the payload parser"
+        "alice", "/access", 'request sandbox view 1h "fix the payload parser"'
     )
 
     # execution

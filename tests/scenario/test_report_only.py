@@ -154,7 +154,7 @@ def test_expiry_reports_once_deletes_nothing_and_proceeds_when_turned_off(
     # setup: a namespace environment (8h) and an rbac grant (2h) on shared-dev, report-only on
     bot = start(_report_only(policy))
     bot.http.ask("alice", "/env", "create dev alice-ns")
-    answer = bot.http.ask("alice", "/access", "request team-a edit 2h fix the payments job")
+    answer = bot.http.ask("alice", "/access", 'request team-a edit 2h "fix the payments job"')
     bot.jobs(clock)
     found = REQUEST_ID.search(answer)
     assert found, answer
