@@ -16,8 +16,8 @@ from slack_sdk import WebClient
 
 from bot.demo.fake_slack_api import ApiError, Params, SlackApi
 from bot.demo.fake_slack_faults import DROPPED, Failure, FaultProfile
-from bot.demo.fake_slack_scopes import MANIFEST_SCOPES, needed_scopes
 from bot.demo.fake_slack_http import FakeSlackServer
+from bot.demo.fake_slack_scopes import MANIFEST_SCOPES, needed_scopes
 from bot.demo.fake_slack_seen import WhatUsersSee
 from bot.demo.fake_slack_store import Store
 from bot.demo.fake_slack_workspace import Channel, User, UserGroup, Workspace
@@ -286,7 +286,12 @@ class FakeSlack(WhatUsersSee):
         missing = [sc for sc in needed_scopes(method, params) if sc not in self.scopes]
         if missing:
             needed = ",".join(missing)
-            return 200, {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided}
+            return 200, {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": needed,
+                "provided": provided,
+            }
         failure = self._take_failure(method)
         if failure is not None and not failure.after:
             if failure.retry_after is not None:

@@ -29,7 +29,7 @@ ALL_FAULTS = tuple(Fault)
 
 @dataclass
 class Failure:
-    """A queued failure: the next `remaining` calls answer `status`/`error` (DROPPED = no answer)."""
+    """A queued failure: the next `remaining` calls answer `status` and `error` (or no answer)."""
 
     status: int
     error: str
@@ -49,7 +49,7 @@ class FaultProfile:
     injected: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+        self._rng = random.Random(self.seed)  # noqa: S311 - a reproducible test fault, not a secret
 
     def pick(self, method: str) -> Failure | None:
         """A failure for this call, or None; counts what it injects by kind."""
