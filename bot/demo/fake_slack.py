@@ -260,6 +260,32 @@ class FakeSlack(WhatUsersSee):
                 raise KeyError(f"no conversation {channel!r}") from exc
         return f"{self.url}/response/{token}"
 
+    def show_ack_body(self, channel: str, user: str, body: str) -> bool:
+        """Show a slash command's ack body as Slack does: an empty body shows nothing, JSON with
+        `response_type: in_channel` is posted, any other answer is an ephemeral to `user`.
+
+        Returns:
+            Whether something was shown.
+        """
+        text = body.strip()
+        if not text:
+            return False
+        try:
+            answer = json.loads(text)
+        except json.JSONDecodeError:
+            answer = {"text": text}
+        if not isinstance(answer, dict):
+            return False
+        with self._lock:
+            cid = self._api.target(channel)
+            uid = self._ws.require_user(user).id
+            shown_text, blocks = str(answer.get("text") or ""), answer.get("blocks") or []
+            if answer.get("response_type") == "in_channel":
+                self._store.post(cid, shown_text, blocks, None)
+            else:
+                self._store.post_ephemeral(cid, uid, shown_text, blocks, None)
+        return True
+
     # -- request handling (called from server threads) ---------------------------------------
 
     def handle_api(

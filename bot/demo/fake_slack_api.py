@@ -79,6 +79,10 @@ class SlackApi:
 
     # -- argument helpers ------------------------------------------------------------------
 
+    def target(self, ref: str) -> str:
+        """The conversation id for a channel id or name, a DM id, or a user id."""
+        return self._target(ref)
+
     def _target(self, ref: str) -> str:
         """Resolve a channel id, `#name`, app DM id, or user id (a DM) to a conversation id."""
         channel = self.ws.find_channel(ref) if ref.startswith(("C", "#")) else None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 import pytest
 import requests
@@ -91,13 +92,18 @@ class SlackClient:
     cursor: int = field(default=0)
 
     def post(self, body: str, headers: dict[str, str] | None = None) -> requests.Response:
-        """POST a raw body to /slack/events (signed now unless `headers` are given)."""
-        return requests.post(
+        """POST a raw body to /slack/events (signed now unless `headers` are given); a slash
+        command's ack body is shown to its user as Slack shows it."""
+        resp = requests.post(
             f"{self.url}/slack/events",
             data=body.encode(),
             headers=headers if headers is not None else sign(self.secret, body),
             timeout=DEADLINE,
         )
+        form = dict(parse_qsl(body)) if resp.status_code == 200 else {}
+        if form.get("command") and form.get("channel_id") and form.get("user_id"):
+            self.slack.show_ack_body(form["channel_id"], form["user_id"], resp.text)
+        return resp
 
     def slash_body(self, user: str, command: str, text: str) -> str:
         uid = self.slack.user_id(user)
