@@ -24,7 +24,6 @@ MANIFEST_SCOPES = frozenset(
         "channels:history",
         "groups:history",
         "im:history",
-        "mpim:history",
     }
 )
 
