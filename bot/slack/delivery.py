@@ -229,12 +229,11 @@ class OutboxDrain:
             # so a post's next attempt looks it up first.
             self._retry(row, now, _describe(exc))
             return 0
+        done: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": ""}
+        if row.kind == "response":
+            done["response_url"] = response_url.spent(row.response_url)
         with self._sessions.begin() as s:
-            s.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(status="sent", sent_at=now, last_error="")
-            )
+            s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**done))
             if row.purpose and row.kind == "post" and ts:
                 s.add(
                     SlackMessage(
@@ -326,7 +325,9 @@ class OutboxDrain:
             used = s.scalar(
                 select(func.sum(OutboxMessage.attempts)).where(
                     OutboxMessage.kind == "response",
-                    OutboxMessage.response_url == row.response_url,
+                    OutboxMessage.response_url.in_(
+                        (row.response_url, response_url.spent(row.response_url))
+                    ),
                     OutboxMessage.created_at >= now - response_url.LIFETIME,
                 )
             )

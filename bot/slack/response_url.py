@@ -7,6 +7,7 @@ chat.postEphemeral, then to a DM. The URL is a credential: nothing here logs it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -56,6 +57,12 @@ def post_response(
             return int(resp.status), resp.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read().decode(errors="replace")
+
+
+def spent(url: str) -> str:
+    """What a row keeps of a response_url once it has been used: a digest, enough to count the
+    hook's uses, useless as a credential."""
+    return "sha256:" + hashlib.sha256(url.encode()).hexdigest()
 
 
 def temporary(status: int) -> bool:

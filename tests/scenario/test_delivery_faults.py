@@ -43,17 +43,19 @@ def _run(drain: OutboxDrain, clock: ManualClock, seconds: int) -> None:
         clock.advance(timedelta(seconds=1))
 
 
-def _answer(sessions: sessionmaker[Session], fake: FakeSlack, clock: ManualClock) -> None:
+def _answer(sessions: sessionmaker[Session], fake: FakeSlack, clock: ManualClock) -> str:
+    url = fake.new_response_url(fake.channel_id("platform"), "alice")
     with sessions.begin() as s:
         Notifier().respond(
             s,
             now=clock.now(),
             key="t1",
-            url=fake.new_response_url(fake.channel_id("platform"), "alice"),
+            url=url,
             channel=fake.channel_id("platform"),
             user_id=fake.user_id("alice"),
             message=text_message("your environment is ready"),
         )
+    return url
 
 
 def _shown(fake: FakeSlack, kind: DeliveryKind) -> list[str]:
@@ -79,14 +81,20 @@ def test_a_response_url_500_once_delivers_once(
     # validating: one failed use, one good one, and the user saw the answer once
     assert [c.status for c in fake.calls_to("response_url")] == [500, 200]
     assert len(_shown(fake, DeliveryKind.EPHEMERAL)) == 1
-    assert [r.status for r in _rows(sessions)] == ["sent"]
+    (row,) = _rows(sessions)
+    assert row.status == "sent"
+    assert row.response_url.startswith("sha256:")  # the credential is not kept once used
 
 
 def test_a_dead_response_url_falls_back_to_ephemeral_then_to_a_dm(
-    sessions: sessionmaker[Session], fake: FakeSlack, clock: ManualClock
+    sessions: sessionmaker[Session],
+    fake: FakeSlack,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # setup: the hook is gone (404 used_url) and the bot may not post in the channel
-    _answer(sessions, fake, clock)
+    caplog.set_level(logging.DEBUG)
+    url = _answer(sessions, fake, clock)
     fake.fail_next("response_url", status=404, error="used_url")
     fake.fail_next("chat.postEphemeral", status=200, error="not_in_channel")
 
@@ -100,6 +108,10 @@ def test_a_dead_response_url_falls_back_to_ephemeral_then_to_a_dm(
     assert _shown(fake, DeliveryKind.EPHEMERAL) == []
     (row,) = _rows(sessions)
     assert (row.kind, row.status, row.response_url) == ("dm", "sent", "")
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("bot.demo")]
+    assert any("sending it as dm instead" in line for line in ours)
+    token = url.rsplit("/", 1)[-1]
+    assert not [line for line in ours if token in line]  # the credential is never logged
 
 
 def test_an_expired_response_url_is_not_used_at_all(
