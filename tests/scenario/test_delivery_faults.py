@@ -300,3 +300,28 @@ def test_a_missing_history_scope_parks_the_row_naming_the_scope(
     assert any("lacks the channels:history scope" in r.getMessage() for r in caplog.records)
     (refused,) = [c for c in fake.calls_to("conversations.history")]
     assert refused.error == "missing_scope"
+
+
+def test_lost_connections_count_as_attempts_and_park_like_api_errors(
+    sessions: sessionmaker[Session], fake: FakeSlack, clock: ManualClock
+) -> None:
+    # setup: Slack never answers the card's post (nor takes it)
+    _card(sessions, fake, clock)
+    fake.drop_next("chat.postMessage", after=False, count=100)
+    drain = _drain(sessions, fake, clock)
+
+    # execution: run the drain whenever it has work, over its whole backoff
+    for _ in range(20):
+        drain.drain()
+        due = drain.next_due(clock.now())
+        if due is None:
+            break
+        clock.set(max(due, clock.now() + timedelta(seconds=1)))
+
+    # validating: 8 attempts, then parked (kept, counted), nothing posted
+    (row,) = _rows(sessions)
+    assert (row.status, row.attempts) == ("parked", 8)
+    assert row.last_error == "no answer from Slack (RemoteDisconnected)"
+    assert drain.parked == 1
+    assert len(fake.calls_to("chat.postMessage")) == 8
+    assert fake.kept_messages() == []
