@@ -49,22 +49,23 @@ def queue_answer(services: Services, body: dict[str, Any], message: Message, wha
 
 
 class SlashAnswer:
-    """Acks a slash command with its answer if that is ready within `budget` seconds; else the
-    empty ack goes at the budget and the answer is queued for the response_url.
+    """Acks a slash command with its answer if that is ready within `ACK_BUDGET` seconds of the
+    request; else the empty ack goes then and the answer is queued for the response_url.
 
     If the command raises before anything was acked, nothing is acked here: the error handler
     answers in the ack body instead.
     """
 
     def __init__(
-        self, ack: Ack, services: Services, body: dict[str, Any], budget: float | None = None
+        self, ack: Ack, services: Services, body: dict[str, Any], waited: float = 0.0
     ) -> None:
         self._ack = ack
         self._services = services
         self._body = body
         self._lock = threading.Lock()
         self._acked = False
-        self._timer = threading.Timer(ACK_BUDGET if budget is None else budget, self._ack_empty)
+        # `waited`: how long the request waited before this listener ran (Bolt counts that too).
+        self._timer = threading.Timer(max(0.0, ACK_BUDGET - waited), self._ack_empty)
         self._timer.daemon = True
 
     def __enter__(self) -> SlashAnswer:
