@@ -142,6 +142,7 @@ def build_runtime(
         access=access,
         grants=grants,
         home=HomeService(ctx, views, [ENV_HOME, ACCESS_HOME]),
+        wake=wakeup,
     )
     listeners = listener_pool()
     app = build_app(

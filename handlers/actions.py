@@ -8,11 +8,12 @@ happened, by whom and when); any later press is told who already acted, and chan
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App
 
 from bot.access.buttons import BUTTONS as ACCESS_BUTTONS
 from bot.environments.buttons import BUTTONS as ENV_BUTTONS
@@ -23,6 +24,8 @@ from bot.services.once import OnceOnly, message_key
 from bot.slack.acted import acted_message, already_done
 from bot.slack.blocks import ActionId
 from bot.slack.presses import ButtonRouter, Press
+from handlers.answers import queue_answer
+from handlers.errors import explain
 
 ONE_SHOT_BLOCKS = frozenset({REMINDER_BLOCK, CONFIRM_BLOCK})
 _CHANNEL = re.compile(r"[A-Z0-9]{1,24}")
@@ -39,30 +42,37 @@ def register(app: App, services: Services) -> None:
     buttons = router(services)
     once = OnceOnly(services.sessions, services.clock)
     for action_id in buttons.actions:
-        app.action(action_id.value)(_listener(buttons, once, action_id))
+        app.action(action_id.value)(_listener(services, buttons, once, action_id))
 
 
-def _listener(buttons: ButtonRouter, once: OnceOnly, action_id: ActionId) -> Callable[..., None]:
-    def handle(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+def _listener(
+    services: Services, buttons: ButtonRouter, once: OnceOnly, action_id: ActionId
+) -> Callable[..., None]:
+    def handle(ack: Ack, body: dict[str, Any], logger: logging.Logger) -> None:
         ack()
-        press = Press.from_body(action_id, body)
-        key = _one_shot_key(press, body)
-        if key is None:
-            answer = buttons.press(press)
-            if answer:
-                respond(**{"response_type": "ephemeral", "replace_original": False, **answer})
-            return
-        earlier = once.claim(key, action_id.value, press.user_id)
-        if earlier is not None:
-            done = already_done(earlier.action, earlier.user_id, earlier.at)
-            respond(**{"response_type": "ephemeral", "replace_original": False, **done})
-            return
+        # Slack ignores a click's ack body: every answer goes to its response_url (outbox)
+        key: str | None = None
         try:
+            press = Press.from_body(action_id, body)
+            key = _one_shot_key(press, body)
+            if key is not None:
+                earlier = once.claim(key, action_id.value, press.user_id)
+                if earlier is not None:
+                    done = already_done(earlier.action, earlier.user_id, earlier.at)
+                    queue_answer(services, body, done, "answer")
+                    return
             answer = buttons.press(press)
-        except Exception:
-            once.release(key)  # refused or failed: nothing changed, the buttons stay usable
-            raise
-        respond(**acted_message(_shown_blocks(body), answer, press.user_id, once.clock.now()))
+        except Exception as exc:  # noqa: BLE001 - answered here: after an ack, Bolt's error
+            # path resets the ack it has not yet sent, and the click would look unanswered
+            if key is not None:
+                once.release(key)  # refused or failed: nothing changed, the buttons stay usable
+            queue_answer(services, body, {"text": explain(exc, body, logger)}, "answer")
+            return
+        if key is not None:
+            shown = acted_message(_shown_blocks(body), answer, press.user_id, once.clock.now())
+            queue_answer(services, body, shown, "answer")
+        elif answer:
+            queue_answer(services, body, answer, "answer")
 
     handle.__name__ = f"handle_{action_id.value}"
     return handle

@@ -267,7 +267,7 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))  # post | update | dm | ephemeral
+    kind: Mapped[str] = mapped_column(String(16))  # post | update | dm | ephemeral | response
     channel: Mapped[str] = mapped_column(String(64), default="")
     user_id: Mapped[str] = mapped_column(String(32), default="")
     object_type: Mapped[str] = mapped_column(String(16), default="")
@@ -281,6 +281,10 @@ class OutboxMessage(Base):
     due_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # A `response` row's hook: a credential, never logged. First claim: a crash-recovery
+    # lookup searches Slack's history from a little before it.
+    response_url: Mapped[str] = mapped_column(Text, default="", server_default="")
+    claimed_at: Mapped[datetime | None]
 
 
 class InboundKey(Base):

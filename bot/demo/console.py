@@ -158,7 +158,9 @@ class Demo:
             response_url=self.slack.new_response_url(channel, self.user),
             trigger_id=self.slack.new_trigger_id(self.user),
         )
-        self._dispatch(body)
+        ack = self._dispatch(body)
+        if ack.status == 200:  # Slack shows the ack body (the answer, when it was quick)
+            self.slack.show_ack_body(channel, self.user, ack.body)
 
     def _escape_mention(self, match: re.Match[str]) -> str:
         try:

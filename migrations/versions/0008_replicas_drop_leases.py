@@ -1,6 +1,6 @@
 """drop the unused leases table
 
-Revision ID: 0008_replicas
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-30
 
@@ -15,7 +15,7 @@ from alembic import op
 
 import bot.db.types
 
-revision = '0008_replicas'
+revision = '0008'
 down_revision = '0007'
 branch_labels = None
 depends_on = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 import pytest
 import requests
@@ -25,6 +26,7 @@ from bot.server import HttpServer, make_wsgi_app
 from bot.settings import JobSettings
 from bot.slack.directory import SlackDirectory
 from bot.wiring import Runtime, build_runtime
+from handlers.actions import ONE_SHOT_BLOCKS
 from provisioning.base import AccessBackend, EnvironmentBackend
 from provisioning.cloud import CloudCleaner
 from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
@@ -92,13 +94,18 @@ class SlackClient:
     presses: int = field(default=0)
 
     def post(self, body: str, headers: dict[str, str] | None = None) -> requests.Response:
-        """POST a raw body to /slack/events (signed now unless `headers` are given)."""
-        return requests.post(
+        """POST a raw body to /slack/events (signed now unless `headers` are given); a slash
+        command's ack body is shown to its user as Slack shows it."""
+        resp = requests.post(
             f"{self.url}/slack/events",
             data=body.encode(),
             headers=headers if headers is not None else sign(self.secret, body),
             timeout=DEADLINE,
         )
+        form = dict(parse_qsl(body)) if resp.status_code == 200 else {}
+        if form.get("command") and form.get("channel_id") and form.get("user_id"):
+            self.slack.show_ack_body(form["channel_id"], form["user_id"], resp.text)
+        return resp
 
     def slash_body(self, user: str, command: str, text: str) -> str:
         uid = self.slack.user_id(user)
@@ -189,13 +196,20 @@ class SlackClient:
         return message_text(got[0].text, got[0].blocks)
 
     def answers_since(self, cursor: int, user: str, msg: Message) -> list[Delivery]:
-        """Ephemerals to `user`, and updates of `msg` in place (a one-shot message's answer)."""
+        """Ephemerals to `user`, and updates of `msg` in place when it is a one-shot message
+        (a reminder or a delete confirmation, whose press replaces it). A card's own updates
+        (a decision re-renders it) are not the answer to a press."""
         found, _ = self.slack.deliveries_since(cursor)
+        one_shot = any(b.get("block_id") in ONE_SHOT_BLOCKS for b in msg.blocks)
         return [
             d
             for d in found
             if (d.kind == DeliveryKind.EPHEMERAL and d.user == self.slack.user_id(user))
-            or (d.kind == DeliveryKind.UPDATE and (d.channel, d.ts) == (msg.channel, msg.ts))
+            or (
+                one_shot
+                and d.kind == DeliveryKind.UPDATE
+                and (d.channel, d.ts) == (msg.channel, msg.ts)
+            )
         ]
 
     def press(self, user: str, msg: Message, action_id: str) -> str:
