@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from bot.errors import PermanentError, TemporaryError
+from provisioning.kube.kubeconfig import kubeconfig_source, searched
 from provisioning.kube.resources import CLUSTER_ROLE_BINDING as CLUSTER_ROLE_BINDING
 from provisioning.kube.resources import LIMIT_RANGE as LIMIT_RANGE
 from provisioning.kube.resources import NAMESPACE as NAMESPACE
@@ -333,7 +334,8 @@ class _Call:
 class KubeClients:
     """The management cluster's client plus lazily built clients for the configured clusters.
 
-    With no kubeconfig the management client uses the pod's in-cluster service account.
+    The kubeconfig is found as kubectl finds it (`provisioning.kube.kubeconfig`); with none,
+    the management client uses the pod's in-cluster service account.
     """
 
     def __init__(
@@ -380,15 +382,30 @@ class KubeClients:
             return self._clients[key]
 
     def _build(self, context: str | None) -> Any:
+        source = kubeconfig_source(self._kubeconfig)
+        if source is None and context is not None:
+            raise PermanentError(
+                f"context {context!r} needs a kubeconfig, and none was found: {searched()}; "
+                "set ENVBOT_KUBECONFIG"
+            )
         try:
-            if self._kubeconfig is None and context is None:
+            if source is None:
                 configuration = k8s.Configuration()
                 k8s_config.load_incluster_config(client_configuration=configuration)
                 return k8s.ApiClient(configuration)
             return k8s_config.new_client_from_config(
-                config_file=self._kubeconfig, context=context, persist_config=False
+                config_file=source, context=context, persist_config=False
             )
-        except (ConfigException, OSError) as exc:
+        except ConfigException as exc:
+            if source is None:
+                raise PermanentError(
+                    f"no kubeconfig found ({searched()}) and the in-cluster config failed "
+                    f"(not in a pod?): {exc}; set ENVBOT_KUBECONFIG or KUBECONFIG"
+                ) from exc
+            raise PermanentError(
+                f"cannot load Kubernetes config {source} (context {context!r}): {exc}"
+            ) from exc
+        except OSError as exc:
             raise PermanentError(
                 f"cannot load Kubernetes config (context {context!r}): {exc}"
             ) from exc
