@@ -17,7 +17,13 @@ from bot.db.session import make_engine
 from bot.environments.spec import topology_spec
 from bot.errors import BackendError, PermanentError
 from bot.policy import Policy, TopologyCluster, check_policy_file, load_policy
-from bot.settings import Settings, SettingsError, default_database_url, load_settings
+from bot.settings import (
+    Settings,
+    SettingsError,
+    default_database_url,
+    load_settings,
+    missing_policy_file,
+)
 from bot.slack.client import make_client, whoami
 from provisioning.base import EnvSpec
 from provisioning.kube.capi import cluster_resource, machine_deployment_resource
@@ -36,9 +42,14 @@ class Check:
 
 
 def _policy(settings: Settings) -> tuple[Check, Policy | None]:
+    missing = missing_policy_file(settings)
+    if missing:
+        return Check("policy", False, missing), None
     errors = check_policy_file(settings.policy_file)
     if errors:
-        return Check("policy", False, "; ".join(errors[:5])), None
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        detail = "; ".join(errors[:5]) + more + "; `envbot policy check` lists every error"
+        return Check("policy", False, detail), None
     return Check("policy", True, f"{settings.policy_file} is valid"), load_policy(
         settings.policy_file
     )
@@ -317,13 +328,6 @@ def iter_checks() -> Iterator[Check]:
         return
     yield Check("settings", True, "loaded")
     policy_check, policy = _load_policy(settings)
-    if not policy_check.ok:
-        policy_check = Check(
-            "policy",
-            False,
-            f"{policy_check.detail}; set ENVBOT_POLICY_FILE to your policy file "
-            "(examples/policy.yaml documents every key)",
-        )
     yield policy_check
     checks: list[tuple[str, Callable[[], Check]]] = [
         ("database", lambda: _database(settings)),

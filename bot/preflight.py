@@ -13,7 +13,7 @@ from bot.db.install import InstallIdError, load_install_id
 from bot.db.revision import code_head, database_revision, missing_sqlite_file, schema_problem
 from bot.db.session import make_engine
 from bot.policy import Policy, check_policy_file, load_policy
-from bot.settings import Settings
+from bot.settings import Settings, missing_policy_file
 
 
 class StartupError(Exception):
@@ -43,6 +43,9 @@ def preflight(settings: Settings, *, apply_migrations: bool) -> Preflight:
 
 
 def _policy(settings: Settings) -> Policy:
+    missing = missing_policy_file(settings)
+    if missing:
+        raise StartupError(missing)
     errors = check_policy_file(settings.policy_file)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""

@@ -149,6 +149,18 @@ def _read_secret(var: str, secrets_dir: str | None) -> str | None:
     return None
 
 
+def missing_policy_file(settings: Settings) -> str | None:
+    """Where the policy file was looked for, when it is not there (None when it is)."""
+    path = settings.policy_file
+    if path.is_file():
+        return None
+    how = "is" if "policy_file" in settings.model_fields_set else "is unset; the default is"
+    return (
+        f"no policy file at {path.absolute()} (ENVBOT_POLICY_FILE {how} {path}); set "
+        "ENVBOT_POLICY_FILE to your policy file (examples/policy.yaml documents every key)"
+    )
+
+
 class SettingsError(ValueError):
     """A setting has a value it cannot take; the message is one line naming the variable."""
 

@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from bot.errors import PermanentError, TemporaryError
-from provisioning.kube.kubeconfig import kubeconfig_source, searched
+from provisioning.kube.kubeconfig import current_context, kubeconfig_source, searched
 from provisioning.kube.resources import CLUSTER_ROLE_BINDING as CLUSTER_ROLE_BINDING
 from provisioning.kube.resources import LIMIT_RANGE as LIMIT_RANGE
 from provisioning.kube.resources import NAMESPACE as NAMESPACE
@@ -394,7 +394,9 @@ class KubeClients:
                 k8s_config.load_incluster_config(client_configuration=configuration)
                 return k8s.ApiClient(configuration)
             return k8s_config.new_client_from_config(
-                config_file=source, context=context, persist_config=False
+                config_file=source,
+                context=context or current_context(source),
+                persist_config=False,
             )
         except ConfigException as exc:
             if source is None:

@@ -8,6 +8,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
+
 DEFAULT = Path(".kube") / "config"
 
 
@@ -35,6 +37,22 @@ def kubeconfig_source(
         return os.pathsep.join(found) or None
     default = (Path.home() if home is None else home) / DEFAULT
     return str(default) if default.is_file() else None
+
+
+def current_context(source: str) -> str | None:
+    """The `current-context` of the first listed file that sets one, as kubectl merges them
+    (the Python client lets the last file win: kubernetes-client/python#2386).
+
+    Unreadable files are left to the client, which names them in its error.
+    """
+    for path in source.split(os.pathsep):
+        try:
+            config = yaml.safe_load(Path(path).expanduser().read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(config, dict) and config.get("current-context"):
+            return str(config["current-context"])
+    return None
 
 
 def searched(environ: Mapping[str, str] | None = None) -> str:
