@@ -10,7 +10,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db import migrate
 from bot.db.install import InstallIdError, load_install_id
-from bot.db.revision import code_head, database_revision, missing_sqlite_file, schema_problem
+from bot.db.revision import (
+    code_head,
+    database_revision,
+    missing_sqlite_file,
+    newer_than_code,
+    schema_problem,
+)
 from bot.db.session import make_engine
 from bot.policy import Policy, check_policy_file, load_policy
 from bot.settings import Settings, missing_policy_file
@@ -75,18 +81,14 @@ def _database(settings: Settings, apply_migrations: bool) -> str:
     url = settings.database_url.get_secret_value()
     head = code_head()
     try:
-        if apply_migrations:
-            migrate.upgrade(url, install_id=settings.install_id)
-        elif missing_sqlite_file(url) is not None:
+        exists = missing_sqlite_file(url) is None
+        if not exists and not apply_migrations:
             raise StartupError(str(schema_problem(None, head)))
-        engine = make_engine(url)
-        try:
-            problem = schema_problem(database_revision(engine), head)
-            if problem:
-                raise StartupError(problem)
-            load_install_id(engine, settings.install_id)
-        finally:
-            engine.dispose()
+        if apply_migrations:
+            if exists:  # a newer envbot's schema is not ours to migrate (Alembic cannot)
+                _check(url, head, settings.install_id, newer_only=True)
+            migrate.upgrade(url, install_id=settings.install_id)
+        _check(url, head, settings.install_id)
     except InstallIdError as exc:
         raise StartupError(str(exc)) from None
     except (SQLAlchemyError, ImportError) as exc:
@@ -96,3 +98,17 @@ def _database(settings: Settings, apply_migrations: bool) -> str:
             "ENVBOT_DATABASE_URL and that the database is up"
         ) from None
     return head
+
+
+def _check(url: str, head: str, install_id: str | None, *, newer_only: bool = False) -> None:
+    engine = make_engine(url)
+    try:
+        current = database_revision(engine)
+        if newer_only and not newer_than_code(current):
+            return
+        problem = schema_problem(current, head)
+        if problem:
+            raise StartupError(problem)
+        load_install_id(engine, install_id)
+    finally:
+        engine.dispose()

@@ -30,6 +30,11 @@ def _revisions() -> tuple[str, frozenset[str]]:
     return head, frozenset(rev.revision for rev in scripts.walk_revisions())
 
 
+def newer_than_code(current: str | None) -> bool:
+    """Whether `current` is a revision this code does not know (a newer envbot migrated)."""
+    return current is not None and current not in _revisions()[1]
+
+
 def database_revision(engine: Engine) -> str | None:
     """The revision stored in `alembic_version`, or None when the database was never migrated.
 
@@ -46,7 +51,7 @@ def schema_problem(current: str | None, head: str) -> str | None:
     """What to do when the database is not at `head`, in the words doctor and serve both print."""
     if current == head:
         return None
-    if current is not None and current not in _revisions()[1]:
+    if newer_than_code(current):
         return (
             f"the database is at revision {current}, which this code does not know (a newer "
             f"envbot migrated it); the code needs {head}: run the newer envbot, or that "
@@ -59,11 +64,14 @@ def schema_problem(current: str | None, head: str) -> str | None:
 
 
 def schema_ready(engine: Engine, head: str) -> bool:
-    """True when the database answers and is at `head` (for /readyz)."""
+    """True when the database answers and is at `head` (for /readyz), or at a revision this code
+    does not know: a newer envbot migrated it in a rolling update, and the pods of this version
+    keep serving until they are replaced (a process that starts on it is refused instead)."""
     try:
-        return database_revision(engine) == head
+        current = database_revision(engine)
     except SQLAlchemyError:
         return False
+    return current == head or newer_than_code(current)
 
 
 def missing_sqlite_file(url: str) -> Path | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from sqlalchemy import text
 
 from bot.db import migrate
 from bot.db.revision import code_head, database_revision
@@ -276,3 +277,33 @@ def test_readyz_follows_the_schema_revision(served: str, fresh_database_url: str
 
     migrate.upgrade(fresh_database_url)
     assert readyz(served) == (200, "ready")
+
+    # a newer envbot's migration in a rolling update: this version keeps serving until replaced
+    engine = make_engine(fresh_database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999_newer'"))
+    finally:
+        engine.dispose()
+    assert readyz(served) == (200, "ready")
+
+
+def test_serve_refuses_to_start_on_a_newer_schema(
+    serve_env: dict[str, str], fresh_database_url: str
+) -> None:
+    migrate.upgrade(fresh_database_url)
+    engine = make_engine(fresh_database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999_newer'"))
+    finally:
+        engine.dispose()
+    # with or without --migrate: Alembic cannot take a schema it does not know anywhere
+    for args in (["serve"], ["serve", "--migrate"]):
+        result = run(serve_env | {"ENVBOT_DATABASE_URL": fresh_database_url}, *args)
+        assert result.returncode == 2
+        assert result.stderr == (
+            "envbot serve: the database is at revision 9999_newer, which this code does not "
+            f"know (a newer envbot migrated it); the code needs {code_head()}: run the newer "
+            f"envbot, or that version's `envbot migrate --downgrade {code_head()}`\n"
+        )
