@@ -27,7 +27,7 @@ from bot.settings import (
 from bot.slack.client import make_client, whoami
 from provisioning.base import EnvSpec
 from provisioning.kube.capi import cluster_resource, machine_deployment_resource
-from provisioning.kube.client import KubeClients
+from provisioning.kube.client import KubeClients, KubeConfigError
 from provisioning.kube.clusterclass import topology_problems
 from provisioning.kube.templates import topology_variables
 from provisioning.kube.version import admission_policy_note
@@ -169,6 +169,8 @@ def _kubernetes(settings: Settings, policy: Policy | None) -> Check:
                 for res in (cluster_resource("v1beta1"), machine_deployment_resource("v1beta1")):
                     clients.management().list(res, "envbot.io/managed=true", ws.namespace)
                 seen.append(f"{name} ({ws.namespace})")
+    except KubeConfigError as exc:
+        return Check("kubernetes", False, str(exc))
     except BackendError as exc:
         return Check(
             "kubernetes",
@@ -218,6 +220,8 @@ def _cluster_classes(settings: Settings, policy: Policy | None) -> Check:
                 topo.class_,
                 topology_variables(sample),
             )
+    except KubeConfigError as exc:
+        return Check("clusterclasses", False, str(exc))
     except BackendError as exc:
         return Check("clusterclasses", False, f"{exc}; check the RBAC for clusterclasses")
     finally:
@@ -241,6 +245,8 @@ def _admission(settings: Settings, policy: Policy | None) -> Check:
         for name in sorted(policy.clusters):
             try:
                 info = clients.cluster(name).server_version()
+            except KubeConfigError as exc:
+                return Check("admission", False, f"target cluster {name}: {exc}")
             except BackendError as exc:
                 return Check(
                     "admission",

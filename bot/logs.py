@@ -38,4 +38,6 @@ def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
     root.setLevel(level)
     # APScheduler logs every run at INFO ("Running job ... executed successfully"): two lines a
     # second for the outbox alone. Our jobs log what they do; its warnings (a missed run) stay.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+    # Alembic announces each of its plugins at INFO whenever the migrations are read.
+    for noisy in ("apscheduler", "alembic.runtime.plugins"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -85,6 +85,11 @@ def _describe(res: Resource, name: str, namespace: str | None) -> str:
     )
 
 
+class KubeConfigError(PermanentError):
+    """No usable kubeconfig or in-cluster config; the message says where it looked and what to
+    set."""
+
+
 class KubeClient:
     """Plain-dict create/get/list against one cluster's API server; updates and deletes only
     through `patch_owned`/`delete_owned`, which check the owner of exactly what they change."""
@@ -384,7 +389,7 @@ class KubeClients:
     def _build(self, context: str | None) -> Any:
         source = kubeconfig_source(self._kubeconfig)
         if source is None and context is not None:
-            raise PermanentError(
+            raise KubeConfigError(
                 f"context {context!r} needs a kubeconfig, and none was found: {searched()}; "
                 "set ENVBOT_KUBECONFIG"
             )
@@ -399,15 +404,16 @@ class KubeClients:
                 persist_config=False,
             )
         except ConfigException as exc:
+            reason = str(exc).rstrip(".")
             if source is None:
-                raise PermanentError(
+                raise KubeConfigError(
                     f"no kubeconfig found ({searched()}) and the in-cluster config failed "
-                    f"(not in a pod?): {exc}; set ENVBOT_KUBECONFIG or KUBECONFIG"
+                    f"(not in a pod?): {reason}; set ENVBOT_KUBECONFIG or KUBECONFIG"
                 ) from exc
-            raise PermanentError(
-                f"cannot load Kubernetes config {source} (context {context!r}): {exc}"
+            raise KubeConfigError(
+                f"cannot load Kubernetes config {source} (context {context!r}): {reason}"
             ) from exc
         except OSError as exc:
-            raise PermanentError(
+            raise KubeConfigError(
                 f"cannot load Kubernetes config (context {context!r}): {exc}"
             ) from exc

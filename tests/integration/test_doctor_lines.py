@@ -29,6 +29,15 @@ def slack(
     policy = tmp_path / "policy.yaml"
     policy.write_text(NO_AWS, encoding="utf-8")
     migrate.upgrade(fresh_database_url)
+    # no kubeconfig anywhere, and not in a pod
+    for name in (
+        "KUBECONFIG",
+        "KUBERNETES_SERVICE_HOST",
+        "ENVBOT_KUBECONFIG",
+        "ENVBOT_KUBE_CONTEXT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
     with FakeSlack() as fake:
         for key, value in {
             "ENVBOT_SLACK__BOT_TOKEN": fake.token,
@@ -68,3 +77,12 @@ def test_an_unexpected_error_in_a_check_is_a_line(
     )
     assert checks["database"].ok  # the others still ran
     assert checks["aws"].ok
+
+
+def test_a_missing_kubeconfig_is_one_fix_not_two(slack: FakeSlack) -> None:
+    admission = {c.name: c for c in run_checks()}["admission"]
+    assert not admission.ok
+    assert admission.detail == (
+        "target cluster spare: context 'spare' needs a kubeconfig, and none was found: "
+        "ENVBOT_KUBECONFIG is unset and ~/.kube/config is absent; set ENVBOT_KUBECONFIG"
+    )
