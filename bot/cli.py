@@ -16,19 +16,28 @@ logger = logging.getLogger(__name__)
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply the Alembic migrations (or go down with --downgrade REV)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.db import migrate
     from bot.db.install import InstallIdError
 
     settings = load_settings()
     url = args.database_url or settings.database_url.get_secret_value()
-    if args.downgrade:
-        migrate.downgrade(url, args.downgrade)
-        return 0
     try:
+        if args.downgrade:
+            migrate.downgrade(url, args.downgrade)
+            return 0
         install_id = migrate.upgrade(url, install_id=settings.install_id)
     except InstallIdError as exc:
         sys.stderr.write(f"envbot migrate: {exc}\n")
         return 1
+    except SQLAlchemyError as exc:
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        sys.stderr.write(
+            f"envbot migrate: cannot reach the database ({exc.__class__.__name__}: {first}); "
+            "check ENVBOT_DATABASE_URL (or --database-url) and that the database is up\n"
+        )
+        return 2
     sys.stdout.write(f"migrated; install id {install_id}\n")
     return 0
 

@@ -196,6 +196,16 @@ def test_serve_says_in_one_line_that_the_database_is_unreachable(
     assert result.stderr.endswith("check ENVBOT_DATABASE_URL and that the database is up\n")
 
 
+def test_migrate_says_in_one_line_that_the_database_is_unreachable(
+    base_env: dict[str, str],
+) -> None:
+    url = f"postgresql+psycopg://envbot:pw@127.0.0.1:{closed_port()}/envbot"
+    result = run(base_env | {"ENVBOT_DATABASE_URL": url}, "migrate")
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("envbot migrate: cannot reach the database (OperationalError: ")
+
+
 def test_serve_says_in_one_line_that_the_policy_is_missing(
     serve_env: dict[str, str], tmp_path: Path
 ) -> None:
