@@ -241,6 +241,7 @@ def served(serve_env: dict[str, str], fresh_database_url: str) -> Iterator[str]:
         "ENVBOT_HTTP_HOST": "127.0.0.1",
         "ENVBOT_HTTP_PORT": "0",
         "ENVBOT_LOG_LEVEL": "info",
+        "ENVBOT_SHUTDOWN_DELAY": "0",  # SIGTERM at the end: no load balancer to wait for
     }
     with subprocess.Popen(
         [*ENVBOT, "serve", "--migrate"],
