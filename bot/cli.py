@@ -9,26 +9,35 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.logs import configure_logging
-from bot.settings import Settings
+from bot.settings import SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply the Alembic migrations (or go down with --downgrade REV)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.db import migrate
     from bot.db.install import InstallIdError
 
-    settings = Settings()
+    settings = load_settings()
     url = args.database_url or settings.database_url.get_secret_value()
-    if args.downgrade:
-        migrate.downgrade(url, args.downgrade)
-        return 0
     try:
+        if args.downgrade:
+            migrate.downgrade(url, args.downgrade)
+            return 0
         install_id = migrate.upgrade(url, install_id=settings.install_id)
     except InstallIdError as exc:
         sys.stderr.write(f"envbot migrate: {exc}\n")
         return 1
+    except SQLAlchemyError as exc:
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        sys.stderr.write(
+            f"envbot migrate: cannot reach the database ({exc.__class__.__name__}: {first}); "
+            "check ENVBOT_DATABASE_URL (or --database-url) and that the database is up\n"
+        )
+        return 2
     sys.stdout.write(f"migrated; install id {install_id}\n")
     return 0
 
@@ -43,7 +52,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     from bot.policy import check_policy_file, load_policy, policy_warnings
     from bot.policy.ineffective import check_policy_warnings
 
-    path = Path(args.file or Settings().policy_file)
+    path = Path(args.file or load_settings().policy_file)
     errors = check_policy_file(path)
     for line in errors:
         sys.stderr.write(line + "\n")
@@ -129,12 +138,10 @@ def cmd_demo_send(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the bot: HTTP (signed requests) or Socket Mode, plus the background jobs."""
-    from bot.db import migrate
-    from bot.db.install import InstallIdError
-    from bot.db.session import database_ready
+    from bot.db.revision import schema_ready
     from bot.domain.clock import SystemClock
-    from bot.policy import load_policy
     from bot.policy.ineffective import check_policy_warnings
+    from bot.preflight import StartupError, preflight
     from bot.server import HttpServer, make_wsgi_app
     from bot.shutdown import StopSignal, drain
     from bot.slack.client import make_client
@@ -145,26 +152,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from provisioning.kube.client import KubeClients
     from provisioning.registry import build_access_backends, build_environment_backends
 
-    settings = Settings()
+    settings = load_settings()
     logger.info("effective settings: %s", settings.masked())
-    policy = load_policy(settings.policy_file)
+    try:
+        ready = preflight(settings, apply_migrations=args.migrate)
+    except StartupError as exc:
+        sys.stderr.write(f"envbot serve: {exc}\n")
+        return 2
+    policy = ready.policy
     for line in check_policy_warnings(settings.policy_file):
         logger.warning("policy: %s", line)
     slack = settings.slack
-    if slack.bot_token is None:
-        raise SystemExit("ENVBOT_SLACK__BOT_TOKEN is not set (or _FILE / ENVBOT_SECRETS_DIR)")
     app_token = slack.app_token
-    if app_token is None and slack.signing_secret is None:
-        raise SystemExit(
-            "HTTP mode needs ENVBOT_SLACK__SIGNING_SECRET (or set an app token for Socket Mode)"
-        )
     url = settings.database_url.get_secret_value()
-    try:
-        if args.migrate:
-            migrate.upgrade(url, install_id=settings.install_id)
-    except InstallIdError as exc:
-        raise SystemExit(f"envbot serve: {exc}") from None
-    client = make_client(slack.bot_token.get_secret_value(), slack.api_url)
+    client = make_client(ready.bot_token, slack.api_url)
     clock = SystemClock()
     contexts = {name: c.context for name, c in policy.clusters.items()}
     kube = KubeClients(
@@ -189,7 +190,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop.install()
     scheduler = runtime.jobs.start_background()
     wsgi = make_wsgi_app(
-        runtime.app, ready=lambda: not stop.requested and database_ready(runtime.engine)
+        runtime.app, ready=lambda: not stop.requested and schema_ready(runtime.engine, ready.head)
     )
     server = HttpServer(wsgi, settings.http_host, settings.http_port).start()
     # Health, readiness and metrics stay on HTTP; in Socket Mode Slack's requests come over it.
@@ -223,7 +224,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         return 2
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    url = args.database_url or Settings().database_url.get_secret_value()
+    url = args.database_url or load_settings().database_url.get_secret_value()
     engine = make_engine(url)
     try:
         if args.output == "-":
@@ -238,15 +239,28 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Check settings, policy, database, Slack and Kubernetes; exit 1 if any check fails."""
+    """Check settings, policy, database, Slack, Kubernetes and AWS, printing each line as it
+    completes; exit 1 if any check fails."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    from bot.doctor import run_checks
+    from bot.doctor import iter_checks
 
-    checks = run_checks()
-    for check in checks:
-        mark = "FAIL" if not check.ok else "WARN" if check.warn else "ok  "
+    marks = _marks()
+    failed = False
+    for check in iter_checks():
+        mark = marks[0] if not check.ok else marks[1] if check.warn else marks[2]
+        failed = failed or not check.ok
         sys.stdout.write(f"{mark} {check.name}: {check.detail}\n")
-    return 0 if all(c.ok for c in checks) else 1
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def _marks() -> tuple[str, str, str]:
+    """Failed, warning and passed marks: ✗ ! ✓, or plain words where stdout cannot show them."""
+    try:
+        "✗✓".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "FAIL", "WARN", "ok  "
+    return "✗", "!", "✓"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -302,13 +316,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `envbot` console script."""
     args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        settings = Settings()
-        configure_logging(settings.log_level, settings.log_json)
-    else:
-        configure_logging("INFO")
     func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
+    try:
+        if args.command == "serve":
+            settings = load_settings()
+            configure_logging(settings.log_level, settings.log_json)
+        else:
+            configure_logging("INFO")
+        return func(args)
+    except SettingsError as exc:
+        sys.stderr.write(f"envbot {args.command}: {exc}\n")
+        return 2
 
 
 if __name__ == "__main__":
