@@ -8,9 +8,14 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.logs import configure_logging
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.policy import Policy
+    from provisioning.cloud import CloudCleaner
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +80,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the bot: HTTP (signed requests) or Socket Mode, plus the background jobs."""
-    from bot.db import migrate
+    # Alembic (with Mako and Pygments) loads only with --migrate, boto3 only when the policy
+    # uses AWS: `envbot serve` is ready sooner and smaller (docs/PERFORMANCE.md, P5).
     from bot.db.install import InstallIdError
-    from bot.db.session import database_ready
+    from bot.db.revision import head_revision, schema_ready
     from bot.domain.clock import SystemClock
     from bot.policy import load_policy
     from bot.policy.ineffective import check_policy_warnings
@@ -86,7 +92,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.slack.directory import SlackDirectory
     from bot.wiring import build_runtime
     from handlers.transport import run_socket_mode
-    from provisioning.aws import build_cloud_cleaner
     from provisioning.kube.client import KubeClients
     from provisioning.registry import build_access_backends, build_environment_backends
 
@@ -106,6 +111,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = settings.database_url.get_secret_value()
     try:
         if args.migrate:
+            from bot.db import migrate
+
             migrate.upgrade(url, install_id=settings.install_id)
     except InstallIdError as exc:
         raise SystemExit(f"envbot serve: {exc}") from None
@@ -126,12 +133,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         enterprise_id=slack.enterprise_id,
         env_backends=build_environment_backends(clock, kube),
         access_backends=build_access_backends(kube),
-        cloud=build_cloud_cleaner(policy),
+        cloud=_cloud_cleaner(policy),
         job_settings=settings.jobs,
         install_id=settings.install_id,
     )
+    if not schema_ready(runtime.engine):
+        logger.warning(
+            "the database is not at revision %s: /readyz answers 503 until `envbot migrate` ran",
+            head_revision(),
+        )
     scheduler = runtime.jobs.start_background()
-    wsgi = make_wsgi_app(runtime.app, ready=lambda: database_ready(runtime.engine))
+    wsgi = make_wsgi_app(runtime.app, ready=lambda: schema_ready(runtime.engine))
     server = HttpServer(wsgi, settings.http_host, settings.http_port)
     try:
         if app_token is not None:
@@ -144,6 +156,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         scheduler.shutdown(wait=False)
         runtime.close()
     return 0
+
+
+def _cloud_cleaner(policy: Policy) -> CloudCleaner:
+    """The AWS cleaners when a workspace (or `cleanup.region`) uses AWS, else `NoCloud`
+    (the same answers as cleaners for no workspace) without importing boto3."""
+    from provisioning.cloud import NoCloud
+
+    if not (policy.cleanup.region or any(ws.aws for ws in policy.workspaces.values())):
+        return NoCloud()
+    from provisioning.aws import build_cloud_cleaner
+
+    return build_cloud_cleaner(policy)
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
