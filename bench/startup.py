@@ -1,7 +1,7 @@
 """Start-up of `envbot serve` next to a process that only imports the same libraries (P5).
 
 Each round starts two fresh processes side by side on this machine: the baseline, which imports
-the third-party libraries a ready `envbot serve` has loaded and nothing else, and a real
+the third-party modules a ready `envbot serve` has loaded and nothing else, and a real
 `envbot serve` (HTTP mode, SQLite, the example policy, a fake Slack on loopback). Serve counts as
 ready when `/readyz` answers 200 *and* a signed `/env help` right after it is acknowledged with
 200, so a readiness that lies shows as a failed round. The baseline's library list is taken
@@ -42,10 +42,11 @@ DEADLINE = 60.0
 
 # The child that runs `envbot serve`: on SIGUSR1 it writes the top-level modules it has loaded.
 SERVE_CHILD = """
-import json, signal, sys
+import json, os, signal, sys
 def dump(*_):
-    with open(sys.argv[1], "w") as out:
-        json.dump(sorted({m.split(".")[0] for m in list(sys.modules)}), out)
+    with open(sys.argv[1] + ".part", "w") as out:
+        json.dump(sorted(sys.modules), out)
+    os.replace(sys.argv[1] + ".part", sys.argv[1])
 signal.signal(signal.SIGUSR1, dump)
 from bot.cli import main
 sys.exit(main(["serve"]))
@@ -95,9 +96,14 @@ def cpu_s(pid: int) -> float:
 
 
 def libraries(modules: list[str]) -> list[str]:
-    """The third-party top-level packages among `modules`."""
+    """The modules of third-party packages among `modules` (submodules included: importing
+    `sqlalchemy` alone loads neither its ORM nor a dialect)."""
     stdlib = set(sys.stdlib_module_names)
-    return [m for m in modules if m not in stdlib and m not in OWN and not m.startswith("_")]
+    return [
+        m
+        for m in modules
+        if (top := m.split(".")[0]) not in stdlib and top not in OWN and not top.startswith("_")
+    ]
 
 
 def baseline(libs: list[str], tmp: str) -> tuple[float, float, float]:
@@ -243,7 +249,8 @@ def main() -> None:
             cpu.append(used)
             rss.append(mem)
     med = statistics.median
-    print(f"startup_libraries {len(libs)} count")
+    print(f"startup_libraries {len({m.split('.')[0] for m in libs})} count")
+    print(f"startup_library_modules {len(libs)} count")
     print(f"startup_baseline_import {med(base_s):.3f} s")
     print(f"startup_serve_readyz {med(ready_s):.3f} s")
     print(f"startup_serve_ack {med(ack_s):.3f} s")

@@ -10,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = {
     "startup_libraries",
+    "startup_library_modules",
     "startup_baseline_import",
     "startup_serve_readyz",
     "startup_serve_ack",
