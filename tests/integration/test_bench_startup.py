@@ -30,7 +30,7 @@ def test_startup_bench_prints_its_figures() -> None:
         [sys.executable, str(ROOT / "bench" / "startup.py"), "--small"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         cwd=ROOT,
         check=False,
     )
