@@ -3,9 +3,12 @@ asserted: the figures go to docs/PERFORMANCE.md, measured on purpose, not in CI)
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = {
@@ -23,6 +26,11 @@ NAMES = {
     "startup_rss_difference",
     "startup_rounds",
 }
+
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("ENVBOT_TEST_DATABASE_URL")),
+    reason="the bench serves its own SQLite database; covered by the SQLite pass",
+)
 
 
 def test_startup_bench_prints_its_figures() -> None:
