@@ -7,9 +7,14 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.logs import configure_logging
 from bot.settings import SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from bot.policy import Policy
+    from provisioning.cloud import CloudCleaner
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +153,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.slack.directory import SlackDirectory
     from bot.wiring import build_runtime
     from handlers.transport import connect_socket_mode
-    from provisioning.aws import build_cloud_cleaner
     from provisioning.kube.client import KubeClients
     from provisioning.registry import build_access_backends, build_environment_backends
 
@@ -182,7 +186,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         enterprise_id=slack.enterprise_id,
         env_backends=build_environment_backends(clock, kube),
         access_backends=build_access_backends(kube),
-        cloud=build_cloud_cleaner(policy),
+        cloud=_cloud_cleaner(policy),
         job_settings=settings.jobs,
         install_id=settings.install_id,
     )
@@ -206,6 +210,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop.wait()
     drain(runtime, scheduler, stop_receiving, delay=settings.shutdown_delay)
     return 0
+
+
+def _cloud_cleaner(policy: Policy) -> CloudCleaner:
+    """The AWS cleaners when a workspace (or `cleanup.region`) uses AWS, else `NoCloud`
+    (the same answers as cleaners for no workspace) without importing boto3."""
+    from provisioning.cloud import NoCloud
+
+    if not (policy.cleanup.region or any(ws.aws for ws in policy.workspaces.values())):
+        return NoCloud()
+    from provisioning.aws import build_cloud_cleaner
+
+    return build_cloud_cleaner(policy)
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:

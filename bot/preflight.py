@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.db import migrate
 from bot.db.install import InstallIdError, load_install_id
 from bot.db.revision import (
     code_head,
@@ -87,6 +86,8 @@ def _database(settings: Settings, apply_migrations: bool) -> str:
         if apply_migrations:
             if exists:  # a newer envbot's schema is not ours to migrate (Alembic cannot)
                 _check(url, head, settings.install_id, newer_only=True)
+            from bot.db import migrate  # Alembic loads only to migrate (docs/PERFORMANCE.md, P5)
+
             migrate.upgrade(url, install_id=settings.install_id)
         _check(url, head, settings.install_id)
     except InstallIdError as exc:

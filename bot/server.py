@@ -21,6 +21,11 @@ from handlers.transport import StartResponse, WsgiApp, slack_wsgi
 
 logger = logging.getLogger(__name__)
 
+# Sized for 200 simultaneous Slack requests (waitress's default connection_limit of 100 stops
+# accepting at 100) plus probes and scrapes; the README's "HTTP server" paragraph states these.
+CONNECTION_LIMIT = 256
+THREADS = 16
+
 
 def make_wsgi_app(app: SlackApp, ready: Callable[[], bool] = lambda: True) -> WsgiApp:
     """Route `/slack/events` to Bolt and answer `/healthz`, `/readyz` and `/metrics` ourselves."""
@@ -55,7 +60,7 @@ def _plain(start_response: StartResponse, status: str, body: bytes) -> list[byte
 class HttpServer:
     """waitress on (host, port); port 0 picks a free one. `serve_forever()` blocks."""
 
-    def __init__(self, wsgi: WsgiApp, host: str, port: int, threads: int = 16) -> None:
+    def __init__(self, wsgi: WsgiApp, host: str, port: int, threads: int = THREADS) -> None:
         # waitress buffers a whole body before calling the app; its own limit answers 413 while
         # reading, so an oversized upload is cut off on the wire, not after it has been stored.
         # The select loop wakes every 0.1 s (waitress's default is 1 s), so stop() ends the
@@ -65,6 +70,7 @@ class HttpServer:
             host=host,
             port=port,
             threads=threads,
+            connection_limit=CONNECTION_LIMIT,
             max_request_body_size=MAX_BODY,
             asyncore_loop_timeout=0.1,
         )

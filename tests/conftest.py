@@ -18,7 +18,7 @@ from bot.db import migrate
 from bot.db.models import Base
 from bot.db.session import make_engine, make_sessionmaker
 from bot.domain.clock import ManualClock
-from tests.fakes.moto_server import moto_server
+from tests.fakes.moto_server import moto_account, start_moto
 
 DEMO_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -84,10 +84,20 @@ def clock() -> ManualClock:
     return ManualClock(DEMO_START)
 
 
+@pytest.fixture(scope="session")
+def moto_server_url() -> Iterator[str]:
+    """moto's server on loopback for the whole run (starting one per test cost 0.5 s)."""
+    server, url = start_moto()
+    yield url
+    server.stop()
+
+
 @pytest.fixture
-def moto_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    """A fresh moto server on loopback (real boto3 talks to it), emptied before and after."""
-    with moto_server(monkeypatch, tmp_path) as url:
+def moto_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto_server_url: str
+) -> Iterator[str]:
+    """moto's server on loopback (real boto3 talks to it), emptied before and after."""
+    with moto_account(monkeypatch, tmp_path, moto_server_url) as url:
         yield url
 
 

@@ -17,7 +17,7 @@ from bot.demo.fake_slack import FakeSlack
 from bot.doctor import run_checks
 from tests import rbac_flows_management as mgmt
 from tests import rbac_flows_target as tgt
-from tests.fakes.moto_server import moto_server
+from tests.fakes.moto_server import moto_account, start_moto
 from tests.rbac_flows_management import seed_management
 from tests.rbac_world import (
     MANAGEMENT,
@@ -35,10 +35,11 @@ def doctor(world: World) -> None:
     every kommander workspace namespace, and reads each target cluster's /version (a
     non-resource URL every authenticated user may GET through the default
     system:public-info-viewer binding, so no envbot rule is involved). Its AWS check asks moto."""
+    server, moto_url = start_moto()
     with (
         FakeSlack() as slack,
         pytest.MonkeyPatch.context() as env,
-        moto_server(env, world.tmp) as aws,
+        moto_account(env, world.tmp, moto_url) as aws,
     ):
         url = f"sqlite:///{world.tmp}/doctor.db"
         migrate.upgrade(url, install_id="inst-a")
@@ -55,6 +56,7 @@ def doctor(world: World) -> None:
             env.setenv(key, value)
         world.target.clear_requests()
         checks = {c.name: c for c in run_checks()}
+    server.stop()
     assert all(c.ok for c in checks.values()), checks
     assert [(r.method, r.path) for r in world.target.requests] == [("GET", "/version/")]
     assert checks["kubernetes"].detail.endswith("in sandbox (sandbox), production (production)")

@@ -23,6 +23,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a commit survives a crash of the process (the OS has the WAL pages);
+    # a power loss or kernel crash may lose the last transactions, never corrupt the file.
+    # See "SQLite durability" in docs/PERFORMANCE.md; use PostgreSQL when that matters.
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 

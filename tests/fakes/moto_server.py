@@ -25,9 +25,19 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}"
 BASE_USER = f"arn:aws:iam::{ACCOUNT}:user/envbot-base"
 
 
+def start_moto() -> tuple[ThreadedMotoServer, str]:
+    """moto's server on a free loopback port, and its URL. One serves a whole test run: its
+    `stop()` waits out a 0.5 s poll, and its backends are process-wide anyway."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    assert server._server is not None
+    return server, f"http://127.0.0.1:{server._server.server_port}"
+
+
 @contextmanager
-def moto_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    """A fresh moto server on a free loopback port, with fake credentials in the environment."""
+def moto_account(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str) -> Iterator[str]:
+    """The moto server at `url` emptied before and after, with fake credentials in the
+    environment: each test starts from, and leaves, an empty account with IAM not enforced."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -35,18 +45,13 @@ def moto_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    assert server._server is not None
-    url = f"http://127.0.0.1:{server._server.server_port}"
-    # moto's backends are process-wide: start from, and leave, an empty account
+    _auth(url, "inf")
     requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
     try:
         yield url
     finally:
         _auth(url, "inf")
         requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
-        server.stop()
 
 
 def client(url: str, service: str) -> Any:

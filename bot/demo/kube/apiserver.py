@@ -118,7 +118,11 @@ class FakeKubeApiServer:
         if self.tls:
             self.ca_pem = self._wrap_tls(self._httpd)
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="fake-kube-apiserver", daemon=True
+            # stop() waits for the loop's next poll: 0.05 s, not the default 0.5 s per test
+            target=self._httpd.serve_forever,
+            args=(0.05,),
+            name="fake-kube-apiserver",
+            daemon=True,
         )
         self._thread.start()
         logger.debug("fake kube-apiserver listening on %s", self.url)

@@ -123,6 +123,9 @@ def _table(rt: ResourceType, items: list[Json], list_meta: Json, include: str) -
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Go (the real API server) sets TCP_NODELAY; without it the header and body writes of a
+    # kept-alive response meet the client's delayed ACK and every request waits ~40 ms.
+    disable_nagle_algorithm = True
     fake: FakeKubeApiServer
 
     def log_message(self, format: str, *args: Any) -> None:
