@@ -235,12 +235,19 @@ class AccessRequest(Tracked, Base):
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative API
 
 
-@event.listens_for(Environment.expires_at, "set")
-@event.listens_for(AccessRequest.expires_at, "set")
-def _rearm_reminders(target: Tracked, value: object, old: object, _initiator: object) -> None:
-    """A new expiry re-arms every reminder threshold: the next reminders pass looks again."""
-    if value != old:
-        target.remind_at = REMIND_NOW
+def rearm_reminders_on_expiry_change(model: Any) -> None:
+    """Make every new `expires_at` of `model` (a workflow with reminders) re-arm all its
+    reminder thresholds: `remind_at` becomes REMIND_NOW and the next reminders pass looks."""
+
+    def rearm(target: Tracked, value: object, old: object, _initiator: object) -> None:
+        if value != old:
+            target.remind_at = REMIND_NOW
+
+    event.listen(model.expires_at, "set", rearm)
+
+
+rearm_reminders_on_expiry_change(Environment)
+rearm_reminders_on_expiry_change(AccessRequest)
 
 
 class Event(Base):
