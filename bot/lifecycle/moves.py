@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import InvalidTransition, NotFound
 from bot.lifecycle.audit import record
+from bot.lifecycle.batch import batch_transaction, chunks, each_in_savepoint, locked_rows
 from bot.lifecycle.workflow import T, Workflow
 from bot.slack.blocks import Message, text_message
 from bot.slack.notify import Notifier
@@ -147,22 +148,30 @@ class Lifecycle(Generic[T]):
         now: datetime,
         then: Callable[[Session, T], None],
         still_due: Callable[[T], bool] = lambda obj: True,
+        **changes: object,
     ) -> int:
-        """Move each object on `event` in a transaction of its own (a job's pass), then let
-        `then` add its messages; objects that moved on meanwhile are skipped.
+        """Move each object on `event` (a job's pass), after setting `changes` on it, then let
+        `then` add its messages; objects that moved on meanwhile are skipped. One transaction
+        per batch, one savepoint per object: a failing object is rolled back alone.
 
         Returns:
             How many objects moved.
         """
+
+        def one(s: Session, obj: T) -> bool:
+            if not self.can(obj, event) or not still_due(obj):
+                return False
+            for name, value in changes.items():
+                setattr(obj, name, value)
+            self.move(s, obj, event, SYSTEM, now)
+            then(s, obj)
+            return True
+
         moved = 0
-        for obj_id in ids:
-            with sessions.begin() as s:
-                obj = s.get(self.workflow.model, obj_id, with_for_update=True)
-                if obj is None or not self.can(obj, event) or not still_due(obj):
-                    continue
-                self.move(s, obj, event, SYSTEM, now)
-                then(s, obj)
-                moved += 1
+        for chunk in chunks(list(ids)):
+            with batch_transaction(sessions) as s:
+                rows = locked_rows(s, self.workflow.model, chunk)
+                moved += each_in_savepoint(s, rows, one, f"{self.workflow.kind} {event}")
         return moved
 
     def time_out(

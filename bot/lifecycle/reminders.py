@@ -21,10 +21,11 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Generic, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import TemporaryError
+from bot.lifecycle.batch import batch_transaction, each_in_savepoint
 from bot.lifecycle.context import Context, UseCases
 from bot.lifecycle.render import reminder_message, time_left
 from bot.lifecycle.workflow import T, Workflow
@@ -70,22 +71,31 @@ class Reminders(Generic[T]):
 
     def set_remind_at(self, s: Session, plans: Sequence[Plan]) -> int:
         """Store each plan's next `remind_at`, unless the object's expiry or state changed
-        since it was read (that change re-armed it); returns how many rows took it."""
-        model: Any = self.workflow.model
-        done = 0
-        for plan in plans:
-            result = s.execute(
-                update(model)
-                .where(
-                    model.id == plan.reminder.obj.id,
-                    model.state == self.state,
-                    model.expires_at == plan.reminder.expires_at,
-                )
-                .values(remind_at=plan.remind_at)
-                .execution_options(synchronize_session=False)
+        since it was read (that change re-armed it). One statement run for all the plans;
+        returns how many rows took it when there is one plan (the driver may not say for many).
+        """
+        if not plans:
+            return 0
+        table: Any = self.workflow.model.__table__  # type: ignore[attr-defined]
+        statement = (
+            update(table)
+            .where(
+                table.c.id == bindparam("_id"),
+                table.c.state == self.state,
+                table.c.expires_at == bindparam("_expires_at"),
             )
-            done += result.rowcount  # type: ignore[attr-defined]
-        return done
+            .values(remind_at=bindparam("_remind_at"))
+        )
+        rows = [
+            {
+                "_id": p.reminder.obj.id,
+                "_expires_at": p.reminder.expires_at,
+                "_remind_at": p.remind_at,
+            }
+            for p in plans
+        ]
+        result = s.connection().execute(statement, rows)
+        return int(result.rowcount) if len(rows) == 1 else len(rows)
 
 
 @dataclass(frozen=True)
@@ -160,26 +170,19 @@ class ReminderJob(UseCases):
     def _apply(self, source: ReminderSource, plans: list[Plan], now: datetime) -> int:
         """One transaction for the batch: the plans without a DM in bulk, then each DM with its
         object's `remind_at` in a savepoint of its own, so one failure loses no other."""
-        queued = 0
-        with self.sessions.begin() as s:
+
+        def send(s: Session, plan: Plan) -> bool:
+            if plan.message is None or not source.set_remind_at(s, [plan]):
+                return False  # its expiry or state changed since it was read
+            self.notifier.dm(
+                s, now=now, user_id=plan.reminder.user_id, key=plan.key, message=plan.message
+            )
+            return True
+
+        with batch_transaction(self.sessions) as s:
             source.set_remind_at(s, [p for p in plans if p.message is None])
-            for plan in plans:
-                if plan.message is None:
-                    continue
-                try:
-                    with s.begin_nested():
-                        if source.set_remind_at(s, [plan]):  # still this expiry and state
-                            self.notifier.dm(
-                                s,
-                                now=now,
-                                user_id=plan.reminder.user_id,
-                                key=plan.key,
-                                message=plan.message,
-                            )
-                            queued += 1
-                except Exception:  # one object's failure must not lose the batch
-                    logger.exception("reminder %s not queued; a later pass retries", plan.key)
-        return queued
+            dms = [p for p in plans if p.message is not None]
+            return each_in_savepoint(s, dms, send, "reminders")
 
     def _plan(self, s: Session, reminder: Reminder, now: datetime) -> Plan | None:
         """What to do for one due object; None leaves it due (Slack could not say the
