@@ -4,7 +4,8 @@ A job pass that finds a thousand objects due must not pay a thousand commits. Ea
 one transaction: the rows are locked together (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
 another replica's pass takes the others; `BEGIN IMMEDIATE` on SQLite, its single write lock),
 and every item runs in a savepoint of its own, so a failing item is rolled back and logged
-while the rest of the batch commits. Audit rows are ORM adds, flushed with the batch.
+while the rest of the batch commits. Audit and outbox rows are held (`bot.db.bulk`) and
+inserted with one statement per table at the batch's end.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.bulk import Pending, close_pending, open_pending
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +53,60 @@ def locked_rows(s: Session, model: Any, ids: Sequence[str]) -> list[Any]:
 
 
 def each_in_savepoint(
-    s: Session, items: Sequence[Item], work: Callable[[Session, Item], bool], what: str
+    s: Session,
+    items: Sequence[Item],
+    work: Callable[[Session, Item], bool],
+    what: str,
+    held: Pending | None = None,
 ) -> int:
     """Run `work` on each item in a savepoint of its own; an item that raises is rolled back
-    and logged, and the others go on. Returns how many items' `work` returned True."""
+    (with the rows it left in `held`) and logged, and the others go on. Returns how many
+    items' `work` returned True."""
     done = 0
     for item in items:
+        mark = held.mark() if held is not None else 0
         try:
             with s.begin_nested():
                 done += bool(work(s, item))
         except Exception:  # one item's failure must not lose the batch
+            if held is not None:
+                held.drop_since(mark)
             logger.exception("%s: one item failed and was rolled back; a later pass retries", what)
     return done
+
+
+def sweep_chunk(
+    sessions: sessionmaker[Session],
+    model: Any,
+    ids: Sequence[str],
+    work: Callable[[Session, Any], bool],
+    what: str,
+) -> int:
+    """One batch: lock the rows, `work` each in its savepoint, insert their audit and outbox
+    rows together at the end. Should that bulk insert fail, the batch is rolled back and run
+    again with each item's rows inserted as it goes, so one bad row costs only its item."""
+    try:
+        return _chunk(sessions, model, ids, work, what, bulk=True)
+    except SQLAlchemyError:
+        logger.exception("%s: the batch's bulk insert failed; retrying item by item", what)
+        return _chunk(sessions, model, ids, work, what, bulk=False)
+
+
+def _chunk(
+    sessions: sessionmaker[Session],
+    model: Any,
+    ids: Sequence[str],
+    work: Callable[[Session, Any], bool],
+    what: str,
+    *,
+    bulk: bool,
+) -> int:
+    with batch_transaction(sessions) as s:
+        held = open_pending(s) if bulk else None
+        try:
+            done = each_in_savepoint(s, locked_rows(s, model, ids), work, what, held)
+            if held is not None:
+                held.flush(s)
+        finally:
+            close_pending(s)
+        return done

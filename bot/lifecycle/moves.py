@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import InvalidTransition, NotFound
 from bot.lifecycle.audit import record
-from bot.lifecycle.batch import batch_transaction, chunks, each_in_savepoint, locked_rows
+from bot.lifecycle.batch import chunks, sweep_chunk
 from bot.lifecycle.workflow import T, Workflow
 from bot.slack.blocks import Message, text_message
 from bot.slack.notify import Notifier
@@ -167,12 +167,9 @@ class Lifecycle(Generic[T]):
             then(s, obj)
             return True
 
-        moved = 0
-        for chunk in chunks(list(ids)):
-            with batch_transaction(sessions) as s:
-                rows = locked_rows(s, self.workflow.model, chunk)
-                moved += each_in_savepoint(s, rows, one, f"{self.workflow.kind} {event}")
-        return moved
+        what = f"{self.workflow.kind} {event}"
+        model = self.workflow.model
+        return sum(sweep_chunk(sessions, model, chunk, one, what) for chunk in chunks(list(ids)))
 
     def time_out(
         self,

@@ -1,0 +1,82 @@
+"""Rows a batch inserts together: audit and outbox rows held until the batch's end, then one
+multi-row INSERT per table, instead of one statement per row.
+
+A batch (`bot.lifecycle.batch`) opens a `Pending` on its session; code that adds rows asks
+`pending(s)` and appends when there is one, else inserts at once. Marks let a batch drop what
+one failed item added, so that item's effects are all-or-nothing with its savepoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+KEY = "envbot.bulk"
+
+
+@dataclass
+class Pending:
+    """Rows to insert at the batch's end, in order, per table (`unique` tables skip a row
+    whose unique key is already taken, as ON CONFLICT DO NOTHING)."""
+
+    rows: list[tuple[Table, bool, dict[str, Any]]] = field(default_factory=list)
+    tags: set[object] = field(default_factory=set)  # what `drop` may be asked about
+
+    def add(
+        self, table: Table, row: dict[str, Any], *, unique: bool = False, tag: object = None
+    ) -> None:
+        self.rows.append((table, unique, row))
+        if tag is not None:
+            self.tags.add(tag)
+
+    def mark(self) -> int:
+        return len(self.rows)
+
+    def drop_since(self, mark: int) -> None:
+        """Forget what was added after `mark` (the item's savepoint rolled back)."""
+        del self.rows[mark:]
+
+    def drop(self, tag: object, keep: Callable[[Table, dict[str, Any]], bool]) -> None:
+        """Forget the rows `keep` says no to (a newer row replaces them), if any row was
+        added with `tag`."""
+        if tag in self.tags:
+            self.rows = [r for r in self.rows if keep(r[0], r[2])]
+
+    def flush(self, s: Session) -> None:
+        """Insert everything held, one statement per table, and start empty."""
+        tables: dict[tuple[str, bool], tuple[Table, list[dict[str, Any]]]] = {}
+        for table, unique, row in self.rows:
+            tables.setdefault((table.name, unique), (table, []))[1].append(row)
+        self.rows = []
+        self.tags.clear()
+        for (_, unique), (table, rows) in tables.items():
+            s.execute(upsert(s, table) if unique else insert(table), rows)
+
+
+def upsert(s: Session, table: Table) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for the session's database."""
+    dialect = s.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table).on_conflict_do_nothing()
+
+
+def pending(s: Session) -> Pending | None:
+    """The batch's pending rows, when `s` is a batch's session."""
+    found: Pending | None = s.info.get(KEY)
+    return found
+
+
+def open_pending(s: Session) -> Pending:
+    """Hold rows on `s` until `flush` (a batch's transaction)."""
+    held = Pending()
+    s.info[KEY] = held
+    return held
+
+
+def close_pending(s: Session) -> None:
+    s.info.pop(KEY, None)
