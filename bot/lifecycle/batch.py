@@ -3,9 +3,10 @@
 A job pass that finds a thousand objects due must not pay a thousand commits. Each batch is
 one transaction: the rows are locked together (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
 another replica's pass takes the others; `BEGIN IMMEDIATE` on SQLite, its single write lock),
-and every item runs in a savepoint of its own, so a failing item is rolled back and logged
-while the rest of the batch commits. Audit and outbox rows are held (`bot.db.bulk`) and
-inserted with one statement per table at the batch's end.
+and its writes are held (`bot.db.bulk`) and sent together at the end. If anything in the
+batch fails, it is rolled back whole and run again with a savepoint per item, so a failing
+item is rolled back and logged alone while the rest commit: each item's effects are
+all-or-nothing, and one item never loses the others.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.bulk import Pending, close_pending, open_pending
+from bot.db.bulk import close_pending, open_pending
 
 logger = logging.getLogger(__name__)
 
@@ -53,24 +53,16 @@ def locked_rows(s: Session, model: Any, ids: Sequence[str]) -> list[Any]:
 
 
 def each_in_savepoint(
-    s: Session,
-    items: Sequence[Item],
-    work: Callable[[Session, Item], bool],
-    what: str,
-    held: Pending | None = None,
+    s: Session, items: Sequence[Item], work: Callable[[Session, Item], bool], what: str
 ) -> int:
     """Run `work` on each item in a savepoint of its own; an item that raises is rolled back
-    (with the rows it left in `held`) and logged, and the others go on. Returns how many
-    items' `work` returned True."""
+    and logged, and the others go on. Returns how many items' `work` returned True."""
     done = 0
     for item in items:
-        mark = held.mark() if held is not None else 0
         try:
             with s.begin_nested():
                 done += bool(work(s, item))
         except Exception:  # one item's failure must not lose the batch
-            if held is not None:
-                held.drop_since(mark)
             logger.exception("%s: one item failed and was rolled back; a later pass retries", what)
     return done
 
@@ -82,31 +74,20 @@ def sweep_chunk(
     work: Callable[[Session, Any], bool],
     what: str,
 ) -> int:
-    """One batch: lock the rows, `work` each in its savepoint, insert their audit and outbox
-    rows together at the end. Should that bulk insert fail, the batch is rolled back and run
-    again with each item's rows inserted as it goes, so one bad row costs only its item."""
+    """One batch, fast: lock the rows, `work` each, then write everything together (the
+    rows' UPDATEs as one executemany, the audit and outbox rows as one INSERT per table).
+    Should anything fail, the batch is rolled back and run again item by item, each in a
+    savepoint writing as it goes, so a failing item costs only itself."""
     try:
-        return _chunk(sessions, model, ids, work, what, bulk=True)
-    except SQLAlchemyError:
-        logger.exception("%s: the batch's bulk insert failed; retrying item by item", what)
-        return _chunk(sessions, model, ids, work, what, bulk=False)
-
-
-def _chunk(
-    sessions: sessionmaker[Session],
-    model: Any,
-    ids: Sequence[str],
-    work: Callable[[Session, Any], bool],
-    what: str,
-    *,
-    bulk: bool,
-) -> int:
-    with batch_transaction(sessions) as s:
-        held = open_pending(s) if bulk else None
-        try:
-            done = each_in_savepoint(s, locked_rows(s, model, ids), work, what, held)
-            if held is not None:
+        with batch_transaction(sessions) as s:
+            held = open_pending(s)
+            try:
+                done = sum(bool(work(s, row)) for row in locked_rows(s, model, ids))
                 held.flush(s)
-        finally:
-            close_pending(s)
-        return done
+            finally:
+                close_pending(s)
+            return done
+    except Exception:  # rolled back: nothing of the batch was written
+        logger.warning("%s: the batch failed; running it item by item", what, exc_info=True)
+    with batch_transaction(sessions) as s:
+        return each_in_savepoint(s, locked_rows(s, model, ids), work, what)

@@ -10,6 +10,7 @@ from typing import Any, Generic
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.bulk import pending
 from bot.errors import InvalidTransition, NotFound
 from bot.lifecycle.audit import record
 from bot.lifecycle.batch import chunks, sweep_chunk
@@ -96,9 +97,13 @@ class Lifecycle(Generic[T]):
 
     def refresh(self, s: Session, obj: T, now: datetime) -> None:
         """Queue the card's re-render from the object's current state."""
-        s.flush()
+        if pending(s) is None:
+            s.flush()
+            version = obj.version
+        else:  # a batch flushes once, at its end, and that flush adds one to the version
+            version = obj.version + 1 if s.is_modified(obj) else obj.version
         self.notifier.update_card(
-            s, now=now, obj=self.ref(obj), version=obj.version, message=self.workflow.card(obj, now)
+            s, now=now, obj=self.ref(obj), version=version, message=self.workflow.card(obj, now)
         )
 
     def thread(self, s: Session, obj: T, key: str, now: datetime, text: str) -> bool:

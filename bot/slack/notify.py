@@ -49,19 +49,22 @@ class Notifier:
 
     @staticmethod
     def _drop_pending_updates(s: Session, obj: tuple[str, str]) -> None:
-        s.execute(_DROP_UPDATES, {"object_type": obj[0], "object_id": obj[1]})
+        params = {"object_type": obj[0], "object_id": obj[1]}
         held = pending(s)
-        if held is not None:
-            held.drop(
-                ("update", *obj),
-                lambda table, row: (
-                    not (
-                        table is OUTBOX
-                        and row["kind"] == "update"
-                        and (row["object_type"], row["object_id"]) == obj
-                    )
-                ),
-            )
+        if held is None:
+            s.execute(_DROP_UPDATES, params)
+            return
+        held.run_later(_DROP_UPDATES, params)  # a batch: before its inserts
+        held.drop(
+            ("update", *obj),
+            lambda table, row: (
+                not (
+                    table is OUTBOX
+                    and row["kind"] == "update"
+                    and (row["object_type"], row["object_id"]) == obj
+                )
+            ),
+        )
 
     def update_card(
         self, s: Session, *, now: datetime, obj: tuple[str, str], version: int, message: Message

@@ -160,8 +160,8 @@ def _seed(engine: Engine, now: datetime) -> None:
             *(_grant(f"x{i}-{k}", "EXPIRED", now, **other) for k in range(HISTORY)),
         ]
     with engine.begin() as conn:
-        conn.execute(insert(Environment.__table__), envs)
-        conn.execute(insert(AccessRequest.__table__), grants)
+        conn.execute(insert(Environment), envs)
+        conn.execute(insert(AccessRequest), grants)
         if engine.dialect.name == "postgresql":  # autovacuum does it there; envbot never
             conn.execute(text("ANALYZE"))  # runs it on SQLite, whose planner then trusts indexes
 
