@@ -163,8 +163,10 @@ class ReminderJob(UseCases):
             with self.sessions() as s:
                 due = source.due(s, now, self.BATCH)
                 plans = [p for r in due if (p := self._plan(s, r, now)) is not None]
+            if not plans:  # nothing due (an idle pass takes no write lock) or all skipped
+                return queued
             queued += self._apply(source, plans, now)
-            if len(due) < self.BATCH or not plans:
+            if len(due) < self.BATCH:
                 return queued
 
     def _apply(self, source: ReminderSource, plans: list[Plan], now: datetime) -> int:
