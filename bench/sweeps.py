@@ -10,7 +10,8 @@ outbox rows, and objects within the 24 h reminder horizon that were already remi
   CPU time, which other processes on the machine inflate less than wall time; `loadavg_1m`
   says how busy the machine was.
 - `due_1000_s_<db>`: one expiry pass over 1,000 due environments, batched; the baseline is
-  the same pass with one transaction per item (batch size 1), as before.
+  the same pass with one transaction per item writing as it goes (batch size 1, bulk
+  writes off), as before.
 
 Prints `name value unit` lines. PostgreSQL figures need `--pg-url` (a server with its default
 durability: fsync and synchronous_commit on; the script prints both):
@@ -55,6 +56,7 @@ NEW_INDEXES = (
     "ix_environments_state_remind_at",
     "ix_access_requests_state_remind_at",
     "ix_outbox_object",
+    "ix_outbox_status_created_at",
 )
 
 
@@ -153,21 +155,21 @@ def bench_idle(sizes: list[int], ticks: int, policy: Policy, tmp: str) -> None:
 
 def bench_due(db: str, pg_url: str | None, live: int, due: int, policy: Policy, tmp: str) -> None:
     """One expiry pass over `due` environments: batched, and one transaction per item."""
-    for label, size in (("", batch.BATCH), ("_per_item_baseline", 1)):
+    for label, size, bulk in (("", batch.BATCH, True), ("_per_item_baseline", 1, False)):
         clock = ManualClock(NOW)
         with database(pg_url, tmp) as url, runtime(url, policy, clock) as wired:
             if label == "" and pg_url is not None:
                 report_durability(wired.engine)
             seed(wired.engine, policy, Seed(live=live, due=due), NOW)
             expiry = next(job for job in wired.jobs.jobs if job.name == "expiry")
-            saved, batch.BATCH = batch.BATCH, size
+            saved, batch.BATCH, batch.BULK = batch.BATCH, size, bulk
             emit("loadavg_1m", os.getloadavg()[0], "load")
             try:
                 started, started_cpu = time.perf_counter(), time.thread_time()
                 moved = expiry.run()
                 elapsed, cpu = time.perf_counter() - started, time.thread_time() - started_cpu
             finally:
-                batch.BATCH = saved
+                batch.BATCH, batch.BULK = saved, True
             emit(f"due_{due}_s_{db}{label}", elapsed, "s")
             emit(f"due_{due}_cpu_s_{db}{label}", cpu, "s")
             if moved != due:

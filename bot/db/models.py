@@ -293,6 +293,7 @@ class OutboxMessage(Base):
         Index("ix_outbox_status_due_at", "status", "due_at"),
         Index("ix_outbox_created_at", "created_at"),
         Index("ix_outbox_object", "object_type", "object_id"),
+        Index("ix_outbox_status_created_at", "status", "created_at"),  # retention
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

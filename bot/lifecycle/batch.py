@@ -24,6 +24,7 @@ from bot.db.bulk import close_pending, open_pending
 logger = logging.getLogger(__name__)
 
 BATCH = 200  # items per transaction
+BULK = True  # False: every batch writes item by item (bench/sweeps.py's baseline)
 Item = TypeVar("Item")
 
 
@@ -67,6 +68,10 @@ def each_in_savepoint(
     return done
 
 
+class _ItemByItem(Exception):
+    """The bulk path is off (BULK)."""
+
+
 def sweep_chunk(
     sessions: sessionmaker[Session],
     model: Any,
@@ -79,6 +84,8 @@ def sweep_chunk(
     Should anything fail, the batch is rolled back and run again item by item, each in a
     savepoint writing as it goes, so a failing item costs only itself."""
     try:
+        if not BULK:
+            raise _ItemByItem
         with batch_transaction(sessions) as s:
             held = open_pending(s)
             try:
@@ -87,6 +94,8 @@ def sweep_chunk(
             finally:
                 close_pending(s)
             return done
+    except _ItemByItem:
+        pass
     except Exception:  # rolled back: nothing of the batch was written
         logger.warning("%s: the batch failed; running it item by item", what, exc_info=True)
     with batch_transaction(sessions) as s:

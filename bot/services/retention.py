@@ -63,10 +63,21 @@ def next_prune(sessions: sessionmaker[Session], retention: Retention) -> datetim
     older than the policy keeps it (a prune deletes rows strictly older than the cut-off)."""
     just_after = timedelta(microseconds=1)
     with sessions() as s:
-        outbox = s.scalar(
-            select(func.min(OutboxMessage.created_at)).where(
-                OutboxMessage.status.in_(("sent", "parked"))
-            )
+        # one status at a time: each is the first entry of its (status, created_at) range
+        outbox = min(
+            (
+                found
+                for status in ("sent", "parked")
+                if (
+                    found := s.scalar(
+                        select(func.min(OutboxMessage.created_at)).where(
+                            OutboxMessage.status == status
+                        )
+                    )
+                )
+                is not None
+            ),
+            default=None,
         )
         inbound = s.scalar(select(func.min(InboundKey.received_at)))
         events = s.scalar(select(func.min(Event.at)))

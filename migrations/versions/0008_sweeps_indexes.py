@@ -4,8 +4,9 @@ Revision ID: 0008_sweeps
 Revises: 0007
 Create Date: 2026-11-30
 
-The access pending-timeout query filtered `pending_until` with no index, and the card refresh
-looked up an object's pending outbox updates with none. `remind_at` says when the reminders
+The access pending-timeout query filtered `pending_until` with no index, the card refresh
+looked up an object's pending outbox updates with none, and retention's outbox delete read
+every sent row (by status) to find the old ones. `remind_at` says when the reminders
 job next has something to do for an object, so objects already reminded are never read
 again; every live object starts armed (a moment in the past), and the first pass after the
 upgrade works out each one's next reminder (already-sent ones are known by their outbox key).
@@ -54,10 +55,14 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_object", ["object_type", "object_id"], unique=False)
+        batch_op.create_index(
+            "ix_outbox_status_created_at", ["status", "created_at"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_status_created_at")
         batch_op.drop_index("ix_outbox_object")
     with op.batch_alter_table("access_requests", schema=None) as batch_op:
         batch_op.drop_index("ix_access_requests_state_pending_until")

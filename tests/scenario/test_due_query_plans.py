@@ -50,7 +50,7 @@ EXPECTED = {
         "ix_access_requests_state_remind_at",
     },
     "outbox": {"ix_outbox_status_due_at"},
-    "retention": {"ix_outbox_created_at", "ix_inbound_received_at", "ix_events_at"},
+    "retention": {"ix_outbox_status_created_at", "ix_inbound_received_at", "ix_events_at"},
 }
 DAY = timedelta(days=1)
 HISTORY = 10  # ended objects per live one: what is stored grows, what is live does not
