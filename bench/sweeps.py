@@ -6,7 +6,7 @@ outbox rows, and objects within the 24 h reminder horizon that were already remi
 - `idle_tick_ms_<N>`: one pass of every time-driven job (expiry, timeouts, reminders, the
   outbox drain, retention, cloud cleanup) with nothing due, the median of several, at each N;
   `idle_tick_ratio` is the largest N over the smallest. The baseline is the same tick with
-  the indexes of migration 0008 dropped, in the same run. `*_cpu_*` figures are the thread's
+  the indexes of the sweeps migration dropped, in the same run. `*_cpu_*` figures are the thread's
   CPU time, which other processes on the machine inflate less than wall time; `loadavg_1m`
   says how busy the machine was.
 - `due_1000_s_<db>`: one expiry pass over 1,000 due environments, batched; the baseline is
@@ -124,7 +124,7 @@ def idle_tick_ms(wired: Runtime, ticks: int) -> tuple[float, float]:
 
 
 def drop_new_indexes(engine: Engine) -> None:
-    """Take the indexes of migration 0008 away (the baseline's schema)."""
+    """Take the sweeps migration's indexes away (the baseline's schema)."""
     with engine.begin() as conn:
         for name in NEW_INDEXES:
             conn.execute(text(f"DROP INDEX {name}"))
@@ -147,8 +147,8 @@ def bench_idle(sizes: list[int], ticks: int, policy: Policy, tmp: str) -> None:
             if n == sizes[-1]:
                 drop_new_indexes(wired.engine)
                 wall, cpu = idle_tick_ms(wired, ticks)
-                emit(f"idle_tick_ms_{n}_without_0008_indexes", wall, "ms")
-                emit(f"idle_tick_cpu_ms_{n}_without_0008_indexes", cpu, "ms")
+                emit(f"idle_tick_ms_{n}_without_sweeps_indexes", wall, "ms")
+                emit(f"idle_tick_cpu_ms_{n}_without_sweeps_indexes", cpu, "ms")
     emit("idle_tick_ratio", results[sizes[-1]][0] / results[sizes[0]][0], "x")
     emit("idle_tick_cpu_ratio", results[sizes[-1]][1] / results[sizes[0]][1], "x")
 

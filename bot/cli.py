@@ -5,31 +5,39 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.logs import configure_logging
-from bot.settings import Settings
+from bot.settings import SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply the Alembic migrations (or go down with --downgrade REV)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.db import migrate
     from bot.db.install import InstallIdError
 
-    settings = Settings()
+    settings = load_settings()
     url = args.database_url or settings.database_url.get_secret_value()
-    if args.downgrade:
-        migrate.downgrade(url, args.downgrade)
-        return 0
     try:
+        if args.downgrade:
+            migrate.downgrade(url, args.downgrade)
+            return 0
         install_id = migrate.upgrade(url, install_id=settings.install_id)
     except InstallIdError as exc:
         sys.stderr.write(f"envbot migrate: {exc}\n")
         return 1
+    except SQLAlchemyError as exc:
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        sys.stderr.write(
+            f"envbot migrate: cannot reach the database ({exc.__class__.__name__}: {first}); "
+            "check ENVBOT_DATABASE_URL (or --database-url) and that the database is up\n"
+        )
+        return 2
     sys.stdout.write(f"migrated; install id {install_id}\n")
     return 0
 
@@ -44,7 +52,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     from bot.policy import check_policy_file, load_policy, policy_warnings
     from bot.policy.ineffective import check_policy_warnings
 
-    path = Path(args.file or Settings().policy_file)
+    path = Path(args.file or load_settings().policy_file)
     errors = check_policy_file(path)
     for line in errors:
         sys.stderr.write(line + "\n")
@@ -60,56 +68,104 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the demo world: a tour script, or a prompt."""
+    """Run the demo world: a tour script, a prompt, or (--serve) the real server on it."""
     level = logging.INFO if args.verbose else logging.WARNING
     logging.getLogger().setLevel(level)
     logging.getLogger("alembic").setLevel(level)
-    from bot.demo.tour import interactive, run_script
+    if args.serve:
+        return _demo_serve(args)
+    from bot.demo.tour import KeepDbError, interactive, run_script
 
     policy = Path(args.policy)
-    if args.script:
-        with open(args.script, encoding="utf-8") as lines:
-            return run_script(lines, policy, sys.stdout)
-    return interactive(policy)
+    keep_db = Path(args.keep_db) if args.keep_db else None
+    try:
+        if args.script:
+            with open(args.script, encoding="utf-8") as lines:
+                return run_script(lines, policy, sys.stdout, keep_db=keep_db)
+        return interactive(policy, keep_db=keep_db)
+    except KeepDbError as exc:
+        sys.stderr.write(f"envbot demo --keep-db: {exc}\n")
+        return 2
+
+
+def _demo_serve(args: argparse.Namespace) -> int:
+    """`envbot serve` itself, pointed by its settings at a local world (bot.demo.world)."""
+    import contextlib
+    import signal
+
+    from bot.demo.world import World, WorldError
+    from bot.policy import load_policy
+
+    policy_path = Path(args.policy)
+    keep_db = Path(args.keep_db) if args.keep_db else None
+    crds: Path | str | None = Path(args.crds) if args.crds else "auto"
+    # Ctrl-C and SIGTERM both stop it (a shell starts background jobs with SIGINT ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    code = 0
+    try:
+        with World(
+            load_policy(policy_path),
+            policy_path,
+            sys.stdout,
+            port=args.port,
+            keep_db=keep_db,
+            crds=crds,
+        ) as world:
+            world.announce()
+            with contextlib.suppress(KeyboardInterrupt):
+                code = cmd_serve(build_parser().parse_args(["serve", "--migrate"]))
+    except KeyboardInterrupt:  # while the world was starting
+        pass
+    except WorldError as exc:
+        sys.stderr.write(f"envbot demo --serve: {exc}\n")
+        return 2
+    sys.stdout.write("demo world stopped\n")
+    sys.stdout.flush()
+    return code
+
+
+def cmd_demo_send(args: argparse.Namespace) -> int:
+    """Send one signed slash command to a running `envbot demo --serve`."""
+    from bot.demo.send import SendError, load_world, send
+
+    try:
+        return send(args.line, load_world(args.world), args.as_user, args.channel, sys.stdout)
+    except SendError as exc:
+        sys.stderr.write(f"envbot demo send: {exc}\n")
+        return 2
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the bot: HTTP (signed requests) or Socket Mode, plus the background jobs."""
-    from bot.db import migrate
-    from bot.db.install import InstallIdError
-    from bot.db.session import database_ready
+    from bot.db.revision import schema_ready
     from bot.domain.clock import SystemClock
-    from bot.policy import load_policy
     from bot.policy.ineffective import check_policy_warnings
+    from bot.preflight import StartupError, preflight
     from bot.server import HttpServer, make_wsgi_app
+    from bot.shutdown import StopSignal, drain
     from bot.slack.client import make_client
     from bot.slack.directory import SlackDirectory
     from bot.wiring import build_runtime
-    from handlers.transport import run_socket_mode
+    from handlers.transport import connect_socket_mode
     from provisioning.aws import build_cloud_cleaner
     from provisioning.kube.client import KubeClients
     from provisioning.registry import build_access_backends, build_environment_backends
 
-    settings = Settings()
+    settings = load_settings()
     logger.info("effective settings: %s", settings.masked())
-    policy = load_policy(settings.policy_file)
+    try:
+        ready = preflight(settings, apply_migrations=args.migrate)
+    except StartupError as exc:
+        sys.stderr.write(f"envbot serve: {exc}\n")
+        return 2
+    policy = ready.policy
     for line in check_policy_warnings(settings.policy_file):
         logger.warning("policy: %s", line)
     slack = settings.slack
-    if slack.bot_token is None:
-        raise SystemExit("ENVBOT_SLACK__BOT_TOKEN is not set (or _FILE / ENVBOT_SECRETS_DIR)")
     app_token = slack.app_token
-    if app_token is None and slack.signing_secret is None:
-        raise SystemExit(
-            "HTTP mode needs ENVBOT_SLACK__SIGNING_SECRET (or set an app token for Socket Mode)"
-        )
     url = settings.database_url.get_secret_value()
-    try:
-        if args.migrate:
-            migrate.upgrade(url, install_id=settings.install_id)
-    except InstallIdError as exc:
-        raise SystemExit(f"envbot serve: {exc}") from None
-    client = make_client(slack.bot_token.get_secret_value(), slack.api_url)
+    client = make_client(ready.bot_token, slack.api_url)
     clock = SystemClock()
     contexts = {name: c.context for name, c in policy.clusters.items()}
     kube = KubeClients(
@@ -130,19 +186,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         job_settings=settings.jobs,
         install_id=settings.install_id,
     )
+    stop = StopSignal()
+    stop.install()
     scheduler = runtime.jobs.start_background()
-    wsgi = make_wsgi_app(runtime.app, ready=lambda: database_ready(runtime.engine))
-    server = HttpServer(wsgi, settings.http_host, settings.http_port)
-    try:
-        if app_token is not None:
-            # Health, readiness and metrics stay on HTTP; Slack's requests come over the socket.
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            run_socket_mode(runtime.app, app_token.get_secret_value())
-        else:
-            server.serve_forever()
-    finally:
-        scheduler.shutdown(wait=False)
-        runtime.close()
+    wsgi = make_wsgi_app(
+        runtime.app, ready=lambda: not stop.requested and schema_ready(runtime.engine, ready.head)
+    )
+    server = HttpServer(wsgi, settings.http_host, settings.http_port).start()
+    # Health, readiness and metrics stay on HTTP; in Socket Mode Slack's requests come over it.
+    close_socket = (
+        connect_socket_mode(runtime.app, app_token.get_secret_value()) if app_token else None
+    )
+
+    def stop_receiving() -> None:
+        if close_socket is not None:
+            close_socket()
+        server.stop()
+
+    stop.wait()
+    drain(runtime, scheduler, stop_receiving, delay=settings.shutdown_delay)
     return 0
 
 
@@ -162,7 +224,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         return 2
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    url = args.database_url or Settings().database_url.get_secret_value()
+    url = args.database_url or load_settings().database_url.get_secret_value()
     engine = make_engine(url)
     try:
         if args.output == "-":
@@ -177,15 +239,28 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Check settings, policy, database, Slack and Kubernetes; exit 1 if any check fails."""
+    """Check settings, policy, database, Slack, Kubernetes and AWS, printing each line as it
+    completes; exit 1 if any check fails."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    from bot.doctor import run_checks
+    from bot.doctor import iter_checks
 
-    checks = run_checks()
-    for check in checks:
-        mark = "FAIL" if not check.ok else "WARN" if check.warn else "ok  "
+    marks = _marks()
+    failed = False
+    for check in iter_checks():
+        mark = marks[0] if not check.ok else marks[1] if check.warn else marks[2]
+        failed = failed or not check.ok
         sys.stdout.write(f"{mark} {check.name}: {check.detail}\n")
-    return 0 if all(c.ok for c in checks) else 1
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def _marks() -> tuple[str, str, str]:
+    """Failed, warning and passed marks: ✗ ! ✓, or plain words where stdout cannot show them."""
+    try:
+        "✗✓".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "FAIL", "WARN", "ok  "
+    return "✗", "!", "✓"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,20 +298,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--script", help="run this tour instead of a prompt")
     p.add_argument("--policy", default="examples/policy.yaml", help="policy file to use")
     p.add_argument("-v", "--verbose", action="store_true", help="show the bot's logs")
+    p.add_argument("--keep-db", metavar="PATH", help="SQLite file to keep (for audit export)")
+    p.add_argument("--serve", action="store_true", help="run `serve` on fake Slack and Kubernetes")
+    p.add_argument("--port", type=int, default=3000, help="--serve: port on 127.0.0.1 (0: any)")
+    p.add_argument("--crds", metavar="DIR", help="--serve: CRD schemas (default ../shared/crds)")
     p.set_defaults(func=cmd_demo)
+    demo_sub = p.add_subparsers(dest="demo_command")
+    p = demo_sub.add_parser("send", help="send a signed slash command to `demo --serve`")
+    p.add_argument("line", help="e.g. '/env create sandbox'")
+    p.add_argument("--as", dest="as_user", default="alice", help="demo user (default alice)")
+    p.add_argument("--channel", default="platform", help="channel (default platform)")
+    p.add_argument("--world", help="world file (default $ENVBOT_DEMO_WORLD)")
+    p.set_defaults(func=cmd_demo_send)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `envbot` console script."""
     args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        settings = Settings()
-        configure_logging(settings.log_level, settings.log_json)
-    else:
-        configure_logging("INFO")
     func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
+    try:
+        if args.command == "serve":
+            settings = load_settings()
+            configure_logging(settings.log_level, settings.log_json)
+        else:
+            configure_logging("INFO")
+        return func(args)
+    except SettingsError as exc:
+        sys.stderr.write(f"envbot {args.command}: {exc}\n")
+        return 2
 
 
 if __name__ == "__main__":

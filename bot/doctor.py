@@ -1,28 +1,33 @@
-"""`envbot doctor`: checks the settings, policy, database, Slack, Kubernetes and the ClusterClasses
-of topology templates, and says what is wrong in words an operator can act on. Each check is
-independent, so one failure hides no other."""
+"""`envbot doctor`: checks the settings, policy, database, Slack, Kubernetes, AWS and the
+ClusterClasses of topology templates, and says what is wrong in words an operator can act on.
+Each check is independent and guarded, so one failure (even an unexpected exception) hides no
+other and never becomes a traceback."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.install import InstallIdError, load_install_id
-from bot.db.migrate import alembic_config
+from bot.db.revision import code_head, database_revision, missing_sqlite_file, schema_problem
 from bot.db.session import make_engine
 from bot.environments.spec import topology_spec
 from bot.errors import BackendError, PermanentError
 from bot.policy import Policy, TopologyCluster, check_policy_file, load_policy
-from bot.settings import Settings
+from bot.settings import (
+    Settings,
+    SettingsError,
+    default_database_url,
+    load_settings,
+    missing_policy_file,
+)
 from bot.slack.client import make_client, whoami
 from provisioning.base import EnvSpec
 from provisioning.kube.capi import cluster_resource, machine_deployment_resource
-from provisioning.kube.client import KubeClients
+from provisioning.kube.client import KubeClients, KubeConfigError
 from provisioning.kube.clusterclass import topology_problems
 from provisioning.kube.templates import topology_variables
 from provisioning.kube.version import admission_policy_note
@@ -37,9 +42,14 @@ class Check:
 
 
 def _policy(settings: Settings) -> tuple[Check, Policy | None]:
+    missing = missing_policy_file(settings)
+    if missing:
+        return Check("policy", False, missing), None
     errors = check_policy_file(settings.policy_file)
     if errors:
-        return Check("policy", False, "; ".join(errors[:5])), None
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        detail = "; ".join(errors[:5]) + more + "; `envbot policy check` lists every error"
+        return Check("policy", False, detail), None
     return Check("policy", True, f"{settings.policy_file} is valid"), load_policy(
         settings.policy_file
     )
@@ -47,34 +57,53 @@ def _policy(settings: Settings) -> tuple[Check, Policy | None]:
 
 def _database(settings: Settings) -> Check:
     url = settings.database_url.get_secret_value()
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-    except SQLAlchemyError as exc:
+    source = (
+        "ENVBOT_DATABASE_URL is unset, so the default SQLite file is used"
+        if url == default_database_url()
+        else "check ENVBOT_DATABASE_URL"
+    )
+    missing = missing_sqlite_file(url)
+    if missing is not None:
         return Check(
             "database",
             False,
-            f"cannot connect ({exc.__class__.__name__}: "
-            f"{str(exc).splitlines()[0]}); check ENVBOT_DATABASE_URL",
+            f"{missing} does not exist ({source}); run `envbot migrate` to create it",
         )
-    finally:
-        engine.dispose()
-    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-    if current != head:
+    try:
+        engine = make_engine(url)
+    except (SQLAlchemyError, ImportError) as exc:
         return Check(
             "database",
             False,
-            f"schema is at {current or 'nothing'}, code expects {head}; run `envbot migrate`",
+            f"not a usable database URL ({_first_line(exc)}); {source} "
+            "(e.g. postgresql+psycopg://envbot:pw@db/envbot)",
         )
-    engine = make_engine(url)
     try:
-        install = load_install_id(engine, settings.install_id)
-    except (InstallIdError, SQLAlchemyError) as exc:
-        return Check("database", False, str(exc).splitlines()[0])
+        try:
+            current = database_revision(engine)
+        except SQLAlchemyError as exc:
+            return Check(
+                "database",
+                False,
+                f"cannot connect ({exc.__class__.__name__}: {_first_line(exc)}); {source}",
+            )
+        problem = schema_problem(current, code_head())
+        if problem:
+            return Check("database", False, problem)
+        try:
+            install = load_install_id(engine, settings.install_id)
+        except (InstallIdError, SQLAlchemyError) as exc:
+            return Check("database", False, _first_line(exc))
     finally:
         engine.dispose()
-    return Check("database", True, f"{engine.dialect.name}, schema at {head}, install id {install}")
+    return Check(
+        "database", True, f"{engine.dialect.name}, schema at {current}, install id {install}"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 def _slack(settings: Settings) -> Check:
@@ -91,6 +120,13 @@ def _slack(settings: Settings) -> Check:
     client = make_client(slack.bot_token.get_secret_value(), slack.api_url)
     try:
         who = whoami(client)
+    except OSError as exc:  # refused, DNS, TLS, timeout: urllib's errors
+        return Check(
+            "slack",
+            False,
+            f"cannot reach Slack at {slack.api_url} ({_first_line(exc)}); check the network "
+            "(or proxy) and ENVBOT_SLACK__API_URL",
+        )
     except PermanentError as exc:
         return Check(
             "slack",
@@ -133,6 +169,8 @@ def _kubernetes(settings: Settings, policy: Policy | None) -> Check:
                 for res in (cluster_resource("v1beta1"), machine_deployment_resource("v1beta1")):
                     clients.management().list(res, "envbot.io/managed=true", ws.namespace)
                 seen.append(f"{name} ({ws.namespace})")
+    except KubeConfigError as exc:
+        return Check("kubernetes", False, str(exc))
     except BackendError as exc:
         return Check(
             "kubernetes",
@@ -182,6 +220,8 @@ def _cluster_classes(settings: Settings, policy: Policy | None) -> Check:
                 topo.class_,
                 topology_variables(sample),
             )
+    except KubeConfigError as exc:
+        return Check("clusterclasses", False, str(exc))
     except BackendError as exc:
         return Check("clusterclasses", False, f"{exc}; check the RBAC for clusterclasses")
     finally:
@@ -205,6 +245,8 @@ def _admission(settings: Settings, policy: Policy | None) -> Check:
         for name in sorted(policy.clusters):
             try:
                 info = clients.cluster(name).server_version()
+            except KubeConfigError as exc:
+                return Check("admission", False, f"target cluster {name}: {exc}")
             except BackendError as exc:
                 return Check(
                     "admission",
@@ -229,18 +271,82 @@ def _admission(settings: Settings, policy: Policy | None) -> Check:
     )
 
 
-def run_checks() -> list[Check]:
-    """Every check, in order; never raises for a failed check."""
+def _aws(policy: Policy | None) -> Check:
+    """Each AWS identity the cloud cleanup would act as: `sts:GetCallerIdentity` (and the role)."""
+    if policy is None:
+        return Check("aws", False, "skipped: the policy is invalid")
+    region = policy.cleanup.region or ""
+    used = {name: ws.aws for name, ws in policy.workspaces.items() if ws.aws is not None or region}
+    if not used:
+        return Check("aws", True, "skipped: no workspace uses AWS (no `aws:`, no cleanup.region)")
+    from provisioning.aws.session import AssumedRole
+
+    seen: list[str] = []
+    for name, aws in sorted(used.items()):
+        try:
+            seen.append(f"{name}: {AssumedRole(aws, region=region).identity()}")
+        except BackendError as exc:
+            return Check(
+                "aws",
+                False,
+                f"workspace {name}: {exc}; check envbot's AWS credentials and that the role "
+                "trusts them",
+            )
+    return Check("aws", True, "; ".join(seen))
+
+
+# What to do when a check fails in a way it does not describe itself.
+_HINTS = {
+    "database": "check ENVBOT_DATABASE_URL",
+    "slack": "check ENVBOT_SLACK__API_URL and the bot token",
+    "kubernetes": "check ENVBOT_KUBECONFIG / ENVBOT_KUBE_CONTEXT",
+    "admission": "check the policy's clusters and their kubeconfig contexts",
+    "clusterclasses": "check the RBAC for clusterclasses",
+    "aws": "check envbot's AWS credentials and the workspaces' aws.role_arn",
+}
+
+
+def _guarded(name: str, check: Callable[[], Check]) -> Check:
+    """Run one check; whatever it raises becomes a failed line with what to check."""
     try:
-        settings = Settings()
-    except ValueError as exc:
-        return [Check("settings", False, str(exc))]
-    policy_check, policy = _policy(settings)
-    checks: list[Callable[[], Check]] = [
-        lambda: _database(settings),
-        lambda: _slack(settings),
-        lambda: _kubernetes(settings, policy),
-        lambda: _admission(settings, policy),
-        lambda: _cluster_classes(settings, policy),
+        return check()
+    except Exception as exc:  # noqa: BLE001 - doctor prints a line, never a traceback
+        return Check(
+            name,
+            False,
+            f"{exc.__class__.__name__}: {_first_line(exc)}; {_HINTS.get(name, 'see the logs')}",
+        )
+
+
+def _load_policy(settings: Settings) -> tuple[Check, Policy | None]:
+    try:
+        return _policy(settings)
+    except Exception as exc:  # noqa: BLE001 - as in _guarded
+        return Check("policy", False, f"{_first_line(exc)}; check ENVBOT_POLICY_FILE"), None
+
+
+def iter_checks() -> Iterator[Check]:
+    """Every check, in order, each yielded as soon as it has run; never raises."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        yield Check("settings", False, str(exc))
+        return
+    yield Check("settings", True, "loaded")
+    policy_check, policy = _load_policy(settings)
+    yield policy_check
+    checks: list[tuple[str, Callable[[], Check]]] = [
+        ("database", lambda: _database(settings)),
+        ("slack", lambda: _slack(settings)),
+        ("kubernetes", lambda: _kubernetes(settings, policy)),
+        ("admission", lambda: _admission(settings, policy)),
+        ("clusterclasses", lambda: _cluster_classes(settings, policy)),
+        ("aws", lambda: _aws(policy)),
     ]
-    return [Check("settings", True, "loaded"), policy_check, *(c() for c in checks)]
+    for name, check in checks:
+        yield _guarded(name, check)
+
+
+def run_checks() -> list[Check]:
+    """Every check, in order; never raises."""
+    return list(iter_checks())

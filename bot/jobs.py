@@ -69,7 +69,9 @@ def run_safely(job: Job, leader: LeaderElector | None = None) -> None:
             return
         job.run()
     except Exception:  # the job-loop boundary: log and keep the scheduler alive
-        logger.exception("job %s failed; it runs again at its next interval", job.name)
+        logger.exception(
+            "job %s failed; it runs again at its next interval", job.name, extra={"job": job.name}
+        )
 
 
 class JobRunner:
@@ -185,8 +187,11 @@ class JobRunner:
                 "interval",
                 args=[job],
                 id=job.name,
+                name=job.name,  # what APScheduler's own lines call it (else "JobRunner.run")
                 seconds=job.interval.total_seconds(),
             )
+        if self.leader is not None:
+            self.leader.start()
         scheduler.start()
         self.start_waking()
         return scheduler

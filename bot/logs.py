@@ -36,3 +36,8 @@ def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # APScheduler logs every run at INFO ("Running job ... executed successfully"): two lines a
+    # second for the outbox alone. Our jobs log what they do; its warnings (a missed run) stay.
+    # Alembic announces each of its plugins at INFO whenever the migrations are read.
+    for noisy in ("apscheduler", "alembic.runtime.plugins"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -80,7 +80,8 @@ class HttpServer:
         self._server.run()
 
     def start(self) -> HttpServer:
-        """Serve from a daemon thread (tests)."""
+        """Serve from a daemon thread (`envbot serve` and the tests)."""
+        logger.info("listening on %s", self.url)
         self._thread = threading.Thread(target=self._run, daemon=True, name="envbot-http")
         self._thread.start()
         return self

@@ -3,6 +3,8 @@
 Secrets and connections live here; *what* may be requested lives in the policy file. Each
 secret can also be read from a file: `ENVBOT_SLACK__BOT_TOKEN_FILE=/run/secrets/bot-token`,
 or a file named after the variable (`ENVBOT_SLACK__BOT_TOKEN`) in `ENVBOT_SECRETS_DIR`.
+An empty variable or secret file counts as unset, for every setting. `load_settings` turns a
+bad value into one line naming the variable.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PREFIX = "ENVBOT_"
@@ -58,14 +60,20 @@ class JobSettings(BaseModel):
     expiry_interval: float = 60.0
     reminder_interval: float = 60.0
     retention_interval: float = 3600.0
-    leader_lease: float = 30.0
+    # PostgreSQL only: a standby takes the jobs over within this many seconds of the leader
+    # going silent (killed, frozen or cut off); bot/leader.py says how.
+    leader_lease: float = Field(default=15.0, ge=1.0)
 
 
 class Settings(BaseSettings):
     """Everything the process needs that is not policy."""
 
     model_config = SettingsConfigDict(
-        env_prefix=PREFIX, env_nested_delimiter="__", extra="ignore", frozen=True
+        env_prefix=PREFIX,
+        env_nested_delimiter="__",
+        env_ignore_empty=True,  # an empty variable is unset, so the default applies
+        extra="ignore",
+        frozen=True,
     )
 
     slack: SlackSettings = Field(default_factory=SlackSettings)
@@ -75,12 +83,19 @@ class Settings(BaseSettings):
     kube_context: str | None = None
     http_host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
     http_port: int = 3000
+    # After SIGTERM /readyz answers 503 and requests are still served this long (bot/shutdown.py).
+    shutdown_delay: float = Field(default=5.0, ge=0.0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
     jobs: JobSettings = Field(default_factory=JobSettings)
     # This install's id; `envbot migrate` stores it (a fresh one when unset), and a process
     # whose ENVBOT_INSTALL_ID disagrees with the stored one refuses to start.
     install_id: str | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(
@@ -109,10 +124,10 @@ class SecretFileSource(PydanticBaseSettingsSource):
         secrets_dir = os.environ.get(f"{PREFIX}SECRETS_DIR")
         for path in SECRET_FIELDS:
             var = PREFIX + "__".join(p.upper() for p in path)
-            if var in os.environ:
+            if os.environ.get(var):
                 continue
             value = _read_secret(var, secrets_dir)
-            if value is None:
+            if not value:  # no file, or an empty one: unset
                 continue
             target = found
             for part in path[:-1]:
@@ -132,3 +147,45 @@ def _read_secret(var: str, secrets_dir: str | None) -> str | None:
         if file_var and candidate == Path(file_var):
             raise ValueError(f"{var}_FILE points at {candidate}, which is not a readable file")
     return None
+
+
+def missing_policy_file(settings: Settings) -> str | None:
+    """Where the policy file was looked for, when it is not there (None when it is)."""
+    path = settings.policy_file
+    if path.is_file():
+        return None
+    how = "is" if "policy_file" in settings.model_fields_set else "is unset; the default is"
+    return (
+        f"no policy file at {path.absolute()} (ENVBOT_POLICY_FILE {how} {path}); set "
+        "ENVBOT_POLICY_FILE to your policy file (examples/policy.yaml documents every key)"
+    )
+
+
+class SettingsError(ValueError):
+    """A setting has a value it cannot take; the message is one line naming the variable."""
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and secret files.
+
+    Raises:
+        SettingsError: a value is invalid (one line per problem, joined by "; ").
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(
+            "; ".join(
+                _describe(error["loc"], error["input"], error["msg"]) for error in exc.errors()
+            )
+        ) from None
+    except ValueError as exc:  # a <VAR>_FILE that is not a file
+        raise SettingsError(str(exc)) from None
+
+
+def _describe(loc: tuple[int | str, ...], value: object, msg: str) -> str:
+    path = tuple(str(part) for part in loc)
+    var = PREFIX + "__".join(part.upper() for part in path)
+    secret = any(path[: len(s)] == s for s in SECRET_FIELDS)
+    shown = "" if secret or isinstance(value, dict) else f" is {value!r}:"
+    return f"{var}{shown} {msg[:1].lower()}{msg[1:]}; fix it or unset it to use the default"

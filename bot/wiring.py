@@ -142,6 +142,7 @@ def build_runtime(
         access=access,
         grants=grants,
         home=HomeService(ctx, views, [ENV_HOME, ACCESS_HOME]),
+        wake=wakeup,
     )
     listeners = listener_pool()
     app = build_app(
@@ -156,7 +157,7 @@ def build_runtime(
     drain = OutboxDrain(sessions, client, clock)
     every_expiry = timedelta(seconds=intervals.expiry_interval)
     every_reconcile = timedelta(seconds=intervals.reconcile_interval)
-    leader = choose_leader(engine)
+    leader = choose_leader(engine, lease=intervals.leader_lease)
     jobs = JobRunner(
         [
             Job("expiry", every_expiry, expiry.expire_due, next_due=expiry.expire_next_due),

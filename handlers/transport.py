@@ -3,6 +3,7 @@ mounts at /slack/events) or a Socket Mode connection."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App
@@ -10,7 +11,14 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from handlers.edge import EdgeRules, StartResponse, WsgiApp, slack_edge
 
-__all__ = ["SlackApp", "StartResponse", "WsgiApp", "run_socket_mode", "slack_wsgi"]
+__all__ = [
+    "SlackApp",
+    "StartResponse",
+    "WsgiApp",
+    "connect_socket_mode",
+    "run_socket_mode",
+    "slack_wsgi",
+]
 
 
 class SlackApp(App):
@@ -29,3 +37,10 @@ def slack_wsgi(app: SlackApp) -> WsgiApp:
 def run_socket_mode(app: App, app_token: str) -> None:
     """Receive Slack's requests over a Socket Mode connection; blocks until the process ends."""
     SocketModeHandler(app, app_token).start()  # type: ignore[no-untyped-call]
+
+
+def connect_socket_mode(app: App, app_token: str) -> Callable[[], None]:
+    """Open a Socket Mode connection in the background; returns the function that closes it."""
+    handler = SocketModeHandler(app, app_token)
+    handler.connect()  # type: ignore[no-untyped-call]
+    return handler.close

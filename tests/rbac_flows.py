@@ -17,6 +17,7 @@ from bot.demo.fake_slack import FakeSlack
 from bot.doctor import run_checks
 from tests import rbac_flows_management as mgmt
 from tests import rbac_flows_target as tgt
+from tests.fakes.moto_server import moto_server
 from tests.rbac_flows_management import seed_management
 from tests.rbac_world import (
     MANAGEMENT,
@@ -33,8 +34,12 @@ def doctor(world: World) -> None:
     """`envbot doctor` with examples/policy.yaml: it lists Clusters and MachineDeployments in
     every kommander workspace namespace, and reads each target cluster's /version (a
     non-resource URL every authenticated user may GET through the default
-    system:public-info-viewer binding, so no envbot rule is involved)."""
-    with FakeSlack() as slack, pytest.MonkeyPatch.context() as env:
+    system:public-info-viewer binding, so no envbot rule is involved). Its AWS check asks moto."""
+    with (
+        FakeSlack() as slack,
+        pytest.MonkeyPatch.context() as env,
+        moto_server(env, world.tmp) as aws,
+    ):
         url = f"sqlite:///{world.tmp}/doctor.db"
         migrate.upgrade(url, install_id="inst-a")
         for key, value in {
@@ -45,6 +50,7 @@ def doctor(world: World) -> None:
             "ENVBOT_POLICY_FILE": str(ROOT / "examples" / "policy.yaml"),
             "ENVBOT_KUBECONFIG": world.kubeconfig,
             "ENVBOT_KUBE_CONTEXT": "fake",
+            "AWS_ENDPOINT_URL": aws,  # boto3's own setting
         }.items():
             env.setenv(key, value)
         world.target.clear_requests()

@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from bot.demo.kube.apiserver import FakeKubeApiServer
+from bot.demo.kube.capi import TAGS_VARIABLE, clusterclass, quick_start_variables
+from bot.demo.kube.schema import PRESERVE
 from bot.domain.clock import ManualClock
 from provisioning.base import ClusterManifests, EnvSpec, GrantSpec, Phase
 from provisioning.kube import labels as lbl
@@ -22,9 +25,6 @@ from provisioning.kube.client import Resource
 from provisioning.kube.kommander import ALL_KINDS, KommanderAccessBackend, plan
 from provisioning.kube.templates import aws_tags, render_manifests
 from tests import capi_stages as st
-from tests.fakes.kube_apiserver import FakeKubeApiServer
-from tests.fakes.kube_capi import TAGS_VARIABLE, clusterclass, quick_start_variables
-from tests.fakes.kube_schema import PRESERVE
 from tests.integration.test_cluster_templates_kube import TEMPLATE, VARIABLES, manifests_env
 from tests.integration.test_kube_backends import env as cluster_env
 from tests.integration.test_kube_backends import grant as kommander_grant

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tests.fakes.kube_authz import ENVBOT_USER, Access, Bound
+from bot.demo.kube.authz import ENVBOT_USER, Access, Bound
 
 ANYWHERE = "*"  # the scope of a ClusterRoleBinding
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.demo.kube.apiserver import FakeKubeApiServer
 from provisioning.kube import labels as lbl
 from provisioning.kube.client import KubeClients, Resource
-from tests.fakes.kube_apiserver import FakeKubeApiServer
 
 MANAGEMENT, TARGET = "management", "target"
 ROOT = Path(__file__).resolve().parents[1]

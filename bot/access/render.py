@@ -13,7 +13,7 @@ from bot.domain.durations import format_duration
 from bot.domain.kubectl import Target
 from bot.domain.states import AccessState
 from bot.lifecycle.kubectl_help import credentials_blocks, kubectl_blocks
-from bot.lifecycle.render import decision_actions
+from bot.lifecycle.render import decision_actions, end_now_confirm
 from bot.policy import Policy
 from bot.policy.pem import pem_to_data
 from bot.slack.blocks import (
@@ -76,7 +76,13 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
                 REQUEST_ACTIONS_BLOCK,
                 [
                     button("Retry", ActionId.RETRY, value, style="primary"),
-                    button("Revoke now", ActionId.REVOKE_NOW, value, style="danger"),
+                    button(
+                        "Revoke now",
+                        ActionId.REVOKE_NOW,
+                        value,
+                        style="danger",
+                        confirm=end_now_confirm("Revoke now", req.id),
+                    ),
                 ],
             )
         )

@@ -14,6 +14,7 @@ from bot.db.models import AccessRequest, new_id
 from bot.domain.commands import Actor, Command
 from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.domain.states import ACCESS_TERMINAL, AccessEvent, AccessState
+from bot.domain.until import lifetime_until
 from bot.errors import Conflict, NotAllowed, UserError
 from bot.lifecycle.context import Context
 from bot.policy import PolicyLookupError
@@ -31,20 +32,46 @@ class AccessService(AccessDecisions):
     # -- request ----------------------------------------------------------------------------
 
     def request_command(self, cmd: Command, actor: Actor) -> Message:
-        """With all four arguments, file the request; otherwise open the form, pre-filled."""
+        """With workspace, role, duration (or `--until`) and reason, file the request;
+        otherwise open the form, pre-filled with what was given."""
         args = list(cmd.args)
-        if len(args) >= 4:
-            return self.submit(actor.user_id, args[0], args[1], args[2], " ".join(args[3:]))
+        reason = cmd.options.get("reason", "")
+        until = cmd.options.get("until")
+        if until is not None and len(args) > 2:
+            raise UserError(f'give a duration ("{args[2]}") or --until, not both')
+        if until is not None and len(args) < 2:
+            raise UserError(
+                "--until needs the workspace and role first: "
+                '`/access request <workspace> <role> --until "fri 18:00" "<reason>"`'
+            )
+        if until is not None and len(args) == 2:
+            duration = self._until_duration(args[0], args[1], until, actor.user_id)
+            args.append(duration)
+        if len(args) == 3 and reason:
+            return self.submit(actor.user_id, args[0], args[1], args[2], reason)
         if not actor.trigger_id:
-            raise UserError("usage: `/access request <workspace> <role> <duration> <reason>`")
-        padded = [*args, "", "", "", ""]
+            raise UserError(
+                'usage: `/access request <workspace> <role> <duration | --until "fri 18:00"> '
+                '"<reason>"`'
+            )
+        padded = [*args, "", "", ""]
         self.views.open_view(
             actor.trigger_id,
             render.request_modal(
-                self.policy, workspace=padded[0], role=padded[1], duration=padded[2]
+                self.policy, workspace=padded[0], role=padded[1], duration=padded[2], reason=reason
             ),
         )
         return {}
+
+    def _until_duration(self, workspace: str, role: str, until: str, user_id: str) -> str:
+        """`--until` as the duration the request asks for (from now), within the role's cap."""
+        try:
+            cap = self.policy.workspace(workspace).role(role).max
+        except PolicyLookupError:
+            return "0m"  # validate() names the unknown workspace or role
+        tz = self.directory.user(user_id).tz
+        length = lifetime_until(until, self.clock.now(), tz, cap, f"the {role} role's")
+        return f"{max(1, int(length.total_seconds() // 60))}m"
 
     def validate(
         self, workspace: str, role: str, duration: str, reason: str

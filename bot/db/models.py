@@ -298,7 +298,7 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))  # post | update | dm | ephemeral
+    kind: Mapped[str] = mapped_column(String(16))  # post | update | dm | ephemeral | response
     channel: Mapped[str] = mapped_column(String(64), default="")
     user_id: Mapped[str] = mapped_column(String(32), default="")
     object_type: Mapped[str] = mapped_column(String(16), default="")
@@ -312,6 +312,10 @@ class OutboxMessage(Base):
     due_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # A `response` row's hook: a credential, never logged. First claim: a crash-recovery
+    # lookup searches Slack's history from a little before it.
+    response_url: Mapped[str] = mapped_column(Text, default="", server_default="")
+    claimed_at: Mapped[datetime | None]
 
 
 class InboundKey(Base):
@@ -322,16 +326,6 @@ class InboundKey(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     received_at: Mapped[datetime]
-
-
-class Lease(Base):
-    """A named lease row; the job runner's leader record on databases without advisory locks."""
-
-    __tablename__ = "leases"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(128))
-    expires_at: Mapped[datetime]
 
 
 class Install(Base):
@@ -353,7 +347,6 @@ __all__ = [
     "Event",
     "InboundKey",
     "Install",
-    "Lease",
     "OutboxMessage",
     "SlackMessage",
     "new_id",

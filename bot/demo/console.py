@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 
 from bot.db import migrate
 from bot.db.models import OutboxMessage, seed_ids
+from bot.demo.buttons import click_payload, find_button
 from bot.demo.fake_slack import FakeSlack
-from bot.demo.fake_slack_store import Delivery, DeliveryKind, Message
+from bot.demo.feed import FeedPrinter
 from bot.demo.forms import form_values
-from bot.demo.render_text import render_delivery
 from bot.demo.signing import event_body, interaction_body, sign, slash_body
 from bot.domain.clock import ManualClock
 from bot.domain.durations import DurationError, parse_duration
@@ -48,13 +48,20 @@ class Demo:
     """One demo world: clock, fake Slack, database, runtime, and the current user."""
 
     def __init__(
-        self, policy: Policy, workdir: Path, out: TextIO, jobs: JobSettings = DEMO_JOBS
+        self,
+        policy: Policy,
+        workdir: Path,
+        out: TextIO,
+        jobs: JobSettings = DEMO_JOBS,
+        database: Path | None = None,
     ) -> None:
+        """`database`: the SQLite file to use (default: one in `workdir`)."""
         self.out = out
+        self.policy = policy
         self.clock = ManualClock(START)
         seed_ids(random.Random(2026))  # noqa: S311 - readable, repeatable ids for tours
         self.slack = FakeSlack(now=self.clock.now).start()
-        url = f"sqlite:///{workdir / 'envbot.db'}"
+        url = f"sqlite:///{(database or workdir / 'envbot.db').resolve()}"
         migrate.upgrade(url, install_id="demo", now=START)  # one id, one time: tours repeat
         client = self.slack.web_client()
         self.env_backend = FakeEnvironmentBackend(self.clock)
@@ -82,6 +89,8 @@ class Demo:
             process_before_response=True,
         )
         self.user = self.slack.user_id("alice")
+        self.feed = FeedPrinter(self.slack, self._name)
+        self.echo = True  # print each line as `> line` (a terminal already shows what was typed)
         self.cursor = 0
         self.output: list[str] = []
         self.failures = 0
@@ -102,7 +111,9 @@ class Demo:
         if word == "expect" or word == "expect-not":
             self._expect(rest.strip(), negate=word == "expect-not")
             return
-        self.out.write(f"> {stripped}\n")
+        if self.echo:
+            self.out.write(f"> {stripped}\n")
+        self.feed.interrupt()
         self.output = []
         if word == "as":
             self.user = self._user(rest)
@@ -147,7 +158,9 @@ class Demo:
             response_url=self.slack.new_response_url(channel, self.user),
             trigger_id=self.slack.new_trigger_id(self.user),
         )
-        self._dispatch(body)
+        ack = self._dispatch(body)
+        if ack.status == 200:  # Slack shows the ack body (the answer, when it was quick)
+            self.slack.show_ack_body(channel, self.user, ack.body)
 
     def _escape_mention(self, match: re.Match[str]) -> str:
         try:
@@ -162,52 +175,18 @@ class Demo:
             raise ParseError(str(exc)) from None
         if not words:
             raise ParseError("click needs a button label")
-        label, ref = words[0].lower(), (words[1] if len(words) > 1 else "")
-        found = self._find_button(label, ref)
+        label, ref = words[0], (words[1] if len(words) > 1 else "")
+        found = find_button(self.slack, self.user, label, ref)
         if found is None:
             self.out.write(f'  (no button "{words[0]}" visible to @{self._name(self.user)})\n')
             return
-        msg, block_id, element = found
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "team": {"id": "T0ENVBOT"},
-            "user": {"id": self.user, "name": self._name(self.user)},
-            "api_app_id": "A0ENVBOT",
-            "trigger_id": self.slack.new_trigger_id(self.user),
-            "container": {"type": "message", "message_ts": msg.ts, "channel_id": msg.channel},
-            "channel": {"id": msg.channel},
-            "message": msg.to_api(),
-            "response_url": self.slack.new_response_url(msg.channel, self.user, msg.ts),
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": element["action_id"],
-                    "block_id": block_id,
-                    "value": element.get("value", ""),
-                    "text": element["text"],
-                    "action_ts": self._action_ts(),
-                }
-            ],
-        }
+        payload = click_payload(self.slack, self.user, found, self._action_ts())
         self._dispatch(interaction_body(payload))
 
     def _action_ts(self) -> str:
         """Like Slack's: unique per click (a second click is a new action, not a retry)."""
         self._events += 1
         return f"{int(self.clock.now().timestamp())}.{self._events:06d}"
-
-    def _find_button(self, label: str, ref: str) -> tuple[Message, str, dict[str, Any]] | None:
-        for msg in reversed(self.slack.visible_messages(self.user)):
-            if ref and ref not in str(msg.blocks) and ref not in msg.text:
-                continue
-            for block in reversed(msg.blocks):
-                if block.get("type") != "actions":
-                    continue
-                for element in block.get("elements", []):
-                    text = str(element.get("text", {}).get("text", "")).lower()
-                    if element.get("type") == "button" and text.startswith(label):
-                        return msg, str(block.get("block_id", "")), element
-        return None
 
     def _submit(self, rest: str) -> None:
         try:
@@ -292,15 +271,9 @@ class Demo:
 
     def _flush(self) -> None:
         deliveries, self.cursor = self.slack.deliveries_since(self.cursor)
-        for d in deliveries:
-            if self._shown(d):
-                text = render_delivery(d, self._name)
-                self.output.append(text)
-                self.out.write(text + "\n")
-
-    @staticmethod
-    def _shown(d: Delivery) -> bool:
-        return d.kind != DeliveryKind.DELETE
+        for text in self.feed.lines(deliveries):
+            self.output.append(text)
+            self.out.write(text + "\n")
 
     def _name(self, user_id: str) -> str:
         try:

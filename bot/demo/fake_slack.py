@@ -15,7 +15,9 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.demo.fake_slack_api import ApiError, Params, SlackApi
+from bot.demo.fake_slack_faults import DROPPED, Failure, FaultProfile
 from bot.demo.fake_slack_http import FakeSlackServer
+from bot.demo.fake_slack_scopes import MANIFEST_SCOPES, needed_scopes
 from bot.demo.fake_slack_seen import WhatUsersSee
 from bot.demo.fake_slack_store import Store
 from bot.demo.fake_slack_workspace import Channel, User, UserGroup, Workspace
@@ -35,14 +37,6 @@ class Call:
     error: str | None = None
 
 
-@dataclass
-class _Failure:
-    status: int
-    error: str
-    retry_after: int | None
-    remaining: int
-
-
 class FakeSlack(WhatUsersSee):
     """The fake Slack server plus helpers for tests and the demo; every method is thread-safe."""
 
@@ -52,14 +46,17 @@ class FakeSlack(WhatUsersSee):
         token: str = DEFAULT_TOKEN,
         now: Callable[[], datetime] | None = None,
         workspace: Workspace | None = None,
+        scopes: frozenset[str] = MANIFEST_SCOPES,
     ) -> None:
         self.token = token
+        self.scopes = scopes
         self._lock = threading.RLock()
         self._ws = workspace if workspace is not None else Workspace.demo()
         self._store = Store(self._ws, now)
         self._api = SlackApi(self._ws, self._store)
         self._calls: list[Call] = []
-        self._failures: dict[str, list[_Failure]] = {}
+        self._failures: dict[str, list[Failure]] = {}
+        self._faults: FaultProfile | None = None
         self._server: FakeSlackServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -210,9 +207,26 @@ class FakeSlack(WhatUsersSee):
         """Make the next `count` calls to `method` fail (429 + Retry-After, 5xx, or a 200 error)."""
         if error is None:
             error = {429: "ratelimited", 200: "internal_error"}.get(status, "fatal_error")
-        failure = _Failure(status, error, retry_after if status == 429 else None, count)
+        failure = Failure(status, error, retry_after if status == 429 else None, count)
         with self._lock:
             self._failures.setdefault(method, []).append(failure)
+
+    def drop_next(self, method: str, *, after: bool, count: int = 1) -> None:
+        """Close the connection of the next `count` calls without an answer, after doing the
+        call (`after`: Slack accepted it, the answer was lost) or before."""
+        with self._lock:
+            failure = Failure(DROPPED, "dropped", None, count, after=after)
+            self._failures.setdefault(method, []).append(failure)
+
+    def inject_faults(self, profile: FaultProfile | None) -> None:
+        """Fail calls at random from now on (None stops); queued failures still come first."""
+        with self._lock:
+            self._faults = profile
+
+    def set_scopes(self, scopes: frozenset[str]) -> None:
+        """Grant the token these scopes (a call needing another answers `missing_scope`)."""
+        with self._lock:
+            self.scopes = scopes
 
     @property
     def calls(self) -> list[Call]:
@@ -246,6 +260,32 @@ class FakeSlack(WhatUsersSee):
                 raise KeyError(f"no conversation {channel!r}") from exc
         return f"{self.url}/response/{token}"
 
+    def show_ack_body(self, channel: str, user: str, body: str) -> bool:
+        """Show a slash command's ack body as Slack does: an empty body shows nothing, JSON with
+        `response_type: in_channel` is posted, any other answer is an ephemeral to `user`.
+
+        Returns:
+            Whether something was shown.
+        """
+        text = body.strip()
+        if not text:
+            return False
+        try:
+            answer = json.loads(text)
+        except json.JSONDecodeError:
+            answer = {"text": text}
+        if not isinstance(answer, dict):
+            return False
+        with self._lock:
+            cid = self._api.target(channel)
+            uid = self._ws.require_user(user).id
+            shown_text, blocks = str(answer.get("text") or ""), answer.get("blocks") or []
+            if answer.get("response_type") == "in_channel":
+                self._store.post(cid, shown_text, blocks, None)
+            else:
+                self._store.post_ephemeral(cid, uid, shown_text, blocks, None)
+        return True
+
     # -- request handling (called from server threads) ---------------------------------------
 
     def handle_api(
@@ -267,8 +307,19 @@ class FakeSlack(WhatUsersSee):
             return 200, {"ok": False, "error": "not_authed"}
         if token != self.token:
             return 200, {"ok": False, "error": "invalid_auth"}
+        provided = ",".join(sorted(self.scopes))
+        headers["X-OAuth-Scopes"] = provided
+        missing = [sc for sc in needed_scopes(method, params) if sc not in self.scopes]
+        if missing:
+            needed = ",".join(missing)
+            return 200, {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": needed,
+                "provided": provided,
+            }
         failure = self._take_failure(method)
-        if failure is not None:
+        if failure is not None and not failure.after:
             if failure.retry_after is not None:
                 headers["Retry-After"] = str(failure.retry_after)
             return failure.status, {"ok": False, "error": failure.error}
@@ -279,12 +330,14 @@ class FakeSlack(WhatUsersSee):
             if exc.messages:
                 body["response_metadata"] = {"messages": exc.messages}
             return 200, body
+        if failure is not None:  # done, but the answer is lost
+            return DROPPED, {"ok": False, "error": failure.error}
         return 200, {"ok": True, **result}
 
-    def _take_failure(self, method: str) -> _Failure | None:
+    def _take_failure(self, method: str) -> Failure | None:
         queue = self._failures.get(method)
         if not queue:
-            return None
+            return self._faults.pick(method) if self._faults is not None else None
         failure = queue[0]
         failure.remaining -= 1
         if failure.remaining <= 0:
@@ -295,12 +348,14 @@ class FakeSlack(WhatUsersSee):
         headers: dict[str, str] = {}
         with self._lock:
             failure = self._take_failure("response_url")
-            if failure is not None:
+            if failure is not None and not failure.after:
                 if failure.retry_after is not None:
                     headers["Retry-After"] = str(failure.retry_after)
                 status, text = failure.status, failure.error
             else:
                 status, text = self._api.respond(token, body)
+                if failure is not None:
+                    status, text = DROPPED, failure.error
             self._calls.append(Call("response_url", body, status, None if status == 200 else text))
         return status, text, headers
 
@@ -308,7 +363,7 @@ class FakeSlack(WhatUsersSee):
 def _decode_json_fields(params: Params) -> Params:
     """Form-encoded calls carry blocks/view/attachments as JSON strings; record them decoded."""
     out = dict(params)
-    for key in ("blocks", "view", "attachments"):
+    for key in ("blocks", "view", "attachments", "metadata"):
         value = out.get(key)
         if isinstance(value, str):
             # an undecodable string stays, so the method answers invalid_blocks_format

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from bot.demo.fake_slack_blocks import validate_message_blocks, validate_view
+from bot.demo.fake_slack_history import HistoryMethods
 from bot.demo.fake_slack_params import ApiError as ApiError
 from bot.demo.fake_slack_params import Params as Params
 from bot.demo.fake_slack_params import Result, flag, json_arg, required
@@ -25,6 +27,7 @@ from bot.demo.fake_slack_workspace import (
 
 MAX_TEXT = 40_000
 MAX_RESPONSE_URL_USES = 5
+RESPONSE_URL_LIFETIME = timedelta(minutes=30)
 
 
 class SlackApi:
@@ -37,12 +40,16 @@ class SlackApi:
         self.used_triggers: set[str] = set()
         self.response_urls: dict[str, ResponseUrl] = {}
         self.open_dms: set[str] = set()
+        history = HistoryMethods(workspace, store)
         self._methods: dict[str, Callable[[Params], Result]] = {
             "auth.test": self.auth_test,
             "chat.postMessage": self.chat_post_message,
             "chat.update": self.chat_update,
             "chat.postEphemeral": self.chat_post_ephemeral,
             "conversations.open": self.conversations_open,
+            "conversations.history": history.history,
+            "conversations.replies": history.replies,
+            "conversations.list": history.list,
             "views.open": self.views_open,
             "views.update": self.views_update,
             "views.publish": self.views_publish,
@@ -71,6 +78,10 @@ class SlackApi:
         return trigger
 
     # -- argument helpers ------------------------------------------------------------------
+
+    def target(self, ref: str) -> str:
+        """The conversation id for a channel id or name, a DM id, or a user id."""
+        return self._target(ref)
 
     def _target(self, ref: str) -> str:
         """Resolve a channel id, `#name`, app DM id, or user id (a DM) to a conversation id."""
@@ -141,8 +152,8 @@ class SlackApi:
             thread_ts = self.store.top_level_parent(channel, str(thread_ts))
             if thread_ts is None:
                 raise ApiError("thread_not_found")
-        msg = self.store.post(channel, text or "", blocks or [], thread_ts)
-        return {"channel": channel, "ts": msg.ts, "message": msg.to_api()}
+        msg = self.store.post(channel, text or "", blocks or [], thread_ts, _metadata(params))
+        return {"channel": channel, "ts": msg.ts, "message": msg.to_api(with_metadata=True)}
 
     def chat_update(self, params: Params) -> Result:
         ref = required(params, "channel")
@@ -271,7 +282,9 @@ class SlackApi:
     def new_response_url_token(self, channel: str, user: str, message_ts: str | None) -> str:
         """Register a response_url for an interaction in `channel` by `user`."""
         token = secrets.token_urlsafe(18)
-        self.response_urls[token] = ResponseUrl(self._target(channel), user, message_ts)
+        self.response_urls[token] = ResponseUrl(
+            self._target(channel), user, message_ts, self.store.now()
+        )
         return token
 
     def respond(self, token: str, body: Params) -> tuple[int, str]:
@@ -279,6 +292,8 @@ class SlackApi:
         hook = self.response_urls.get(token)
         if hook is None:
             return 404, "no_active_hooks"
+        if self.store.now() - hook.created_at > RESPONSE_URL_LIFETIME:
+            return 404, "expired_url"
         if hook.uses >= MAX_RESPONSE_URL_USES:
             return 404, "used_url"
         hook.uses += 1
@@ -304,3 +319,18 @@ class SlackApi:
                 hook.channel, hook.user, text or "", blocks or [], body.get("thread_ts") or None
             )
         return 200, "ok"
+
+
+def _metadata(params: Params) -> dict[str, Any] | None:
+    """chat.postMessage's `metadata`: an object with a string `event_type` and an object
+    `event_payload`, as Slack checks it."""
+    value = json_arg(params, "metadata", "invalid_metadata_format")
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("event_type"), str)
+        or not isinstance(value.get("event_payload"), dict)
+    ):
+        raise ApiError("invalid_metadata_schema")
+    return value

@@ -101,6 +101,9 @@ class _Checker:
         self.text(f"{path}/text", obj.get("text"), 300)
         self.text(f"{path}/confirm", obj.get("confirm"), 30, plain_only=True)
         self.text(f"{path}/deny", obj.get("deny"), 30, plain_only=True)
+        style = obj.get("style")
+        if style is not None and style not in ("primary", "danger"):
+            self.fail(f"{path}/style", "must be one of primary, danger")
 
     def options(self, path: str, options: object, limit: int) -> None:
         if not isinstance(options, list):

@@ -97,6 +97,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, ctype: str, payload: bytes, headers: dict[str, str] | None = None
     ) -> None:
+        if status == 0:  # an injected fault: close the connection without an answer
+            self.close_connection = True
+            return
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(payload)))

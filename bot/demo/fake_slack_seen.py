@@ -57,6 +57,11 @@ class WhatUsersSee:
             ]
         return sorted(msgs, key=lambda m: tuple(int(p) for p in m.ts.split(".")))
 
+    def kept_messages(self) -> list[Message]:
+        """Every message Slack keeps history of (channels, threads, DMs; no ephemerals)."""
+        with self._lock:
+            return [m for m in self._store.messages.values() if m.ephemeral_to is None]
+
     def open_modals(self, user: str) -> list[View]:
         """Modals open for a user, oldest first."""
         with self._lock:

@@ -49,6 +49,7 @@ class Message:
     ephemeral_to: str | None = None
     dm_user: str | None = None
     edited: bool = False
+    metadata: dict[str, Any] | None = None
 
     def visible_to(self, user_id: str) -> bool:
         """Channel messages are visible to everyone; DMs and ephemerals only to their recipient."""
@@ -58,8 +59,9 @@ class Message:
             return self.dm_user == user_id
         return True
 
-    def to_api(self) -> dict[str, Any]:
-        """The `message` object Slack returns from chat.postMessage / chat.update."""
+    def to_api(self, *, with_metadata: bool = False) -> dict[str, Any]:
+        """The `message` object Slack returns from chat.postMessage / chat.update (and, with
+        `with_metadata`, from history when asked with `include_all_metadata`)."""
         out: dict[str, Any] = {
             "type": "message",
             "bot_id": BOT_ID,
@@ -71,6 +73,8 @@ class Message:
         }
         if self.thread_ts is not None:
             out["thread_ts"] = self.thread_ts
+        if with_metadata and self.metadata is not None:
+            out["metadata"] = copy.deepcopy(self.metadata)
         return out
 
 
@@ -122,11 +126,12 @@ class Delivery:
 
 @dataclass
 class ResponseUrl:
-    """State behind one `response_url` (Slack allows 5 uses)."""
+    """State behind one `response_url` (Slack allows 5 uses within 30 minutes)."""
 
     channel: str
     user: str
     message_ts: str | None
+    created_at: datetime
     uses: int = 0
 
 
@@ -170,7 +175,12 @@ class Store:
         )
 
     def post(
-        self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        thread_ts: str | None,
+        metadata: dict[str, Any] | None = None,
     ) -> Message:
         """Post a channel or DM message (a thread reply if `thread_ts`)."""
         dm = self._ws.dm_user(channel)
@@ -184,6 +194,7 @@ class Store:
             where="thread" if thread_ts else conversation,
             thread_ts=thread_ts,
             dm_user=dm.id if dm is not None else None,
+            metadata=copy.deepcopy(metadata),
         )
         self.messages[(channel, msg.ts)] = msg
         self._feed_message(DeliveryKind.DM if dm is not None else DeliveryKind.POST, msg)

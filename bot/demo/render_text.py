@@ -10,6 +10,7 @@ from bot.demo.fake_slack_store import Delivery, DeliveryKind
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
+_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")  # Slack's date token: its fallback
 _LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
 
 
@@ -56,6 +57,7 @@ def render_delivery(d: Delivery, name: Callable[[str], str]) -> str:
     body = "\n".join(lines)
     body = _MENTION.sub(lambda m: "@" + name(m.group(1)), body)
     body = _LINK.sub(lambda m: m.group(2) or m.group(1), body)
+    body = _DATE.sub(r"\1", body)
     body = _BOLD.sub(r"\1", body)
     if buttons:
         body += "\n" + " ".join(buttons)

@@ -7,13 +7,11 @@ The command tables here are the single source for routing and for `/env help` an
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 
+from bot.domain.grammar import Shape, read, split_words
 from bot.errors import UserError
 
-# Slack clients turn typed quotes into curly ones; shlex needs the straight kind.
-_SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
@@ -24,17 +22,24 @@ class CommandSpec:
     verb: str
     usage: str
     summary: str
+    positional: tuple[str, ...] = ()
     options: frozenset[str] = frozenset()
     flags: frozenset[str] = frozenset()
     audience: str = "everyone"  # everyone | creators | requesters | owners
+
+    @property
+    def shape(self) -> Shape:
+        """What the grammar accepts after the verb."""
+        return Shape(self.usage, self.positional, self.options, self.flags)
 
 
 ENV_COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "create",
-        '/env create <template> [name] [--ttl 3d] [--reason "..."]',
+        '/env create <template> [name] [--ttl 3d | --until "fri 18:00"] [--reason "..."]',
         "create an environment from a template",
-        frozenset({"ttl", "reason"}),
+        ("template", "name"),
+        frozenset({"ttl", "until", "reason"}),
         audience="creators",
     ),
     CommandSpec(
@@ -49,23 +54,37 @@ ENV_COMMANDS: tuple[CommandSpec, ...] = (
         "your environments (--all: everyone's)",
         flags=frozenset({"all"}),
     ),
-    CommandSpec("show", "/env show <name>", "owner, state, age, time left and endpoints"),
+    CommandSpec(
+        "show", "/env show <name>", "owner, state, age, time left and endpoints", ("name",)
+    ),
     CommandSpec(
         "extend",
         "/env extend <name> [duration]",
         "extend by the duration or the template's step, within the cap",
+        ("name", "duration"),
     ),
-    CommandSpec("delete", "/env delete <name>", "delete an environment (asks to confirm)"),
-    CommandSpec("access", "/env access <name>", "send the access instructions again, privately"),
-    CommandSpec("transfer", "/env transfer <name> @user", "hand an environment to someone else"),
+    CommandSpec(
+        "delete", "/env delete <name>", "delete an environment (asks to confirm)", ("name",)
+    ),
+    CommandSpec(
+        "access", "/env access <name>", "send the access instructions again, privately", ("name",)
+    ),
+    CommandSpec(
+        "transfer",
+        "/env transfer <name> @user",
+        "hand an environment to someone else",
+        ("name", "user"),
+    ),
     CommandSpec("help", "/env help", "this list"),
 )
 
 ACCESS_COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "request",
-        "/access request <workspace> <role> <duration> <reason>",
+        '/access request <workspace> <role> <duration | --until "fri 18:00"> "<reason>"',
         "ask for time-boxed access (opens a form when arguments are missing)",
+        ("workspace", "role", "duration"),
+        frozenset({"until", "reason"}),
         audience="requesters",
     ),
     CommandSpec(
@@ -73,9 +92,16 @@ ACCESS_COMMANDS: tuple[CommandSpec, ...] = (
         "/access list",
         "your grants and requests with state and time left (owners: their workspaces')",
     ),
-    CommandSpec("extend", "/access extend <id> [duration]", "extend a grant within the role's cap"),
-    CommandSpec("revoke", "/access revoke <id>", "end a grant early"),
-    CommandSpec("cancel", "/access cancel <id>", "withdraw a request that is still pending"),
+    CommandSpec(
+        "extend",
+        "/access extend <id> [duration]",
+        "extend a grant within the role's cap",
+        ("id", "duration"),
+    ),
+    CommandSpec("revoke", "/access revoke <id>", "end a grant early", ("id",)),
+    CommandSpec(
+        "cancel", "/access cancel <id>", "withdraw a request that is still pending", ("id",)
+    ),
     CommandSpec("help", "/access help", "this list"),
 )
 
@@ -121,37 +147,17 @@ def find_spec(surface: str, verb: str) -> CommandSpec:
 
 
 def parse_command(surface: str, text: str) -> Command:
-    """Split `text` (what followed `/env` or `/access`) into a `Command`.
+    """Split `text` (what followed `/env` or `/access`) into a `Command` (see `grammar`).
 
     Raises:
-        UserError: unbalanced quotes, an unknown verb, or an option the verb does not take.
+        UserError: unbalanced quotes, an unknown verb or option, or words that fit nowhere.
     """
-    try:
-        words = shlex.split(text.translate(_SMART_QUOTES))
-    except ValueError as exc:
-        raise UserError(f"could not read that command ({exc}); check the quotes") from None
+    words = split_words(text)
     if not words:
         return Command(surface, "help")
-    spec = find_spec(surface, words[0].lower())
-    args: list[str] = []
-    options: dict[str, str] = {}
-    flags: set[str] = set()
-    rest = iter(words[1:])
-    for word in rest:
-        if not word.startswith("--"):
-            args.append(word)
-            continue
-        name, _, value = word[2:].partition("=")
-        if name in spec.flags:
-            flags.add(name)
-        elif name in spec.options:
-            value = value or next(rest, "")
-            if not value:
-                raise UserError(f"--{name} needs a value; usage: `{spec.usage}`")
-            options[name] = value
-        else:
-            raise UserError(f'unknown option "--{name}"; usage: `{spec.usage}`')
-    return Command(surface, spec.verb, tuple(args), options, frozenset(flags))
+    spec = find_spec(surface, words[0].text.lower())
+    reading = read(words[1:], spec.shape)
+    return Command(surface, spec.verb, reading.args, reading.options, reading.flags)
 
 
 def mentioned_user(text: str) -> str | None:

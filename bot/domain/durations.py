@@ -15,12 +15,46 @@ MAX_DURATION = timedelta(weeks=100_000)
 DURATION_HINT = "use 30m, 4h, 3d or 1w"
 
 
+# How people write durations in words (`3 days`, `2 hrs`, `1 week 2 days`): each unit word is
+# mapped to the letter envbot reads, so the refusal can say exactly what to write instead.
+UNIT_WORDS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), "s"),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), "m"),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), "h"),
+    **dict.fromkeys(("d", "day", "days"), "d"),
+    **dict.fromkeys(("w", "wk", "wks", "week", "weeks"), "w"),
+}
+_SPOKEN_PART = re.compile(r"(\d+)\s*([a-z]+)")
+_SPOKEN = re.compile(r"(?:\d+\s*[a-z]+[\s,]*(?:and\s+)?)+")
+
+
+def suggestion(text: str) -> str | None:
+    """What to write for a duration spelt out in words (`3 days` -> `3d`), or None."""
+    cleaned = text.strip().lower()
+    if len(cleaned) > 60 or not _SPOKEN.fullmatch(cleaned):
+        return None
+    parts = _SPOKEN_PART.findall(cleaned)
+    if any(unit not in UNIT_WORDS or int(n) == 0 for n, unit in parts):
+        return None
+    written = "".join(f"{int(n)}{UNIT_WORDS[unit]}" for n, unit in parts)
+    return written if written != cleaned else None
+
+
 class DurationError(ValueError):
-    """The text is not a duration; the message quotes it and gives the accepted forms."""
+    """The text is not a duration; the message quotes it and says what to write instead."""
 
     def __init__(self, text: str) -> None:
-        super().__init__(f'"{text}" is not a duration ({DURATION_HINT})')
+        better = suggestion(text)
+        bare = text.strip()
+        if better:
+            hint = f"write {better}"
+        elif bare.isdecimal() and len(bare) < 10:
+            hint = f"add a unit: {int(bare)}h or {int(bare)}d"
+        else:
+            hint = DURATION_HINT
+        super().__init__(f'"{text}" is not a duration ({hint})')
         self.text = text
+        self.suggestion = better
 
 
 def parse_duration(text: str) -> timedelta:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from slack_sdk.models.blocks import Block
+from slack_sdk.models.blocks import Block, ButtonElement
 
 from bot.db.models import Environment
 from bot.domain.durations import format_duration
@@ -20,6 +20,7 @@ from bot.slack.blocks import (
     Message,
     actions,
     button,
+    confirm_dialog,
     context,
     message,
     object_value,
@@ -79,7 +80,7 @@ def env_card(env: Environment, now: datetime) -> Message:
     blocks: list[Block] = [section("\n".join(lines))]
     value = object_value(KIND, env.id)
     if env.state == EnvState.FAILED:
-        delete = button("Delete now", ActionId.DELETE_NOW, value, style="danger")
+        delete = delete_button(env)
         retry = button("Retry", ActionId.RETRY, value, style="primary")
         failed_deleting = env.failed_while == "deleting"
         blocks.append(actions(ENV_ACTIONS_BLOCK, [delete] if failed_deleting else [retry, delete]))
@@ -90,15 +91,25 @@ def env_card(env: Environment, now: datetime) -> Message:
     return message(f"{env.name}: {state_word(env.state)}", blocks)
 
 
+def delete_button(env: Environment) -> ButtonElement:
+    """Delete now, behind Slack's confirm dialog (cards, `/env delete`'s answer)."""
+    return button(
+        "Delete now",
+        ActionId.DELETE_NOW,
+        object_value(KIND, env.id),
+        style="danger",
+        confirm=confirm_dialog(
+            "Delete environment?",
+            f"{env.name} and everything in it will be deleted. This cannot be undone.",
+            "Delete",
+            "Keep it",
+        ),
+    )
+
+
 def delete_confirm(env: Environment) -> Message:
     """`/env delete`'s answer: one Delete button behind Slack's confirm dialog."""
-    confirm = button("Delete now", ActionId.DELETE_NOW, object_value(KIND, env.id), style="danger")
-    confirm.confirm = {
-        "title": {"type": "plain_text", "text": "Delete environment?"},
-        "text": {"type": "plain_text", "text": f"{env.name} and everything in it will be deleted."},
-        "confirm": {"type": "plain_text", "text": "Delete"},
-        "deny": {"type": "plain_text", "text": "Keep it"},
-    }
+    confirm = delete_button(env)
     return message(
         f"Delete {env.name}?",
         [

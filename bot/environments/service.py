@@ -18,6 +18,7 @@ from bot.db.models import RESERVED_NAME_SQL, Environment, new_id
 from bot.domain.commands import Actor, Command
 from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.domain.states import ENV_LIVE, EnvEvent, EnvState
+from bot.domain.until import lifetime_until
 from bot.environments import ID_PREFIX, render
 from bot.environments.changes import EnvironmentChanges
 from bot.errors import Conflict, NotAllowed, UserError
@@ -46,8 +47,8 @@ class EnvironmentService(EnvironmentChanges):
             raise NotAllowed(
                 f'template "{template_name}" is open to {who} only; see /env templates for yours'
             )
-        ttl = self._ttl(cmd, template, template_name)
         user = self.directory.user(actor.user_id)
+        ttl = self._ttl(cmd, template, template_name, user.tz)
         if not user.email:
             raise UserError(
                 "your Slack profile has no email, and envbot signs you in by email; "
@@ -124,8 +125,14 @@ class EnvironmentService(EnvironmentChanges):
             f"{format_duration(ttl)}). Follow the progress in the card's thread."
         )
 
-    def _ttl(self, cmd: Command, template: Template, name: str) -> timedelta:
-        raw = cmd.options.get("ttl")
+    def _ttl(self, cmd: Command, template: Template, name: str, tz: str) -> timedelta:
+        raw, until = cmd.options.get("ttl"), cmd.options.get("until")
+        if raw is not None and until is not None:
+            raise UserError("give --ttl or --until, not both")
+        if until is not None:
+            return lifetime_until(
+                until, self.clock.now(), tz, template.ttl.max, f"the {name} template's"
+            )
         if raw is None:
             return template.ttl.default
         try:

@@ -2,10 +2,13 @@
 
 A reminder is a DM whose outbox key names the object, its expiry time and the threshold, so
 it is sent at most once per threshold for a given expiry, and an extension (a new expiry)
-re-arms every threshold. The job decides at each run, from current state, so nothing is sent
-for what was deleted, revoked or extended meanwhile, even while quiet hours hold it back.
+re-arms the thresholds. Only thresholds below the lifetime left when the object became active
+or was last extended are armed (`armed.py`): a 2 h grant gets no "ends in 24 h" DM, and an
+extension is not followed at once by a reminder for a threshold it already passed. The job
+decides at each run, from current state, so nothing is sent for what was deleted, revoked or
+extended meanwhile, even while quiet hours hold it back.
 
-Each object's `remind_at` says when the job next has something to do for it: the next
+Each object's `remind_at` says when the job next has something to do for it: the next armed
 threshold crossing, the end of quiet hours, or None once its last reminder is queued. Every
 change of `expires_at` sets it to a moment in the past (`REMIND_NOW`), so a pass reads only the
 objects with something due (one indexed range on state and `remind_at`): an object already
@@ -25,6 +28,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import TemporaryError
+from bot.lifecycle.armed import armed_since, armed_thresholds
 from bot.lifecycle.batch import batch_transaction, each_in_savepoint
 from bot.lifecycle.context import Context, UseCases
 from bot.lifecycle.render import reminder_message, time_left
@@ -59,7 +63,10 @@ class Reminders(Generic[T]):
             .order_by(model.remind_at)
             .limit(limit)
         ).all()
-        return [Reminder(self, obj, obj.holder_id, obj.expires_at) for obj in rows]
+        armed = armed_since(s, self.workflow.kind, self.state, [obj.id for obj in rows])
+        return [
+            Reminder(self, obj, obj.holder_id, obj.expires_at, armed.get(obj.id)) for obj in rows
+        ]
 
     def first_due(self, s: Session) -> datetime | None:
         """The earliest `remind_at` among this workflow's objects in `state`."""
@@ -106,13 +113,13 @@ class Reminder:
     obj: Any
     user_id: str
     expires_at: datetime
+    armed_at: datetime | None = None  # when its current lifetime began (None: not known)
 
     def message(self, left: str, when: str) -> Message:
         src = self.source
-        label, action = src.end
         text = src.text(self.obj, left, when)
         return reminder_message(
-            text, src.workflow.kind, self.obj.id, src.step(self.obj), label, action
+            text, src.workflow.kind, self.obj.id, self.obj.label, src.step(self.obj), src.end
         )
 
     @property
@@ -212,10 +219,11 @@ class ReminderJob(UseCases):
         expires_at = reminder.expires_at
         if expires_at <= now:
             return Plan(reminder, None)  # the expiry job takes it from here
+        armed = armed_thresholds(self.thresholds, expires_at, reminder.armed_at)
         threshold = self._crossed(reminder, now)
-        if threshold is None:  # the next crossing is the largest threshold's
-            return Plan(reminder, expires_at - self.thresholds[-1])
-        smaller = [t for t in self.thresholds if t < threshold]
+        if threshold is None:  # the next crossing is the largest armed threshold's, if any
+            return Plan(reminder, expires_at - armed[-1] if armed else None)
+        smaller = [t for t in armed if t < threshold]
         after = expires_at - smaller[-1] if smaller else None
         key = self._key(reminder, threshold)
         if self.notifier.dm_queued(s, user_id=reminder.user_id, key=key):
@@ -228,8 +236,9 @@ class ReminderJob(UseCases):
         return Plan(reminder, after, key, reminder.message(left, when))
 
     def _crossed(self, reminder: Reminder, now: datetime) -> timedelta | None:
-        """The nearest threshold crossed by now; larger ones missed in between are moot."""
-        return next((t for t in self.thresholds if reminder.expires_at - t <= now), None)
+        """The nearest armed threshold crossed by now; larger ones missed in between are moot."""
+        armed = armed_thresholds(self.thresholds, reminder.expires_at, reminder.armed_at)
+        return next((t for t in armed if reminder.expires_at - t <= now), None)
 
     @staticmethod
     def _key(reminder: Reminder, threshold: timedelta) -> str:

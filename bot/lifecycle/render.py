@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from slack_sdk.models.blocks import Block
+from slack_sdk.models.blocks import Block, ConfirmObject
 
 from bot.domain.durations import format_duration
 from bot.slack.blocks import (
@@ -14,6 +14,7 @@ from bot.slack.blocks import (
     Message,
     actions,
     button,
+    confirm_dialog,
     input_text,
     message,
     modal,
@@ -24,10 +25,21 @@ from bot.slack.blocks import (
 REMINDER_BLOCK = "reminder_actions"
 
 
+def end_now_confirm(end_label: str, label: str) -> ConfirmObject:
+    """The confirm dialog of a button that ends something now ("Delete now", "Revoke now")."""
+    return confirm_dialog(
+        f"{end_label}?",
+        f"{label} ends now instead of at its expiry. This cannot be undone.",
+        end_label.removesuffix(" now"),
+        "Keep it",
+    )
+
+
 def reminder_message(
-    text: str, kind: str, oid: str, step: timedelta, end_label: str, end: ActionId
+    text: str, kind: str, oid: str, label: str, step: timedelta, end: tuple[str, ActionId]
 ) -> Message:
-    """The reminder DM: the text, then Extend <step> / <end now> / Keep as is."""
+    """The reminder DM: the text, then Extend <step> / <end now> (confirmed) / Keep as is."""
+    end_label, end_action = end
     value = object_value(kind, oid)
     return message(
         text,
@@ -39,7 +51,13 @@ def reminder_message(
                     button(
                         f"Extend {format_duration(step)}", ActionId.EXTEND, value, style="primary"
                     ),
-                    button(end_label, end, value, style="danger"),
+                    button(
+                        end_label,
+                        end_action,
+                        value,
+                        style="danger",
+                        confirm=end_now_confirm(end_label, label),
+                    ),
                     button("Keep as is", ActionId.KEEP, value),
                 ],
             ),
@@ -48,8 +66,8 @@ def reminder_message(
 
 
 def kept_answer() -> Message:
-    """Keep as is on a reminder: nothing changes, and the reminder's buttons go away."""
-    return {"text": "Kept as is; it ends at the time above, as planned.", "replace_original": True}
+    """Keep as is on a reminder: nothing changes; the reminder keeps its time, without buttons."""
+    return {"text": "Kept as is; it ends at the time above, as planned."}
 
 
 def deny_modal(kind: str, oid: str) -> dict[str, object]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -11,6 +11,7 @@ from bot.access.jobs import AccessJobs
 from bot.access.service import AccessService
 from bot.domain.clock import Clock
 from bot.environments.service import EnvironmentService
+from bot.lifecycle.wake import NoWake, Wake
 from bot.policy import Policy
 from bot.services.commands import CommandService
 from bot.services.help import HelpService
@@ -36,6 +37,21 @@ class Services:
     access: AccessService
     grants: AccessJobs
     home: HomeService
+    wake: Wake = field(default_factory=NoWake)  # the job runner: a queued answer goes at once
+
+    def answer(self, *, key: str, url: str, channel: str, user_id: str, message: Message) -> None:
+        """Queue a private answer for an interaction's response_url and wake the drain."""
+        with self.sessions.begin() as s:
+            self.notifier.respond(
+                s,
+                now=self.clock.now(),
+                key=key,
+                url=url,
+                channel=channel,
+                user_id=user_id,
+                message=message,
+            )
+        self.wake.wake()
 
     def notify_user(self, user_id: str, message: Message) -> None:
         """Tell a user something by DM (after a modal closes there is no response_url)."""

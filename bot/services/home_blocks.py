@@ -8,7 +8,9 @@ from datetime import datetime
 from slack_sdk.models.blocks import Block, DividerBlock, HeaderBlock
 
 from bot.lifecycle.home import HomeRows
+from bot.lifecycle.render import end_now_confirm
 from bot.slack.blocks import (
+    DESTRUCTIVE,
     ActionId,
     actions,
     button,
@@ -34,7 +36,7 @@ def home_blocks(rows: Sequence[HomeRows], owns_a_workspace: bool, now: datetime)
         for obj in part.mine:
             actionable = obj.state == src.actionable
             buttons = (("Extend", ActionId.EXTEND), src.end) if actionable else None
-            out += _row(src.line(obj, now), src.workflow.kind, obj.id, buttons)
+            out += _row(src.line(obj, now), src.workflow.kind, obj.id, buttons, obj.label)
         if not part.mine:
             out.append(context(src.empty))
         out.append(DividerBlock())
@@ -43,7 +45,11 @@ def home_blocks(rows: Sequence[HomeRows], owns_a_workspace: bool, now: datetime)
     for part in rows:
         for obj in part.waiting:
             out += _row(
-                part.source.waiting_line(obj, now), part.source.workflow.kind, obj.id, decide
+                part.source.waiting_line(obj, now),
+                part.source.workflow.kind,
+                obj.id,
+                decide,
+                obj.label,
             )
     if not any(part.waiting for part in rows):
         out.append(
@@ -61,6 +67,7 @@ def _row(
     kind: str,
     oid: str,
     buttons: tuple[tuple[str, ActionId], tuple[str, ActionId]] | None,
+    label: str,
 ) -> list[Block]:
     """One list entry: its line, and (when it can be acted on) a primary and a danger button."""
     row: list[Block] = [section(text)]
@@ -72,7 +79,15 @@ def _row(
                 home_row_block(oid),
                 [
                     button(first, first_id, value, style="primary"),
-                    button(second, second_id, value, style="danger"),
+                    button(
+                        second,
+                        second_id,
+                        value,
+                        style="danger",
+                        confirm=end_now_confirm(second, label)
+                        if second_id in DESTRUCTIVE
+                        else None,
+                    ),
                 ],
             )
         )

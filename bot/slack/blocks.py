@@ -14,11 +14,13 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     InputBlock,
     MarkdownTextObject,
     Option,
     PlainTextInputElement,
+    PlainTextObject,
     SectionBlock,
     StaticSelectElement,
 )
@@ -42,6 +44,9 @@ class ActionId(StrEnum):
     KEEP = "keep"
     CONFIRM_DELETE = "confirm_delete"
 
+
+# Buttons that end something at once; each must carry a Slack `confirm` dialog.
+DESTRUCTIVE = frozenset({ActionId.DELETE_NOW, ActionId.REVOKE_NOW})
 
 # A button's value names the object it acts on as `<kind>:<id>` (`env:e7k2qm`), and a Home tab
 # row's block is `home_<id>`; the press handler checks both against the stored object.
@@ -80,8 +85,35 @@ def context(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=truncate(text, 2000))])
 
 
-def button(label: str, action: ActionId, value: str, *, style: str | None = None) -> ButtonElement:
-    return ButtonElement(text=label[:75], action_id=action.value, value=value[:2000], style=style)
+def confirm_dialog(title: str, text: str, confirm: str, deny: str = "Cancel") -> ConfirmObject:
+    """Slack's confirm dialog (title 100, text 300, buttons 30 characters), red confirm."""
+    return ConfirmObject(
+        title=title[:100],
+        text=PlainTextObject(text=truncate(text, 300)),
+        confirm=confirm[:30],
+        deny=deny[:30],
+        style="danger",
+    )
+
+
+def button(
+    label: str,
+    action: ActionId,
+    value: str,
+    *,
+    style: str | None = None,
+    confirm: ConfirmObject | None = None,
+) -> ButtonElement:
+    """A button; one that ends something at once (`DESTRUCTIVE`) must bring its `confirm`.
+
+    Raises:
+        ValueError: a destructive button without a confirm dialog (a programming error).
+    """
+    if action in DESTRUCTIVE and confirm is None:
+        raise ValueError(f"the {action.value} button needs a confirm dialog")
+    return ButtonElement(
+        text=label[:75], action_id=action.value, value=value[:2000], style=style, confirm=confirm
+    )
 
 
 def actions(block_id: str, buttons: Sequence[ButtonElement]) -> ActionsBlock:

@@ -6,12 +6,20 @@ it `sending`; the drain resumes those only after `resume_after`, so a slow send 
 replica is not doubled. Slack allows about one message per second per channel: each channel
 (posts, thread replies, updates, ephemerals and DMs alike) has a next-free time, and a row
 whose channel is busy stays pending with `due_at` moved to that time, so the drain never
-sleeps. A 429 holds its whole channel for Retry-After; 5xx backs the row off; a row that keeps
-failing is parked and counted, never dropped.
+sleeps. A 429 holds its whole channel for Retry-After; 5xx and lost connections back the row
+off; a row that keeps failing is parked and counted, never dropped.
+
+Every chat.postMessage carries the row's key as message metadata. A post or DM whose earlier
+attempt may have reached Slack (a crash while `sending`, a 5xx, a lost answer) is first looked
+up in the conversation (`recover.find_posted`), and a found ts is recorded instead of posting
+twice. Private answers (`response` rows) go to the interaction's response_url within Slack's
+5 uses and 30 minutes, then fall back to an ephemeral in the channel, then to a DM; those are
+at least once, since Slack keeps no history of ephemerals to look them up in.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,13 +33,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import OutboxMessage, SlackMessage
 from bot.domain.clock import Clock
+from bot.slack import response_url
 from bot.slack.outbox_metrics import (
-    PARKED_TOTAL,
     PENDING,
     PERMANENT_ERRORS,
     RATE_LIMITED_TOTAL,
     SENT_TOTAL,
 )
+from bot.slack.outbox_rows import RowWriter
+from bot.slack.recover import channel_ids, find_posted, outbox_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +50,14 @@ MAX_ATTEMPTS = 8
 
 class _Wait(Exception):
     """The row cannot be sent yet (its card is not posted); try again later."""
+
+
+class _Retry(Exception):
+    """A response_url use failed for now (429, 5xx); back off and use it again."""
+
+
+class _FallBack(Exception):
+    """The response_url is used up, expired or gone: send the answer another way."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +84,9 @@ class OutboxDrain:
         per_channel: timedelta = timedelta(seconds=1),
     ) -> None:
         self._sessions = sessions
-        self._client = client
+        self._client = _single_shot(client)
+        self._rows = RowWriter(sessions)
+        self._channel_ids: dict[str, str] = {}
         self._clock = clock
         self._batch = batch
         self._max_batches = max_batches
@@ -80,7 +100,11 @@ class OutboxDrain:
         # second of pacing (Slack tolerates short bursts) or a Retry-After whose rows were
         # already moved to `due_at` in the database.
         self._free_at: dict[str, datetime] = {}
-        self.parked = 0
+
+    @property
+    def parked(self) -> int:
+        """How many rows this drain parked."""
+        return self._rows.parked
 
     def drain(self) -> int:
         """Send every due row whose channel is free; busy channels' rows wait in the table.
@@ -161,6 +185,8 @@ class OutboxDrain:
             return _Target(self._key(channel), channel, ts)
         if row.kind == "dm":
             return _Target(f"dm:{row.user_id}")
+        if row.kind == "response":  # a webhook, not a channel post: no channel limit
+            return _Target(f"response:{row.id}")
         if row.kind == "post" and row.thread_purpose:
             channel, parent = self._card(row, row.thread_purpose)
             return _Target(self._key(channel), channel, parent)
@@ -180,22 +206,34 @@ class OutboxDrain:
                     OutboxMessage.status == row.status,
                     OutboxMessage.attempts == row.attempts,
                 )
-                .values(status="sending", due_at=now, attempts=OutboxMessage.attempts + 1)
+                .values(
+                    status="sending",
+                    due_at=now,
+                    attempts=OutboxMessage.attempts + 1,
+                    claimed_at=func.coalesce(OutboxMessage.claimed_at, now),
+                )
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def _send_one(self, row: OutboxMessage, target: _Target, now: datetime) -> int:
         try:
-            channel, ts = self._send(row, target)
+            channel, ts = self._send(row, target, now)
         except SlackApiError as exc:
             self._failed(row, target, now, exc)
             return 0
+        except _FallBack as exc:
+            self._rows.fall_back(row, "ephemeral" if row.channel else "dm", str(exc), now)
+            return 0
+        except (_Retry, OSError) as exc:
+            # No answer (refused, reset, timed out) is an attempt too: it may have landed,
+            # so a post's next attempt looks it up first.
+            self._retry(row, now, _describe(exc))
+            return 0
+        done: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": ""}
+        if row.kind == "response":
+            done["response_url"] = response_url.spent(row.response_url)
         with self._sessions.begin() as s:
-            s.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(status="sent", sent_at=now, last_error="")
-            )
+            s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**done))
             if row.purpose and row.kind == "post" and ts:
                 s.add(
                     SlackMessage(
@@ -210,29 +248,92 @@ class OutboxDrain:
         SENT_TOTAL.inc()
         return 1
 
-    def _send(self, row: OutboxMessage, target: _Target) -> tuple[str, str]:
+    def _send(self, row: OutboxMessage, target: _Target, now: datetime) -> tuple[str, str]:
         payload: dict[str, Any] = dict(row.payload)
         if row.kind == "update":
             self._client.chat_update(channel=target.channel, ts=target.ts, **payload)
             return target.channel, target.ts
+        if row.kind == "response":
+            self._respond(row, payload, now)
+            return row.channel, ""
+        for hook_only in ("replace_original", "response_type"):  # a response row fallen back
+            payload.pop(hook_only, None)
         if row.kind == "ephemeral":
             resp = self._client.chat_postEphemeral(channel=row.channel, user=row.user_id, **payload)
             return row.channel, str(resp.get("message_ts", ""))
         if row.kind == "dm":
-            channel = self._dm_channel(row.user_id)
-            resp = self._client.chat_postMessage(channel=channel, **payload)
-            return channel, str(resp["ts"])
-        if row.thread_purpose:
-            resp = self._client.chat_postMessage(
-                channel=target.channel, thread_ts=target.ts, **payload
+            channel, thread = self._dm_channel(row.user_id), ""
+        elif row.thread_purpose:
+            channel, thread = target.channel, target.ts
+        else:
+            channel, thread = row.channel, ""
+        found = self._posted_before(row, channel, thread)
+        if found is not None:
+            return found
+        args: dict[str, Any] = {"channel": channel, "metadata": outbox_metadata(row.key)}
+        if thread:
+            args["thread_ts"] = thread
+        resp = self._client.chat_postMessage(**args, **payload)
+        posted = str(resp["channel"])
+        if posted != channel and channel.startswith("#"):
+            self._aliases[posted] = channel
+            self._channel_ids[channel] = posted
+        return posted, str(resp["ts"])
+
+    def _posted_before(
+        self, row: OutboxMessage, channel: str, thread: str
+    ) -> tuple[str, str] | None:
+        """(channel id, ts) of this row's message if an earlier attempt reached Slack."""
+        if row.attempts == 0 or row.claimed_at is None:
+            return None  # never tried: nothing to find
+        channel_id = self._channel_id(channel)
+        if channel_id is None:
+            return None  # no such channel: the post answers channel_not_found
+        ts = find_posted(self._client, channel_id, row.key, row.claimed_at, thread)
+        if ts is None:
+            return None
+        logger.info(
+            "outbox message %s was already in Slack (ts %s); not posting it again", row.key, ts
+        )
+        return channel_id, ts
+
+    def _channel_id(self, channel: str) -> str | None:
+        if not channel.startswith("#"):
+            return channel
+        if channel not in self._channel_ids:
+            self._channel_ids.update(channel_ids(self._client))
+            for name, cid in self._channel_ids.items():
+                self._aliases.setdefault(cid, name)
+        return self._channel_ids.get(channel)
+
+    def _respond(self, row: OutboxMessage, payload: dict[str, Any], now: datetime) -> None:
+        if now - row.created_at >= response_url.USABLE_FOR:
+            raise _FallBack("the response_url expired (30 minutes)")
+        if self._uses(row, now) > response_url.MAX_USES:
+            raise _FallBack("the response_url was used 5 times")
+        try:
+            status, text = response_url.post_response(row.response_url, payload)
+        except response_url.BadResponseUrl as exc:
+            raise _FallBack(str(exc)) from exc
+        if response_url.temporary(status):
+            raise _Retry(f"response_url HTTP {status}")
+        if status != 200:
+            raise _FallBack(f"response_url answered HTTP {status} {text[:40]}")
+
+    def _uses(self, row: OutboxMessage, now: datetime) -> int:
+        """Posts to this row's response_url so far, this attempt included (every attempt counts:
+        Slack may have taken one whose answer was lost)."""
+        with self._sessions() as s:
+            used = s.scalar(
+                select(func.sum(OutboxMessage.attempts)).where(
+                    OutboxMessage.kind == "response",
+                    OutboxMessage.response_url.in_(
+                        (row.response_url, response_url.spent(row.response_url))
+                    ),
+                    OutboxMessage.created_at >= now - response_url.LIFETIME,
+                )
             )
-            return target.channel, str(resp["ts"])
-        name = row.channel
-        resp = self._client.chat_postMessage(channel=name, **payload)
-        channel = str(resp["channel"])
-        if channel != name:
-            self._aliases[channel] = name
-        return channel, str(resp["ts"])
+        return int(used or 0)
 
     def _card(self, row: OutboxMessage, purpose: str = "card") -> tuple[str, str]:
         with self._sessions() as s:
@@ -263,31 +364,34 @@ class OutboxDrain:
             retry = timedelta(seconds=float(exc.response.headers.get("Retry-After", "1")))
             # The whole channel waits: later rows for it in this drain, and every drain after.
             self._free_at[target.key] = max(self._free_at.get(target.key, now), now + retry)
-            self._reschedule(row, now + retry, error, count=False)
+            self._rows.reschedule(row, now + retry, error, count=False)
             return
+        if row.kind == "ephemeral" and error in response_url.EPHEMERAL_UNREACHABLE:
+            self._rows.fall_back(row, "dm", f"chat.postEphemeral answered {error}", now)
+            return
+        if error == "missing_scope":
+            needed = exc.response.get("needed")
+            hint = (
+                f" (the bot token lacks the {needed} scope: add it to the app as manifest.yaml"
+                " lists it, and reinstall)"
+            )
+            self._rows.park(row, row.attempts + 1, f"missing_scope {needed}", hint)
+            return
+        if error in PERMANENT_ERRORS:
+            self._rows.park(row, row.attempts + 1, error)
+            return
+        self._retry(row, now, error or f"HTTP {status}")
+
+    def _retry(self, row: OutboxMessage, now: datetime, error: str) -> None:
         attempts = row.attempts + 1
-        if error in PERMANENT_ERRORS or attempts >= MAX_ATTEMPTS:
-            logger.error("outbox message %s parked after %s attempts: %s", row.key, attempts, error)
-            self.parked += 1
-            PARKED_TOTAL.inc()
-            with self._sessions.begin() as s:
-                s.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == row.id)
-                    .values(status="parked", last_error=error or f"HTTP {status}")
-                )
+        if attempts >= MAX_ATTEMPTS:
+            self._rows.park(row, attempts, error)
             return
         backoff = min(2**attempts, 300)
-        self._reschedule(row, now + timedelta(seconds=backoff), error or f"HTTP {status}")
+        self._rows.reschedule(row, now + timedelta(seconds=backoff), error, count=True)
 
-    def _reschedule(
-        self, row: OutboxMessage, due: datetime, error: str, *, count: bool = True
-    ) -> None:
-        values: dict[str, Any] = {"status": "pending", "due_at": due, "last_error": error}
-        if not count:
-            values["attempts"] = OutboxMessage.attempts - 1
-        with self._sessions.begin() as s:
-            s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+    def _reschedule(self, row: OutboxMessage, due: datetime, error: str) -> None:
+        self._rows.reschedule(row, due, error, count=True)
 
     def _defer(self, deferred: dict[datetime, list[int]]) -> None:
         """Move rows whose channel is busy to when it frees: one UPDATE per moment."""
@@ -305,3 +409,17 @@ class OutboxDrain:
         with self._sessions() as s:
             query = select(func.count()).select_from(OutboxMessage)
             PENDING.set(s.execute(query.where(OutboxMessage.status == "pending")).scalar_one())
+
+
+def _single_shot(client: WebClient) -> WebClient:
+    """`client` without slack_sdk's automatic retry of a lost connection: a post whose answer
+    was lost may have landed, and only the drain, which looks it up first, may send it again."""
+    single = copy.copy(client)  # the listeners keep the shared client's retries
+    single.retry_handlers = []
+    return single
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, _Retry):
+        return str(exc)
+    return f"no answer from Slack ({type(exc).__name__})"

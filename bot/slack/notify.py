@@ -29,7 +29,7 @@ _DROP_UPDATES = delete(OUTBOX).where(
 
 
 class Notifier:
-    """Queues posts, thread replies, card updates, DMs and ephemerals in the outbox."""
+    """Queues posts, thread replies, card updates, DMs, ephemerals and private answers."""
 
     def card(
         self, s: Session, *, now: datetime, obj: tuple[str, str], channel: str, message: Message
@@ -114,6 +114,30 @@ class Notifier:
             s, now, f"eph:{user_id}:{key}", "ephemeral", message, channel=channel, user_id=user_id
         )
 
+    def respond(
+        self,
+        s: Session,
+        *,
+        now: datetime,
+        key: str,
+        url: str,
+        channel: str,
+        user_id: str,
+        message: Message,
+    ) -> None:
+        """Answer one user privately through their interaction's response_url; when Slack no
+        longer takes it, the drain shows it as an ephemeral in `channel`, else as a DM."""
+        self._add(
+            s,
+            now,
+            f"resp:{user_id}:{key}",
+            "response",
+            message,
+            channel=channel,
+            user_id=user_id,
+            response_url=url,
+        )
+
     @staticmethod
     def _add(
         s: Session,
@@ -128,6 +152,7 @@ class Notifier:
         purpose: str = "",
         thread_purpose: str = "",
         due_at: datetime | None = None,
+        response_url: str = "",
     ) -> bool:
         values: dict[str, Any] = {
             "key": key[:200],
@@ -144,6 +169,7 @@ class Notifier:
             "created_at": now,
             "due_at": due_at or now,
             "last_error": "",
+            "response_url": response_url,
         }
         held = pending(s)
         if held is not None:  # a batch: inserted with the others at its end

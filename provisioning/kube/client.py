@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from bot.errors import PermanentError, TemporaryError
+from provisioning.kube.kubeconfig import current_context, kubeconfig_source, searched
 from provisioning.kube.resources import CLUSTER_ROLE_BINDING as CLUSTER_ROLE_BINDING
 from provisioning.kube.resources import LIMIT_RANGE as LIMIT_RANGE
 from provisioning.kube.resources import NAMESPACE as NAMESPACE
@@ -82,6 +83,11 @@ def _describe(res: Resource, name: str, namespace: str | None) -> str:
     return (
         f"{res.kind} {namespace}/{name}" if res.namespaced and namespace else f"{res.kind} {name}"
     )
+
+
+class KubeConfigError(PermanentError):
+    """No usable kubeconfig or in-cluster config; the message says where it looked and what to
+    set."""
 
 
 class KubeClient:
@@ -333,7 +339,8 @@ class _Call:
 class KubeClients:
     """The management cluster's client plus lazily built clients for the configured clusters.
 
-    With no kubeconfig the management client uses the pod's in-cluster service account.
+    The kubeconfig is found as kubectl finds it (`provisioning.kube.kubeconfig`); with none,
+    the management client uses the pod's in-cluster service account.
     """
 
     def __init__(
@@ -380,15 +387,33 @@ class KubeClients:
             return self._clients[key]
 
     def _build(self, context: str | None) -> Any:
+        source = kubeconfig_source(self._kubeconfig)
+        if source is None and context is not None:
+            raise KubeConfigError(
+                f"context {context!r} needs a kubeconfig, and none was found: {searched()}; "
+                "set ENVBOT_KUBECONFIG"
+            )
         try:
-            if self._kubeconfig is None and context is None:
+            if source is None:
                 configuration = k8s.Configuration()
                 k8s_config.load_incluster_config(client_configuration=configuration)
                 return k8s.ApiClient(configuration)
             return k8s_config.new_client_from_config(
-                config_file=self._kubeconfig, context=context, persist_config=False
+                config_file=source,
+                context=context or current_context(source),
+                persist_config=False,
             )
-        except (ConfigException, OSError) as exc:
-            raise PermanentError(
+        except ConfigException as exc:
+            reason = str(exc).rstrip(".")
+            if source is None:
+                raise KubeConfigError(
+                    f"no kubeconfig found ({searched()}) and the in-cluster config failed "
+                    f"(not in a pod?): {reason}; set ENVBOT_KUBECONFIG or KUBECONFIG"
+                ) from exc
+            raise KubeConfigError(
+                f"cannot load Kubernetes config {source} (context {context!r}): {reason}"
+            ) from exc
+        except OSError as exc:
+            raise KubeConfigError(
                 f"cannot load Kubernetes config (context {context!r}): {exc}"
             ) from exc

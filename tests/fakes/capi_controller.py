@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.kube_apiserver import FakeKubeApiServer
-from tests.fakes.kube_http import RecordedRequest
+from bot.demo.kube.apiserver import FakeKubeApiServer
+from bot.demo.kube.http import RecordedRequest
 from tests.fakes.moto_server import client
 
 CAPI = ("cluster.x-k8s.io", "v1beta1", "clusters")

@@ -30,7 +30,7 @@ def test_sweeps_bench_smoke_run() -> None:
     expected = {
         "idle_tick_ms_50",
         "idle_tick_ms_200",
-        "idle_tick_ms_200_without_0008_indexes",
+        "idle_tick_ms_200_without_sweeps_indexes",
         "idle_tick_ratio",
         "due_20_s_sqlite",
         "due_20_s_sqlite_per_item_baseline",

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
+from bot.demo.kube.apiserver import DEFAULT_CRD_DIR, FakeKubeApiServer
+from bot.demo.kube.capi import clusterclass
 from provisioning.base import ClusterTopology, EnvSpec, Phase
 from provisioning.kube.capi import CapiBackend
 from provisioning.kube.client import NAMESPACE, KubeClients
 from provisioning.kube.clusterclass import clusterclass_resource
 from tests import capi_stages as st
-from tests.fakes.kube_apiserver import DEFAULT_CRD_DIR, FakeKubeApiServer
-from tests.fakes.kube_capi import clusterclass
+from tests.fakes.kube_client import api_client
 
 pytestmark = pytest.mark.skipif(not DEFAULT_CRD_DIR.is_dir(), reason="../shared/crds is absent")
 CAPI = "cluster.x-k8s.io"
@@ -61,7 +62,7 @@ class Controllers:
     """Writes status as CAPI and Kommander would: PUT to the status subresource."""
 
     def __init__(self, fake: FakeKubeApiServer, version: str) -> None:
-        self.api = k8s.CustomObjectsApi(fake.api_client("mgmt"))
+        self.api = k8s.CustomObjectsApi(api_client(fake, "mgmt"))
         self.version = version
 
     def put_status(self, group: str, version: str, plural: str, name: str, status: Any) -> None:

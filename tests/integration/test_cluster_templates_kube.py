@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiException, CustomObjectsApi
 
+from bot.demo.kube.apiserver import DEFAULT_CRD_DIR, FakeKubeApiServer
+from bot.demo.kube.capi import TAGS_VARIABLE, clusterclass, quick_start_variables
 from bot.domain.clock import ManualClock
 from bot.errors import NameTaken, PermanentError
 from provisioning.base import ClusterManifests, ClusterTopology, EnvSpec, Phase
@@ -22,8 +24,7 @@ from provisioning.kube.capi import CapiBackend
 from provisioning.kube.client import NAMESPACE, KubeClients
 from provisioning.kube.clusterclass import clusterclass_resource
 from provisioning.kube.templates import aws_tags
-from tests.fakes.kube_apiserver import DEFAULT_CRD_DIR, FakeKubeApiServer
-from tests.fakes.kube_capi import TAGS_VARIABLE, clusterclass, quick_start_variables
+from tests.fakes.kube_client import api_client
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "examples" / "templates" / "dkp-aws.yaml"
 VARIABLES = {
@@ -209,7 +210,7 @@ def test_an_aws_cluster_of_another_environment_is_never_adopted(fake, clients):
 
 def test_capa_refuses_a_tag_value_it_cannot_store(fake):
     # setup
-    api = CustomObjectsApi(fake.api_client())
+    api = CustomObjectsApi(api_client(fake))
     fake.put_object(
         "", "v1", "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}
     )
@@ -274,7 +275,7 @@ def test_the_fake_refuses_what_capis_webhook_refuses(fake, clients):
             }
         },
     }
-    api = CustomObjectsApi(fake.api_client())
+    api = CustomObjectsApi(api_client(fake))
 
     # execution
     with pytest.raises(ApiException) as info:

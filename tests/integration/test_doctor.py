@@ -11,9 +11,9 @@ import yaml
 
 from bot.db import migrate
 from bot.demo.fake_slack import FakeSlack
+from bot.demo.kube.apiserver import FakeKubeApiServer
+from bot.demo.kube.capi import TAGS_VARIABLE, clusterclass, quick_start_variables
 from bot.doctor import run_checks
-from tests.fakes.kube_apiserver import FakeKubeApiServer
-from tests.fakes.kube_capi import TAGS_VARIABLE, clusterclass, quick_start_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,6 +43,7 @@ def env(
     tmp_path: Path,
     fresh_database_url: str,
     target: FakeKubeApiServer,
+    moto_url: str,
 ):
     with FakeSlack() as slack, FakeKubeApiServer() as kube:
         kube.put_object(
@@ -73,6 +74,8 @@ def env(
             "ENVBOT_POLICY_FILE": str(ROOT / "examples" / "policy.yaml"),
             "ENVBOT_KUBECONFIG": str(config),
             "ENVBOT_KUBE_CONTEXT": "fake",
+            # boto3's own setting: the cleanup's STS calls go to moto
+            "AWS_ENDPOINT_URL": moto_url,
         }.items():
             monkeypatch.setenv(key, value)
         yield fresh_database_url, kube
@@ -95,6 +98,10 @@ def test_all_green_after_migrate(env) -> None:
     )
     assert checks["clusterclasses"].detail == (
         "variables fit the ClusterClass of prod-cluster (aws-quick-start)"
+    )
+    assert (
+        "sandbox: arn:aws:sts::123456789012:user/moto as "
+        "arn:aws:sts::123456789012:assumed-role/envbot/envbot;" in checks["aws"].detail
     )
 
 

@@ -215,6 +215,20 @@ def _actions(*elements: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"type": "actions", "elements": list(elements)}]
 
 
+def _confirm(
+    title: str = "Delete?", text: str = "Sure?", confirm: str = "Delete", deny: str | None = "No"
+) -> dict[str, Any]:
+    """A confirm dialog object as Block Kit documents it (title, text, confirm, deny)."""
+    out: dict[str, Any] = {
+        "title": {"type": "plain_text", "text": title},
+        "text": {"type": "plain_text", "text": text},
+        "confirm": {"type": "plain_text", "text": confirm},
+    }
+    if deny is not None:
+        out["deny"] = {"type": "plain_text", "text": deny}
+    return out
+
+
 OVER_LIMIT_BLOCKS = {
     "51 blocks": (_too_many(51), "/blocks"),
     "section text 3001": ([section("x" * 3001)], "/blocks/0/text/text"),
@@ -245,6 +259,30 @@ OVER_LIMIT_BLOCKS = {
         "/blocks/0/fields/0/text",
     ),
     "button style": (_actions(button(style="green")), "/blocks/0/elements/0/style"),
+    "confirm title 101": (
+        _actions(button(confirm=_confirm(title="t" * 101))),
+        "/blocks/0/elements/0/confirm/title/text",
+    ),
+    "confirm text 301": (
+        _actions(button(confirm=_confirm(text="t" * 301))),
+        "/blocks/0/elements/0/confirm/text/text",
+    ),
+    "confirm button 31": (
+        _actions(button(confirm=_confirm(confirm="c" * 31))),
+        "/blocks/0/elements/0/confirm/confirm/text",
+    ),
+    "deny missing": (
+        _actions(button(confirm=_confirm(deny=None))),
+        "/blocks/0/elements/0/confirm/deny",
+    ),
+    "confirm title mrkdwn": (
+        _actions(button(confirm={**_confirm(), "title": {"type": "mrkdwn", "text": "t"}})),
+        "/blocks/0/elements/0/confirm/title/type",
+    ),
+    "confirm style": (
+        _actions(button(confirm={**_confirm(), "style": "red"})),
+        "/blocks/0/elements/0/confirm/style",
+    ),
     "duplicate block_id": (
         [section("a", block_id="same"), section("b", block_id="same")],
         "/blocks/1/block_id",
@@ -277,7 +315,14 @@ def test_blocks_at_the_limits_are_accepted(client: WebClient) -> None:
             "type": "actions",
             "elements": [
                 button("b" * 75, action_id="a" * 255, value="v" * 2000, style="danger"),
-                *[button(action_id=f"a{i}") for i in range(24)],
+                button(
+                    action_id="confirmed",
+                    confirm={
+                        **_confirm("t" * 100, "x" * 300, "c" * 30, "d" * 30),
+                        "style": "danger",
+                    },
+                ),
+                *[button(action_id=f"a{i}") for i in range(23)],
             ],
         },
         *_too_many(45),

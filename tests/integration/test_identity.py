@@ -14,12 +14,12 @@ from slack_sdk import WebClient
 from bot.access.spec import grant_spec
 from bot.db.models import AccessRequest, Environment
 from bot.demo.fake_slack import DEFAULT_TOKEN, FakeSlack
+from bot.demo.kube.apiserver import FakeKubeApiServer
 from bot.environments.spec import env_spec
 from bot.policy import Identity, Policy, load_policy, parse_principal
 from bot.slack.directory import SlackDirectory
 from provisioning.kube.client import KubeClients
 from provisioning.kube.rbac import RbacAccessBackend
-from tests.fakes.kube_apiserver import FakeKubeApiServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "policy.yaml"
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

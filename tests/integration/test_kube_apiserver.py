@@ -17,7 +17,8 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.fakes.kube_apiserver import DEFAULT_CRD_DIR, FakeKubeApiServer
+from bot.demo.kube.apiserver import DEFAULT_CRD_DIR, FakeKubeApiServer
+from tests.fakes.kube_client import api_client as new_api_client
 
 CAPI = ("cluster.x-k8s.io", "v1beta2")
 KOM = ("kommander.mesosphere.io", "v1beta1")
@@ -33,7 +34,7 @@ def fake() -> Iterator[FakeKubeApiServer]:
 
 @pytest.fixture
 def api(fake: FakeKubeApiServer) -> Iterator[Any]:
-    api_client = fake.api_client()
+    api_client = new_api_client(fake)
     yield api_client
     api_client.close()
 
@@ -422,7 +423,7 @@ def test_kommander_virtual_group_and_workspace_binding(api: Any, fake: FakeKubeA
 
 def test_fallback_without_crd_dir_checks_required_fields_only() -> None:
     with FakeKubeApiServer(crd_dir=None) as fake:
-        api_client = fake.api_client()
+        api_client = new_api_client(fake)
         try:
             co = custom_api(api_client)
             binding: dict[str, Any] = {

@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from bot.demo.kube.apiserver import DEFAULT_CRD_DIR, FakeKubeApiServer
+from bot.demo.kube.capi import clusterclass, quick_start_variables
+from bot.demo.kube.schema import PRESERVE
 from bot.domain.clock import ManualClock
 from bot.errors import NameTaken, PermanentError, TemporaryError
 from provisioning.base import ClusterTopology, EnvSpec, GrantSpec, Phase
@@ -23,9 +26,6 @@ from provisioning.kube.namespace import NamespaceBackend
 from provisioning.kube.rbac import RbacAccessBackend
 from provisioning.registry import build_access_backends, build_environment_backends
 from tests import capi_stages as st
-from tests.fakes.kube_apiserver import DEFAULT_CRD_DIR, FakeKubeApiServer
-from tests.fakes.kube_capi import clusterclass, quick_start_variables
-from tests.fakes.kube_schema import PRESERVE
 
 CAPI = "cluster.x-k8s.io"
 KOM = ("kommander.mesosphere.io", "v1beta1")

@@ -16,6 +16,8 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from bot.demo.kube.apiserver import FakeKubeApiServer
+from bot.demo.kube.http import RecordedRequest
 from bot.errors import NameTaken
 from provisioning.base import Phase
 from provisioning.kube.capi import CapiBackend
@@ -23,8 +25,7 @@ from provisioning.kube.client import NAMESPACE, KubeClients
 from provisioning.kube.kommander import KommanderAccessBackend
 from provisioning.kube.namespace import NamespaceBackend
 from provisioning.kube.rbac import RbacAccessBackend
-from tests.fakes.kube_apiserver import FakeKubeApiServer
-from tests.fakes.kube_http import RecordedRequest
+from tests.fakes.kube_client import api_client
 from tests.integration.test_kube_backends import add_clusterclass, env, grant, ns_env
 
 CLUSTERS = ("cluster.x-k8s.io", "v1beta1", "clusters")
@@ -100,7 +101,7 @@ MGMT = ((CLUSTERS, "sandbox"), (KCS, "sandbox"))
 
 def test_the_fake_refuses_stale_preconditions_and_resource_versions(fake):
     # setup: the real client, a namespace and a Cluster
-    api = fake.api_client()
+    api = api_client(fake)
     core: Any = k8s.CoreV1Api(api)  # plain dicts in, as envbot sends them
     custom: Any = k8s.CustomObjectsApi(api)
     ns = core.create_namespace({"metadata": {"name": "payments"}})

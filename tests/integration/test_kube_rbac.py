@@ -14,6 +14,10 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from bot.demo.kube.apiserver import FakeKubeApiServer
+from bot.demo.kube.authz import ENVBOT_USER, Access, Authorizer
+from bot.demo.kube.capi import clusterclass, quick_start_variables
+from bot.demo.kube.schema import PRESERVE
 from bot.errors import PermanentError
 from provisioning.base import EnvSpec, GrantSpec, Phase
 from provisioning.kube.capi import CapiBackend
@@ -21,10 +25,7 @@ from provisioning.kube.client import KubeClients
 from provisioning.kube.kommander import KommanderAccessBackend
 from provisioning.kube.namespace import NamespaceBackend
 from provisioning.kube.rbac import RbacAccessBackend
-from tests.fakes.kube_apiserver import FakeKubeApiServer
-from tests.fakes.kube_authz import ENVBOT_USER, Access, Authorizer
-from tests.fakes.kube_capi import clusterclass, quick_start_variables
-from tests.fakes.kube_schema import PRESERVE
+from tests.fakes.kube_client import api_client
 from tests.integration.test_cluster_templates_kube import manifests_env
 from tests.integration.test_kube_backends import env as cluster_env
 from tests.integration.test_kube_backends import grant as kommander_grant
@@ -104,7 +105,7 @@ def ns_env(**changes: Any) -> EnvSpec:
 
 def test_denied_request_is_the_api_servers_forbidden_status(target):
     # setup
-    core = k8s.CoreV1Api(target.api_client())
+    core = k8s.CoreV1Api(api_client(target))
 
     # execution: envbot may not read secrets, namespaced or across the cluster
     named = api_error(lambda: core.read_namespaced_secret("db", "team-a"))
@@ -132,7 +133,7 @@ def test_denied_request_is_the_api_servers_forbidden_status(target):
 
 def test_http_methods_map_to_rbac_verbs(target):
     # setup: the target rules grant no watch, update or deletecollection on rolebindings
-    rbac = k8s.RbacAuthorizationV1Api(target.api_client())
+    rbac = k8s.RbacAuthorizationV1Api(api_client(target))
     binding = k8s.V1RoleBinding(
         metadata=k8s.V1ObjectMeta(name="b"),
         role_ref=k8s.V1RoleRef(api_group=RBAC_GROUP, kind="ClusterRole", name="view"),
@@ -160,7 +161,7 @@ def test_http_methods_map_to_rbac_verbs(target):
 
 def test_binding_a_role_without_bind_or_its_rights_is_an_escalation(target):
     # setup: cluster-admin is not in the bind list, and envbot does not hold `*` on `*`
-    rbac = k8s.RbacAuthorizationV1Api(target.api_client())
+    rbac = k8s.RbacAuthorizationV1Api(api_client(target))
     binding = k8s.V1RoleBinding(
         metadata=k8s.V1ObjectMeta(name="root"),
         role_ref=k8s.V1RoleRef(api_group=RBAC_GROUP, kind="ClusterRole", name="cluster-admin"),
@@ -183,7 +184,7 @@ def test_binding_a_role_without_bind_or_its_rights_is_an_escalation(target):
 
 def test_workspace_rules_hold_only_in_the_bound_namespaces(management):
     # setup
-    custom = k8s.CustomObjectsApi(management.api_client())
+    custom = k8s.CustomObjectsApi(api_client(management))
 
     # execution
     custom.list_namespaced_custom_object("cluster.x-k8s.io", "v1beta1", "sandbox", "clusters")

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.demo.kube.apiserver import FakeKubeApiServer
+from bot.demo.kube.authz import Access, Attributes, Authorizer, Bound
 from provisioning.kube.client import KubeClients
 from tests import rbac_grants
-from tests.fakes.kube_apiserver import FakeKubeApiServer
-from tests.fakes.kube_authz import Access, Attributes, Authorizer, Bound
 from tests.integration.test_kube_rbac import MANAGEMENT_RBAC, TARGET_RBAC, serve
 from tests.rbac_flows import FLOWS, MANAGEMENT, TARGET, Flow, World, seed_management
 

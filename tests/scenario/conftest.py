@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 import pytest
 import requests
@@ -25,6 +26,7 @@ from bot.server import HttpServer, make_wsgi_app
 from bot.settings import JobSettings
 from bot.slack.directory import SlackDirectory
 from bot.wiring import Runtime, build_runtime
+from handlers.actions import ONE_SHOT_BLOCKS
 from provisioning.base import AccessBackend, EnvironmentBackend
 from provisioning.cloud import CloudCleaner
 from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
@@ -89,15 +91,21 @@ class SlackClient:
     clock: ManualClock
     secret: str = SECRET
     cursor: int = field(default=0)
+    presses: int = field(default=0)
 
     def post(self, body: str, headers: dict[str, str] | None = None) -> requests.Response:
-        """POST a raw body to /slack/events (signed now unless `headers` are given)."""
-        return requests.post(
+        """POST a raw body to /slack/events (signed now unless `headers` are given); a slash
+        command's ack body is shown to its user as Slack shows it."""
+        resp = requests.post(
             f"{self.url}/slack/events",
             data=body.encode(),
             headers=headers if headers is not None else sign(self.secret, body),
             timeout=DEADLINE,
         )
+        form = dict(parse_qsl(body)) if resp.status_code == 200 else {}
+        if form.get("command") and form.get("channel_id") and form.get("user_id"):
+            self.slack.show_ack_body(form["channel_id"], form["user_id"], resp.text)
+        return resp
 
     def slash_body(self, user: str, command: str, text: str) -> str:
         uid = self.slack.user_id(user)
@@ -116,8 +124,10 @@ class SlackClient:
         """Type `command text` as `user` in #platform; returns the ack."""
         return self.post(self.slash_body(user, command, text))
 
-    def click(self, user: str, msg: Message, button: dict[str, Any]) -> requests.Response:
-        """Press `button` on `msg` as `user`; returns the ack."""
+    def click(
+        self, user: str, msg: Message, button: dict[str, Any], action_ts: str | None = None
+    ) -> requests.Response:
+        """Press `button` on `msg` as `user` (at `action_ts`, default now); returns the ack."""
         uid = self.slack.user_id(user)
         payload: dict[str, Any] = {
             "type": "block_actions",
@@ -136,7 +146,7 @@ class SlackClient:
                     "block_id": button["block_id"],
                     "value": button.get("value", ""),
                     "text": button["text"],
-                    "action_ts": f"{self.clock.now().timestamp()}",
+                    "action_ts": action_ts or f"{self.clock.now().timestamp()}",
                 }
             ],
         }
@@ -185,13 +195,33 @@ class SlackClient:
         got = wait_for(lambda: self.ephemerals_since(cursor, user), what=f"answer to {text!r}")
         return message_text(got[0].text, got[0].blocks)
 
+    def answers_since(self, cursor: int, user: str, msg: Message) -> list[Delivery]:
+        """Ephemerals to `user`, and updates of `msg` in place when it is a one-shot message
+        (a reminder or a delete confirmation, whose press replaces it). A card's own updates
+        (a decision re-renders it) are not the answer to a press."""
+        found, _ = self.slack.deliveries_since(cursor)
+        one_shot = any(b.get("block_id") in ONE_SHOT_BLOCKS for b in msg.blocks)
+        return [
+            d
+            for d in found
+            if (d.kind == DeliveryKind.EPHEMERAL and d.user == self.slack.user_id(user))
+            or (
+                one_shot
+                and d.kind == DeliveryKind.UPDATE
+                and (d.channel, d.ts) == (msg.channel, msg.ts)
+            )
+        ]
+
     def press(self, user: str, msg: Message, action_id: str) -> str:
-        """Click the button `action_id` on `msg` and wait for the ephemeral answer."""
+        """Click the button `action_id` on `msg` and wait for the answer: an ephemeral, or
+        `msg` replaced in place."""
         (button,) = [b for b in buttons(msg.blocks) if b["action_id"] == action_id]
         cursor = self.mark()
-        resp = self.click(user, msg, button)
+        # A real second press has a new action_ts; the same one is a replay the dedupe drops.
+        self.presses += 1
+        resp = self.click(user, msg, button, f"{self.clock.now().timestamp()}.{self.presses}")
         assert resp.status_code == 200, resp.text
-        got = wait_for(lambda: self.ephemerals_since(cursor, user), what=f"answer to {action_id}")
+        got = wait_for(lambda: self.answers_since(cursor, user, msg), what=f"answer to {action_id}")
         return message_text(got[0].text, got[0].blocks)
 
 

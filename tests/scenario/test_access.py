@@ -145,7 +145,7 @@ def test_approve_updates_the_card_threads_and_dms_instructions(world: World) -> 
     bob, alice = world.uid("bob"), world.uid("alice")
 
     # execution
-    answer = world.http.ask("alice", "/access", "request sandbox admin 4h debug the ingress")
+    answer = world.http.ask("alice", "/access", 'request sandbox admin 4h "debug the ingress"')
     found = REQUEST_ID.search(answer)
     assert found, answer
     req_id = found.group(1)
@@ -186,7 +186,7 @@ def test_approve_updates_the_card_threads_and_dms_instructions(world: World) -> 
 def test_deny_through_the_reason_modal(world: World, reason: str) -> None:
     # setup
     bob = world.uid("bob")
-    req_id = world.request("alice", "sandbox admin 4h debug the ingress")
+    req_id = world.request("alice", 'sandbox admin 4h "debug the ingress"')
     card = world.card(req_id)
     (deny,) = [b for b in buttons(card.blocks) if b["action_id"] == "deny"]
 
@@ -217,7 +217,7 @@ def test_deny_through_the_reason_modal(world: World, reason: str) -> None:
 def test_only_the_requester_may_cancel(world: World) -> None:
     # setup
     alice = world.uid("alice")
-    req_id = world.request("alice", "sandbox view 1d read the logs")
+    req_id = world.request("alice", 'sandbox view 1d "read the logs"')
 
     # execution
     by_dave = world.http.press("dave", world.card(req_id), "cancel")
@@ -236,7 +236,7 @@ def test_only_the_requester_may_cancel(world: World) -> None:
 
 def test_pending_request_times_out(world: World) -> None:
     # setup
-    req_id = world.request("alice", "sandbox view 1d read the logs")
+    req_id = world.request("alice", 'sandbox view 1d "read the logs"')
 
     # execution: sandbox's pending_timeout is 24h
     world.skip_to(timedelta(hours=23, minutes=50))
@@ -257,7 +257,7 @@ def test_pending_request_times_out(world: World) -> None:
 
 def test_extend_within_the_cap_and_refusals(world: World) -> None:
     # setup: view lasts at most 7d, in steps of 1d
-    req_id = world.approved("alice", "sandbox view 2d read the logs")
+    req_id = world.approved("alice", 'sandbox view 2d "read the logs"')
     activated = world.req(req_id).activated_at
     assert activated is not None
 
@@ -281,7 +281,7 @@ def test_extend_within_the_cap_and_refusals(world: World) -> None:
 
 def test_expiry_revokes_once_and_tells_the_requester(world: World) -> None:
     # setup
-    req_id = world.approved("alice", "sandbox admin 1h fix the ingress")
+    req_id = world.approved("alice", 'sandbox admin 1h "fix the ingress"')
 
     # execution
     world.advance(timedelta(hours=1, minutes=2))
@@ -301,8 +301,8 @@ def test_expiry_revokes_once_and_tells_the_requester(world: World) -> None:
 
 def test_revoking_one_of_two_overlapping_grants_keeps_the_other(world: World) -> None:
     # setup: two grants for the same (subject, workspace, role)
-    first = world.approved("alice", "sandbox view 1d read the logs")
-    second = world.approved("alice", "sandbox view 2d read more logs")
+    first = world.approved("alice", 'sandbox view 1d "read the logs"')
+    second = world.approved("alice", 'sandbox view 2d "read more logs"')
 
     # execution
     answer = world.http.ask("alice", "/access", f"revoke {first}")
@@ -323,8 +323,8 @@ def test_revoking_one_of_two_overlapping_grants_keeps_the_other(world: World) ->
 
 def test_non_owner_and_self_approval_are_refused(world: World) -> None:
     # setup
-    by_alice = world.request("alice", "sandbox view 1d read the logs")
-    by_bob = world.request("bob", "sandbox admin 4h try an upgrade")
+    by_alice = world.request("alice", 'sandbox view 1d "read the logs"')
+    by_bob = world.request("bob", 'sandbox admin 4h "try an upgrade"')
 
     # execution
     dave = world.http.press("dave", world.card(by_alice), "approve")
@@ -339,8 +339,8 @@ def test_non_owner_and_self_approval_are_refused(world: World) -> None:
 
 def test_a_forged_button_value_is_authorized_on_the_request_it_names(world: World) -> None:
     # setup: bob owns sandbox, not production
-    prod = world.request("alice", "production view 4h check the release")
-    sandbox = world.request("alice", "sandbox view 1d read the logs")
+    prod = world.request("alice", 'production view 4h "check the release"')
+    sandbox = world.request("alice", 'sandbox view 1d "read the logs"')
     card = world.card(sandbox)
     before = (world.requests(), [len(world.events(r)) for r in (prod, sandbox)])
 
@@ -390,8 +390,8 @@ def test_request_modal_keeps_field_errors_in_the_form(world: World) -> None:
 
 def _alice_with_grant_request_and_env(world: World) -> tuple[str, str, Environment]:
     """alice holds an ACTIVE grant, a PENDING request and a READY sandbox environment."""
-    active = world.approved("alice", "sandbox view 2d read the logs")
-    pending = world.request("alice", "sandbox admin 4h try an upgrade")
+    active = world.approved("alice", 'sandbox view 2d "read the logs"')
+    pending = world.request("alice", 'sandbox admin 4h "try an upgrade"')
     world.http.ask("alice", "/env", "create sandbox leaving")
     world.advance(timedelta(minutes=30))
     with world.sessions() as s:
@@ -442,13 +442,13 @@ def test_offboarding_revokes_cancels_and_hands_environments_to_the_owner(world: 
 
 def test_a_retried_user_change_offboards_once(world: World) -> None:
     # setup
-    active = world.approved("alice", "sandbox view 2d read the logs")
+    active = world.approved("alice", 'sandbox view 2d "read the logs"')
     event = _deactivate(world, "alice")
 
     # execution: the delivery, then a request that lands just after it, then Slack's retry
     first = world.http.event(event, "Ev00000002")
     wait_for(lambda: world.req(active).state == "REVOKED", what="offboarding")
-    late = world.request("alice", "sandbox admin 4h one last thing")
+    late = world.request("alice", 'sandbox admin 4h "one last thing"')
     retry = world.http.event(event, "Ev00000002", retry_num=1)
     world.jobs()
 
@@ -466,7 +466,7 @@ def test_a_retried_user_change_offboards_once(world: World) -> None:
 
 def test_app_home_lists_what_waits_for_the_owner(world: World) -> None:
     # setup
-    req_id = world.request("alice", "sandbox view 1d read the logs")
+    req_id = world.request("alice", 'sandbox view 1d "read the logs"')
     bob = world.uid("bob")
 
     # execution
@@ -503,7 +503,7 @@ def test_app_home_lists_what_waits_for_the_owner(world: World) -> None:
 
 def test_grant_reminder_once_then_extend_rearms_it(world: World) -> None:
     # setup: a 2d view grant from Monday 09:00, so the 24h reminder falls on Tuesday 09:00
-    req_id = world.approved("alice", "sandbox view 2d read the logs")
+    req_id = world.approved("alice", 'sandbox view 2d "read the logs"')
     expires = world.req(req_id).expires_at
     assert expires is not None
 
@@ -546,7 +546,7 @@ def test_grant_reminder_once_then_extend_rearms_it(world: World) -> None:
 def test_the_second_owner_to_decide_is_told_who_won(world: World) -> None:
     # setup: carol becomes a second owner of sandbox
     world.slack.set_usergroup_users("sandbox-owners", [world.uid("bob"), world.uid("carol")])
-    req_id = world.request("alice", "sandbox view 1d read the logs")
+    req_id = world.request("alice", 'sandbox view 1d "read the logs"')
     card = world.card(req_id)
 
     # execution: both press on the card as it was before either decision

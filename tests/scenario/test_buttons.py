@@ -42,7 +42,7 @@ class World(ScenarioClock):
         self.clock.set(self.clock.now() + timedelta(seconds=1))
         cursor = self.http.mark()
         resp = self.http.click(user, msg, button)
-        got = wait_for(lambda: self.http.ephemerals_since(cursor, user), what="the answer")
+        got = wait_for(lambda: self.http.answers_since(cursor, user, msg), what="the answer")
         return resp.status_code, message_text(got[0].text, got[0].blocks)
 
     def env(self, name: str) -> Environment:
@@ -102,7 +102,7 @@ def world(
 def test_buttons_carry_kind_and_id(world: World) -> None:
     # setup
     env, card = world.pending_env("kinds")
-    req_id = world.request("alice", "sandbox view 1d read the logs")
+    req_id = world.request("alice", 'sandbox view 1d "read the logs"')
     req_card = world.card("sandbox-approvals", f"Access request {req_id}:")
 
     # validating
@@ -118,7 +118,7 @@ def test_legacy_bare_ids_still_approve_extend_and_delete(world: World) -> None:
     # setup: buttons as they were posted before values named their kind
     pending, card = world.pending_env("legacy-approve")
     ready = world.ready("legacy-extend")
-    req_id = world.request("alice", "sandbox view 1d read the logs")
+    req_id = world.request("alice", 'sandbox view 1d "read the logs"')
     req_card = world.card("sandbox-approvals", f"Access request {req_id}:")
     world.http.ask("alice", "/env", "delete legacy-extend")
     alice = world.slack.user_id("alice")
@@ -156,7 +156,7 @@ def test_legacy_bare_ids_still_approve_extend_and_delete(world: World) -> None:
 def test_a_value_whose_kind_does_not_match_its_block_is_refused(world: World) -> None:
     # setup
     env, card = world.pending_env("mismatch")
-    req_id = world.request("alice", "production view 4h check the release")
+    req_id = world.request("alice", 'production view 4h "check the release"')
     req_card = world.card("production-approvals", f"Access request {req_id}:")
     before = world.snapshot()
 
@@ -193,7 +193,7 @@ def test_a_value_whose_kind_does_not_match_its_block_is_refused(world: World) ->
 def test_a_home_row_with_another_objects_value_is_refused(world: World) -> None:
     # setup
     env, card = world.pending_env("home-row")
-    other = world.request("alice", "production view 4h check the release")
+    other = world.request("alice", 'production view 4h "check the release"')
     before = world.snapshot()
 
     # execution: both are carol's to approve, but each button belongs to its own row

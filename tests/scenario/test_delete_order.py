@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Environment, Event
 from bot.demo.fake_slack import FakeSlack
+from bot.demo.kube.apiserver import FakeKubeApiServer
 from bot.domain.clock import ManualClock
 from bot.policy import Policy
 from bot.policy.housekeeping import Dns
@@ -30,7 +31,6 @@ from provisioning.cloud import CloudCleaner, PerWorkspaceCloud
 from provisioning.kube.client import NAMESPACE, KubeClients
 from provisioning.registry import build_environment_backends
 from tests.fakes.capi_controller import CAPI, FakeCapiController
-from tests.fakes.kube_apiserver import FakeKubeApiServer
 from tests.fakes.moto_server import client, enforce_iam
 from tests.scenario.conftest import SlackClient
 

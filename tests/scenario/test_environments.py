@@ -313,6 +313,8 @@ def test_double_click_on_delete_now_deletes_once(world: World) -> None:
 
     # validating
     assert "Deleting `twice`" in first
-    assert "already being deleted" in second
+    # the confirmation acts once: the second press is told who already pressed it, and when
+    assert f"Already done by <@{uid}>" in second
+    assert "(Delete now)" in second
     assert world.backend.calls.count(("delete", env.id)) == 1
     wait_for(lambda: world.env("twice").state == "DELETED", what="deleted")

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Environment
 from bot.demo.fake_slack import FakeSlack
+from bot.demo.kube.apiserver import FakeKubeApiServer
+from bot.demo.kube.capi import TAGS_VARIABLE, clusterclass, quick_start_variables
 from bot.domain.clock import ManualClock
 from bot.policy import Policy, load_policy
 from bot.wiring import Runtime
@@ -22,8 +24,6 @@ from provisioning.kube import labels as lbl
 from provisioning.kube.client import NAMESPACE, KubeClients
 from provisioning.registry import build_environment_backends
 from tests import capi_stages as st
-from tests.fakes.kube_apiserver import FakeKubeApiServer
-from tests.fakes.kube_capi import TAGS_VARIABLE, clusterclass, quick_start_variables
 from tests.scenario.conftest import POLICY_PATH, SlackClient, message_text
 
 CAPI = ("cluster.x-k8s.io", "v1beta1", "clusters")

@@ -195,7 +195,7 @@ def world(
 def _failed_grant(world: World) -> str:
     """alice's sandbox view request, approved by bob, whose grant the backend refused."""
     world.grants.fail_next_grant("webhook denied")
-    req_id = world.request("alice", "sandbox view 1d read the logs")
+    req_id = world.request("alice", 'sandbox view 1d "read the logs"')
     world.approve(req_id)
     return req_id
 
@@ -269,7 +269,7 @@ def test_failed_grant_then_revoke_now_cleans_up(world: World) -> None:
 def test_temporary_grant_failure_is_retried_after_backoff(world: World) -> None:
     # setup
     world.grants.fail_next_grant("apiserver timeout", temporary=True)
-    req_id = world.request("alice", "sandbox view 1d read the logs")
+    req_id = world.request("alice", 'sandbox view 1d "read the logs"')
 
     # execution
     world.approve(req_id)
@@ -306,7 +306,7 @@ def test_revoke_keeps_failing_alerts_owners_once_and_never_leaves_access_granted
     world: World,
 ) -> None:
     # setup
-    req_id = world.approved("alice", "sandbox admin 4h fix the ingress")
+    req_id = world.approved("alice", 'sandbox admin 4h "fix the ingress"')
     world.grants.fail_revokes(5)
 
     # execution: revoke, then one-minute job runs until it is done (or 30 minutes pass)
@@ -362,7 +362,7 @@ def test_revoke_keeps_failing_alerts_owners_once_and_never_leaves_access_granted
 
 def test_drift_on_a_grant_is_reapplied(world: World) -> None:
     # setup: the example policy says drift: reapply
-    req_id = world.approved("alice", "sandbox view 1d read the logs")
+    req_id = world.approved("alice", 'sandbox view 1d "read the logs"')
     world.grants.drift(req_id)
     assert req_id not in world.grants.active()
 
@@ -391,7 +391,7 @@ def test_drift_on_a_grant_is_reapplied(world: World) -> None:
 @pytest.mark.parametrize("policy", ["report"], indirect=True)
 def test_drift_on_a_grant_is_only_reported_with_drift_report(world: World) -> None:
     # setup
-    req_id = world.approved("alice", "sandbox view 1d read the logs")
+    req_id = world.approved("alice", 'sandbox view 1d "read the logs"')
     world.grants.drift(req_id, "the RoleBinding was edited by hand")
 
     # execution
@@ -578,7 +578,7 @@ def test_fail_while_deleting_shows_the_failed_card(world: World) -> None:
 @pytest.mark.parametrize("policy", ["report"], indirect=True)
 def test_persistent_grant_drift_is_audited_once(world: World) -> None:
     # setup
-    req_id = world.approved("alice", "sandbox view 1d read the logs")
+    req_id = world.approved("alice", 'sandbox view 1d "read the logs"')
     world.grants.drift(req_id)
 
     # execution: three reconcile passes
@@ -611,7 +611,7 @@ def test_persistent_env_drift_is_audited_once(world: World) -> None:
 
 def test_drift_that_comes_back_is_threaded_again(world: World) -> None:
     # setup
-    req_id = world.approved("alice", "sandbox view 1d read the logs")
+    req_id = world.approved("alice", 'sandbox view 1d "read the logs"')
     world.grants.drift(req_id)
     world.advance(timedelta(minutes=1))
     assert req_id in world.grants.active()
@@ -630,7 +630,7 @@ def test_drift_that_comes_back_is_threaded_again(world: World) -> None:
 def _exhaust_temporary_grant_failures(world: World) -> str:
     """A grant that failed temporarily MAX_GRANT_ATTEMPTS (8) times in a row: FAILED."""
     world.grants.fail_next_grant("apiserver timeout", temporary=True)
-    req_id = world.request("alice", "sandbox view 1d read the logs")
+    req_id = world.request("alice", 'sandbox view 1d "read the logs"')
     world.approve(req_id)
     for _ in range(60):
         if world.req(req_id).state != "APPROVED":

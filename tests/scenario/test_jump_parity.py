@@ -40,6 +40,8 @@ UNEVEN = JobSettings(
 )
 TABLES = ("environments", "access_requests", "events", "outbox", "slack_messages", "inbound")
 RANDOM_KEY = re.compile(r"note:[0-9a-f]{12}")  # a one-off note's key is random by design
+# A response_url (or its digest once used) holds the fake's port and a random token.
+RESPONSE_URL = re.compile(r"^(http://127\.0\.0\.1:\d+/response/\S+|sha256:[0-9a-f]{64})$")
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("ENVBOT_TEST_DATABASE_URL")),
@@ -121,7 +123,10 @@ def _play(tour: Path, workdir: Path, *, jump: bool) -> tuple[str, list[dict[str,
 
 
 def _masked(row: Any) -> tuple[Any, ...]:
-    return tuple(RANDOM_KEY.sub("note:*", v) if isinstance(v, str) else v for v in row)
+    return tuple(
+        RESPONSE_URL.sub("response_url", RANDOM_KEY.sub("note:*", v)) if isinstance(v, str) else v
+        for v in row
+    )
 
 
 @pytest.mark.parametrize("tour", TOURS, ids=[t.name for t in TOURS])

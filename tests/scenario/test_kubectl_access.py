@@ -26,6 +26,8 @@ from kubernetes import client as kclient
 from kubernetes import config as kconfig
 
 from bot.demo.fake_slack import FakeSlack
+from bot.demo.kube.apiserver import FakeKubeApiServer
+from bot.demo.kube.tls import self_signed_certificate
 from bot.domain.clock import ManualClock
 from bot.policy import Policy, validate_policy
 from bot.wiring import Runtime
@@ -33,8 +35,6 @@ from provisioning.base import EnvironmentBackend
 from provisioning.kube.client import NAMESPACE, KubeClients
 from provisioning.registry import build_environment_backends
 from tests import capi_stages as st
-from tests.fakes.kube_apiserver import FakeKubeApiServer
-from tests.fakes.kube_tls import self_signed_certificate
 from tests.scenario.conftest import POLICY_PATH, SlackClient
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl")

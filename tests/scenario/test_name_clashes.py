@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.demo.fake_slack import FakeSlack
 from bot.demo.fake_slack_store import Message
+from bot.demo.kube.apiserver import FakeKubeApiServer
 from bot.domain.clock import ManualClock
 from bot.wiring import Runtime
-from tests.fakes.kube_apiserver import FakeKubeApiServer
 from tests.scenario.conftest import SlackClient, buttons, message_text
 from tests.scenario.test_environments_capi import (  # noqa: F401 - fixtures
     CAPI,

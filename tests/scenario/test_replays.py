@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import AccessRequest, Environment, Event
 from bot.demo.signing import sign
-from tests.scenario.conftest import SECRET, SlackClient, wait_for
+from tests.scenario.conftest import REQUEST_ID, SECRET, SlackClient, wait_for
 
 
 def _count(sessions: sessionmaker[Session], model: type[object]) -> int:
@@ -34,7 +34,7 @@ def test_a_replayed_access_request_creates_one_request(
     slack_http: SlackClient, sessions: sessionmaker[Session]
 ) -> None:
     # execution
-    first, replay, text = _replayed(slack_http, "/access", "request sandbox admin 4h debug it")
+    first, replay, text = _replayed(slack_http, "/access", 'request sandbox admin 4h "debug it"')
 
     # validating
     assert (first, replay, text) == (200, 200, "")
@@ -96,7 +96,7 @@ def test_a_command_that_says_payload_is_still_a_command(
 ) -> None:
     # setup: Bolt reads any form body mentioning "payload" as an interaction
     body = slack_http.slash_body(
-        "alice", "/access", "request sandbox view 1h fix the payload parser"
+        "alice", "/access", 'request sandbox view 1h "fix the payload parser"'
     )
 
     # execution
@@ -108,4 +108,4 @@ def test_a_command_that_says_payload_is_still_a_command(
     with sessions() as s:
         reasons = s.scalars(select(AccessRequest.reason)).all()
     assert reasons == ["fix the payload parser"]
-    wait_for(lambda: slack_http.slack.calls_to("response_url"), what="the private answer")
+    assert REQUEST_ID.search(resp.json()["text"])  # the private answer, in the ack body

@@ -17,6 +17,7 @@ from waitress.channel import HTTPChannel
 
 from bot.db.models import AccessRequest, Environment, Event
 from bot.demo.fake_slack import FakeSlack
+from bot.demo.kube.apiserver import FakeKubeApiServer
 from bot.domain.clock import ManualClock
 from bot.policy import Policy
 from bot.policy.housekeeping import Dns
@@ -29,7 +30,6 @@ from provisioning.kube import labels as lbl
 from provisioning.kube.client import NAMESPACE, KubeClients
 from provisioning.registry import build_access_backends
 from tests import capi_stages as st
-from tests.fakes.kube_apiserver import FakeKubeApiServer
 from tests.scenario import test_environments_capi as capi_scenario
 from tests.scenario.conftest import REQUEST_ID, RuntimeFactory, SlackClient, wait_for
 
@@ -154,7 +154,7 @@ def test_expiry_reports_once_deletes_nothing_and_proceeds_when_turned_off(
     # setup: a namespace environment (8h) and an rbac grant (2h) on shared-dev, report-only on
     bot = start(_report_only(policy))
     bot.http.ask("alice", "/env", "create dev alice-ns")
-    answer = bot.http.ask("alice", "/access", "request team-a edit 2h fix the payments job")
+    answer = bot.http.ask("alice", "/access", 'request team-a edit 2h "fix the payments job"')
     bot.jobs(clock)
     found = REQUEST_ID.search(answer)
     assert found, answer

@@ -29,7 +29,7 @@ def test_access_request_survives_one_users_info_500(world: World) -> None:  # no
     world.slack.fail_next("users.info", status=500)
 
     # execution
-    answer = world.http.ask("alice", "/access", "request sandbox admin 4h debug the ingress")
+    answer = world.http.ask("alice", "/access", 'request sandbox admin 4h "debug the ingress"')
 
     # validating: the lookup was retried once and the request exists
     assert "Something went wrong" not in answer
@@ -60,7 +60,7 @@ def test_users_info_that_keeps_failing_asks_to_retry(world: World) -> None:  # n
     # execution
     env_answer = world.http.ask("alice", "/env", "create sandbox hiccup")
     world.slack.fail_next("users.info", status=429, retry_after=30)
-    access_answer = world.http.ask("alice", "/access", "request sandbox admin 4h debug it")
+    access_answer = world.http.ask("alice", "/access", 'request sandbox admin 4h "debug it"')
 
     # validating: told to retry, not "Something went wrong", and nothing was created
     assert env_answer == RETRY
@@ -71,8 +71,8 @@ def test_users_info_that_keeps_failing_asks_to_retry(world: World) -> None:  # n
 
 def test_reminders_go_on_past_a_rate_limited_user(world: World) -> None:  # noqa: F811
     # setup: two 2d grants, then the clock just past both 24h reminder thresholds
-    alice_req = world.approved("alice", "sandbox view 2d read the logs")
-    dave_req = world.approved("dave", "sandbox view 2d read the logs too")
+    alice_req = world.approved("alice", 'sandbox view 2d "read the logs"')
+    dave_req = world.approved("dave", 'sandbox view 2d "read the logs too"')
     latest = max(world.req(r).expires_at or world.clock.now() for r in (alice_req, dave_req))
     world.clock.set(latest - timedelta(hours=24) + timedelta(minutes=1))
     (reminders,) = [j for j in world.runtime.jobs.jobs if j.name == "reminders"]
@@ -95,7 +95,7 @@ def test_reminders_go_on_past_a_rate_limited_user(world: World) -> None:  # noqa
 
 def test_views_open_failing_once_then_opens(world: World) -> None:  # noqa: F811
     # setup
-    req_id = world.request("alice", "sandbox admin 4h debug the ingress")
+    req_id = world.request("alice", 'sandbox admin 4h "debug the ingress"')
     (deny,) = [b for b in buttons(world.card(req_id).blocks) if b["action_id"] == "deny"]
     world.slack.clear_calls()
     world.slack.fail_next("views.open", status=500)
@@ -111,7 +111,7 @@ def test_views_open_failing_once_then_opens(world: World) -> None:  # noqa: F811
 
 def test_views_open_failing_twice_asks_to_run_again(world: World) -> None:  # noqa: F811
     # setup
-    req_id = world.request("alice", "sandbox admin 4h debug the ingress")
+    req_id = world.request("alice", 'sandbox admin 4h "debug the ingress"')
     world.slack.fail_next("views.open", status=502, count=2)
 
     # execution

@@ -9,6 +9,7 @@ import requests
 
 from bot.demo.signing import sign
 from bot.server import HttpServer
+from handlers import answers
 from tests.scenario.conftest import SECRET, SlackClient, wait_for
 
 
@@ -150,11 +151,27 @@ def test_unknown_path_is_404(server: HttpServer) -> None:
     assert resp.status_code == 404
 
 
-def test_create_is_acked_before_the_work_is_done(slack_http: SlackClient) -> None:
+def test_a_quick_answer_is_the_ack_body(slack_http: SlackClient) -> None:
     # execution
     resp = slack_http.command("alice", "/env", "create sandbox acked")
 
-    # validating: the ack is an empty 200; the answer comes later through response_url
+    # validating: the answer rides in the ack (Slack shows it); the response_url stays unused
+    assert resp.status_code == 200
+    assert "`acked`" in resp.json()["text"]
+    assert resp.json()["response_type"] == "ephemeral"
+    assert slack_http.slack.calls_to("response_url") == []
+
+
+def test_a_slow_answer_is_acked_empty_then_sent_to_the_response_url(
+    slack_http: SlackClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setup: no time at all to answer inside the ack
+    monkeypatch.setattr(answers, "ACK_BUDGET", 0.0)
+
+    # execution
+    resp = slack_http.command("alice", "/env", "create sandbox acked")
+
+    # validating: the ack is an empty 200; the answer comes through the outbox to response_url
     assert resp.status_code == 200
     assert resp.text == ""
     answered = wait_for(

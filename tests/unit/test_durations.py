@@ -26,11 +26,33 @@ def test_parse(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "9x", "3", "h", "-1h", "0h", "1.5h", "3 days", "1h 2m"])
+@pytest.mark.parametrize("text", ["", "9x", "h", "-1h", "0h", "1.5h", "0 days", "3 fortnights"])
 def test_parse_rejects_with_hint(text: str) -> None:
     with pytest.raises(DurationError) as info:
         parse_duration(text)
     assert str(info.value) == f'"{text}" is not a duration (use 30m, 4h, 3d or 1w)'
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("3 days", "write 3d"),
+        ("3days", "write 3d"),
+        ("3 Days", "write 3d"),
+        ("2 hrs", "write 2h"),
+        ("1 week, 2 days", "write 1w2d"),
+        ("1 day and 12 hours", "write 1d12h"),
+        ("1h 2m", "write 1h2m"),
+        ("45 min", "write 45m"),
+        ("3", "add a unit: 3h or 3d"),
+    ],
+)
+def test_parse_says_what_to_write(text: str, hint: str) -> None:
+    with pytest.raises(DurationError) as info:
+        parse_duration(text)
+    assert str(info.value) == f'"{text}" is not a duration ({hint})'
+    if hint.startswith("write "):
+        assert parse_duration(hint.removeprefix("write ")) > timedelta(0)
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,11 @@ import yaml
 from bot.access.render import grant_instructions
 from bot.db.models import AccessRequest, Environment
 from bot.demo.fake_slack_blocks import validate_message_blocks
+from bot.demo.kube.tls import self_signed_certificate
 from bot.environments.render import access_instructions, env_details
 from bot.policy import Policy, validate_policy
 from bot.slack.blocks import message
 from provisioning.kube.ingress import kommander_endpoints
-from tests.fakes.kube_tls import self_signed_certificate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "policy.yaml"
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

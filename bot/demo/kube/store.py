@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.kube_builtins import builtin_semantics
-from tests.fakes.kube_capi import capi_causes
-from tests.fakes.kube_patch import PatchError, json_patch, merge_patch
-from tests.fakes.kube_schema import (
+from bot.demo.kube.builtins import builtin_semantics
+from bot.demo.kube.capi import capi_causes
+from bot.demo.kube.patch import PatchError, json_patch, merge_patch
+from bot.demo.kube.schema import (
     Cause,
     Json,
     ResourceType,
@@ -25,7 +25,7 @@ from tests.fakes.kube_schema import (
     validate_against_schema,
     validate_metadata,
 )
-from tests.fakes.kube_selectors import (
+from bot.demo.kube.selectors import (
     FieldRequirement,
     Requirement,
     match_field_selector,

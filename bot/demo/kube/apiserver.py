@@ -1,4 +1,7 @@
-"""A fake Kubernetes API server on loopback for the real `kubernetes` client and kubectl."""
+"""A fake Kubernetes API server on loopback for the real `kubernetes` client and kubectl.
+
+It needs no Kubernetes client itself (tests build one with tests.fakes.kube_client); it serves
+`envbot demo --serve` as well as the tests, so it lives in the package."""
 
 from __future__ import annotations
 
@@ -14,19 +17,20 @@ from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import yaml
 
-from tests.fakes.kube_authz import Attributes, Authorizer, request_verb
-from tests.fakes.kube_builtins import builtin_types, fallback_crd_types
-from tests.fakes.kube_http import Handler, RecordedRequest, Route
-from tests.fakes.kube_schema import Json, ResourceType, allow_unknown_at, load_crd_types
-from tests.fakes.kube_store import ApiError, Store, now_rfc3339
+from bot.demo.kube.authz import Attributes, Authorizer, request_verb
+from bot.demo.kube.builtins import builtin_types, fallback_crd_types
+from bot.demo.kube.http import Handler, RecordedRequest, Route
+from bot.demo.kube.schema import Json, ResourceType, allow_unknown_at, load_crd_types
+from bot.demo.kube.store import ApiError, Store, now_rfc3339
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CRD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "crds"
+# The real CRD schemas sit next to a checkout (../shared/crds); without them the fake serves
+# the kinds envbot uses with required-field checks only (kube_builtins.fallback_crd_types).
+DEFAULT_CRD_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "crds"
 _AUTO = "auto"
 _VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
@@ -131,7 +135,7 @@ class FakeKubeApiServer:
         self._tmp.cleanup()
 
     def _wrap_tls(self, httpd: ThreadingHTTPServer) -> bytes:
-        from tests.fakes.kube_tls import self_signed_certificate
+        from bot.demo.kube.tls import self_signed_certificate
 
         cert_pem, key_pem = self_signed_certificate()
         cert_file, key_file = Path(self._tmp.name) / "tls.crt", Path(self._tmp.name) / "tls.key"
@@ -193,17 +197,6 @@ class FakeKubeApiServer:
         target = Path(path)
         target.write_text(yaml.safe_dump(self.kubeconfig(context)), encoding="utf-8")
         return target
-
-    def api_client(self, context: str = "fake") -> Any:
-        """A `kubernetes.client.ApiClient` loaded from a kubeconfig the fake writes."""
-        from kubernetes import config
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = self.write_kubeconfig(Path(tmp) / "kubeconfig", context)
-            client = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=str(path), context=context
-            )
-            return client
 
     # ---- test hooks -----------------------------------------------------------------------
     @property

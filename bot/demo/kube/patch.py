@@ -55,7 +55,7 @@ def _child(node: Any, token: str, pointer: str) -> Any:
 
 
 def _index(node: list[Any], token: str, pointer: str, *, allow_end: bool) -> int:
-    if allow_end and token == "-":
+    if allow_end and token == "-":  # noqa: S105 - a JSON Pointer token, not a secret
         return len(node)
     if not token.isdigit():
         raise PatchError(f"invalid array index {token!r} in {pointer!r}")

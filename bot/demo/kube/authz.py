@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from tests.fakes.kube_store import ApiError
+from bot.demo.kube.store import ApiError
 
 Json = dict[str, Any]
 RBAC_GROUP = "rbac.authorization.k8s.io"

@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
+from bot.demo.kube.schema import PRESERVE, Cause, Json, ResourceType
 from bot.policy.quantity import quantity_value
-from tests.fakes.kube_schema import PRESERVE, Cause, Json, ResourceType
 
 
 def _obj(props: Mapping[str, Json], required: Iterable[str] = ()) -> Json:

@@ -14,18 +14,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from tests.fakes.kube_schema import Json, ResourceType
-from tests.fakes.kube_selectors import (
+from bot.demo.kube.schema import Json, ResourceType
+from bot.demo.kube.selectors import (
     SelectorError,
     match_field_selector,
     match_label_selector,
     parse_field_selector,
     parse_label_selector,
 )
-from tests.fakes.kube_store import ApiError, WriteResult
+from bot.demo.kube.store import ApiError, WriteResult
 
 if TYPE_CHECKING:
-    from tests.fakes.kube_apiserver import FakeKubeApiServer
+    from bot.demo.kube.apiserver import FakeKubeApiServer
 
 logger = logging.getLogger(__name__)
 
@@ -287,8 +287,7 @@ class Handler(BaseHTTPRequestHandler):
             page = items[offset : offset + limit] if limit else items[offset:]
             self._respond_read(rt, page, list_meta, request, single=False, version=version)
         elif method == "GET":
-            assert name is not None
-            obj = store.get(rt, version, namespace, name)
+            obj = store.get(rt, version, namespace, name or "")  # named: a list has no name
             self._respond_read(
                 rt,
                 [obj],

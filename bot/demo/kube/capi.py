@@ -22,7 +22,7 @@ from typing import Any
 
 from jsonschema import Draft4Validator
 
-from tests.fakes.kube_schema import Cause, Json, ResourceType, prune
+from bot.demo.kube.schema import Cause, Json, ResourceType, prune
 
 _CHARS = "alphabets, numbers, spaces and _ . : / = + - @ ."
 _TAG = re.compile(r"^[a-zA-Z0-9\s_.:=+\-@/]*$")

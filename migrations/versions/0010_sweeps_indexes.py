@@ -1,7 +1,7 @@
 """indexes for every due query, and remind_at for reminders that cost nothing once sent
 
-Revision ID: 0008_sweeps
-Revises: 0007
+Revision ID: 0010_sweeps
+Revises: 0009
 Create Date: 2026-11-30
 
 The access pending-timeout query filtered `pending_until` with no index, the card refresh
@@ -21,8 +21,8 @@ from alembic import op
 
 import bot.db.types
 
-revision = "0008_sweeps"
-down_revision = "0007"
+revision = "0010_sweeps"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

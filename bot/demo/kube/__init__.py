@@ -1,0 +1,1 @@
+"""A fake Kubernetes API server on loopback, the stand-in `envbot demo --serve` and tests use."""

@@ -1,0 +1,59 @@
+"""What the outbox drain writes back to a row after an attempt: retry later, park, or hand the
+message to the next private path (response_url → ephemeral → DM). Nothing here logs a URL."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import OutboxMessage
+from bot.slack.outbox_metrics import PARKED_TOTAL
+
+logger = logging.getLogger(__name__)
+
+
+class RowWriter:
+    """Writes one row's outcome in its own transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self.parked = 0
+
+    def reschedule(self, row: OutboxMessage, due: datetime, error: str, *, count: bool) -> None:
+        """Pending again at `due`; an attempt that `count`s not (a 429) gives its attempt back."""
+        values: dict[str, Any] = {"status": "pending", "due_at": due, "last_error": error}
+        if not count:
+            values["attempts"] = OutboxMessage.attempts - 1
+        self._write(row, values)
+
+    def park(self, row: OutboxMessage, attempts: int, error: str, hint: str = "") -> None:
+        """Stop trying: counted and logged, kept for an operator (never dropped)."""
+        logger.error(
+            "outbox message %s parked after %s attempts: %s%s", row.key, attempts, error, hint
+        )
+        self.parked += 1
+        PARKED_TOTAL.inc()
+        self._write(row, {"status": "parked", "last_error": error})
+
+    def fall_back(self, row: OutboxMessage, kind: str, reason: str, now: datetime) -> None:
+        """Send it again as `kind` (ephemeral in the channel, or a DM) from now on."""
+        logger.info("outbox message %s: %s; sending it as %s instead", row.key, reason, kind)
+        self._write(
+            row,
+            {
+                "kind": kind,
+                "status": "pending",
+                "due_at": now,
+                "attempts": 0,
+                "response_url": "",  # the credential is no longer needed
+                "last_error": reason,
+            },
+        )
+
+    def _write(self, row: OutboxMessage, values: dict[str, Any]) -> None:
+        with self._sessions.begin() as s:
+            s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
