@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, insert, text
 
-from bot.db.models import AccessRequest, Environment
+from bot.db.models import AccessRequest, Environment, OutboxMessage
 from bot.domain.clock import ManualClock
 from bot.policy import Policy
 from tests.scenario.conftest import RuntimeFactory
@@ -130,6 +130,15 @@ def _grant(req_id: str, state: str, now: datetime, **values: Any) -> dict[str, A
     return row | values
 
 
+def _message(key: str, status: str, at: datetime) -> dict[str, Any]:
+    """An outbox row: sent history, or a DM waiting for its slot (`due_at` ahead)."""
+    return {
+        "key": key, "kind": "dm", "channel": "", "user_id": "U0ALICE", "object_type": "",
+        "object_id": "", "purpose": "", "thread_purpose": "", "payload": {"text": key},
+        "status": status, "attempts": 0, "created_at": at, "due_at": at, "last_error": "",
+    }  # fmt: skip
+
+
 def _seed(engine: Engine, now: datetime) -> None:
     """One object due for each job, so the per-item statements run too, among many more
     that are not due (of a backend this runtime does not have, so reconcile leaves them),
@@ -159,9 +168,13 @@ def _seed(engine: Engine, now: datetime) -> None:
             _grant(f"q{i}", "PENDING", now, pending_until=later, **other),
             *(_grant(f"x{i}-{k}", "EXPIRED", now, **other) for k in range(HISTORY)),
         ]
+    outbox = [
+        _message(f"sent-{i}", "sent", now - timedelta(minutes=i)) for i in range(n * HISTORY)
+    ] + [_message(f"later-{i}", "pending", now + timedelta(minutes=i + 1)) for i in range(n)]
     with engine.begin() as conn:
         conn.execute(insert(Environment), envs)
         conn.execute(insert(AccessRequest), grants)
+        conn.execute(insert(OutboxMessage), outbox)
         if engine.dialect.name == "postgresql":  # autovacuum does it there; envbot never
             conn.execute(text("ANALYZE"))  # runs it on SQLite, whose planner then trusts indexes
 
