@@ -67,8 +67,17 @@ class AccessJobs(GrantWorker):
                 expired_note,
             )
         due = self._due(AccessRequest.state == AccessState.ACTIVE, AccessRequest.expires_at <= now)
-        for req_id in due:
-            self.start_revoke(req_id, AccessEvent.EXPIRE, SYSTEM, "expired")
+        moved = self.life.sweep(
+            self.sessions,
+            due,
+            AccessEvent.EXPIRE,
+            now,
+            lambda s, req: None,
+            lambda req: req.expires_at is not None and req.expires_at <= now,
+            end_reason="expired",
+        )
+        if moved:
+            self.ctx.wake.wake()  # the revoke job removes them now
         return len(due)
 
     def expire_next_due(self, now: datetime) -> datetime | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     false,
     text,
 )
@@ -74,6 +75,7 @@ class Tracked:
     version: Mapped[int]
     updated_at: Mapped[datetime]
     next_check_at: Mapped[datetime | None]
+    remind_at: Mapped[datetime | None]
     decided_by: Mapped[str]
     decided_at: Mapped[datetime | None]
     attempts: Mapped[int]
@@ -88,12 +90,19 @@ class Tracked:
     holder_id: Mapped[str]
 
 
-def _due_indexes(table: str) -> tuple[Index, Index]:
-    """The jobs' queries on every workflow table: by state and expiry, by state and next check."""
+def _due_indexes(table: str) -> tuple[Index, Index, Index]:
+    """The jobs' queries on every workflow table: by state and expiry, by state and next
+    check, by state and next reminder (tests/scenario/test_due_query_plans.py checks them)."""
     return (
         Index(f"ix_{table}_state_expires_at", "state", "expires_at"),
         Index(f"ix_{table}_state_next_check_at", "state", "next_check_at"),
+        Index(f"ix_{table}_state_remind_at", "state", "remind_at"),
     )
+
+
+# `remind_at` when the reminders job must look at an object again (its expiry changed): a
+# moment always in the past, so the next pass works out the object's next reminder.
+REMIND_NOW = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 LIVE_STATES_SQL = (
@@ -171,6 +180,9 @@ class Environment(Tracked, Base):
     cloud_hosts: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
     # When the current deletion started (the stuck-in-DELETING report counts from it).
     deleting_since: Mapped[datetime | None]
+    # When the reminders job next has something to do for it (None: nothing before its expiry
+    # changes); every change of `expires_at` sets it to REMIND_NOW.
+    remind_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     label: Mapped[str] = synonym("name")
     requester_id: Mapped[str] = synonym("created_by")
@@ -187,6 +199,7 @@ class AccessRequest(Tracked, Base):
         *_due_indexes("access_requests"),
         Index("ix_access_requests_requester_id_state", "requester_id", "state"),
         Index("ix_access_requests_subject", "subject", "workspace", "role", "state"),
+        Index("ix_access_requests_state_pending_until", "state", "pending_until"),
     )
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -214,11 +227,27 @@ class AccessRequest(Tracked, Base):
     # What drifted, while it stays drifted ("" when the objects match); one report per episode.
     drift: Mapped[str] = mapped_column(Text, default="", server_default="")
     drift_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    remind_at: Mapped[datetime | None]  # as on Environment
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     label: Mapped[str] = synonym("id")
     holder_id: Mapped[str] = synonym("requester_id")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative API
+
+
+def rearm_reminders_on_expiry_change(model: Any) -> None:
+    """Make every new `expires_at` of `model` (a workflow with reminders) re-arm all its
+    reminder thresholds: `remind_at` becomes REMIND_NOW and the next reminders pass looks."""
+
+    def rearm(target: Tracked, value: object, old: object, _initiator: object) -> None:
+        if value != old:
+            target.remind_at = REMIND_NOW
+
+    event.listen(model.expires_at, "set", rearm)
+
+
+rearm_reminders_on_expiry_change(Environment)
+rearm_reminders_on_expiry_change(AccessRequest)
 
 
 class Event(Base):
@@ -263,6 +292,8 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_status_due_at", "status", "due_at"),
         Index("ix_outbox_created_at", "created_at"),
+        Index("ix_outbox_object", "object_type", "object_id"),
+        Index("ix_outbox_status_created_at", "status", "created_at"),  # retention
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.db.bulk import pending
 from bot.db.models import Event
 
 logger = logging.getLogger(__name__)
@@ -26,18 +27,21 @@ def record(
     **detail: Any,
 ) -> None:
     """Add one audit event; it commits (or rolls back) with the state change it describes."""
-    s.add(
-        Event(
-            at=at,
-            actor=actor,
-            object_type=object_type,
-            object_id=object_id,
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            detail=detail,
-        )
-    )
+    row = {
+        "at": at,
+        "actor": actor,
+        "object_type": object_type,
+        "object_id": object_id,
+        "action": action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "detail": detail,
+    }
+    held = pending(s)
+    if held is not None:  # a batch: inserted with the others at its end
+        held.add(Event.__table__, row)  # type: ignore[arg-type]
+    else:
+        s.add(Event(**row))
     logger.info(
         "%s %s %s: %s -> %s",
         object_type,

@@ -10,8 +10,10 @@ from typing import Any, Generic
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.bulk import pending
 from bot.errors import InvalidTransition, NotFound
 from bot.lifecycle.audit import record
+from bot.lifecycle.batch import chunks, sweep_chunk
 from bot.lifecycle.workflow import T, Workflow
 from bot.slack.blocks import Message, text_message
 from bot.slack.notify import Notifier
@@ -95,9 +97,13 @@ class Lifecycle(Generic[T]):
 
     def refresh(self, s: Session, obj: T, now: datetime) -> None:
         """Queue the card's re-render from the object's current state."""
-        s.flush()
+        if pending(s) is None:
+            s.flush()
+            version = obj.version
+        else:  # a batch flushes once, at its end, and that flush adds one to the version
+            version = obj.version + 1 if s.is_modified(obj) else obj.version
         self.notifier.update_card(
-            s, now=now, obj=self.ref(obj), version=obj.version, message=self.workflow.card(obj, now)
+            s, now=now, obj=self.ref(obj), version=version, message=self.workflow.card(obj, now)
         )
 
     def thread(self, s: Session, obj: T, key: str, now: datetime, text: str) -> bool:
@@ -147,23 +153,28 @@ class Lifecycle(Generic[T]):
         now: datetime,
         then: Callable[[Session, T], None],
         still_due: Callable[[T], bool] = lambda obj: True,
+        **changes: object,
     ) -> int:
-        """Move each object on `event` in a transaction of its own (a job's pass), then let
-        `then` add its messages; objects that moved on meanwhile are skipped.
+        """Move each object on `event` (a job's pass), after setting `changes` on it, then let
+        `then` add its messages; objects that moved on meanwhile are skipped. One transaction
+        per batch, one savepoint per object: a failing object is rolled back alone.
 
         Returns:
             How many objects moved.
         """
-        moved = 0
-        for obj_id in ids:
-            with sessions.begin() as s:
-                obj = s.get(self.workflow.model, obj_id, with_for_update=True)
-                if obj is None or not self.can(obj, event) or not still_due(obj):
-                    continue
-                self.move(s, obj, event, SYSTEM, now)
-                then(s, obj)
-                moved += 1
-        return moved
+
+        def one(s: Session, obj: T) -> bool:
+            if not self.can(obj, event) or not still_due(obj):
+                return False
+            for name, value in changes.items():
+                setattr(obj, name, value)
+            self.move(s, obj, event, SYSTEM, now)
+            then(s, obj)
+            return True
+
+        what = f"{self.workflow.kind} {event}"
+        model = self.workflow.model
+        return sum(sweep_chunk(sessions, model, chunk, one, what) for chunk in chunks(list(ids)))
 
     def time_out(
         self,

@@ -7,6 +7,12 @@ or was last extended are armed (`armed.py`): a 2 h grant gets no "ends in 24 h" 
 extension is not followed at once by a reminder for a threshold it already passed. The job
 decides at each run, from current state, so nothing is sent for what was deleted, revoked or
 extended meanwhile, even while quiet hours hold it back.
+
+Each object's `remind_at` says when the job next has something to do for it: the next armed
+threshold crossing, the end of quiet hours, or None once its last reminder is queued. Every
+change of `expires_at` sets it to a moment in the past (`REMIND_NOW`), so a pass reads only the
+objects with something due (one indexed range on state and `remind_at`): an object already
+reminded costs nothing, however many there are within the horizon.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Generic, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import TemporaryError
 from bot.lifecycle.armed import armed_since, armed_thresholds
+from bot.lifecycle.batch import batch_transaction, each_in_savepoint
 from bot.lifecycle.context import Context, UseCases
 from bot.lifecycle.render import reminder_message, time_left
 from bot.lifecycle.workflow import T, Workflow
@@ -47,28 +54,55 @@ class Reminders(Generic[T]):
     step: Callable[[T], timedelta]
     end: tuple[str, ActionId]
 
-    def due(self, s: Session, now: datetime, horizon: datetime) -> list[Reminder]:
-        """Every object of this workflow whose expiry falls in (now, horizon]."""
+    def due(self, s: Session, now: datetime, limit: int) -> list[Reminder]:
+        """Up to `limit` objects in `state` with something due by `now` (their `remind_at`)."""
         model: Any = self.workflow.model
         rows = s.scalars(
-            select(model).where(
-                model.state == self.state, model.expires_at <= horizon, model.expires_at > now
-            )
+            select(model)
+            .where(model.state == self.state, model.remind_at <= now)
+            .order_by(model.remind_at)
+            .limit(limit)
         ).all()
         armed = armed_since(s, self.workflow.kind, self.state, [obj.id for obj in rows])
         return [
             Reminder(self, obj, obj.holder_id, obj.expires_at, armed.get(obj.id)) for obj in rows
         ]
 
-    def first_expiry_after(self, s: Session, after: datetime) -> datetime | None:
-        """The earliest expiry later than `after` among this workflow's objects in `state`."""
+    def first_due(self, s: Session) -> datetime | None:
+        """The earliest `remind_at` among this workflow's objects in `state`."""
         model: Any = self.workflow.model
         first: datetime | None = s.scalar(
-            select(func.min(model.expires_at)).where(
-                model.state == self.state, model.expires_at > after
-            )
+            select(func.min(model.remind_at)).where(model.state == self.state)
         )
         return first
+
+    def set_remind_at(self, s: Session, plans: Sequence[Plan]) -> int:
+        """Store each plan's next `remind_at`, unless the object's expiry or state changed
+        since it was read (that change re-armed it). One statement run for all the plans;
+        returns how many rows took it when there is one plan (the driver may not say for many).
+        """
+        if not plans:
+            return 0
+        table: Any = self.workflow.model.__table__  # type: ignore[attr-defined]
+        statement = (
+            update(table)
+            .where(
+                table.c.id == bindparam("_id"),
+                table.c.state == self.state,
+                table.c.expires_at == bindparam("_expires_at"),
+            )
+            .values(remind_at=bindparam("_remind_at"))
+        )
+        rows = [
+            {
+                "_id": p.reminder.obj.id,
+                "_expires_at": p.reminder.expires_at,
+                "_remind_at": p.remind_at,
+            }
+            for p in plans
+        ]
+        result = s.connection().execute(statement, rows)
+        return int(result.rowcount) if len(rows) == 1 else len(rows)
 
 
 @dataclass(frozen=True)
@@ -93,15 +127,30 @@ class Reminder:
         return f"remind:{self.source.workflow.kind}:{self.obj.id}:{self.expires_at.isoformat()}"
 
 
-class ReminderSource(Protocol):
-    def due(self, s: Session, now: datetime, horizon: datetime) -> list[Reminder]: ...
+@dataclass(frozen=True)
+class Plan:
+    """What one pass does for one due reminder: the DM to queue (with its key), if any, and
+    the object's next `remind_at`."""
 
-    def first_expiry_after(self, s: Session, after: datetime) -> datetime | None: ...
+    reminder: Reminder
+    remind_at: datetime | None
+    key: str = ""
+    message: Message | None = None
+
+
+class ReminderSource(Protocol):
+    def due(self, s: Session, now: datetime, limit: int) -> list[Reminder]: ...
+
+    def first_due(self, s: Session) -> datetime | None: ...
+
+    def set_remind_at(self, s: Session, plans: Sequence[Plan]) -> int: ...
 
 
 class ReminderJob(UseCases):
-    """The reminders job: one indexed query per workflow for what expires within the top
-    threshold, then one DM per crossed threshold."""
+    """The reminders job: one indexed query per workflow for the objects with something due
+    (`remind_at`), then, per batch, one transaction with their DMs and next `remind_at`."""
+
+    BATCH = 500
 
     def __init__(self, ctx: Context, sources: Sequence[ReminderSource]) -> None:
         super().__init__(ctx)
@@ -113,16 +162,42 @@ class ReminderJob(UseCases):
         if not self.thresholds:
             return 0
         now = self.clock.now()
-        horizon = now + self.thresholds[-1]
-        with self.sessions() as s:
-            due = [r for source in self.sources for r in source.due(s, now, horizon)]
-        return sum(self._try(r, now) for r in due)
+        return sum(self._run_source(source, now) for source in self.sources)
 
-    def _try(self, reminder: Reminder, now: datetime) -> int:
-        """One reminder; if Slack cannot say the owner's time zone now, skip it (it stays
-        due, so a later pass sends it) and go on with the others."""
+    def _run_source(self, source: ReminderSource, now: datetime) -> int:
+        queued = 0
+        while True:
+            with self.sessions() as s:
+                due = source.due(s, now, self.BATCH)
+                plans = [p for r in due if (p := self._plan(s, r, now)) is not None]
+            if not plans:  # nothing due (an idle pass takes no write lock) or all skipped
+                return queued
+            queued += self._apply(source, plans, now)
+            if len(due) < self.BATCH:
+                return queued
+
+    def _apply(self, source: ReminderSource, plans: list[Plan], now: datetime) -> int:
+        """One transaction for the batch: the plans without a DM in bulk, then each DM with its
+        object's `remind_at` in a savepoint of its own, so one failure loses no other."""
+
+        def send(s: Session, plan: Plan) -> bool:
+            if plan.message is None or not source.set_remind_at(s, [plan]):
+                return False  # its expiry or state changed since it was read
+            self.notifier.dm(
+                s, now=now, user_id=plan.reminder.user_id, key=plan.key, message=plan.message
+            )
+            return True
+
+        with batch_transaction(self.sessions) as s:
+            source.set_remind_at(s, [p for p in plans if p.message is None])
+            dms = [p for p in plans if p.message is not None]
+            return each_in_savepoint(s, dms, send, "reminders")
+
+    def _plan(self, s: Session, reminder: Reminder, now: datetime) -> Plan | None:
+        """What to do for one due object; None leaves it due (Slack could not say the
+        owner's time zone now: a later pass tries again)."""
         try:
-            return self._maybe(reminder, now)
+            return self._decide(s, reminder, now)
         except TemporaryError as exc:
             logger.warning(
                 "reminder %s for %s skipped until a later pass: %s",
@@ -130,40 +205,35 @@ class ReminderJob(UseCases):
                 reminder.user_id,
                 exc,
             )
-            return 0
+            return None
 
     def next_due(self, now: datetime) -> datetime | None:
-        """When `run` next has work: the next moment an expiry comes within a threshold, or
-        for a threshold already crossed whose reminder is not queued yet, now (or when the
-        owner's quiet hours end, if they hold it back)."""
+        """When `run` next has work: the earliest `remind_at` (already past means now)."""
         if not self.thresholds:
             return None
-        horizon = now + self.thresholds[-1]
         with self.sessions() as s:
-            crossings = [
-                first - t
-                for source in self.sources
-                for t in self.thresholds
-                if (first := source.first_expiry_after(s, now + t)) is not None
-            ]
-            held = [
-                self._held_until(s, r, now)
-                for source in self.sources
-                for r in source.due(s, now, horizon)
-            ]
-        return min((d for d in (*crossings, *held) if d is not None), default=None)
+            firsts = [source.first_due(s) for source in self.sources]
+        return min((f for f in firsts if f is not None), default=None)
 
-    def _held_until(self, s: Session, reminder: Reminder, now: datetime) -> datetime | None:
+    def _decide(self, s: Session, reminder: Reminder, now: datetime) -> Plan:
+        expires_at = reminder.expires_at
+        if expires_at <= now:
+            return Plan(reminder, None)  # the expiry job takes it from here
+        armed = armed_thresholds(self.thresholds, expires_at, reminder.armed_at)
         threshold = self._crossed(reminder, now)
-        if threshold is None or self.notifier.dm_queued(
-            s, user_id=reminder.user_id, key=self._key(reminder, threshold)
-        ):
-            return None
-        try:
-            tz = self._tz(reminder.user_id)
-        except TemporaryError:
-            return now  # still due: the next pass tries the lookup again
-        return self._quiet_end(now, tz) if self._quiet(now, reminder.expires_at, tz) else now
+        if threshold is None:  # the next crossing is the largest armed threshold's, if any
+            return Plan(reminder, expires_at - armed[-1] if armed else None)
+        smaller = [t for t in armed if t < threshold]
+        after = expires_at - smaller[-1] if smaller else None
+        key = self._key(reminder, threshold)
+        if self.notifier.dm_queued(s, user_id=reminder.user_id, key=key):
+            return Plan(reminder, after)
+        tz = self._tz(reminder.user_id)
+        if self._quiet(now, expires_at, tz):
+            return Plan(reminder, self._quiet_end(now, tz))
+        left = time_left(expires_at - now)
+        when = f"{expires_at.astimezone(tz):%a %d %b %H:%M} ({tz.key})"
+        return Plan(reminder, after, key, reminder.message(left, when))
 
     def _crossed(self, reminder: Reminder, now: datetime) -> timedelta | None:
         """The nearest armed threshold crossed by now; larger ones missed in between are moot."""
@@ -173,22 +243,6 @@ class ReminderJob(UseCases):
     @staticmethod
     def _key(reminder: Reminder, threshold: timedelta) -> str:
         return f"{reminder.key}:{int(threshold.total_seconds())}"
-
-    def _maybe(self, reminder: Reminder, now: datetime) -> int:
-        threshold = self._crossed(reminder, now)
-        if threshold is None:
-            return 0
-        tz = self._tz(reminder.user_id)
-        if self._quiet(now, reminder.expires_at, tz):
-            return 0
-        left = time_left(reminder.expires_at - now)
-        when = f"{reminder.expires_at.astimezone(tz):%a %d %b %H:%M} ({tz.key})"
-        key = self._key(reminder, threshold)
-        with self.sessions.begin() as s:
-            self.notifier.dm(
-                s, now=now, user_id=reminder.user_id, key=key, message=reminder.message(left, when)
-            )
-        return 1
 
     def _tz(self, user_id: str) -> ZoneInfo:
         try:

@@ -10,15 +10,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from bot.db.bulk import pending, upsert
 from bot.db.models import OutboxMessage
 from bot.slack.blocks import Message
 
 CARD = "card"
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+# built once: the statements a sweep runs per object (SQLAlchemy caches their compilation)
+_DROP_UPDATES = delete(OUTBOX).where(
+    OUTBOX.c.kind == "update",
+    OUTBOX.c.status == "pending",
+    OUTBOX.c.object_type == bindparam("object_type"),
+    OUTBOX.c.object_id == bindparam("object_id"),
+)
 
 
 class Notifier:
@@ -42,13 +49,21 @@ class Notifier:
 
     @staticmethod
     def _drop_pending_updates(s: Session, obj: tuple[str, str]) -> None:
-        s.execute(
-            delete(OutboxMessage).where(
-                OutboxMessage.kind == "update",
-                OutboxMessage.status == "pending",
-                OutboxMessage.object_type == obj[0],
-                OutboxMessage.object_id == obj[1],
-            )
+        params = {"object_type": obj[0], "object_id": obj[1]}
+        held = pending(s)
+        if held is None:
+            s.execute(_DROP_UPDATES, params)
+            return
+        held.run_later(_DROP_UPDATES, params)  # a batch: before its inserts
+        held.drop(
+            ("update", *obj),
+            lambda table, row: (
+                not (
+                    table is OUTBOX
+                    and row["kind"] == "update"
+                    and (row["object_type"], row["object_id"]) == obj
+                )
+            ),
         )
 
     def update_card(
@@ -156,14 +171,12 @@ class Notifier:
             "last_error": "",
             "response_url": response_url,
         }
-        dialect = s.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        added = s.execute(
-            insert(OutboxMessage)
-            .values(**values)
-            .on_conflict_do_nothing()
-            .returning(OutboxMessage.id)
-        ).first()
+        held = pending(s)
+        if held is not None:  # a batch: inserted with the others at its end
+            tag = ("update", obj[0], obj[1]) if kind == "update" else None
+            held.add(OUTBOX, values, unique=True, tag=tag)
+            return True
+        added = s.execute(upsert(s, OUTBOX).returning(OUTBOX.c.id), values).first()
         return added is not None
 
 

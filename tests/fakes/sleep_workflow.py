@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, synonym
 
-from bot.db.models import Tracked
+from bot.db.models import Tracked, rearm_reminders_on_expiry_change
 from bot.db.types import UTCDateTime
 from bot.domain.states import Machine
 from bot.lifecycle.extension import Limits
@@ -42,6 +42,7 @@ class Sleep(Tracked, SleepBase):
     updated_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     next_check_at: Mapped[datetime | None]
+    remind_at: Mapped[datetime | None]
     decided_by: Mapped[str] = mapped_column(String(32), default="")
     decided_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -54,6 +55,9 @@ class Sleep(Tracked, SleepBase):
     holder_id: Mapped[str] = synonym("asked_by")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's API
+
+
+rearm_reminders_on_expiry_change(Sleep)
 
 
 class SleepState(StrEnum):
