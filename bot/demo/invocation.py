@@ -18,8 +18,10 @@ class WorldSlack(FakeSlack):
 
     Slack mints a `trigger_id` and a `response_url` for every slash command it sends; the fake
     mints them on request, so a separate `envbot demo send` process can build a real request.
-    With `click`, it finds the newest button of that label the user sees (on a message that
-    mentions `ref`) and answers the `block_actions` payload Slack would send for the click.
+    With `ack_body`, it shows a slash command's ack body to the user as Slack would (the sender
+    got it as the HTTP answer). With `click`, it finds the newest button of that label the user
+    sees (on a message that mentions `ref`) and answers the `block_actions` payload Slack would
+    send for the click.
     """
 
     def handle_api(
@@ -34,6 +36,9 @@ class WorldSlack(FakeSlack):
             channel = self.channel_id(str(params.get("channel") or "platform"))
         except KeyError as exc:
             return 200, {"ok": False, "error": "not_found", "detail": str(exc)}, {}
+        if "ack_body" in params:  # what Slack shows of a slash command's answer in its ack
+            shown = self.show_ack_body(channel, user.id, str(params["ack_body"]))
+            return 200, {"ok": True, "shown": shown}, {}
         if params.get("click"):
             return 200, self._click(user.id, str(params["click"]), str(params.get("ref") or "")), {}
         return (

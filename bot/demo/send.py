@@ -85,7 +85,10 @@ def send(line: str, world: dict[str, Any], user: str, channel: str, out: TextIO)
         trigger_id=call["trigger_id"],
         team_id=world["team_id"],
     )
-    return _deliver(world, body, f"{command} {text}".strip(), call["user_name"], out)
+    code, answer = _deliver(world, body, f"{command} {text}".strip(), call["user_name"], out)
+    if code == 0 and answer.strip():  # Slack shows the ack body to the user, as an ephemeral
+        _invocation(world, user.lstrip("@"), channel.lstrip("#"), ack_body=answer)
+    return code
 
 
 def _click(text: str, world: dict[str, Any], user: str, out: TextIO) -> int:
@@ -98,11 +101,17 @@ def _click(text: str, world: dict[str, Any], user: str, out: TextIO) -> int:
     ref = words[1] if len(words) > 1 else ""
     call = _invocation(world, user.lstrip("@"), "platform", click=words[0], ref=ref)
     payload = call["payload"]
-    return _deliver(world, interaction_body(payload), f"click {text}", payload["user"]["name"], out)
+    code, _ = _deliver(
+        world, interaction_body(payload), f"click {text}", payload["user"]["name"], out
+    )
+    return code
 
 
-def _deliver(world: dict[str, Any], body: str, shown: str, user_name: str, out: TextIO) -> int:
+def _deliver(
+    world: dict[str, Any], body: str, shown: str, user_name: str, out: TextIO
+) -> tuple[int, str]:
+    """POST a signed body to the world's /slack/events; (exit code, the HTTP answer's body)."""
     headers = sign(world["signing_secret"], body, int(time.time()))
     status, answer = _post(world["events_url"], body.encode(), headers)
     out.write(f"{shown} as @{user_name}: HTTP {status} {answer}\n".replace(" \n", "\n"))
-    return 0 if status < 400 else 1
+    return (0 if status < 400 else 1), answer
