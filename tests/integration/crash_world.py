@@ -42,7 +42,7 @@ SETTINGS = {
 }
 POINTS = ("card-accepted", "provision-write", "approve-ack", "grant-write")
 HOLD_TIMEOUT = 60.0
-QUIET_TIMEOUT = 120.0
+QUIET_TIMEOUT = 120.0  # a crash that strands work shows as stuck after this
 WRITES = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -81,7 +81,15 @@ class Outcome:
 class CrashWorld:
     """The demo world (fake Slack, fake API server, CAPI stand-in) with holds installed."""
 
-    def __init__(self, world: World, database_url: str, engine: Engine, logs: Path) -> None:
+    def __init__(
+        self,
+        world: World,
+        database_url: str,
+        engine: Engine,
+        logs: Path,
+        quiet_timeout: float = QUIET_TIMEOUT,
+    ) -> None:
+        self.quiet_timeout = quiet_timeout
         self.world = world
         self.slack = world.slack
         self.kube = world.kube
@@ -172,7 +180,7 @@ class CrashWorld:
 
     def outcome(self, point: str, reached: Callable[[], bool]) -> Outcome:
         """Wait until the target state and an empty outbox hold for a few drains, then count."""
-        deadline = time.monotonic() + QUIET_TIMEOUT
+        deadline = time.monotonic() + self.quiet_timeout
         quiet_since: float | None = None
         while time.monotonic() < deadline:
             if reached() and self.unsent() == 0:
@@ -206,10 +214,12 @@ def wait_until(probe: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @contextmanager
-def crash_world(database_url: str, engine: Engine, logs: Path) -> Iterator[CrashWorld]:
+def crash_world(
+    database_url: str, engine: Engine, logs: Path, quiet_timeout: float = QUIET_TIMEOUT
+) -> Iterator[CrashWorld]:
     """The world for one crash run; every process it started is killed at the end."""
     with World(load_policy(POLICY), POLICY, io.StringIO()) as world:
-        crash = CrashWorld(world, database_url, engine, logs)
+        crash = CrashWorld(world, database_url, engine, logs, quiet_timeout)
         try:
             yield crash
         finally:
