@@ -56,6 +56,9 @@ class JobSettings(BaseModel):
     """How often each background job runs, in seconds."""
 
     outbox_interval: float = 1.0
+    # A message left `sending` (a crash between Slack's accept and the commit) is looked up
+    # in the conversation and, if not found, sent again only after this many seconds.
+    outbox_resume_after: float = Field(default=120.0, gt=0)
     reconcile_interval: float = 15.0
     expiry_interval: float = 60.0
     reminder_interval: float = 60.0

@@ -154,7 +154,8 @@ def build_runtime(
         process_before_response=process_before_response,
         listener_executor=listeners,
     )
-    drain = OutboxDrain(sessions, client, clock)
+    resume_after = timedelta(seconds=intervals.outbox_resume_after)
+    drain = OutboxDrain(sessions, client, clock, resume_after=resume_after)
     every_expiry = timedelta(seconds=intervals.expiry_interval)
     every_reconcile = timedelta(seconds=intervals.reconcile_interval)
     leader = choose_leader(engine, lease=intervals.leader_lease)

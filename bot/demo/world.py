@@ -16,6 +16,7 @@ import secrets
 import socket
 import tempfile
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -115,7 +116,9 @@ class World:
             raise WorldError(
                 f"the local world needs {exc.name}: pip install 'envbot[demo]'"
             ) from None
-        self.slack = WorldSlack().start()
+        # Slack stamps a message's ts with its own wall time; the real `serve` runs on wall
+        # time too, and looks a crashed send up in history from that time on.
+        self.slack = WorldSlack(now=lambda: datetime.now(UTC)).start()
         self._closers.append(self.slack.stop)
         crd_dir: Any = self.crds
         # TLS, so that kubectl sends the token too (it never does over plain HTTP)

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import json
 import logging
+import ssl
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -227,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
             self._handle(method, request)
         except ApiError as exc:
             self._send_error(exc)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):  # the client went away
             logger.debug("client went away")
         except Exception as exc:  # a bug in the fake must surface as a 500, not a hung client
             logger.exception("fake apiserver failed on %s %s", method, self.path)

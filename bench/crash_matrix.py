@@ -1,0 +1,87 @@
+"""The kill -9 crash matrix: every crash point, N runs each, of a real `envbot serve`.
+
+Each run starts the demo world (fake Slack, fake API server with TLS, the CAPI stand-in), a
+`serve` on an empty database, crashes it with SIGKILL at the point (chosen from outside, see
+tests/integration/crash_world.py), starts a new `serve` on the same database, replays the same
+signed request and runs the jobs until quiet. Points:
+
+* `card-accepted`: Slack accepted the card's chat.postMessage; its answer is held; kill.
+* `provision-write`: the fake API server holds the Cluster write of `/env create sandbox`; kill;
+  the write is then done (the server finishes what it accepted, the client is gone).
+* `approve-ack`: an owner's Approve click on a `prod-cluster` request is acknowledged; kill.
+* `grant-write`: the first write of an approved access grant is held; kill; then done.
+
+Prints `name value unit` lines per point and in total: runs, lost and doubled channel/DM posts
+(checked by each outbox key's metadata in the fake's accepted calls), stuck (rows not sent, or
+the environment/grant short of READY/ACTIVE after `--quiet` seconds), replays executed.
+
+    .venv/bin/python bench/crash_matrix.py --runs 3
+    .venv/bin/python bench/crash_matrix.py --runs 3 --database-url postgresql+psycopg://...
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.integration.crash_world
+
+from sqlalchemy import Engine  # noqa: E402
+
+from bot.db import migrate  # noqa: E402
+from bot.db.models import Base  # noqa: E402
+from bot.db.session import make_engine  # noqa: E402
+from tests.integration.crash_world import POINTS, Outcome, crash_world, run_point  # noqa: E402
+
+
+def _empty(engine: Engine) -> None:
+    """Every table but the install id emptied, so a run counts only its own rows."""
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name != "install":
+                conn.execute(table.delete())
+
+
+def main() -> None:
+    """Run the matrix and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--points", default=",".join(POINTS))
+    parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
+    parser.add_argument("--quiet", type=float, default=60.0, help="seconds to wait for the end")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.CRITICAL)  # the fakes' dead-client errors are expected
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{tmp}/crash.db"
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        outcomes: list[Outcome] = []
+        for point in args.points.split(","):
+            for run in range(args.runs):
+                _empty(engine)
+                logs = Path(tmp) / f"{point}-{run}"
+                logs.mkdir()
+                with crash_world(url, engine, logs, args.quiet) as crash:
+                    outcome = run_point(crash, point)
+                outcomes.append(outcome)
+                print(f"# {point} run {run}: {outcome.detail}", flush=True)
+        engine.dispose()
+    print(f"database {engine.dialect.name} -")
+    for point in [*args.points.split(","), "total"]:
+        mine = [o for o in outcomes if point in ("total", o.point)]
+        print(f"{point}.runs {len(mine)} runs")
+        print(f"{point}.messages {sum(o.messages for o in mine)} messages")
+        for name in ("lost", "doubled", "stuck", "replays"):
+            unit = "replays_executed" if name == "replays" else "count"
+            print(f"{point}.{name} {sum(getattr(o, name) for o in mine)} {unit}")
+    print(f"elapsed {time.monotonic() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+"""The kill -9 crash harness: a real `envbot serve` killed at a chosen point, restarted, checked.
+
+The points are chosen from outside the process, never by a hook in the bot: the fake Slack
+holds the answer to a `chat.postMessage` it has already accepted (a crash between Slack's
+accept and the commit), the fake API server holds a provisioning or grant write before doing
+it (and does it once released, after the client is gone, as a real API server may), or the
+process is killed right after Slack got the ack of an Approve click. Then a new process starts
+on the same database, the same signed request is sent again (a replay), jobs run until quiet,
+and the outcome is counted: lost and doubled channel/DM posts, rows or objects left stuck,
+and replays that had an effect. Used by tests/integration/test_crash.py and bench/crash_matrix.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from sqlalchemy import Engine, text
+
+from bot.demo.buttons import click_payload, find_button
+from bot.demo.fake_slack_workspace import TEAM_ID
+from bot.demo.kube.http import RecordedRequest
+from bot.demo.signing import sign, slash_body
+from bot.demo.world import World
+from bot.policy import load_policy
+from tests.integration.serve_process import ROOT, SECRET, Serve
+
+POLICY = ROOT / "examples" / "policy.yaml"
+SETTINGS = {
+    "ENVBOT_JOBS__OUTBOX_INTERVAL": "0.2",
+    "ENVBOT_JOBS__OUTBOX_RESUME_AFTER": "1",
+    "ENVBOT_JOBS__RECONCILE_INTERVAL": "1",
+}
+POINTS = ("card-accepted", "provision-write", "approve-ack", "grant-write")
+HOLD_TIMEOUT = 60.0
+QUIET_TIMEOUT = 120.0  # a crash that strands work shows as stuck after this
+WRITES = frozenset({"POST", "PUT", "PATCH"})
+
+
+class Hold:
+    """Blocks the first call `matches` accepts (in the fake's server thread) until released."""
+
+    def __init__(self, matches: Callable[..., bool]) -> None:
+        self.matches = matches
+        self.armed = False
+        self.reached = threading.Event()
+        self.released = threading.Event()
+
+    def take(self, *args: Any) -> None:
+        if self.armed and not self.reached.is_set() and self.matches(*args):
+            self.reached.set()
+            self.released.wait(HOLD_TIMEOUT)
+
+    def wait(self, what: str) -> None:
+        if not self.reached.wait(HOLD_TIMEOUT):
+            raise AssertionError(f"the fake never saw {what}")
+
+
+@dataclass
+class Outcome:
+    """What one crash left behind, after the restart and the jobs ran until quiet."""
+
+    point: str
+    lost: int  # outbox posts/DMs with no message in Slack
+    doubled: int  # outbox posts/DMs with more than one message in Slack
+    stuck: int  # rows not sent, or the environment/grant short of its state
+    replays: int  # replayed requests that made a second environment or request
+    messages: int  # posts/DMs checked
+    detail: str
+
+
+class CrashWorld:
+    """The demo world (fake Slack, fake API server, CAPI stand-in) with holds installed."""
+
+    def __init__(
+        self,
+        world: World,
+        database_url: str,
+        engine: Engine,
+        logs: Path,
+        quiet_timeout: float = QUIET_TIMEOUT,
+    ) -> None:
+        self.quiet_timeout = quiet_timeout
+        self.world = world
+        self.slack = world.slack
+        self.kube = world.kube
+        self.database_url = database_url
+        self.engine = engine
+        self.logs = logs
+        self.serves: list[Serve] = []
+        self.slack_hold = Hold(lambda method, params: method == "chat.postMessage")
+        self.kube_hold = Hold(lambda request: False)
+        post = self.slack.handle_api
+
+        def slack_api(method: str, params: Any, token: str | None) -> Any:
+            answer = post(method, params, token)  # accepted and stored; the answer waits
+            self.slack_hold.take(method, params)
+            return answer
+
+        record = self.kube._record
+
+        def kube_record(request: RecordedRequest) -> Any:
+            self.kube_hold.take(request)  # not done yet; done once released
+            return record(request)
+
+        self.slack.handle_api = slack_api  # type: ignore[method-assign]
+        self.kube._record = kube_record  # type: ignore[method-assign]
+
+    def start(self) -> Serve:
+        serve = Serve(
+            self.database_url, self.slack, self.logs / f"serve-{len(self.serves)}.log", **SETTINGS
+        )
+        self.serves.append(serve)
+        serve.wait_ready()
+        return serve
+
+    def close(self) -> None:
+        self.slack_hold.released.set()
+        self.kube_hold.released.set()
+        for serve in self.serves:
+            serve.stop()
+
+    # -- requests, signed as Slack signs them -----------------------------------------------
+
+    def slash(self, user: str, command: str, line: str) -> str:
+        """A slash command body with a fresh trigger_id and response_url, as Slack mints."""
+        uid = self.slack.user_id(user)
+        channel = self.slack.channel_id("platform")
+        return slash_body(
+            command,
+            line,
+            user_id=uid,
+            user_name=user,
+            channel_id=channel,
+            response_url=self.slack.new_response_url(channel, uid),
+            trigger_id=self.slack.new_trigger_id(uid),
+            team_id=TEAM_ID,
+        )
+
+    def click(self, user: str, label: str, ref: str) -> str:
+        """The block_actions body of `user` pressing the newest `label` button about `ref`."""
+        uid = self.slack.user_id(user)
+        found = wait_until(lambda: find_button(self.slack, uid, label, ref), 60, f"{label} {ref}")
+        payload = click_payload(self.slack, uid, found, f"{time.time():.6f}", TEAM_ID)
+        return urlencode({"payload": json.dumps(payload)})
+
+    @staticmethod
+    def send(serve: Serve, body: str, headers: dict[str, str]) -> int:
+        url = f"{serve.url}/slack/events"
+        return requests.post(url, data=body.encode(), headers=headers, timeout=30).status_code
+
+    # -- the checks -------------------------------------------------------------------------
+
+    def scalar(self, sql: str, **params: Any) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(text(sql), params).scalar()
+
+    def unsent(self) -> int:
+        return int(self.scalar("SELECT count(*) FROM outbox WHERE status <> 'sent'"))
+
+    def posted_keys(self) -> dict[str, int]:
+        """How many accepted chat.postMessage calls carried each outbox key."""
+        counts: dict[str, int] = {}
+        for call in self.slack.calls_to("chat.postMessage"):
+            meta = call.params.get("metadata")
+            if call.status != 200 or call.error or not isinstance(meta, dict):
+                continue
+            key = str(meta.get("event_payload", {}).get("key", ""))
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def outcome(self, point: str, reached: Callable[[], bool]) -> Outcome:
+        """Wait until the target state and an empty outbox hold for a few drains, then count."""
+        deadline = time.monotonic() + self.quiet_timeout
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if reached() and self.unsent() == 0:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > 2.0:  # ten drains with nothing to send
+                    break
+            else:
+                quiet_since = None
+            time.sleep(0.2)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT key, status FROM outbox WHERE kind IN ('post', 'dm')")
+            ).all()
+        posted = self.posted_keys()
+        lost = [k for k, _ in rows if posted.get(k, 0) == 0]
+        doubled = [k for k, _ in rows if posted.get(k, 0) > 1]
+        stuck = self.unsent() + (0 if reached() else 1)
+        detail = f"lost={lost} doubled={doubled} unsent={self.unsent()} reached={reached()}"
+        return Outcome(point, len(lost), len(doubled), stuck, 0, len(rows), detail)
+
+
+def wait_until(probe: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@contextmanager
+def crash_world(
+    database_url: str, engine: Engine, logs: Path, quiet_timeout: float = QUIET_TIMEOUT
+) -> Iterator[CrashWorld]:
+    """The world for one crash run; every process it started is killed at the end."""
+    with World(load_policy(POLICY), POLICY, io.StringIO()) as world:
+        crash = CrashWorld(world, database_url, engine, logs, quiet_timeout)
+        try:
+            yield crash
+        finally:
+            crash.close()
+
+
+def _kill(serve: Serve) -> None:
+    serve.proc.kill()  # SIGKILL: nothing runs after this, as in a power loss or OOM kill
+    serve.proc.wait(timeout=30)
+
+
+def _envs(crash: CrashWorld, template: str, state: str | None = None) -> int:
+    sql = "SELECT count(*) FROM environments WHERE template = :t"
+    if state is None:
+        return int(crash.scalar(sql, t=template))
+    return int(crash.scalar(sql + " AND state = :s", t=template, s=state))
+
+
+def _transitions(crash: CrashWorld, table: str, from_state: str) -> int:
+    """How many times any object of `table` left `from_state` (audited)."""
+    return int(
+        crash.scalar(
+            f"SELECT count(*) FROM events WHERE from_state = :f AND object_id IN "  # noqa: S608
+            f"(SELECT id FROM {table})",
+            f=from_state,
+        )
+    )
+
+
+def run_point(crash: CrashWorld, point: str) -> Outcome:
+    """Crash at `point`, restart, replay, drive until quiet and count (on an empty database:
+    every environment and request it finds is this run's)."""
+    if point not in POINTS:
+        raise ValueError(f"unknown crash point {point!r}; one of {', '.join(POINTS)}")
+    serve = crash.start()
+    if point in ("card-accepted", "provision-write"):
+        if point == "card-accepted":
+            crash.slack_hold.armed = True
+        else:
+            crash.kube_hold.matches = lambda r: r.method in WRITES and "/clusters" in r.path
+            crash.kube_hold.armed = True
+        body = crash.slash("alice", "/env", "create sandbox --reason crash")
+        headers = sign(SECRET, body)
+        assert crash.send(serve, body, headers) == 200
+        (crash.slack_hold if point == "card-accepted" else crash.kube_hold).wait(point)
+        _kill(serve)
+        crash.slack_hold.released.set()  # the held call finishes; its answer goes nowhere
+        crash.kube_hold.released.set()
+        serve = crash.start()
+        assert crash.send(serve, body, headers) == 200  # the replay, inside Slack's window
+        outcome = crash.outcome(point, lambda: _envs(crash, "sandbox", "READY") == 1)
+        outcome.replays = _envs(crash, "sandbox") - 1
+        return outcome
+    if point == "approve-ack":
+        body = crash.slash("alice", "/env", "create prod-cluster --reason crash")
+        assert crash.send(serve, body, sign(SECRET, body)) == 200
+        click = crash.click("carol", "Approve", "prod-cluster")
+        headers = sign(SECRET, click)
+        assert crash.send(serve, click, headers) == 200
+        _kill(serve)  # right after the ack
+        serve = crash.start()
+        assert crash.send(serve, click, headers) == 200  # the replayed click
+        outcome = crash.outcome(point, lambda: _envs(crash, "prod-cluster", "READY") == 1)
+        approved = _transitions(crash, "environments", "PENDING_APPROVAL")
+        outcome.replays = max(approved - 1, 0) + _envs(crash, "prod-cluster") - 1
+        return outcome
+    body = crash.slash("alice", "/access", "request sandbox view 1d --reason crash")
+    assert crash.send(serve, body, sign(SECRET, body)) == 200
+    click = crash.click("bob", "Approve", "")
+    crash.kube_hold.matches = lambda r: r.method in WRITES
+    crash.kube_hold.armed = True
+    headers = sign(SECRET, click)
+    assert crash.send(serve, click, headers) == 200
+    crash.kube_hold.wait(point)
+    _kill(serve)
+    crash.kube_hold.released.set()
+    serve = crash.start()
+    assert crash.send(serve, click, headers) == 200
+    active = "SELECT count(*) FROM access_requests WHERE state = 'ACTIVE'"
+    outcome = crash.outcome(point, lambda: crash.scalar(active) == 1)
+    approved = _transitions(crash, "access_requests", "PENDING")
+    requests_made = int(crash.scalar("SELECT count(*) FROM access_requests"))
+    outcome.replays = max(approved - 1, 0) + requests_made - 1
+    return outcome
