@@ -22,7 +22,9 @@ from bot.slack.notify import Notifier
 from tests.integration.test_access_race import Directory, NoViews
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "examples" / "policy.yaml")
-ROUNDS = 20
+# below the sandbox template's total quota (20): at the 20th create the loser of the race may
+# be told the template is full, which is also right, instead of that the name is taken
+ROUNDS = 15
 
 
 def test_two_creates_of_one_name_at_once_make_one_environment(
