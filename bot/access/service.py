@@ -155,7 +155,7 @@ class AccessService(AccessDecisions):
                 duration=format_duration(parsed),
                 reason=req.reason,
             )
-            self.life.post_card(s, req, str(ws.approvals_channel), now)
+            self.life.post_card(s, req, str(ws.approvals_channel), now, user_id)
         return text_message(
             f"Request `{req.id}` for {role} in {workspace} "
             f"({format_duration(parsed)}) went to the owners in "

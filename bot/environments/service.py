@@ -107,7 +107,7 @@ class EnvironmentService(EnvironmentChanges):
                     ws = self.policy.workspace(template.workspace)
                     channel = str(ws.approvals_channel)
                     env.next_check_at = now + ws.pending_timeout
-                self.life.post_card(s, env, channel, now)
+                self.life.post_card(s, env, channel, now, actor.user_id)
                 if not template.approval:
                     self._phase(s, env, "accepted", now)
         except IntegrityError:

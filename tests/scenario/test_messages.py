@@ -1,0 +1,69 @@
+"""Messages that say what happens next and where (issue 15 item 4), over signed HTTP: a card
+the bot cannot post goes to the requester as a DM saying why, and the wrong answers are fixed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.db.models import Environment, OutboxMessage
+from bot.demo.signing import slash_body
+from tests.scenario.conftest import message_text, wait_for
+from tests.scenario.test_access import World, world  # noqa: F401  (the fixture)
+
+
+def _ask_in(w: World, channel: str, user: str, command: str, text: str) -> str:
+    """Type `command text` as `user` in `channel`; the ephemeral answer."""
+    cid, uid = w.slack.channel_id(channel), w.uid(user)
+    body = slash_body(
+        command,
+        text,
+        user_id=uid,
+        user_name=user,
+        channel_id=cid,
+        response_url=w.slack.new_response_url(cid, uid),
+        trigger_id=w.slack.new_trigger_id(uid),
+    )
+    cursor = w.http.mark()
+    assert w.http.post(body).status_code == 200
+    got = wait_for(lambda: w.http.ephemerals_since(cursor, user), what=f"answer to {text!r}")
+    return message_text(got[0].text, got[0].blocks)
+
+
+def _env(w: World, name: str) -> Environment:
+    with w.sessions() as s:
+        return s.scalars(select(Environment).where(Environment.name == name)).one()
+
+
+def test_a_card_the_bot_cannot_post_goes_to_the_requester_with_the_fix(
+    world: World,  # noqa: F811
+) -> None:
+    # setup: a public channel nobody invited the bot to
+    world.slack.add_channel("general", bot_member=False)
+
+    # execution
+    _ask_in(world, "general", "alice", "/env", "create sandbox lost-card")
+    world.jobs()
+    world.advance(timedelta(minutes=30))
+
+    # validating: the card is a DM to alice that names the channel and the fix, it is kept
+    # current in place, and its thread replies follow it there; nothing was parked
+    env = _env(world, "lost-card")
+    assert env.state == "READY"
+    assert world.slack.history(world.slack.channel_id("general")) == []
+    cards = [m for m in world.dm_messages("alice") if "I could not post in" in m.text]
+    assert len(cards) == 1, [m.text for m in cards]
+    card = world.slack.message(cards[0].channel, cards[0].ts)
+    assert card is not None
+    shown = message_text(card.text, card.blocks)
+    general = world.slack.channel_id("general")
+    assert f"I could not post in <#{general}>: invite me with `/invite @envbot`" in shown
+    assert "State: *ready*" in shown, shown
+    replies = world.slack.replies(card.channel, card.ts)
+    assert len(replies) >= 2, [r.text for r in replies]
+    with world.sessions() as s:
+        assert (
+            s.scalars(select(OutboxMessage.status).where(OutboxMessage.status == "parked")).all()
+            == []
+        )
