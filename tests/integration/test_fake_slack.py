@@ -196,7 +196,8 @@ def test_posting_needs_the_bot_in_the_channel(fake: FakeSlack, client: WebClient
         c["name"]
         for c in client.conversations_list(types="public_channel,private_channel")["channels"]
     ]
-    assert "general" in names and "secret" not in names
+    assert "general" in names
+    assert "secret" not in names
 
     fake.set_bot_member("#general", True)  # /invite @envbot
     posted = client.chat_postMessage(channel="#general", text="hi")

@@ -43,12 +43,15 @@ def test_a_card_the_bot_cannot_post_goes_to_the_requester_with_the_fix(
     world.slack.add_channel("general", bot_member=False)
 
     # execution
-    _ask_in(world, "general", "alice", "/env", "create sandbox lost-card")
+    answer = _ask_in(world, "general", "alice", "/env", "create sandbox lost-card")
     world.jobs()
     world.advance(timedelta(minutes=30))
 
     # validating: the card is a DM to alice that names the channel and the fix, it is kept
     # current in place, and its thread replies follow it there; nothing was parked
+    general = world.slack.channel_id("general")
+    assert f"I am not in <#{general}>, so the card and its thread come to you as a DM" in answer
+    assert "card's thread." not in answer
     env = _env(world, "lost-card")
     assert env.state == "READY"
     assert world.slack.history(world.slack.channel_id("general")) == []
@@ -57,7 +60,6 @@ def test_a_card_the_bot_cannot_post_goes_to_the_requester_with_the_fix(
     card = world.slack.message(cards[0].channel, cards[0].ts)
     assert card is not None
     shown = message_text(card.text, card.blocks)
-    general = world.slack.channel_id("general")
     assert f"I could not post in <#{general}>: invite me with `/invite @envbot`" in shown
     assert "State: *ready*" in shown, shown
     replies = world.slack.replies(card.channel, card.ts)
@@ -67,3 +69,9 @@ def test_a_card_the_bot_cannot_post_goes_to_the_requester_with_the_fix(
             s.scalars(select(OutboxMessage.status).where(OutboxMessage.status == "parked")).all()
             == []
         )
+
+
+def test_create_in_a_channel_with_the_bot_points_to_the_thread(world: World) -> None:  # noqa: F811
+    answer = world.http.ask("alice", "/env", "create sandbox here-card")
+    assert "Follow the progress in the card's thread." in answer
+    assert "I am not in" not in answer
