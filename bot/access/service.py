@@ -201,7 +201,13 @@ class AccessService(AccessDecisions):
         return self.revoke(cmd.arg(0, "a request id"), actor.user_id)
 
     def cancel_command(self, cmd: Command, actor: Actor) -> Message:
-        return self.cancel(cmd.arg(0, "a request id"), actor.user_id)
+        req = self._get(cmd.arg(0, "a request id"))
+        if req.state in (AccessState.APPROVED, AccessState.ACTIVE, AccessState.FAILED):
+            raise UserError(
+                f"{req.id} was already approved, so it can no longer be cancelled; "
+                f"to end the grant, use `/access revoke {req.id}`"
+            )
+        return self.cancel(req.id, actor.user_id)
 
     def revoke(self, req_id: str, user_id: str) -> Message:
         """End a grant early (the requester or an owner); a pending request is cancelled."""

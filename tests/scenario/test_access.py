@@ -271,6 +271,7 @@ def test_extend_within_the_cap_and_refusals(world: World) -> None:
     assert f"Extended `{req_id}`" in default
     assert f"Extended `{req_id}`" in explicit
     assert "view in sandbox lasts at most 7d from activation" in over
+    assert "extend it by at most 2d more (until <!date^" in over  # no date arithmetic
     assert f"only <@{world.uid('alice')}> or an owner of sandbox can extend {req_id}" in by_dave
     assert world.req(req_id).expires_at == activated + timedelta(days=2 + 1 + 2)
     extends = [e for e in world.events(req_id) if e.action == "extend"]

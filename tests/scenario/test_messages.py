@@ -75,3 +75,28 @@ def test_create_in_a_channel_with_the_bot_points_to_the_thread(world: World) -> 
     answer = world.http.ask("alice", "/env", "create sandbox here-card")
     assert "Follow the progress in the card's thread." in answer
     assert "I am not in" not in answer
+
+
+def test_delete_of_a_pending_environment_says_how_to_withdraw_it(world: World) -> None:  # noqa: F811
+    # setup: production needs approval, so the environment waits for the owners
+    answer = world.http.ask("alice", "/env", "create prod-cluster waiting-env")
+    assert "needs approval" in answer
+    world.jobs()
+
+    # execution
+    said = world.http.ask("alice", "/env", "delete waiting-env")
+
+    # validating
+    assert "waiting-env is still waiting for approval, so there is nothing to delete yet" in said
+    assert "press Cancel on its card in #production-approvals" in said
+    assert "already being deleted" not in said
+    assert _env(world, "waiting-env").state == "PENDING_APPROVAL"
+
+
+def test_cancel_of_an_approved_grant_points_to_revoke(world: World) -> None:  # noqa: F811
+    req_id = world.approved("alice", 'sandbox view 2d "read the logs"')
+
+    said = world.http.ask("alice", "/access", f"cancel {req_id}")
+
+    assert f"use `/access revoke {req_id}`" in said
+    assert world.req(req_id).state == "ACTIVE"
