@@ -28,7 +28,11 @@ from provisioning.base import AccessBackend, GrantSpec
 
 MAX_GRANT_ATTEMPTS = 8
 REVOKE_ALERT_AFTER = 3
-ENDED_WORDS = {"expired": "expired", "offboarded": "was revoked (you were deactivated)"}
+# Said in the card's thread, which the whole channel reads: third person.
+ENDED_WORDS = {
+    "expired": "expired",
+    "offboarded": "was revoked (the requester's Slack account was deactivated)",
+}
 
 
 class GrantWorker(BackendUseCases[AccessRequest, AccessBackend, GrantSpec]):

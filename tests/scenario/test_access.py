@@ -433,6 +433,10 @@ def test_offboarding_revokes_cancels_and_hands_environments_to_the_owner(world: 
         ("envbot", "REVOKING", "REVOKED"),
     ]
     assert world.changes(pending)[-1] == ("envbot", "PENDING", "CANCELLED")
+    ended = [t for t in world.thread(active) if "removed from sandbox" in t]
+    assert ended == [
+        "Access was revoked (the requester's Slack account was deactivated); removed from sandbox"
+    ]  # the channel reads the thread: third person, never "you"
     (handover,) = [e for e in world.events(env.id) if e.action == "offboard"]
     assert (handover.actor, handover.detail["old_owner"], handover.detail["new_owner"]) == (
         "envbot",
