@@ -52,6 +52,12 @@ class EnvironmentChanges(EnvironmentApprovals):
                 f'"{target}" is not a Slack user; @-mention them so Slack links the name'
             )
         self._authorize(actor.user_id, env, "transfer")
+        if new_owner == env.owner_id:
+            who = "you" if new_owner == actor.user_id else f"<@{new_owner}>"
+            raise UserError(
+                f"{env.name} already belongs to {who}; name the person who should own it, "
+                f"e.g. `/env transfer {env.name} @someone`"
+            )
         user = self.directory.user(new_owner)
         if user.deleted or not user.email:
             raise UserError(f"<@{new_owner}> cannot own environments (deactivated or no email)")

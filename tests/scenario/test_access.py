@@ -207,6 +207,7 @@ def test_deny_through_the_reason_modal(world: World, reason: str) -> None:
     assert buttons(card.blocks) == []
     (told,) = [d for d in world.dms("alice") if req_id in d]
     assert "denied your request" in told
+    assert [d for d in world.dms("bob") if req_id in d] == []  # the decider knows: the card
     if reason:
         assert reason in told
         assert world.req(req_id).decision_note == reason

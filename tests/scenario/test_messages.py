@@ -100,3 +100,33 @@ def test_cancel_of_an_approved_grant_points_to_revoke(world: World) -> None:  # 
 
     assert f"use `/access revoke {req_id}`" in said
     assert world.req(req_id).state == "ACTIVE"
+
+
+def test_a_second_identical_access_request_names_the_first(world: World) -> None:  # noqa: F811
+    # setup
+    pending = world.request("alice", 'sandbox admin 4h "debug the ingress"')
+
+    # execution: the same again while it waits, then while the grant is active
+    again = world.http.ask("alice", "/access", 'request sandbox admin 4h "debug the ingress"')
+    active = world.approved("alice", 'sandbox view 2d "read the logs"')
+    twice = world.http.ask("alice", "/access", 'request sandbox view 2d "read the logs"')
+
+    # validating: both refused, naming the existing one and what to do instead
+    assert f"you already asked for admin in sandbox: `{pending}` waits for the owners" in again
+    assert f"`/access cancel {pending}` first" in again
+    assert f"you already have view in sandbox for this reason: `{active}`" in twice
+    assert f"use `/access extend {active}`" in twice
+    assert [r for r, _ in world.requests()] == sorted([pending, active])
+
+
+def test_a_transfer_to_the_owner_is_refused(world: World) -> None:  # noqa: F811
+    world.http.ask("alice", "/env", "create sandbox mine")
+    world.jobs()
+    alice = world.uid("alice")
+
+    said = world.http.ask("alice", "/env", f"transfer mine <@{alice}|alice>")
+
+    assert "mine already belongs to you; name the person who should own it" in said
+    env = _env(world, "mine")
+    assert env.owner_id == alice
+    assert [e for e in world.events(env.id) if e.action == "transfer"] == []
