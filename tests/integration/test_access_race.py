@@ -71,8 +71,8 @@ def test_concurrent_double_approval_grants_once(
 ) -> None:
     # setup
     service, backend, jobs = _service(sessions, clock)
-    for _ in range(ROUNDS):
-        service.submit("U0ALICE", "sandbox", "admin", "2h", "race")
+    for i in range(ROUNDS):  # one requester each: a second identical pending request is refused
+        service.submit(f"U0ALICE{i}", "sandbox", "admin", "2h", "race")
     with sessions() as s:
         ids = s.scalars(select(AccessRequest.id)).all()
     assert len(ids) == ROUNDS
