@@ -68,7 +68,7 @@ def register(app: App, services: Services) -> None:
         reference = str(view.get("private_metadata", ""))
         note = _values(view).get("reason", "").strip()
         try:
-            message = buttons.deny(reference, user, note)
-        except UserError as exc:
-            message = {"text": str(exc)}
-        services.notify_user(user, message)
+            buttons.deny(reference, user, note)
+        except UserError as exc:  # someone decided first, or no longer an owner: say so
+            services.notify_user(user, {"text": str(exc)})
+        # A denial is not DMed back to its decider: the card shows "Denied by" them.

@@ -23,12 +23,17 @@ from bot.errors import PermanentError, TemporaryError
 from bot.lifecycle.backends import BackendUseCases
 from bot.lifecycle.context import Context
 from bot.lifecycle.moves import SYSTEM
+from bot.slack.acted import slack_time
 from bot.slack.blocks import message
 from provisioning.base import AccessBackend, GrantSpec
 
 MAX_GRANT_ATTEMPTS = 8
 REVOKE_ALERT_AFTER = 3
-ENDED_WORDS = {"expired": "expired", "offboarded": "was revoked (you were deactivated)"}
+# Said in the card's thread, which the whole channel reads: third person.
+ENDED_WORDS = {
+    "expired": "expired",
+    "offboarded": "was revoked (the requester's Slack account was deactivated)",
+}
 
 
 class GrantWorker(BackendUseCases[AccessRequest, AccessBackend, GrantSpec]):
@@ -64,7 +69,7 @@ class GrantWorker(BackendUseCases[AccessRequest, AccessBackend, GrantSpec]):
             fresh.attempts = 0
             fresh.failure = ""
             self.life.move(s, fresh, AccessEvent.ACTIVATE, SYSTEM, now)
-            until = f"{fresh.expires_at:%Y-%m-%d %H:%M} UTC"
+            until = slack_time(fresh.expires_at)
             self.life.thread(s, fresh, f"active:{fresh.version}", now, f"Granted until {until}")
             intro = (
                 f"Your request `{fresh.id}` was approved by <@{fresh.decided_by}>. "

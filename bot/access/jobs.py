@@ -16,6 +16,7 @@ from bot.lifecycle.drift import DriftWords, track_drift
 from bot.lifecycle.due import earliest, now_if_any
 from bot.lifecycle.moves import SYSTEM
 from bot.lifecycle.report_only import report_expired, unreported
+from bot.slack.acted import slack_time
 from provisioning.base import AccessBackend
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ OFFBOARD_EVENTS = {
 def expired_note(req: AccessRequest) -> tuple[str, str]:
     """(what, the thread's text) for an expired grant in report-only mode."""
     what = f"{req.role} on {req.workspace} for {req.subject} ({req.backend} bindings)"
-    when = f"{req.expires_at:%d %b %H:%M} UTC" if req.expires_at else "now"
+    when = slack_time(req.expires_at) if req.expires_at else "now"
     return what, (
         f"Report-only mode: this grant expired at {when}; envbot would now revoke {what}. "
         "Nothing was removed and the access stays ACTIVE: revoke it yourself, or turn "

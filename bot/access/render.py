@@ -16,6 +16,7 @@ from bot.lifecycle.kubectl_help import credentials_blocks, kubectl_blocks
 from bot.lifecycle.render import decision_actions, end_now_confirm
 from bot.policy import Policy
 from bot.policy.pem import pem_to_data
+from bot.slack.acted import slack_time
 from bot.slack.blocks import (
     ActionId,
     CallbackId,
@@ -64,8 +65,7 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
     if req.state == AccessState.PENDING:
         blocks.append(
             context(
-                f"Waiting for an owner of {req.workspace} until "
-                f"{req.pending_until:%Y-%m-%d %H:%M} UTC"
+                f"Waiting for an owner of {req.workspace} until {slack_time(req.pending_until)}"
             )
         )
         blocks.append(decision_actions(REQUEST_ACTIONS_BLOCK, value))
@@ -89,7 +89,7 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
     if req.decided_by and AccessState(req.state) in _DECIDED:
         verb = "Denied" if req.state == AccessState.DENIED else "Approved"
         note = f": {req.decision_note}" if req.decision_note else ""
-        when = f" at {req.decided_at:%Y-%m-%d %H:%M} UTC" if req.decided_at else ""
+        when = f" at {slack_time(req.decided_at)}" if req.decided_at else ""
         blocks.append(context(f"{verb} by <@{req.decided_by}>{when}{note}"))
     return message(
         f"Access request {req.id}: {req.role} in {req.workspace} ({state_word(req, now)})", blocks

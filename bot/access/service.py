@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from bot.access import ID_PREFIX, render
 from bot.access.decisions import AccessDecisions
@@ -125,6 +126,7 @@ class AccessService(AccessDecisions):
         ws = self.policy.workspace(workspace)
         now = self.clock.now()
         with self.sessions.begin() as s:
+            self._refuse_duplicate(s, user_id, (workspace, role, parsed, reason))
             req = AccessRequest(
                 id=new_id(ID_PREFIX),
                 requester_id=user_id,
@@ -155,7 +157,7 @@ class AccessService(AccessDecisions):
                 duration=format_duration(parsed),
                 reason=req.reason,
             )
-            self.life.post_card(s, req, str(ws.approvals_channel), now)
+            self.life.post_card(s, req, str(ws.approvals_channel), now, user_id)
         return text_message(
             f"Request `{req.id}` for {role} in {workspace} "
             f"({format_duration(parsed)}) went to the owners in "
@@ -200,8 +202,45 @@ class AccessService(AccessDecisions):
     def revoke_command(self, cmd: Command, actor: Actor) -> Message:
         return self.revoke(cmd.arg(0, "a request id"), actor.user_id)
 
+    def _refuse_duplicate(
+        self, s: Session, user_id: str, req: tuple[str, str, timedelta, str]
+    ) -> None:
+        """Refuse asking again for what is already asked for (a pending request for the same
+        workspace and role) or already granted (an active grant with the same duration and
+        reason: an overlapping grant for other reasons stays possible). Names the one there is."""
+        workspace, role, duration, reason = req
+        open_states = (AccessState.PENDING, AccessState.APPROVED, AccessState.ACTIVE)
+        found = s.scalars(
+            select(AccessRequest)
+            .where(
+                AccessRequest.requester_id == user_id,
+                AccessRequest.workspace == workspace,
+                AccessRequest.role == role,
+                AccessRequest.state.in_(open_states),
+            )
+            .order_by(AccessRequest.created_at)
+        ).all()
+        for other in found:
+            if other.state == AccessState.PENDING:
+                raise UserError(
+                    f"you already asked for {role} in {workspace}: `{other.id}` waits for the "
+                    f"owners; to ask differently, `/access cancel {other.id}` first"
+                )
+            same = other.duration_s == int(duration.total_seconds())
+            if same and other.reason.strip().lower() == reason.strip().lower():
+                raise UserError(
+                    f"you already have {role} in {workspace} for this reason: `{other.id}`; "
+                    f"to keep it longer, use `/access extend {other.id}`"
+                )
+
     def cancel_command(self, cmd: Command, actor: Actor) -> Message:
-        return self.cancel(cmd.arg(0, "a request id"), actor.user_id)
+        req = self._get(cmd.arg(0, "a request id"))
+        if req.state in (AccessState.APPROVED, AccessState.ACTIVE, AccessState.FAILED):
+            raise UserError(
+                f"{req.id} was already approved, so it can no longer be cancelled; "
+                f"to end the grant, use `/access revoke {req.id}`"
+            )
+        return self.cancel(req.id, actor.user_id)
 
     def revoke(self, req_id: str, user_id: str) -> Message:
         """End a grant early (the requester or an owner); a pending request is cancelled."""

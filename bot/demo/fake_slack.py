@@ -163,10 +163,24 @@ class FakeSlack(WhatUsersSee):
         with self._lock:
             return self._ws.add_user(name, user_id=user_id, email=email, tz=tz, real_name=real_name)
 
-    def add_channel(self, name: str, *, channel_id: str | None = None) -> Channel:
-        """Add a public channel (id defaults to `C0<NAME>`)."""
+    def add_channel(
+        self,
+        name: str,
+        *,
+        channel_id: str | None = None,
+        is_private: bool = False,
+        bot_member: bool = True,
+    ) -> Channel:
+        """Add a channel (id defaults to `C0<NAME>`), public with the bot in it by default."""
         with self._lock:
-            return self._ws.add_channel(name, channel_id=channel_id)
+            return self._ws.add_channel(
+                name, channel_id=channel_id, is_private=is_private, bot_member=bot_member
+            )
+
+    def set_bot_member(self, channel: str, member: bool) -> Channel:
+        """Invite the bot to a channel or remove it (posts there then fail as Slack's do)."""
+        with self._lock:
+            return self._ws.set_bot_member(channel, member)
 
     def add_usergroup(
         self, handle: str, users: list[str], *, usergroup_id: str | None = None

@@ -146,6 +146,10 @@ class SlackApi:
 
     def chat_post_message(self, params: Params) -> Result:
         channel = self._target(required(params, "channel"))
+        joined = self.ws.channels.get(channel)
+        error = joined.post_error() if joined is not None else None
+        if error is not None:
+            raise ApiError(error)
         text, blocks = self._content(params, required=True)
         thread_ts = params.get("thread_ts") or None
         if thread_ts is not None:

@@ -111,15 +111,22 @@ class HistoryMethods:
         return _page(params, head + rest, 1000)
 
     def list(self, params: Params) -> Result:
-        """Public channels (the fake has no private ones), by id and name."""
+        """Channels by id and name: public ones, and private ones only if the bot is in them."""
         types = str(params.get("types") or "public_channel").split(",")
         unknown = set(types) - {"public_channel", "private_channel", "im", "mpim"}
         if unknown:
             raise ApiError("invalid_types")
         channels = [
-            {"id": c.id, "name": c.name, "is_channel": True, "is_private": False, "is_member": True}
+            {
+                "id": c.id,
+                "name": c.name,
+                "is_channel": True,
+                "is_private": c.is_private,
+                "is_member": c.bot_member,
+            }
             for c in self.ws.channels.values()
-            if "public_channel" in types
+            if ("private_channel" if c.is_private else "public_channel") in types
+            and (c.bot_member or not c.is_private)
         ]
         try:
             limit = max(1, min(int(params.get("limit") or 100), 1000))

@@ -77,10 +77,20 @@ class User:
 
 @dataclass(frozen=True)
 class Channel:
-    """A public channel."""
+    """A channel: public unless `is_private`; the bot posts only where it is a member."""
 
     id: str
     name: str
+    is_private: bool = False
+    bot_member: bool = True
+
+    def post_error(self) -> str | None:
+        """Slack's chat.postMessage error for the bot here (without chat:write.public), if any:
+        a private channel it is not in is invisible (`channel_not_found`), a public one
+        answers `not_in_channel` until someone runs `/invite @envbot`."""
+        if self.bot_member:
+            return None
+        return "channel_not_found" if self.is_private else "not_in_channel"
 
 
 @dataclass(frozen=True)
@@ -171,15 +181,31 @@ class Workspace:
         self.users[uid] = user
         return user
 
-    def add_channel(self, name: str, *, channel_id: str | None = None) -> Channel:
-        """Add a public channel; the id defaults to `C0` + the upper-cased name."""
+    def add_channel(
+        self,
+        name: str,
+        *,
+        channel_id: str | None = None,
+        is_private: bool = False,
+        bot_member: bool = True,
+    ) -> Channel:
+        """Add a channel with the bot in it; the id defaults to `C0` + the upper-cased name."""
         name = name.removeprefix("#")
         cid = channel_id or "C0" + re.sub(r"[^A-Z0-9]", "", name.upper())
         _check_id(cid, "C")
         if cid in self.channels or self.find_channel(name) is not None:
             raise ValueError(f"channel {name!r} / {cid} already exists")
-        channel = Channel(cid, name)
+        channel = Channel(cid, name, is_private, bot_member)
         self.channels[cid] = channel
+        return channel
+
+    def set_bot_member(self, ref: str, member: bool) -> Channel:
+        """Invite the bot to a channel (`/invite @envbot`) or remove it."""
+        channel = self.find_channel(ref)
+        if channel is None:
+            raise KeyError(f"no channel {ref!r}")
+        channel = dataclasses.replace(channel, bot_member=member)
+        self.channels[channel.id] = channel
         return channel
 
     def add_usergroup(

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from bot.db.models import Environment
 from bot.domain.commands import Actor, Command, mentioned_user
 from bot.domain.durations import format_duration
-from bot.domain.states import EnvEvent
+from bot.domain.states import EnvEvent, EnvState
 from bot.environments import render
 from bot.environments.approvals import EnvironmentApprovals
 from bot.errors import UserError
@@ -52,6 +52,12 @@ class EnvironmentChanges(EnvironmentApprovals):
                 f'"{target}" is not a Slack user; @-mention them so Slack links the name'
             )
         self._authorize(actor.user_id, env, "transfer")
+        if new_owner == env.owner_id:
+            who = "you" if new_owner == actor.user_id else f"<@{new_owner}>"
+            raise UserError(
+                f"{env.name} already belongs to {who}; name the person who should own it, "
+                f"e.g. `/env transfer {env.name} @someone`"
+            )
         user = self.directory.user(new_owner)
         if user.deleted or not user.email:
             raise UserError(f"<@{new_owner}> cannot own environments (deactivated or no email)")
@@ -80,12 +86,24 @@ class EnvironmentChanges(EnvironmentApprovals):
         """Answer with a Delete button behind Slack's confirm dialog; the click deletes."""
         env = self._find(cmd.arg(0, "an environment name"))
         self._authorize(actor.user_id, env, "delete")
+        self._refuse_pending(env)
         return render.delete_confirm(env)
+
+    def _refuse_pending(self, env: Environment) -> None:
+        """A request still waiting for approval has nothing to delete: say how to withdraw it."""
+        if env.state != EnvState.PENDING_APPROVAL:
+            return
+        channel = self.policy.workspace(env.workspace).approvals_channel
+        raise UserError(
+            f"{env.name} is still waiting for approval, so there is nothing to delete yet; "
+            f"to withdraw the request, press Cancel on its card in {channel}"
+        )
 
     def delete_now(self, env_id: str, user_id: str) -> Message:
         """The Delete button (confirm dialog, failure card, reminder): start deleting."""
         env = self._get(env_id)
         self._authorize(user_id, env, "delete")
+        self._refuse_pending(env)
         self._apply(env.id, EnvEvent.DELETE, user_id, already="is already being deleted")
         return text_message(f"Deleting `{env.name}`; the thread shows when it is gone.")
 

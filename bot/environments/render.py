@@ -15,6 +15,7 @@ from bot.lifecycle.kubectl_help import kubectl_blocks
 from bot.lifecycle.render import decision_actions
 from bot.policy import ClusterRef, Policy
 from bot.policy.pem import pem_to_data
+from bot.slack.acted import slack_time
 from bot.slack.blocks import (
     ActionId,
     Message,
@@ -72,7 +73,7 @@ def env_card(env: Environment, now: datetime) -> Message:
     )
     lines = [head]
     if env.state in (EnvState.PROVISIONING, EnvState.READY, EnvState.PENDING_APPROVAL):
-        lines.append(f"Expires in {time_left(env, now)} ({env.expires_at:%Y-%m-%d %H:%M} UTC)")
+        lines.append(f"Expires in {time_left(env, now)} ({slack_time(env.expires_at)})")
     if env.reason:
         lines.append(f"Reason: {env.reason}")
     if env.state == EnvState.FAILED and env.failure:
@@ -133,7 +134,7 @@ def env_details(env: Environment, now: datetime) -> list[str]:
         f"Owner: <@{env.owner_id}> ({env.owner_email})",
         f"State: {state_word(env.state)}",
         f"Age: {format_duration(now - env.created_at)}",
-        f"Time left: {time_left(env, now)} (expires {env.expires_at:%Y-%m-%d %H:%M} UTC)",
+        f"Time left: {time_left(env, now)} (expires {slack_time(env.expires_at)})",
     ]
     if env.reason:
         lines.append(f"Reason: {env.reason}")

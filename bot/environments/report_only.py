@@ -12,6 +12,7 @@ from bot.domain.states import EnvState
 from bot.lifecycle.moves import SYSTEM, Lifecycle
 from bot.lifecycle.report_only import ACTION
 from bot.policy import Policy
+from bot.slack.acted import slack_time
 
 OFF = "Nothing was deleted; it happens when `report_only` is turned off in the policy."
 
@@ -35,7 +36,7 @@ def expired_note(policy: Policy, env: Environment) -> tuple[str, str]:
     """(what, the thread's text) for an expired environment in report-only mode."""
     what = would_delete(policy, env)
     return what, (
-        f"Report-only mode: `{env.name}` expired at {env.expires_at:%d %b %H:%M} UTC; envbot "
+        f"Report-only mode: `{env.name}` expired at {slack_time(env.expires_at)}; envbot "
         f"would now delete {what}. Nothing was deleted and it stays {env.state}: delete it "
         "yourself, extend it, or turn `report_only` off and the normal expiry deletes it."
     )

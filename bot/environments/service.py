@@ -28,6 +28,7 @@ from bot.slack.blocks import (
     lines_message,
     text_message,
 )
+from bot.slack.card_fallback import channel_ref
 
 RESERVED = text(RESERVED_NAME_SQL)  # the reserved-name index's own predicate
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -107,7 +108,7 @@ class EnvironmentService(EnvironmentChanges):
                     ws = self.policy.workspace(template.workspace)
                     channel = str(ws.approvals_channel)
                     env.next_check_at = now + ws.pending_timeout
-                self.life.post_card(s, env, channel, now)
+                self.life.post_card(s, env, channel, now, actor.user_id)
                 if not template.approval:
                     self._phase(s, env, "accepted", now)
         except IntegrityError:
@@ -120,9 +121,14 @@ class EnvironmentService(EnvironmentChanges):
                 f"`{name}` needs approval from the owners of {template.workspace}; "
                 "you will hear back here."
             )
+        where = "Follow the progress in the card's thread."
+        if not self.ctx.directory.posts_in(channel):
+            where = (
+                f"I am not in {channel_ref(channel)}, so the card and its thread come to you "
+                "as a DM; invite me with `/invite @envbot` to have them here next time."
+            )
         return text_message(
-            f"Creating `{name}` from `{template_name}` (expires in "
-            f"{format_duration(ttl)}). Follow the progress in the card's thread."
+            f"Creating `{name}` from `{template_name}` (expires in {format_duration(ttl)}). {where}"
         )
 
     def _ttl(self, cmd: Command, template: Template, name: str, tz: str) -> timedelta:

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.domain.durations import DurationError, parse_duration
+from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.errors import UserError
 from bot.lifecycle.context import Context, WorkflowUseCases
 from bot.lifecycle.workflow import T, Workflow
+from bot.slack.acted import slack_time
 
 
 class CapReached(UserError):
@@ -71,6 +72,15 @@ class Limits:
     rule: str
 
 
+def cap_refusal(limits: Limits, expires_at: datetime) -> str:
+    """Why an extension does not fit, with the room left in words ("at most 12d more")."""
+    until = slack_time(limits.cap)
+    room = limits.cap - expires_at
+    if room < timedelta(minutes=1):
+        return f"{limits.rule}, and it already expires then ({until}); it cannot be extended more"
+    return f"{limits.rule}: extend it by at most {format_duration(room)} more (until {until})"
+
+
 class Extensions(WorkflowUseCases[T]):
     """Extend within the cap, for one workflow: which states may be extended, and its limits."""
 
@@ -111,10 +121,7 @@ class Extensions(WorkflowUseCases[T]):
                     expires_at, requested_step(raw, limits.step), limits.cap, explicit=bool(raw)
                 )
             except CapReached:
-                raise UserError(
-                    f"{limits.rule} (until {limits.cap:%Y-%m-%d %H:%M} UTC); "
-                    f"it already expires {expires_at:%Y-%m-%d %H:%M} UTC"
-                ) from None
+                raise UserError(cap_refusal(limits, expires_at)) from None
             setattr(obj, "expires_at", ext.new)  # noqa: B010 - every expiring workflow has it
             obj.updated_at = now
             detail = {"old_expiry": ext.old.isoformat(), "new_expiry": ext.new.isoformat()}

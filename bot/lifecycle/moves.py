@@ -89,10 +89,18 @@ class Lifecycle(Generic[T]):
         s.add(obj)
         self.audit(s, obj, action, actor, now, from_state="", **detail)
 
-    def post_card(self, s: Session, obj: T, channel: str, now: datetime) -> None:
-        """Post the object's card once; every later change re-renders it in place."""
+    def post_card(
+        self, s: Session, obj: T, channel: str, now: datetime, requester: str = ""
+    ) -> None:
+        """Post the object's card once; every later change re-renders it in place. A card the
+        bot cannot post in `channel` goes to `requester` as a DM."""
         self.notifier.card(
-            s, now=now, obj=self.ref(obj), channel=channel, message=self.workflow.card(obj, now)
+            s,
+            now=now,
+            obj=self.ref(obj),
+            channel=channel,
+            message=self.workflow.card(obj, now),
+            requester=requester,
         )
 
     def refresh(self, s: Session, obj: T, now: datetime) -> None:

@@ -33,6 +33,7 @@ from bot.lifecycle.batch import batch_transaction, each_in_savepoint
 from bot.lifecycle.context import Context, UseCases
 from bot.lifecycle.render import reminder_message, time_left
 from bot.lifecycle.workflow import T, Workflow
+from bot.slack.acted import slack_time
 from bot.slack.blocks import ActionId, Message
 
 logger = logging.getLogger(__name__)
@@ -232,7 +233,7 @@ class ReminderJob(UseCases):
         if self._quiet(now, expires_at, tz):
             return Plan(reminder, self._quiet_end(now, tz))
         left = time_left(expires_at - now)
-        when = f"{expires_at.astimezone(tz):%a %d %b %H:%M} ({tz.key})"
+        when = slack_time(expires_at)  # each reader's own time; UTC as the fallback
         return Plan(reminder, after, key, reminder.message(left, when))
 
     def _crossed(self, reminder: Reminder, now: datetime) -> timedelta | None:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import OutboxMessage, SlackMessage
 from bot.domain.clock import Clock
-from bot.slack import response_url
+from bot.slack import card_fallback, response_url
 from bot.slack.outbox_metrics import (
     PENDING,
     PERMANENT_ERRORS,
@@ -234,7 +234,7 @@ class OutboxDrain:
             done["response_url"] = response_url.spent(row.response_url)
         with self._sessions.begin() as s:
             s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**done))
-            if row.purpose and row.kind == "post" and ts:
+            if row.purpose and row.kind in ("post", "dm") and ts:  # a card, or its DM fallback
                 s.add(
                     SlackMessage(
                         object_type=row.object_type,
@@ -251,6 +251,8 @@ class OutboxDrain:
     def _send(self, row: OutboxMessage, target: _Target, now: datetime) -> tuple[str, str]:
         payload: dict[str, Any] = dict(row.payload)
         if row.kind == "update":
+            if target.channel.startswith("D"):  # a card that fell back to its requester's DM
+                payload = card_fallback.keep_note(self._sessions, row, payload)
             self._client.chat_update(channel=target.channel, ts=target.ts, **payload)
             return target.channel, target.ts
         if row.kind == "response":
@@ -368,6 +370,10 @@ class OutboxDrain:
             return
         if row.kind == "ephemeral" and error in response_url.EPHEMERAL_UNREACHABLE:
             self._rows.fall_back(row, "dm", f"chat.postEphemeral answered {error}", now)
+            return
+        if card_fallback.applies(row, error):
+            reason = f"chat.postMessage to {row.channel} answered {error}"
+            self._rows.fall_back(row, "dm", reason, now, card_fallback.dm_payload(row))
             return
         if error == "missing_scope":
             needed = exc.response.get("needed")

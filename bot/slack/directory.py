@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import NotFound
+from bot.errors import NotFound, TemporaryError
 from bot.policy import Principal, PrincipalKind
 from bot.slack.ports import UserInfo
 from bot.slack.transient import call_quickly
@@ -104,6 +104,36 @@ class SlackDirectory:
             return frozenset(resp.get("users", []))
 
         return self._cached(f"group:{handle}", load)
+
+    def posts_in(self, channel_id: str) -> bool:
+        """Whether the bot is a member of a channel (DMs always; True if Slack cannot tell)."""
+        if not channel_id.startswith(("C", "G")):
+            return True
+        try:
+            joined = self._cached("joined", self._load_joined)
+        except (SlackApiError, TemporaryError):
+            return True  # the drain still falls back to a DM if the post fails
+        return channel_id in joined
+
+    def _load_joined(self) -> frozenset[str]:
+        found: set[str] = set()
+        cursor = ""
+
+        def page(cursor: str) -> Callable[[], Any]:
+            return lambda: self._client.conversations_list(
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=1000,
+                cursor=cursor,
+            )
+
+        for _ in range(50):
+            resp = self._call(page(cursor))
+            found |= {str(c["id"]) for c in resp.get("channels") or [] if c.get("is_member")}
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                break
+        return frozenset(found)
 
     def _load_groups(self) -> dict[str, str]:
         resp = self._call(lambda: self._client.usergroups_list())

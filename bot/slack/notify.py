@@ -32,9 +32,17 @@ class Notifier:
     """Queues posts, thread replies, card updates, DMs, ephemerals and private answers."""
 
     def card(
-        self, s: Session, *, now: datetime, obj: tuple[str, str], channel: str, message: Message
+        self,
+        s: Session,
+        *,
+        now: datetime,
+        obj: tuple[str, str],
+        channel: str,
+        message: Message,
+        requester: str = "",
     ) -> None:
-        """Post the object's card once; later changes go through `update_card`."""
+        """Post the object's card once; later changes go through `update_card`. If the bot
+        cannot post in `channel`, the drain sends the card to `requester` as a DM instead."""
         self._drop_pending_updates(s, obj)  # the card is rendered from the newest state
         self._add(
             s,
@@ -43,6 +51,7 @@ class Notifier:
             "post",
             message,
             channel=channel,
+            user_id=requester,
             obj=obj,
             purpose=CARD,
         )

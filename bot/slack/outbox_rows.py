@@ -39,12 +39,22 @@ class RowWriter:
         PARKED_TOTAL.inc()
         self._write(row, {"status": "parked", "last_error": error})
 
-    def fall_back(self, row: OutboxMessage, kind: str, reason: str, now: datetime) -> None:
-        """Send it again as `kind` (ephemeral in the channel, or a DM) from now on."""
+    def fall_back(
+        self,
+        row: OutboxMessage,
+        kind: str,
+        reason: str,
+        now: datetime,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        """Send it again as `kind` (ephemeral in the channel, or a DM) from now on, with
+        `payload` instead of the row's own if given."""
         logger.info("outbox message %s: %s; sending it as %s instead", row.key, reason, kind)
+        extra = {"payload": payload} if payload is not None else {}
         self._write(
             row,
             {
+                **extra,
                 "kind": kind,
                 "status": "pending",
                 "due_at": now,

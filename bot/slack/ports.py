@@ -31,6 +31,10 @@ class Directory(Protocol):
         """Every user id that the principals name (groups expanded, emails looked up)."""
         ...
 
+    def posts_in(self, channel_id: str) -> bool:
+        """Whether the bot can post in this channel (it was invited); True when unsure."""
+        ...
+
 
 class ViewOpener(Protocol):
     """Opens a modal for a trigger_id (views.open); only inside the 3 s the trigger lives."""

@@ -43,6 +43,9 @@ class Directory:
             out |= self.groups.get(p.value, set()) if p.kind is PrincipalKind.GROUP else {p.value}
         return frozenset(out)
 
+    def posts_in(self, channel_id: str) -> bool:
+        return True
+
 
 class NoViews:
     def open_view(self, trigger_id: str, view: dict[str, object]) -> None:
@@ -68,8 +71,8 @@ def test_concurrent_double_approval_grants_once(
 ) -> None:
     # setup
     service, backend, jobs = _service(sessions, clock)
-    for _ in range(ROUNDS):
-        service.submit("U0ALICE", "sandbox", "admin", "2h", "race")
+    for i in range(ROUNDS):  # one requester each: a second identical pending request is refused
+        service.submit(f"U0ALICE{i}", "sandbox", "admin", "2h", "race")
     with sessions() as s:
         ids = s.scalars(select(AccessRequest.id)).all()
     assert len(ids) == ROUNDS

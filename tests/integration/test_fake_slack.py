@@ -182,6 +182,32 @@ def test_unknown_channel_is_channel_not_found(client: WebClient) -> None:
     assert api_error(exc_info) == "channel_not_found"
 
 
+def test_posting_needs_the_bot_in_the_channel(fake: FakeSlack, client: WebClient) -> None:
+    """Without chat:write.public a bot posts only where it was invited: a public channel
+    answers not_in_channel (threads too), a private one it is not in is invisible."""
+    fake.add_channel("general", bot_member=False)
+    fake.add_channel("secret", is_private=True, bot_member=False)
+
+    for ref, error in (("#general", "not_in_channel"), ("#secret", "channel_not_found")):
+        with pytest.raises(SlackApiError) as exc_info:
+            client.chat_postMessage(channel=ref, text="hi")
+        assert api_error(exc_info) == error
+    names = [
+        c["name"]
+        for c in client.conversations_list(types="public_channel,private_channel")["channels"]
+    ]
+    assert "general" in names
+    assert "secret" not in names
+
+    fake.set_bot_member("#general", True)  # /invite @envbot
+    posted = client.chat_postMessage(channel="#general", text="hi")
+    fake.set_bot_member("general", False)
+    with pytest.raises(SlackApiError) as exc_info:
+        client.chat_postMessage(channel=posted["channel"], text="reply", thread_ts=posted["ts"])
+    assert api_error(exc_info) == "not_in_channel"
+    assert client.chat_postMessage(channel="#platform", text="seeded: the bot is in")["ok"]
+
+
 def test_text_over_40000_chars_is_msg_too_long(fake: FakeSlack, client: WebClient) -> None:
     client.chat_postMessage(channel="#platform", text="x" * 40_000)
 

@@ -207,6 +207,7 @@ def test_deny_through_the_reason_modal(world: World, reason: str) -> None:
     assert buttons(card.blocks) == []
     (told,) = [d for d in world.dms("alice") if req_id in d]
     assert "denied your request" in told
+    assert [d for d in world.dms("bob") if req_id in d] == []  # the decider knows: the card
     if reason:
         assert reason in told
         assert world.req(req_id).decision_note == reason
@@ -271,6 +272,7 @@ def test_extend_within_the_cap_and_refusals(world: World) -> None:
     assert f"Extended `{req_id}`" in default
     assert f"Extended `{req_id}`" in explicit
     assert "view in sandbox lasts at most 7d from activation" in over
+    assert "extend it by at most 2d more (until <!date^" in over  # no date arithmetic
     assert f"only <@{world.uid('alice')}> or an owner of sandbox can extend {req_id}" in by_dave
     assert world.req(req_id).expires_at == activated + timedelta(days=2 + 1 + 2)
     extends = [e for e in world.events(req_id) if e.action == "extend"]
@@ -432,6 +434,10 @@ def test_offboarding_revokes_cancels_and_hands_environments_to_the_owner(world: 
         ("envbot", "REVOKING", "REVOKED"),
     ]
     assert world.changes(pending)[-1] == ("envbot", "PENDING", "CANCELLED")
+    ended = [t for t in world.thread(active) if "removed from sandbox" in t]
+    assert ended == [
+        "Access was revoked (the requester's Slack account was deactivated); removed from sandbox"
+    ]  # the channel reads the thread: third person, never "you"
     (handover,) = [e for e in world.events(env.id) if e.action == "offboard"]
     assert (handover.actor, handover.detail["old_owner"], handover.detail["new_owner"]) == (
         "envbot",
@@ -540,7 +546,7 @@ def test_grant_reminder_once_then_extend_rearms_it(world: World) -> None:
     assert new_expiry == expires + timedelta(days=1)
     assert before_rearmed == 1
     assert len(rearmed) == 2
-    assert f"{new_expiry:%d %b %H:%M}" in rearmed[-1].text
+    assert f"<!date^{int(new_expiry.timestamp())}^" in rearmed[-1].text  # each reader's own time
 
 
 def test_the_second_owner_to_decide_is_told_who_won(world: World) -> None:

@@ -148,6 +148,7 @@ def test_extend_default_explicit_and_over_cap(world: World) -> None:
     assert "Extended `ext`" in default
     assert "Extended `ext`" in explicit
     assert "can live at most 14d" in over
+    assert "extend it by at most 7d more (until <!date^" in over  # no date arithmetic
     env = world.env("ext")
     assert env.expires_at - env.created_at == timedelta(days=3 + 2 + 2)
     assert [e.action for e in world.events(env.id)].count("extend") == 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -32,6 +32,14 @@ from provisioning.registry import build_access_backends
 from tests import capi_stages as st
 from tests.scenario import test_environments_capi as capi_scenario
 from tests.scenario.conftest import REQUEST_ID, RuntimeFactory, SlackClient, wait_for
+
+
+def _when(at: datetime) -> str:
+    """A time as Slack shows it to each reader, with the UTC fallback."""
+    return (
+        f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
+    )
+
 
 # The fixtures of the CAPI scenario and the AWS tests: one fake API server for the management
 # cluster and every policy cluster, real backends on it, and a fresh moto server.
@@ -182,7 +190,7 @@ def test_expiry_reports_once_deletes_nothing_and_proceeds_when_turned_off(
     assert _row(sessions, AccessRequest, id=req_id).state == "ACTIVE"
     env_notes = [t for t in _thread(fake_slack, "alice-ns:") if t.startswith(NOTE)]
     assert env_notes == [
-        f"{NOTE}: `alice-ns` expired at {env.expires_at:%d %b %H:%M} UTC; envbot would now "
+        f"{NOTE}: `alice-ns` expired at {_when(env.expires_at)}; envbot would now "
         "delete the namespace `alice-ns` on cluster `shared-dev` with everything in it. Nothing "
         "was deleted and it stays READY: delete it yourself, extend it, or turn `report_only` "
         "off and the normal expiry deletes it."
@@ -207,7 +215,7 @@ def test_expiry_reports_once_deletes_nothing_and_proceeds_when_turned_off(
     # validating: the new expiry is told once more, still nothing deleted
     env_notes = [t for t in _thread(fake_slack, "alice-ns:") if t.startswith(NOTE)]
     assert len(env_notes) == 2
-    assert f"expired at {extended:%d %b %H:%M} UTC" in env_notes[1]
+    assert f"expired at {_when(extended)}" in env_notes[1]
     assert len(_audit(sessions, env.id, "report_only")) == 2
     assert _owned(kube) == before
 
