@@ -94,8 +94,11 @@ class KubeClient:
     """Plain-dict create/get/list against one cluster's API server; updates and deletes only
     through `patch_owned`/`delete_owned`, which check the owner of exactly what they change."""
 
-    def __init__(self, api_client: Any, *, label: str = "cluster") -> None:
+    def __init__(
+        self, api_client: Any, *, label: str = "cluster", timeout: tuple[float, float] = TIMEOUT
+    ) -> None:
         self._api = api_client
+        self._timeout = timeout
         self._custom = k8s.CustomObjectsApi(api_client)
         self.label = label
 
@@ -245,7 +248,7 @@ class KubeClient:
         what = f"read the version of {self.label}"
 
         def call() -> Obj:
-            info = k8s.VersionApi(self._api).get_code(_request_timeout=TIMEOUT)
+            info = k8s.VersionApi(self._api).get_code(_request_timeout=self._timeout)
             return {"major": info.major, "minor": info.minor, "gitVersion": info.git_version}
 
         return self._guarded(what, call) or {}
@@ -290,7 +293,7 @@ class KubeClient:
             self._custom, f"{verb or call.method.lower()}_{scope}_custom_object_with_http_info"
         )
         args = [res.group, res.version, *([call.namespace] if scoped else []), res.plural]
-        kwargs: dict[str, Any] = {"_request_timeout": TIMEOUT}
+        kwargs: dict[str, Any] = {"_request_timeout": self._timeout}
         if call.body is not None:
             kwargs["body"] = call.body
         for param, kwarg in (
@@ -315,7 +318,7 @@ class KubeClient:
             body=call.body,
             auth_settings=["BearerToken"],
         )
-        response = self._api.call_api(*request, _request_timeout=TIMEOUT)
+        response = self._api.call_api(*request, _request_timeout=self._timeout)
         response.read()
         if not 200 <= response.status <= 299:
             raise ApiException.from_response(http_resp=response, body=None, data=None)
@@ -340,7 +343,8 @@ class KubeClients:
     """The management cluster's client plus lazily built clients for the configured clusters.
 
     The kubeconfig is found as kubectl finds it (`provisioning.kube.kubeconfig`); with none,
-    the management client uses the pod's in-cluster service account.
+    the management client uses the pod's in-cluster service account. `timeout` is every
+    call's (connect, read) timeout in seconds.
     """
 
     def __init__(
@@ -348,7 +352,10 @@ class KubeClients:
         kubeconfig: str | None = None,
         context: str | None = None,
         clusters: Mapping[str, str] | None = None,
+        *,
+        timeout: tuple[float, float] = TIMEOUT,
     ) -> None:
+        self._timeout = timeout
         self._kubeconfig = kubeconfig or None
         self._context = context or None
         self._contexts = dict(clusters or {})
@@ -383,7 +390,9 @@ class KubeClients:
     def _client(self, key: str, context: str | None) -> KubeClient:
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = KubeClient(self._build(context), label=key or "management")
+                self._clients[key] = KubeClient(
+                    self._build(context), label=key or "management", timeout=self._timeout
+                )
             return self._clients[key]
 
     def _build(self, context: str | None) -> Any:
