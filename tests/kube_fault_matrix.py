@@ -46,7 +46,7 @@ KINDS = (
     ("infrastructure.cluster.x-k8s.io", "v1beta2", "awsmachinetemplates"),
 )
 #: Objects nobody gave envbot, named as its own would be: they must never be written.
-FOREIGN = (
+FOREIGN: tuple[tuple[tuple[str, str, str], dict[str, Any]], ...] = (
     (("", "v1", "namespaces"), {"metadata": {"name": "not-envbots"}}),
     (
         ("rbac.authorization.k8s.io", "v1", "rolebindings"),

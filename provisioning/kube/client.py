@@ -34,6 +34,12 @@ TIMEOUT = (5.0, 30.0)  # (connect, read) seconds; every call passes it
 _TEMPORARY = frozenset({409, 410, 429, 500, 502, 503, 504})
 _DEFAULT_RETRY = 30.0
 MAX_CONFLICTS = 3  # reads before an owned update or delete gives up for this pass
+# Tries of one call that got a 5xx or no answer (a timeout, a reset) before the pass gives up.
+# Every call is safe to repeat: a create answered 409 reads the object back (ours is adopted),
+# a patch carries the resourceVersion it read and a delete its uid and resourceVersion, so a
+# repeat of one that did apply is refused (409/404) and read again, never applied twice.
+CALL_TRIES = 3
+_REPEATABLE = frozenset({500, 502, 503, 504})
 Deletion = Literal["absent", "foreign", "deleted"]
 
 
@@ -116,26 +122,28 @@ class KubeClient:
         meta = obj.get("metadata", {})
         name, namespace = meta["name"], meta.get("namespace")
         what = f"create {_describe(res, name, namespace)} on {self.label}"
-        try:
-            created = self._send(res, "POST", namespace, None, body=obj)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise PermanentError(
-                    f"{what}: not found (missing namespace or CRD): {_api_message(exc)}"
-                ) from exc
-            if exc.status != 409:
-                raise map_api_exception(exc, what) from exc
-            created = {}
-        except urllib3.exceptions.HTTPError as exc:
-            raise map_transport_error(exc, what) from exc
-        if created:
-            return created
-        existing = self.get(res, name, namespace)
-        if existing is None:
-            raise TemporaryError(f"{what}: conflict, then gone; retry", retry_after=5.0)
-        if existing.get("metadata", {}).get("deletionTimestamp"):
-            raise TemporaryError(f"{what}: the old object is still being deleted", retry_after=30.0)
-        return existing
+        for _ in range(MAX_CONFLICTS):
+            try:
+                return self._send(res, "POST", namespace, None, body=obj)
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise PermanentError(
+                        f"{what}: not found (missing namespace or CRD): {_api_message(exc)}"
+                    ) from exc
+                if exc.status != 409:
+                    raise map_api_exception(exc, what) from exc
+            except urllib3.exceptions.HTTPError as exc:
+                raise map_transport_error(exc, what) from exc
+            existing = self.get(res, name, namespace)
+            if existing is None:  # a Conflict that was not AlreadyExists: nothing stored
+                logger.info("%s: conflict, and nothing of that name; creating again", what)
+                continue
+            if existing.get("metadata", {}).get("deletionTimestamp"):
+                raise TemporaryError(
+                    f"{what}: the old object is still being deleted", retry_after=30.0
+                )
+            return existing
+        raise TemporaryError(f"{what}: conflict, then gone, every time; retry", retry_after=5.0)
 
     def get(self, res: Resource, name: str, namespace: str | None = None) -> Obj | None:
         """Read one object; None when it does not exist."""
@@ -275,14 +283,38 @@ class KubeClient:
         body: Obj | k8s.V1DeleteOptions | None = None,
         query: Mapping[str, str] | None = None,
     ) -> Obj:
-        """One HTTP call; SDK exceptions propagate to the caller's mapping."""
+        """One HTTP call, tried again (CALL_TRIES in all) after a 5xx or no answer; SDK
+        exceptions propagate to the caller's mapping."""
         call = _Call(res, method, namespace, name, body, dict(query or {}))
-        data, headers = self._custom_call(call) if res.custom else self._raw_call(call)
+        for attempt in range(1, CALL_TRIES):
+            try:
+                return self._send_once(call)
+            except ApiException as exc:
+                if exc.status not in _REPEATABLE:
+                    raise
+                reason: object = f"HTTP {exc.status}: {_api_message(exc)}"
+            except urllib3.exceptions.HTTPError as exc:
+                if isinstance(map_transport_error(exc, ""), PermanentError):
+                    raise
+                reason = exc
+            logger.info(
+                "%s %s on %s: %s; trying again (%d of %d)",
+                method,
+                call.path,
+                self.label,
+                reason,
+                attempt + 1,
+                CALL_TRIES,
+            )
+        return self._send_once(call)
+
+    def _send_once(self, call: _Call) -> Obj:
+        data, headers = self._custom_call(call) if call.res.custom else self._raw_call(call)
         warning = (headers or {}).get("Warning")
         if warning:
             # Dropped unknown fields are worth a warning; a deprecated version on every list is not.
             level = logging.DEBUG if "deprecated" in warning else logging.WARNING
-            logger.log(level, "API server warning on %s %s: %s", method, call.path, warning)
+            logger.log(level, "API server warning on %s %s: %s", call.method, call.path, warning)
         return data if isinstance(data, dict) else {}
 
     def _custom_call(self, call: _Call) -> tuple[Any, Mapping[str, str] | None]:

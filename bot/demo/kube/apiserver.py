@@ -342,7 +342,7 @@ class FakeKubeApiServer:
         self,
         rate: float,
         seed: int = 0,
-        kinds: tuple[str, ...] = tuple(k.value for k in ALL_KUBE_FAULTS),
+        kinds: tuple[str, ...] = ("409", "500", "timeout"),
         *,
         hold: float = 35.0,
     ) -> KubeFaultProfile:

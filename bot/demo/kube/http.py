@@ -229,7 +229,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         plan = self.fake.pick_fault(method, request)
         if plan is not None:
-            inject(self, plan, method, request)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                inject(self, plan, method, request)
             return
         try:
             self._handle(method, request)
