@@ -107,8 +107,8 @@ class Matrix:
         """Run the jobs a minute at a time (the drain's seconds included), completing clusters as
         CAPI and Kommander would, until `until()` holds or `max_minutes` pass."""
         for _ in range(max_minutes):
-            self.runtime.jobs.advance(self.clock, timedelta(seconds=50))
-            for _ in range(10):
+            self.runtime.jobs.advance(self.clock, timedelta(seconds=57))
+            for _ in range(3):
                 self.runtime.jobs.advance(self.clock, timedelta(seconds=1))
             self._ripen()
             if until():
