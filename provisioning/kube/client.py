@@ -290,8 +290,8 @@ class KubeClient:
             try:
                 return self._send_once(call)
             except ApiException as exc:
-                if exc.status not in _REPEATABLE:
-                    raise
+                if exc.status not in _REPEATABLE or (exc.headers or {}).get("Retry-After"):
+                    raise  # a server asking for a pause gets it: the job backs off
                 reason: object = f"HTTP {exc.status}: {_api_message(exc)}"
             except urllib3.exceptions.HTTPError as exc:
                 if isinstance(map_transport_error(exc, ""), PermanentError):
