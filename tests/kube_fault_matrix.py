@@ -164,7 +164,7 @@ class Matrix:
             found = REQUEST_ID.search(answer)
             assert found, answer
             req_ids.append(found.group(1))
-        self.pump(lambda: self._cards(req_ids), max_minutes=5)
+        self.pump(lambda: self._cards(req_ids), max_minutes=30)
         for req_id in req_ids:
             self._ok(self.http.press("dave", self._card(req_id), "approve"), "Approved")
         return req_ids
