@@ -276,5 +276,8 @@ def _count(
         simulated_s=(matrix.clock.now() - start).total_seconds(),
         elapsed_s=time.monotonic() - started,
         injected=dict(injected),
-        details=details + [f"lost {x}" for x in lost] + [f"left {x}" for x in left],
+        details=details
+        + [f"lost {x}" for x in lost]
+        + [f"left {x}" for x in left]
+        + [f"{e.name} failed on the way: {e.failure}" for e in envs if e.failure],
     )

@@ -147,7 +147,7 @@ def test_a_create_rides_out_one_fault_and_adopts_what_it_wrote(fake, kube, kind,
         plan = original(method) if len(calls) == 1 else None
         return plan and type(plan)(plan.kind, after)
 
-    profile.pick = once  # type: ignore[method-assign]
+    profile.pick = once
 
     # execution
     created = kube.management().create(NAMESPACE, NS)
@@ -175,7 +175,7 @@ def test_an_owned_delete_whose_answer_was_lost_is_not_sent_twice_into_a_new_obje
         seen.append(method)
         return original(method) if method == "DELETE" and seen.count("DELETE") == 1 else None
 
-    profile.pick = first_delete  # type: ignore[method-assign]
+    profile.pick = first_delete
 
     # execution
     result = kube.management().delete_owned(NAMESPACE, "n1", None, owner)

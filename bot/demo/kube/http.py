@@ -130,6 +130,11 @@ class Handler(BaseHTTPRequestHandler):
     fake: FakeKubeApiServer
     muted = False  # an injected fault applies the request, then answers in its place
 
+    def handle(self) -> None:
+        # a client that timed out and reset its kept-alive connection is no error of the fake's
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            super().handle()
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake-apiserver: %s", format % args)
 
