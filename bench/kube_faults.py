@@ -113,6 +113,7 @@ def main() -> None:
         ("lost", figures.lost, "flows"),
         ("failed", figures.failed, "flows"),
         ("doubled", figures.doubled, "messages"),
+        ("unannounced", figures.unannounced, "environments"),
         ("open_rows", figures.open_rows, "messages"),
         ("parked", figures.parked, "messages"),
         ("foreign_touched", figures.foreign_touched, "objects"),

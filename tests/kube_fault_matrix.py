@@ -2,9 +2,10 @@
 driven over signed HTTP through their whole life (create, ready/active, delete/revoke) with the
 real backends on the fake API server failing a share of its requests (409, 500, timeouts).
 
-Counted at the end: flows lost (not DELETED/REVOKED), flows that failed, outbox rows left open
-or parked, doubled channel/thread/DM posts, foreign objects touched and envbot objects left
-behind. Used by `tests/scenario/test_kube_faults.py` (small N) and `bench/kube_faults.py`.
+Counted at the end: flows lost (not DELETED/REVOKED), flows that went FAILED on the way (the
+audit trail), outbox rows left open or parked, doubled channel/thread/DM posts, "is deleted" DMs
+missing or doubled, foreign objects touched and envbot objects left behind. Used by
+`tests/scenario/test_kube_faults.py` (small N) and `bench/kube_faults.py`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import AccessRequest, Environment, OutboxMessage
+from bot.db.models import AccessRequest, Environment, Event, OutboxMessage
 from bot.demo.fake_slack import FakeSlack
 from bot.demo.kube.apiserver import FakeKubeApiServer
 from bot.domain.clock import ManualClock
@@ -71,6 +72,7 @@ class Figures:
     lost: int
     failed: int
     doubled: int
+    unannounced: int
     open_rows: int
     parked: int
     foreign_touched: int
@@ -230,6 +232,8 @@ def _count(
     started: float,
 ) -> Figures:
     envs, grants, rows = matrix.envs(), matrix.grants(), matrix.rows()
+    with matrix.sessions() as s:  # the audit trail: every move to FAILED, even if recovered
+        failed = sorted(set(s.scalars(select(Event.object_id).where(Event.to_state == "FAILED"))))
     lost = [e.name for e in envs if e.state != "DELETED"] + [
         g.id for g in grants if g.state != "REVOKED"
     ]
@@ -239,6 +243,13 @@ def _count(
         for m in matrix.slack.kept_messages()
     )
     doubled = sum(c - 1 for c in carried.values() if c > 1)
+    uid = matrix.slack.user_id("alice")
+    told = Counter(
+        m.text.split("`")[1]
+        for m in matrix.slack.visible_messages(uid)
+        if m.dm_user == uid and m.text.endswith("is deleted, with everything in it.")
+    )
+    unannounced = [e.name for e in envs if told[e.name] != 1]
     touched = [
         name
         for gvp, obj in FOREIGN
@@ -265,8 +276,9 @@ def _count(
     return Figures(
         flows=3 * n,
         lost=lost_count,
-        failed=sum(1 for e in envs if e.failure) + sum(1 for g in grants if g.state == "FAILED"),
+        failed=len(failed),
         doubled=doubled,
+        unannounced=len(unannounced),
         open_rows=sum(1 for r in rows if r.status in ("pending", "sending")),
         parked=sum(1 for r in rows if r.status == "parked"),
         foreign_touched=len(touched) + len(writes_to_foreign),
@@ -279,5 +291,6 @@ def _count(
         details=details
         + [f"lost {x}" for x in lost]
         + [f"left {x}" for x in left]
-        + [f"{e.name} failed on the way: {e.failure}" for e in envs if e.failure],
+        + [f"{x} went FAILED on the way" for x in failed]
+        + [f"{x}: 'is deleted' DM sent {told[x]} times" for x in unannounced],
     )

@@ -80,6 +80,6 @@ def test_twenty_percent_api_server_faults_lose_double_and_leave_nothing(
     assert {"409", "500", "timeout"} <= {kind.split("_")[0] for kind in figures.injected}
     assert any(kind.endswith("_after") for kind in figures.injected)  # hidden successes too
     assert figures.details == []
-    assert (figures.lost, figures.failed, figures.doubled) == (0, 0, 0)
+    assert (figures.lost, figures.failed, figures.doubled, figures.unannounced) == (0, 0, 0, 0)
     assert (figures.open_rows, figures.parked) == (0, 0)
     assert (figures.foreign_touched, figures.left_behind) == (0, 0)
