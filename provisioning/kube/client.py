@@ -34,6 +34,12 @@ TIMEOUT = (5.0, 30.0)  # (connect, read) seconds; every call passes it
 _TEMPORARY = frozenset({409, 410, 429, 500, 502, 503, 504})
 _DEFAULT_RETRY = 30.0
 MAX_CONFLICTS = 3  # reads before an owned update or delete gives up for this pass
+# Tries of one call that got a 5xx or no answer (a timeout, a reset) before the pass gives up.
+# Every call is safe to repeat: a create answered 409 reads the object back (ours is adopted),
+# a patch carries the resourceVersion it read and a delete its uid and resourceVersion, so a
+# repeat of one that did apply is refused (409/404) and read again, never applied twice.
+CALL_TRIES = 3
+_REPEATABLE = frozenset({500, 502, 503, 504})
 Deletion = Literal["absent", "foreign", "deleted"]
 
 
@@ -94,8 +100,11 @@ class KubeClient:
     """Plain-dict create/get/list against one cluster's API server; updates and deletes only
     through `patch_owned`/`delete_owned`, which check the owner of exactly what they change."""
 
-    def __init__(self, api_client: Any, *, label: str = "cluster") -> None:
+    def __init__(
+        self, api_client: Any, *, label: str = "cluster", timeout: tuple[float, float] = TIMEOUT
+    ) -> None:
         self._api = api_client
+        self._timeout = timeout
         self._custom = k8s.CustomObjectsApi(api_client)
         self.label = label
 
@@ -113,26 +122,28 @@ class KubeClient:
         meta = obj.get("metadata", {})
         name, namespace = meta["name"], meta.get("namespace")
         what = f"create {_describe(res, name, namespace)} on {self.label}"
-        try:
-            created = self._send(res, "POST", namespace, None, body=obj)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise PermanentError(
-                    f"{what}: not found (missing namespace or CRD): {_api_message(exc)}"
-                ) from exc
-            if exc.status != 409:
-                raise map_api_exception(exc, what) from exc
-            created = {}
-        except urllib3.exceptions.HTTPError as exc:
-            raise map_transport_error(exc, what) from exc
-        if created:
-            return created
-        existing = self.get(res, name, namespace)
-        if existing is None:
-            raise TemporaryError(f"{what}: conflict, then gone; retry", retry_after=5.0)
-        if existing.get("metadata", {}).get("deletionTimestamp"):
-            raise TemporaryError(f"{what}: the old object is still being deleted", retry_after=30.0)
-        return existing
+        for _ in range(MAX_CONFLICTS):
+            try:
+                return self._send(res, "POST", namespace, None, body=obj)
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise PermanentError(
+                        f"{what}: not found (missing namespace or CRD): {_api_message(exc)}"
+                    ) from exc
+                if exc.status != 409:
+                    raise map_api_exception(exc, what) from exc
+            except urllib3.exceptions.HTTPError as exc:
+                raise map_transport_error(exc, what) from exc
+            existing = self.get(res, name, namespace)
+            if existing is None:  # a Conflict that was not AlreadyExists: nothing stored
+                logger.info("%s: conflict, and nothing of that name; creating again", what)
+                continue
+            if existing.get("metadata", {}).get("deletionTimestamp"):
+                raise TemporaryError(
+                    f"{what}: the old object is still being deleted", retry_after=30.0
+                )
+            return existing
+        raise TemporaryError(f"{what}: conflict, then gone, every time; retry", retry_after=5.0)
 
     def get(self, res: Resource, name: str, namespace: str | None = None) -> Obj | None:
         """Read one object; None when it does not exist."""
@@ -245,7 +256,7 @@ class KubeClient:
         what = f"read the version of {self.label}"
 
         def call() -> Obj:
-            info = k8s.VersionApi(self._api).get_code(_request_timeout=TIMEOUT)
+            info = k8s.VersionApi(self._api).get_code(_request_timeout=self._timeout)
             return {"major": info.major, "minor": info.minor, "gitVersion": info.git_version}
 
         return self._guarded(what, call) or {}
@@ -272,14 +283,38 @@ class KubeClient:
         body: Obj | k8s.V1DeleteOptions | None = None,
         query: Mapping[str, str] | None = None,
     ) -> Obj:
-        """One HTTP call; SDK exceptions propagate to the caller's mapping."""
+        """One HTTP call, tried again (CALL_TRIES in all) after a 5xx or no answer; SDK
+        exceptions propagate to the caller's mapping."""
         call = _Call(res, method, namespace, name, body, dict(query or {}))
-        data, headers = self._custom_call(call) if res.custom else self._raw_call(call)
+        for attempt in range(1, CALL_TRIES):
+            try:
+                return self._send_once(call)
+            except ApiException as exc:
+                if exc.status not in _REPEATABLE or (exc.headers or {}).get("Retry-After"):
+                    raise  # a server asking for a pause gets it: the job backs off
+                reason: object = f"HTTP {exc.status}: {_api_message(exc)}"
+            except urllib3.exceptions.HTTPError as exc:
+                if isinstance(map_transport_error(exc, ""), PermanentError):
+                    raise
+                reason = exc
+            logger.info(
+                "%s %s on %s: %s; trying again (%d of %d)",
+                method,
+                call.path,
+                self.label,
+                reason,
+                attempt + 1,
+                CALL_TRIES,
+            )
+        return self._send_once(call)
+
+    def _send_once(self, call: _Call) -> Obj:
+        data, headers = self._custom_call(call) if call.res.custom else self._raw_call(call)
         warning = (headers or {}).get("Warning")
         if warning:
             # Dropped unknown fields are worth a warning; a deprecated version on every list is not.
             level = logging.DEBUG if "deprecated" in warning else logging.WARNING
-            logger.log(level, "API server warning on %s %s: %s", method, call.path, warning)
+            logger.log(level, "API server warning on %s %s: %s", call.method, call.path, warning)
         return data if isinstance(data, dict) else {}
 
     def _custom_call(self, call: _Call) -> tuple[Any, Mapping[str, str] | None]:
@@ -290,7 +325,7 @@ class KubeClient:
             self._custom, f"{verb or call.method.lower()}_{scope}_custom_object_with_http_info"
         )
         args = [res.group, res.version, *([call.namespace] if scoped else []), res.plural]
-        kwargs: dict[str, Any] = {"_request_timeout": TIMEOUT}
+        kwargs: dict[str, Any] = {"_request_timeout": self._timeout}
         if call.body is not None:
             kwargs["body"] = call.body
         for param, kwarg in (
@@ -315,7 +350,7 @@ class KubeClient:
             body=call.body,
             auth_settings=["BearerToken"],
         )
-        response = self._api.call_api(*request, _request_timeout=TIMEOUT)
+        response = self._api.call_api(*request, _request_timeout=self._timeout)
         response.read()
         if not 200 <= response.status <= 299:
             raise ApiException.from_response(http_resp=response, body=None, data=None)
@@ -340,7 +375,8 @@ class KubeClients:
     """The management cluster's client plus lazily built clients for the configured clusters.
 
     The kubeconfig is found as kubectl finds it (`provisioning.kube.kubeconfig`); with none,
-    the management client uses the pod's in-cluster service account.
+    the management client uses the pod's in-cluster service account. `timeout` is every
+    call's (connect, read) timeout in seconds.
     """
 
     def __init__(
@@ -348,7 +384,10 @@ class KubeClients:
         kubeconfig: str | None = None,
         context: str | None = None,
         clusters: Mapping[str, str] | None = None,
+        *,
+        timeout: tuple[float, float] = TIMEOUT,
     ) -> None:
+        self._timeout = timeout
         self._kubeconfig = kubeconfig or None
         self._context = context or None
         self._contexts = dict(clusters or {})
@@ -383,7 +422,9 @@ class KubeClients:
     def _client(self, key: str, context: str | None) -> KubeClient:
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = KubeClient(self._build(context), label=key or "management")
+                self._clients[key] = KubeClient(
+                    self._build(context), label=key or "management", timeout=self._timeout
+                )
             return self._clients[key]
 
     def _build(self, context: str | None) -> Any:

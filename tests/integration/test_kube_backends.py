@@ -19,7 +19,7 @@ from bot.errors import NameTaken, PermanentError, TemporaryError
 from provisioning.base import ClusterTopology, EnvSpec, GrantSpec, Phase
 from provisioning.kube import labels as lbl
 from provisioning.kube.capi import CapiBackend
-from provisioning.kube.client import NAMESPACE, KubeClients
+from provisioning.kube.client import CALL_TRIES, NAMESPACE, KubeClients
 from provisioning.kube.clusterclass import clusterclass_resource
 from provisioning.kube.kommander import KommanderAccessBackend
 from provisioning.kube.namespace import NamespaceBackend
@@ -735,7 +735,8 @@ def test_injected_503_is_temporary_with_retry_after(fake, clients):
 
 
 def test_injected_503_on_list_is_temporary(fake, clients):
-    fake.inject_error("GET", "/virtualgroups", 503, "ServiceUnavailable")
+    # one call is tried CALL_TRIES times before the pass gives up
+    fake.inject_error("GET", "/virtualgroups", 503, "ServiceUnavailable", times=CALL_TRIES)
     with pytest.raises(TemporaryError):
         KommanderAccessBackend(clients).drifted([grant()])
 

@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from bot.errors import PermanentError, TemporaryError
 from provisioning.kube.client import (
+    CALL_TRIES,
     NAMESPACE,
     KubeClient,
     Resource,
@@ -245,11 +246,21 @@ def test_transport_error_during_delete_is_temporary_and_chained():
     cause = urllib3.exceptions.ProtocolError("Connection reset by peer")
     stub = StubCustomObjects(
         get_namespaced_custom_object_with_http_info=[mine()],
-        delete_namespaced_custom_object_with_http_info=[cause],
+        delete_namespaced_custom_object_with_http_info=[cause] * CALL_TRIES,
     )
     with pytest.raises(TemporaryError) as info:
         kube_with(stub).delete_owned(WIDGET, "w1", "ns", OWNER)
     assert info.value.__cause__ is cause
+    deletes = [c for c in stub.calls if c[0].startswith("delete")]
+    assert len(deletes) == CALL_TRIES  # a lost answer is tried again, preconditions and all
+    assert all(c[2]["body"].preconditions.resource_version == "7" for c in deletes)
+
+
+def test_a_500_without_retry_after_is_tried_again_and_the_answer_used():
+    stub = StubCustomObjects(
+        list_namespaced_custom_object_with_http_info=[api_error(500), {"items": [mine()]}]
+    )
+    assert [o["metadata"]["name"] for o in kube_with(stub).list(WIDGET, "a=b", "ns")] == ["w1"]
 
 
 def test_resource_paths():

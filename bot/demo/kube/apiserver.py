@@ -22,6 +22,7 @@ import yaml
 
 from bot.demo.kube.authz import Attributes, Authorizer, request_verb
 from bot.demo.kube.builtins import builtin_types, fallback_crd_types
+from bot.demo.kube.faults import ALL_KUBE_FAULTS, KubeFault, KubeFaultProfile, Plan, faultable
 from bot.demo.kube.http import Handler, RecordedRequest, Route
 from bot.demo.kube.schema import Json, ResourceType, allow_unknown_at, load_crd_types
 from bot.demo.kube.store import ApiError, Store, now_rfc3339
@@ -100,6 +101,7 @@ class FakeKubeApiServer:
             types + list(custom.values()), lenient_strategic_merge=lenient_strategic_merge
         )
         self._state = _State()
+        self.faults: KubeFaultProfile | None = None
         self._state_lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -335,6 +337,36 @@ class FakeKubeApiServer:
         with self._state_lock:
             self._state.errors.append(error)
         return error
+
+    def inject_faults(
+        self,
+        rate: float,
+        seed: int = 0,
+        kinds: tuple[str, ...] = ("409", "500", "timeout"),
+        *,
+        hold: float = 35.0,
+    ) -> KubeFaultProfile:
+        """Fail about `rate` of the requests from now on with one of `kinds` ("409", "500",
+        "timeout"; a timeout holds the request `hold` seconds, past the client's timeout, then
+        closes it unanswered). Queued `inject_error` failures still come first; `rate` 0 stops.
+        Returns the profile, whose `injected` counts what was injected by kind."""
+        try:
+            chosen = tuple(KubeFault(k) for k in kinds)
+        except ValueError as exc:
+            known = ", ".join(k.value for k in ALL_KUBE_FAULTS)
+            raise ValueError(f"{exc}; the fault kinds are {known}") from exc
+        profile = KubeFaultProfile(rate=rate, seed=seed, kinds=chosen, hold=hold)
+        with self._state_lock:
+            self.faults = profile if rate > 0 else None
+        return profile
+
+    def pick_fault(self, method: str, request: RecordedRequest) -> Plan | None:
+        """The random fault for this request, if faults are on and one is drawn."""
+        with self._state_lock:
+            profile = self.faults
+        if profile is None or not faultable(request):
+            return None
+        return profile.pick(method)
 
     def clear_errors(self) -> None:
         with self._state_lock:

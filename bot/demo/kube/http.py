@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from bot.demo.kube.faults import inject
 from bot.demo.kube.schema import Json, ResourceType
 from bot.demo.kube.selectors import (
     SelectorError,
@@ -128,6 +129,12 @@ class Handler(BaseHTTPRequestHandler):
     # kept-alive response meet the client's delayed ACK and every request waits ~40 ms.
     disable_nagle_algorithm = True
     fake: FakeKubeApiServer
+    muted = False  # an injected fault applies the request, then answers in its place
+
+    def handle(self) -> None:
+        # a client that timed out and reset its kept-alive connection is no error of the fake's
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            super().handle()
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake-apiserver: %s", format % args)
@@ -155,6 +162,8 @@ class Handler(BaseHTTPRequestHandler):
         warnings: list[str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        if self.muted:
+            return
         payload = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -223,6 +232,11 @@ class Handler(BaseHTTPRequestHandler):
                     headers=headers,
                 )
             )
+            return
+        plan = self.fake.pick_fault(method, request)
+        if plan is not None:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                inject(self, plan, method, request)
             return
         try:
             self._handle(method, request)
