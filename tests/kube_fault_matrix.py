@@ -165,9 +165,10 @@ class Matrix:
             answer = self.http.ask("alice", "/access", f'request team-a edit 2h "fault run {i}"')
             found = REQUEST_ID.search(answer)
             assert found, answer
-            req_ids.append(found.group(1))
-        self.pump(lambda: self._cards(req_ids), max_minutes=30)
-        for req_id in req_ids:
+            req_id = found.group(1)
+            req_ids.append(req_id)
+            # approved before the next one: a second pending request for the same role is refused
+            self.pump(lambda req_id=req_id: self._cards([req_id]), max_minutes=30)
             self._ok(self.http.press("dave", self._card(req_id), "approve"), "Approved")
         return req_ids
 
