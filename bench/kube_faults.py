@@ -17,8 +17,6 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.kube_fault_matrix
 
@@ -39,13 +37,7 @@ from tests.scenario.conftest import JOBS, POLICY_PATH, SECRET, SlackClient  # no
 
 
 def _kubeconfig(kube: FakeKubeApiServer, contexts: list[str], path: Path) -> Path:
-    config = kube.kubeconfig("mgmt")
-    for context in contexts:
-        extra = kube.kubeconfig(context)
-        for key in ("clusters", "users", "contexts"):
-            config[key].extend(extra[key])
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
+    return kube.write_kubeconfig(path, "mgmt", contexts)
 
 
 def measure(n: int, rate: float, seed: int, timeout: float) -> Figures:

@@ -21,8 +21,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-import yaml
-
 from bot.demo.fake_slack_workspace import CHANNEL_IDS, TEAM_ID, USER_IDS
 from bot.demo.feed import FeedPrinter
 from bot.demo.invocation import WorldSlack
@@ -200,14 +198,8 @@ class World:
 
     def _write_kubeconfig(self) -> Path:
         """One server, one context per name the policy uses (the management one first)."""
-        config = self.kube.kubeconfig(MANAGEMENT_CONTEXT)
-        for context in sorted({c.context for c in self.policy.clusters.values()}):
-            extra = self.kube.kubeconfig(context)
-            for key in ("clusters", "users", "contexts"):
-                config[key].extend(extra[key])
-        path = self.dir / "kubeconfig"
-        path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        return path
+        contexts = sorted({c.context for c in self.policy.clusters.values()})
+        return self.kube.write_kubeconfig(self.dir / "kubeconfig", MANAGEMENT_CONTEXT, contexts)
 
     def _start_aws(self) -> str | None:
         """moto's server on loopback when moto is installed (envbot[demo]); None without."""

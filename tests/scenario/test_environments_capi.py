@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,13 +58,9 @@ def kube() -> Iterator[FakeKubeApiServer]:
 @pytest.fixture
 def clients(kube: FakeKubeApiServer, tmp_path: Path, policy: Policy) -> Iterator[KubeClients]:
     """A kubeconfig with the management context and every policy cluster's context."""
-    config: dict[str, Any] = kube.kubeconfig("mgmt")
-    for cluster in policy.clusters.values():
-        extra = kube.kubeconfig(cluster.context)
-        for key in ("clusters", "users", "contexts"):
-            config[key].extend(extra[key])
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    path = kube.write_kubeconfig(
+        tmp_path / "kubeconfig", "mgmt", [c.context for c in policy.clusters.values()]
+    )
     contexts = {name: c.context for name, c in policy.clusters.items()}
     kc = KubeClients(str(path), "mgmt", contexts)
     kc.management().create(

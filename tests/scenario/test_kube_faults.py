@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.demo.fake_slack import FakeSlack
@@ -34,13 +32,9 @@ READ_TIMEOUT, HOLD = 0.15, 0.2
 @pytest.fixture
 def clients(kube: FakeKubeApiServer, tmp_path: Path, policy: Policy) -> Iterator[KubeClients]:
     """Clients for the management context and every policy cluster, with a short timeout."""
-    config: dict[str, Any] = kube.kubeconfig("mgmt")
-    for cluster in policy.clusters.values():
-        extra = kube.kubeconfig(cluster.context)
-        for key in ("clusters", "users", "contexts"):
-            config[key].extend(extra[key])
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    path = kube.write_kubeconfig(
+        tmp_path / "kubeconfig", "mgmt", [c.context for c in policy.clusters.values()]
+    )
     contexts = {name: c.context for name, c in policy.clusters.items()}
     kc = KubeClients(str(path), "mgmt", contexts, timeout=(1.0, READ_TIMEOUT))
     for name in ("sandbox", "team-a"):

@@ -100,13 +100,9 @@ def kube() -> Iterator[FakeKubeApiServer]:
 
 @pytest.fixture
 def clients(kube: FakeKubeApiServer, tmp_path: Path, policy: Policy) -> Iterator[KubeClients]:
-    config: dict[str, Any] = kube.kubeconfig("mgmt")
-    for cluster in policy.clusters.values():
-        extra = kube.kubeconfig(cluster.context)
-        for key in ("clusters", "users", "contexts"):
-            config[key].extend(extra[key])
-    path = tmp_path / "bot-kubeconfig"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    path = kube.write_kubeconfig(
+        tmp_path / "bot-kubeconfig", "mgmt", [c.context for c in policy.clusters.values()]
+    )
     kc = KubeClients(str(path), "mgmt", {n: c.context for n, c in policy.clusters.items()})
     kc.management().create(
         NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sandbox"}}

@@ -12,7 +12,7 @@ import re
 import ssl
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -199,9 +199,18 @@ class FakeKubeApiServer:
             "current-context": context,
         }
 
-    def write_kubeconfig(self, path: Path | str, context: str = "fake") -> Path:
+    def write_kubeconfig(
+        self, path: Path | str, context: str = "fake", also: Iterable[str] = ()
+    ) -> Path:
+        """Write a kubeconfig whose current context is `context`, plus a context (and its
+        cluster and user) for each name in `also`, all pointing at this server."""
+        config = self.kubeconfig(context)
+        for other in also:
+            extra = self.kubeconfig(other)
+            for key in ("clusters", "users", "contexts"):
+                config[key].extend(extra[key])
         target = Path(path)
-        target.write_text(yaml.safe_dump(self.kubeconfig(context)), encoding="utf-8")
+        target.write_text(yaml.safe_dump(config), encoding="utf-8")
         return target
 
     # ---- test hooks -----------------------------------------------------------------------
