@@ -129,7 +129,11 @@ class AutoApprove(PolicyModel):
 
     members_of: tuple[PrincipalRef, ...] = Field(min_length=1)
     during: WindowText | None = None  # None: at any time
-    name: str | None = None  # shown on the card and in the audit; default: <role>-auto
+    name: str | None = None  # on the card and in the audit; default <role>-hours or <role>-members
+
+    def rule_name(self, role: str) -> str:
+        """The name the card and the audit give this rule."""
+        return self.name or f"{role}-{'hours' if self.during else 'members'}"
 
 
 class BreakGlass(PolicyModel):

@@ -161,3 +161,14 @@ def test_auto_approve_is_for_roles_only(tmp_path):
     template["auto_approve"] = {"members_of": ["@engineering"]}
     found = problems(tmp_path, data)
     assert any(f"templates.{name}.auto_approve" in line for line in found), found
+
+
+def test_rule_names_default_from_the_role(tmp_path):
+    data = production(base())
+    rule = data["workspaces"]["sandbox"]["roles"]["view"]["auto_approve"]
+    rule.pop("name")
+    policy = load_policy(write(tmp_path, data))
+    loaded = policy.workspace("sandbox").roles["view"].auto_approve
+    assert loaded is not None
+    assert loaded.rule_name("view") == "view-hours"
+    assert loaded.model_copy(update={"during": None}).rule_name("view") == "view-members"
