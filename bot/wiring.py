@@ -127,6 +127,7 @@ def build_runtime(
         ("access", "extend"): access.extend,
         ("access", "revoke"): access.revoke_command,
         ("access", "cancel"): access.cancel_command,
+        ("access", "break-glass"): access.glass.command,
     }
     commands = CommandService(help_service, routes)
     services = Services(
@@ -171,6 +172,12 @@ def build_runtime(
                 next_due=grants.timeout_next_due,
             ),
             Job("cloud-cleanup", every_reconcile, cleanup.run, next_due=cleanup.next_due),
+            Job(
+                "break-glass-reviews",
+                every_expiry,
+                access.reviews.run,
+                next_due=access.reviews.next_due,
+            ),
             Job(
                 "reminders",
                 timedelta(seconds=intervals.reminder_interval),

@@ -1,4 +1,5 @@
-"""Modal submissions: the access request form and the deny reason; field errors stay in the form."""
+"""Modal submissions: the access request and break-glass forms and the deny reason; field errors
+stay in the form."""
 
 from __future__ import annotations
 
@@ -57,6 +58,22 @@ def register(app: App, services: Services) -> None:
         user = _user(body)
         try:
             message = services.access.submit(user, *args)
+        except UserError as exc:
+            message = {"text": str(exc)}
+        services.notify_user(user, message)
+
+    @app.view(CallbackId.BREAK_GLASS.value)
+    def handle_break_glass(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        fields = _values(view)
+        user = _user(body)
+        args = tuple(fields.get(k, "") for k in ("workspace", "role", "duration", "reason"))
+        _, errors = services.access.glass.validate(user, *args)
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        try:
+            message = services.access.glass.grant(user, *args)
         except UserError as exc:
             message = {"text": str(exc)}
         services.notify_user(user, message)
