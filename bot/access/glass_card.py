@@ -30,9 +30,9 @@ def glass_card(req: AccessRequest, now: datetime, state: str) -> Message:
     """The card, rendered from the row: the grant, then its review state."""
     duration = format_duration(timedelta(seconds=req.duration_s))
     expiry = (
-        f"Expires {slack_time(req.expires_at)}"
+        f"Expiry: {slack_time(req.expires_at)}"
         if req.expires_at is not None
-        else f"Expires {duration} after it is applied"
+        else f"Expiry: {duration} after it is applied"
     )
     lines = [
         f"*{HEADER}* `{req.id}`: <@{req.requester_id}> granted themselves *{req.role}* in "

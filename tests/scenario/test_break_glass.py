@@ -250,7 +250,7 @@ def test_break_glass_grants_at_once_and_an_owner_reviews_it(world: World) -> Non
     assert ":rotating_light: break-glass" in card_before
     assert f"<@{dave}> granted themselves *admin* in workspace *production* for 1h" in card_before
     assert "INC-42: the orders database is down" in card_before
-    assert "Expires <!date^" in card_before
+    assert "Expiry: <!date^" in card_before
     assert "Not reviewed yet" in card_before
     assert [b["action_id"] for b in buttons(old_card.blocks)] == ["reviewed"]
     for owner in ("carol", "erin"):
