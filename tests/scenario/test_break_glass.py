@@ -446,3 +446,19 @@ def test_help_lists_break_glass(world: World) -> None:
 
     # validating
     assert '/access break-glass <workspace> <role> <duration> "<reason>"' in answer
+
+
+def test_a_break_glass_grant_extends_only_within_the_break_glass_max(world: World) -> None:
+    # setup: production admin may last 2h, break-glass at most 1h
+    req_id, _ = world.break_glass("dave", 'production admin 30m "INC-42"')
+    expires = world.req(req_id).expires_at
+    assert expires is not None
+
+    # execution
+    within = world.http.ask("dave", "/access", f"extend {req_id} 30m")
+    beyond = world.http.ask("dave", "/access", f"extend {req_id} 1h")
+
+    # validating
+    assert f"Extended `{req_id}`" in within
+    assert "break-glass admin in production lasts at most 1h from activation" in beyond
+    assert world.req(req_id).expires_at == expires + timedelta(minutes=30)
