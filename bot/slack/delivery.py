@@ -41,11 +41,14 @@ from bot.slack.outbox_metrics import (
     SENT_TOTAL,
 )
 from bot.slack.outbox_rows import RowWriter
+from bot.slack.pacing import Pacer
 from bot.slack.recover import channel_ids, find_posted, outbox_metadata
+from bot.slack.sender import Sender
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+_SOON = timedelta(milliseconds=250)
 
 
 class _Wait(Exception):
@@ -70,7 +73,13 @@ class _Target:
 
 
 class OutboxDrain:
-    """Sends due outbox rows in order, about one per second per channel; one job at a time."""
+    """Sends due outbox rows in order, about one per second per channel; one job at a time.
+
+    With `workers` > 1, sends to different channels run at once on that many threads. With
+    `linger` > 0 (real time only: it sleeps), a drain keeps going while some row is due
+    within `linger`, sleeping until the next channel frees, for at most `max_run`; with 0 it
+    makes one pass at the clock's current time and never sleeps (the stepped runner's mode).
+    """
 
     def __init__(
         self,
@@ -82,6 +91,11 @@ class OutboxDrain:
         max_batches: int = 10,
         resume_after: timedelta = timedelta(minutes=2),
         per_channel: timedelta = timedelta(seconds=1),
+        workers: int = 1,
+        linger: timedelta = timedelta(0),
+        max_run: timedelta = timedelta(minutes=1),
+        workspace_rate: float | None = None,
+        workspace_burst: int = 1,
     ) -> None:
         self._sessions = sessions
         self._client = _single_shot(client)
@@ -91,15 +105,14 @@ class OutboxDrain:
         self._batch = batch
         self._max_batches = max_batches
         self._resume_after = resume_after
-        self._per_channel = per_channel
+        self._pacer = Pacer(per_channel, workspace_rate, workspace_burst)
+        self._workers = workers
+        self._linger = linger
+        self._max_run = max_run
         self._dm_channels: dict[str, str] = {}
         # A posted name (`#platform`) → the id Slack answered with, so a card's thread
         # replies and updates (which know only the id) share the name's limiter slot.
         self._aliases: dict[str, str] = {}
-        # In memory on purpose: only the leader drains, and a restart forgets at most one
-        # second of pacing (Slack tolerates short bursts) or a Retry-After whose rows were
-        # already moved to `due_at` in the database.
-        self._free_at: dict[str, datetime] = {}
 
     @property
     def parked(self) -> int:
@@ -111,21 +124,28 @@ class OutboxDrain:
 
         Rows are read in batches by (due_at, id). A busy channel's rows move to when it frees,
         out of the due set, so the next batch reaches other channels: one channel's backlog
-        never starves the rest (up to `max_batches` batches per drain).
+        never starves the rest (up to `max_batches` batches per pass).
 
         Returns:
             How many rows were sent.
         """
-        now = self._clock.now()
-        sent = 0
-        for _ in range(self._max_batches):
-            rows = self._due(now)
-            batch_sent, moved = self._drain_batch(rows, now)
-            sent += batch_sent
-            if len(rows) < self._batch or moved == 0:
-                break
+        started = self._clock.now()
+        with Sender(self._workers) as sender:
+            while True:
+                now = self._clock.now()
+                for _ in range(self._max_batches):
+                    rows = self._due(now)
+                    moved = self._drain_batch(rows, now, sender)
+                    if len(rows) < self._batch or moved == 0:
+                        break
+                if self._linger <= timedelta(0) or now - started >= self._max_run:
+                    break
+                wake = self._next_wake(now)
+                if wake is None and not sender.busy:
+                    break
+                sender.wait(_seconds(wake - now) if wake is not None else 0.05)
         self._update_pending_gauge()
-        return sent
+        return sender.sent
 
     def next_due(self, now: datetime) -> datetime | None:
         """When `drain` next has work: the earliest pending row (one whose channel is busy too:
@@ -137,6 +157,13 @@ class OutboxDrain:
             )
         resume = sending + self._resume_after if sending is not None else None
         return min((d for d in (pending, resume) if d is not None), default=None)
+
+    def _next_wake(self, now: datetime) -> datetime | None:
+        """When a lingering drain should look again: the next due row or freeing channel
+        within `linger` (None: nothing that soon)."""
+        moments = [m for m in (self.next_due(now), self._pacer.next_free(now)) if m is not None]
+        soon = [max(m, now) for m in moments if m <= now + self._linger]
+        return min(soon, default=None)
 
     def _due(self, now: datetime) -> list[OutboxMessage]:
         with self._sessions.begin() as s:
@@ -155,9 +182,9 @@ class OutboxDrain:
                 ).all()
             )
 
-    def _drain_batch(self, rows: list[OutboxMessage], now: datetime) -> tuple[int, int]:
-        """Send or defer one batch; returns (sent, rows that left the due set)."""
-        sent = moved = 0
+    def _drain_batch(self, rows: list[OutboxMessage], now: datetime, sender: Sender) -> int:
+        """Start or defer one batch's rows; returns how many left the due set."""
+        moved = 0
         deferred: dict[datetime, list[int]] = defaultdict(list)
         for row in rows:
             try:
@@ -166,18 +193,28 @@ class OutboxDrain:
                 self._reschedule(row, now + timedelta(seconds=1), "waiting for the card")
                 moved += 1
                 continue
-            free_at = self._free_at.get(target.key)
-            if free_at is not None and free_at > now:
-                if row.status == "pending":
-                    deferred[free_at].append(row.id)
-                    moved += 1
-                continue
-            if self._claim(row, now):
-                self._free_at[target.key] = now + self._per_channel
-                sent += self._send_one(row, target, now)
+            busy = self._pacer.start(target.key, now)
+            if busy is None:
+                sender.submit(self._claim_and_send, row, target)
+                moved += 1
+            elif row.status == "pending" and (self._linger <= timedelta(0) or busy - now > _SOON):
+                # moved to when its channel frees: out of the due set, and after the rows
+                # queued before it for that channel (a lingering drain leaves a row whose
+                # channel frees in a moment where it is, and looks again then)
+                deferred[busy].append(row.id)
                 moved += 1
         self._defer(deferred)
-        return sent, moved
+        return moved
+
+    def _claim_and_send(self, row: OutboxMessage, target: _Target) -> int:
+        sent = False
+        try:
+            if not self._claim(row, self._clock.now()):
+                return 0  # another drain took it
+            sent = True
+            return self._send_one(row, target, self._clock.now())
+        finally:
+            self._pacer.done(target.key, self._clock.now(), sent=sent)
 
     def _target(self, row: OutboxMessage) -> _Target:
         if row.kind == "update":
@@ -263,8 +300,8 @@ class OutboxDrain:
         if row.kind == "ephemeral":
             resp = self._client.chat_postEphemeral(channel=row.channel, user=row.user_id, **payload)
             return row.channel, str(resp.get("message_ts", ""))
-        if row.kind == "dm":
-            channel, thread = self._dm_channel(row.user_id), ""
+        if row.kind == "dm":  # to the user id: Slack opens the DM (no conversations.open)
+            channel, thread = self._dm_channels.get(row.user_id, row.user_id), ""
         elif row.thread_purpose:
             channel, thread = target.channel, target.ts
         else:
@@ -280,6 +317,8 @@ class OutboxDrain:
         if posted != channel and channel.startswith("#"):
             self._aliases[posted] = channel
             self._channel_ids[channel] = posted
+        if row.kind == "dm":
+            self._dm_channels[row.user_id] = posted
         return posted, str(resp["ts"])
 
     def _posted_before(
@@ -300,6 +339,8 @@ class OutboxDrain:
         return channel_id, ts
 
     def _channel_id(self, channel: str) -> str | None:
+        if channel.startswith(("U", "W")):  # a DM by user id: history needs the D… id
+            return self._dm_channel(channel)
         if not channel.startswith("#"):
             return channel
         if channel not in self._channel_ids:
@@ -351,6 +392,7 @@ class OutboxDrain:
         return ref.channel, ref.ts
 
     def _dm_channel(self, user_id: str) -> str:
+        """The DM's id, for a lookup only (posts go to the user id)."""
         if user_id not in self._dm_channels:
             resp = self._client.conversations_open(users=user_id)
             self._dm_channels[user_id] = str(resp["channel"]["id"])
@@ -365,7 +407,7 @@ class OutboxDrain:
             RATE_LIMITED_TOTAL.inc()
             retry = timedelta(seconds=float(exc.response.headers.get("Retry-After", "1")))
             # The whole channel waits: later rows for it in this drain, and every drain after.
-            self._free_at[target.key] = max(self._free_at.get(target.key, now), now + retry)
+            self._pacer.hold(target.key, now + retry)
             self._rows.reschedule(row, now + retry, error, count=False)
             return
         if row.kind == "ephemeral" and error in response_url.EPHEMERAL_UNREACHABLE:
@@ -423,6 +465,10 @@ def _single_shot(client: WebClient) -> WebClient:
     single = copy.copy(client)  # the listeners keep the shared client's retries
     single.retry_handlers = []
     return single
+
+
+def _seconds(delta: timedelta) -> float:
+    return max(delta.total_seconds(), 0.0)
 
 
 def _describe(exc: Exception) -> str:

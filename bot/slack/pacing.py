@@ -1,0 +1,96 @@
+"""When the outbox drain may next send to a channel, and to the workspace; thread-safe.
+
+Each channel's next send is timed from its own last answer (`done`: the moment Slack's answer
+came back, plus `per_channel`), or from a 429's Retry-After (`hold`), never from when a drain
+started. A channel with a send in flight is busy until at least `per_channel` after now. An
+optional workspace budget (a token bucket of `workspace_rate` sends a second, `workspace_burst`
+deep) bounds the sends across all channels, as Slack's workspace-wide limit does.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+
+class Pacer:
+    """Per-channel next-free times, sends in flight, and the workspace budget."""
+
+    def __init__(
+        self,
+        per_channel: timedelta,
+        workspace_rate: float | None = None,
+        workspace_burst: int = 1,
+    ) -> None:
+        if workspace_rate is not None and (workspace_rate <= 0 or workspace_burst < 1):
+            raise ValueError("workspace_rate must be > 0 and workspace_burst >= 1")
+        self.per_channel = per_channel
+        self._rate = workspace_rate
+        self._burst = workspace_burst
+        self._lock = threading.Lock()
+        # In memory on purpose: only the leader drains, and a restart forgets at most one
+        # second of pacing (Slack tolerates short bursts) or a Retry-After whose rows were
+        # already moved to `due_at` in the database.
+        self._free_at: dict[str, datetime] = {}
+        self._in_flight: set[str] = set()
+        self._tokens = float(workspace_burst)
+        self._tokens_at: datetime | None = None
+
+    def busy_until(self, key: str, now: datetime) -> datetime | None:
+        """When `key` (and the workspace) can next take a send, or None if both can now."""
+        with self._lock:
+            return self._busy_until(key, now)
+
+    def start(self, key: str, now: datetime) -> datetime | None:
+        """Reserve a send to `key` now: None when reserved (call `done` after it), else when
+        to try again."""
+        with self._lock:
+            busy = self._busy_until(key, now)
+            if busy is not None:
+                return busy
+            self._in_flight.add(key)
+            if self._rate is not None:
+                self._tokens -= 1
+            return None
+
+    def done(self, key: str, answered_at: datetime, *, sent: bool = True) -> None:
+        """The send to `key` is over: the channel frees `per_channel` after the answer (only
+        if something was sent; a lost claim frees it at once)."""
+        with self._lock:
+            self._in_flight.discard(key)
+            if sent:
+                free = answered_at + self.per_channel
+                self._free_at[key] = max(self._free_at.get(key, free), free)
+
+    def hold(self, key: str, until: datetime) -> None:
+        """Slack said wait (429 Retry-After): nothing goes to `key` before `until`."""
+        with self._lock:
+            self._free_at[key] = max(self._free_at.get(key, until), until)
+
+    def next_free(self, now: datetime) -> datetime | None:
+        """The earliest moment after `now` at which a busy channel frees, if any."""
+        with self._lock:
+            later = [t for t in self._free_at.values() if t > now]
+            if self._in_flight:
+                later.append(now + self.per_channel)
+            return min(later, default=None)
+
+    def _busy_until(self, key: str, now: datetime) -> datetime | None:
+        moments = []
+        if key in self._in_flight:
+            moments.append(now + self.per_channel)
+        free_at = self._free_at.get(key)
+        if free_at is not None and free_at > now:
+            moments.append(free_at)
+        if self._rate is not None:
+            self._refill(now)
+            if self._tokens < 1:
+                moments.append(now + timedelta(seconds=(1 - self._tokens) / self._rate))
+        return max(moments, default=None)
+
+    def _refill(self, now: datetime) -> None:
+        if self._tokens_at is not None and self._rate is not None and now > self._tokens_at:
+            elapsed = (now - self._tokens_at).total_seconds()
+            self._tokens = min(float(self._burst), self._tokens + elapsed * self._rate)
+        if self._tokens_at is None or now > self._tokens_at:
+            self._tokens_at = now
