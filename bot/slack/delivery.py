@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 _SOON = timedelta(milliseconds=250)
+_POLL = 0.05  # seconds a lingering drain waits for its sends when no row is waiting
 
 
 class _Wait(Exception):
@@ -133,17 +134,18 @@ class OutboxDrain:
         with Sender(self._workers) as sender:
             while True:
                 now = self._clock.now()
+                waiting: list[datetime] = []  # when the channels of rows left due free
                 for _ in range(self._max_batches):
                     rows = self._due(now)
-                    moved = self._drain_batch(rows, now, sender)
+                    moved = self._drain_batch(rows, now, sender, waiting)
                     if len(rows) < self._batch or moved == 0:
                         break
                 if self._linger <= timedelta(0) or now - started >= self._max_run:
                     break
-                wake = self._next_wake(now)
+                wake = self._next_wake(now, waiting)
                 if wake is None and not sender.busy:
                     break
-                sender.wait(_seconds(wake - now) if wake is not None else 0.05)
+                sender.wait(_seconds(wake - now) if wake is not None else _POLL)
         self._update_pending_gauge()
         return sender.sent
 
@@ -158,11 +160,12 @@ class OutboxDrain:
         resume = sending + self._resume_after if sending is not None else None
         return min((d for d in (pending, resume) if d is not None), default=None)
 
-    def _next_wake(self, now: datetime) -> datetime | None:
-        """When a lingering drain should look again: the next due row or freeing channel
-        within `linger` (None: nothing that soon)."""
-        moments = [m for m in (self.next_due(now), self._pacer.next_free(now)) if m is not None]
-        soon = [max(m, now) for m in moments if m <= now + self._linger]
+    def _next_wake(self, now: datetime, waiting: list[datetime]) -> datetime | None:
+        """When a lingering drain should look again: when a row left due can go, or the next
+        row comes due, if within `linger` (None: nothing that soon)."""
+        later = self.next_due(now)
+        moments = [*waiting, *([later] if later is not None and later > now else [])]
+        soon = [m for m in moments if m <= now + self._linger]
         return min(soon, default=None)
 
     def _due(self, now: datetime) -> list[OutboxMessage]:
@@ -182,8 +185,11 @@ class OutboxDrain:
                 ).all()
             )
 
-    def _drain_batch(self, rows: list[OutboxMessage], now: datetime, sender: Sender) -> int:
-        """Start or defer one batch's rows; returns how many left the due set."""
+    def _drain_batch(
+        self, rows: list[OutboxMessage], now: datetime, sender: Sender, waiting: list[datetime]
+    ) -> int:
+        """Start or defer one batch's rows; returns how many left the due set, and adds to
+        `waiting` when the channels of rows left due will free."""
         moved = 0
         deferred: dict[datetime, list[int]] = defaultdict(list)
         for row in rows:
@@ -203,18 +209,18 @@ class OutboxDrain:
                 # channel frees in a moment where it is, and looks again then)
                 deferred[busy].append(row.id)
                 moved += 1
+            else:
+                waiting.append(busy)
         self._defer(deferred)
         return moved
 
     def _claim_and_send(self, row: OutboxMessage, target: _Target) -> int:
-        sent = False
         try:
             if not self._claim(row, self._clock.now()):
                 return 0  # another drain took it
-            sent = True
             return self._send_one(row, target, self._clock.now())
         finally:
-            self._pacer.done(target.key, self._clock.now(), sent=sent)
+            self._pacer.done(target.key)
 
     def _target(self, row: OutboxMessage) -> _Target:
         if row.kind == "update":
@@ -235,7 +241,7 @@ class OutboxDrain:
     def _claim(self, row: OutboxMessage, now: datetime) -> bool:
         # Compare-and-set on (status, attempts): a second drain holding the same stale row
         # matches nothing once the first has claimed it, so one send per claim.
-        with self._sessions.begin() as s:
+        with self._rows.writing() as s:
             result = s.execute(
                 update(OutboxMessage)
                 .where(
@@ -269,7 +275,7 @@ class OutboxDrain:
         done: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": ""}
         if row.kind == "response":
             done["response_url"] = response_url.spent(row.response_url)
-        with self._sessions.begin() as s:
+        with self._rows.writing() as s:
             s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**done))
             if row.purpose and row.kind in ("post", "dm") and ts:  # a card, or its DM fallback
                 s.add(
@@ -445,7 +451,7 @@ class OutboxDrain:
         """Move rows whose channel is busy to when it frees: one UPDATE per moment."""
         if not deferred:
             return
-        with self._sessions.begin() as s:
+        with self._rows.writing() as s:
             for due, ids in deferred.items():
                 s.execute(
                     update(OutboxMessage)

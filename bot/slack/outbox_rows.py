@@ -4,6 +4,9 @@ message to the next private path (response_url → ephemeral → DM). Nothing he
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +20,23 @@ logger = logging.getLogger(__name__)
 
 
 class RowWriter:
-    """Writes one row's outcome in its own transaction."""
+    """Writes one row's outcome in its own transaction.
+
+    The drain's sends run on several threads; their writes take turns on one lock, because
+    SQLite lets one writer at a time and makes the others poll with growing sleeps (up to
+    100 ms each), which would pace the sends instead of Slack's limits.
+    """
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._lock = threading.Lock()
         self.parked = 0
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A transaction that commits on leaving, one at a time in this process."""
+        with self._lock, self._sessions.begin() as s:
+            yield s
 
     def reschedule(self, row: OutboxMessage, due: datetime, error: str, *, count: bool) -> None:
         """Pending again at `due`; an attempt that `count`s not (a 429) gives its attempt back."""
@@ -65,5 +80,5 @@ class RowWriter:
         )
 
     def _write(self, row: OutboxMessage, values: dict[str, Any]) -> None:
-        with self._sessions.begin() as s:
+        with self.writing() as s:
             s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))

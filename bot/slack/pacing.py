@@ -1,8 +1,10 @@
 """When the outbox drain may next send to a channel, and to the workspace; thread-safe.
 
-Each channel's next send is timed from its own last answer (`done`: the moment Slack's answer
-came back, plus `per_channel`), or from a 429's Retry-After (`hold`), never from when a drain
-started. A channel with a send in flight is busy until at least `per_channel` after now. An
+Each channel's next send is timed from its own last send (`start`: the moment the send was
+let go, plus `per_channel`), or from a 429's Retry-After (`hold`), never from when a drain
+started; timing from the slot rather than from Slack's answer keeps the latency of each
+send from adding up over a channel's backlog. A channel with a send in flight stays busy
+until it is `done`, so its messages never overtake each other. An
 optional workspace budget (a token bucket of `workspace_rate` sends a second, `workspace_burst`
 deep) bounds the sends across all channels, as Slack's workspace-wide limit does.
 """
@@ -11,6 +13,10 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
+
+
+#: How soon to look again at a channel whose send has not answered yet.
+IN_FLIGHT_POLL = timedelta(milliseconds=20)
 
 
 class Pacer:
@@ -42,43 +48,32 @@ class Pacer:
             return self._busy_until(key, now)
 
     def start(self, key: str, now: datetime) -> datetime | None:
-        """Reserve a send to `key` now: None when reserved (call `done` after it), else when
-        to try again."""
+        """Reserve a send to `key` now: None when reserved (the channel's next slot is then
+        `per_channel` later; call `done` when the send is over), else when to try again."""
         with self._lock:
             busy = self._busy_until(key, now)
             if busy is not None:
                 return busy
             self._in_flight.add(key)
+            self._free_at[key] = now + self.per_channel
             if self._rate is not None:
                 self._tokens -= 1
             return None
 
-    def done(self, key: str, answered_at: datetime, *, sent: bool = True) -> None:
-        """The send to `key` is over: the channel frees `per_channel` after the answer (only
-        if something was sent; a lost claim frees it at once)."""
+    def done(self, key: str) -> None:
+        """The send to `key` is over (sent, refused or not made)."""
         with self._lock:
             self._in_flight.discard(key)
-            if sent:
-                free = answered_at + self.per_channel
-                self._free_at[key] = max(self._free_at.get(key, free), free)
 
     def hold(self, key: str, until: datetime) -> None:
         """Slack said wait (429 Retry-After): nothing goes to `key` before `until`."""
         with self._lock:
             self._free_at[key] = max(self._free_at.get(key, until), until)
 
-    def next_free(self, now: datetime) -> datetime | None:
-        """The earliest moment after `now` at which a busy channel frees, if any."""
-        with self._lock:
-            later = [t for t in self._free_at.values() if t > now]
-            if self._in_flight:
-                later.append(now + self.per_channel)
-            return min(later, default=None)
-
     def _busy_until(self, key: str, now: datetime) -> datetime | None:
         moments = []
-        if key in self._in_flight:
-            moments.append(now + self.per_channel)
+        if key in self._in_flight:  # look again in a moment (the send may be slow)
+            moments.append(now + IN_FLIGHT_POLL)
         free_at = self._free_at.get(key)
         if free_at is not None and free_at > now:
             moments.append(free_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import TracebackType
 from typing import Any
 
@@ -34,11 +34,11 @@ class Sender:
         self._running.add(self._pool.submit(send, *args))
 
     def wait(self, timeout: float) -> None:
-        """Return after `timeout` seconds or as soon as a running send ends."""
+        """Return after `timeout` seconds, or once every running send has ended."""
         if not self._running:
             time.sleep(max(timeout, 0.0))
             return
-        done, _ = wait(self._running, timeout=timeout, return_when=FIRST_COMPLETED)
+        done, _ = wait(self._running, timeout=max(timeout, 0.0), return_when=ALL_COMPLETED)
         self._collect(done)
 
     def _collect(self, done: Any) -> None:

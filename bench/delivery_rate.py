@@ -1,0 +1,163 @@
+"""P3: outbox delivery in real time against the fake Slack's rate limiter, next to its floor.
+
+Queues N posts over M channels (and then N DMs to N users, by user id), and drains them as
+production does (worker threads, lingering until the next channel frees) against the fake
+Slack with its limiter on: chat.postMessage 1 per second per conversation with a small burst,
+and a workspace-wide limit, 429 + Retry-After beyond. The floor is the least time those limits
+allow (every bucket starts full). Counts what Slack holds: lost and duplicated messages.
+Prints `name value unit` lines.
+
+    .venv/bin/python bench/delivery_rate.py                 # 1,000 posts over 50 channels
+    .venv/bin/python bench/delivery_rate.py --small         # the CI smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db import migrate
+from bot.db.models import OutboxMessage
+from bot.db.session import make_engine, make_sessionmaker
+from bot.demo.fake_slack import FakeSlack
+from bot.demo.fake_slack_limits import RateLimits
+from bot.domain.clock import SystemClock
+from bot.slack.blocks import text_message
+from bot.slack.delivery import OutboxDrain
+from bot.slack.notify import Notifier
+from bot.slack.recover import EVENT_TYPE
+
+
+def main() -> None:
+    """Run both rounds and print their figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--channels", type=int, default=50)
+    parser.add_argument("--dms", type=int, default=1000)
+    parser.add_argument("--burst", type=int, default=2, help="per-conversation burst")
+    parser.add_argument("--workspace-rate", type=float, default=100.0, help="posts/s")
+    parser.add_argument("--workspace-burst", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--small", action="store_true", help="smoke run: 40 posts, 20 DMs")
+    args = parser.parse_args()
+    if args.small:
+        args.messages, args.channels, args.dms = 40, 10, 20
+    logging.basicConfig(level=logging.CRITICAL)
+    limits = RateLimits(1.0, args.burst, args.workspace_rate, args.workspace_burst)
+    lines: list[tuple[str, float, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        sessions = make_sessionmaker(engine)
+        clock = SystemClock()
+        with FakeSlack(now=clock.now, rate_limits=limits) as fake:
+            names = [f"bench-{i}" for i in range(args.channels)]
+            for name in names:
+                fake.add_channel(name)
+            users = [fake.add_user(f"user{i}").id for i in range(args.dms)]
+
+            def drain() -> OutboxDrain:
+                return OutboxDrain(
+                    sessions,
+                    fake.web_client(retry_handlers=[]),
+                    clock,
+                    workers=args.workers,
+                    linger=timedelta(seconds=2),
+                    workspace_rate=args.workspace_rate,
+                    # half the workspace burst: latency jitter bunches the arrivals at Slack
+                    workspace_burst=max(1, args.workspace_burst // 2),
+                )
+
+            notifier = Notifier()
+            with sessions.begin() as s:
+                for i in range(args.messages):
+                    channel = f"#{names[i % len(names)]}"
+                    message = text_message(f"message {i}")
+                    notifier.card(s, now=clock.now(), obj=("env", f"b{i}"), channel=channel,
+                                  message=message)  # fmt: skip
+            per_channel = list(Counter(i % args.channels for i in range(args.messages)).values())
+            wall, calls = _timed(drain(), sessions, fake)
+            lost, doubled = _tally(fake, [fake.channel_id(n) for n in names], args.messages)
+            floor = limits.floor(per_channel)
+            lines += [
+                ("posts", args.messages, "messages"),
+                ("channels", args.channels, "channels"),
+                ("floor", round(floor, 2), "s"),
+                ("floor_1_per_s_no_burst", max(per_channel) - 1, "s"),
+                ("measured", round(wall, 2), "s"),
+                ("ratio", round(wall / floor, 3) if floor else 0, "x"),
+                ("lost", lost, "messages"),
+                ("duplicated", doubled, "messages"),
+                ("rate_limited", calls - args.messages, "calls"),
+            ]
+
+            fake.clear_calls()
+            with sessions.begin() as s:
+                for i, user in enumerate(users):
+                    notifier.dm(s, now=clock.now(), user_id=user, key=f"k{i}",
+                                message=text_message(f"dm {i}"))  # fmt: skip
+            wall, calls = _timed(drain(), sessions, fake)
+            dm_ids = [fake.dm_channel_id(u) for u in users]
+            lost, doubled = _tally(fake, dm_ids, args.dms)
+            floor = limits.floor([1] * args.dms)
+            lines += [
+                ("dms", args.dms, "messages"),
+                ("dm_floor", round(floor, 2), "s"),
+                ("dm_time", round(wall, 2), "s"),
+                ("dm_ratio", round(wall / floor, 3) if floor else 0, "x"),
+                ("dm_lost", lost, "messages"),
+                ("dm_duplicated", doubled, "messages"),
+                ("dm_conversations_open", len(fake.calls_to("conversations.open")), "calls"),
+                ("dm_rate_limited", calls - args.dms, "calls"),
+            ]
+        engine.dispose()
+    sys.stdout.write("".join(f"{name} {value} {unit}\n" for name, value, unit in lines))
+
+
+def _timed(
+    drain: OutboxDrain, sessions: sessionmaker[Session], fake: FakeSlack
+) -> tuple[float, int]:
+    """Drain until nothing is pending (as the scheduler would call it again): wall seconds,
+    and chat.postMessage calls made."""
+    started = time.perf_counter()
+    while _open(sessions):
+        drain.drain()
+    return time.perf_counter() - started, len(fake.calls_to("chat.postMessage"))
+
+
+def _open(sessions: sessionmaker[Session]) -> int:
+    with sessions() as s:
+        query = select(func.count()).select_from(OutboxMessage)
+        return int(s.scalar(query.where(OutboxMessage.status.in_(("pending", "sending")))) or 0)
+
+
+def _tally(fake: FakeSlack, conversations: list[str], expected: int) -> tuple[int, int]:
+    """(lost, duplicated): outbox keys Slack does not hold, and extra copies it holds."""
+    keys: Counter[str] = Counter()
+    key_of: Callable[[dict[str, object] | None], str] = _key
+    for conversation in conversations:
+        for message in fake.history(conversation):
+            if key := key_of(message.metadata):
+                keys[key] += 1
+    return expected - len(keys), sum(n - 1 for n in keys.values())
+
+
+def _key(metadata: dict[str, object] | None) -> str:
+    if not metadata or metadata.get("event_type") != EVENT_TYPE:
+        return ""
+    payload = metadata.get("event_payload")
+    return str(payload.get("key", "")) if isinstance(payload, dict) else ""
+
+
+if __name__ == "__main__":
+    main()
