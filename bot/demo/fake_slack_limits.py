@@ -70,7 +70,7 @@ class Limiter:
         self._lock = threading.Lock()
         self._channels: dict[str, _Bucket] = {}
         self._workspace: _Bucket | None = None
-        self.refused = 0
+        self.refused = {"channel": 0, "workspace": 0}  # by the bucket that was empty
 
     def take(self, conversation: str) -> int | None:
         """Take a token for `conversation`; None when it passes, else the Retry-After in
@@ -87,7 +87,7 @@ class Limiter:
                 bucket.refill(now)
             wait = max(bucket.wait() for bucket in buckets)
             if wait > 0:
-                self.refused += 1
+                self.refused["channel" if buckets[0].wait() > 0 else "workspace"] += 1
                 return max(1, math.ceil(wait))
             for bucket in buckets:
                 bucket.tokens -= 1

@@ -24,23 +24,25 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.models import OutboxMessage, SlackMessage
 from bot.domain.clock import Clock
 from bot.slack import card_fallback, response_url
+from bot.slack.drain_queues import ChannelQueues
 from bot.slack.outbox_metrics import (
     PENDING,
     PERMANENT_ERRORS,
     RATE_LIMITED_TOTAL,
     SENT_TOTAL,
 )
-from bot.slack.outbox_rows import RowWriter
+from bot.slack.outbox_rows import OUTBOX, RowWriter
 from bot.slack.pacing import Pacer
 from bot.slack.recover import channel_ids, find_posted, outbox_metadata
 from bot.slack.sender import Sender
@@ -48,7 +50,24 @@ from bot.slack.sender import Sender
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-_SOON = timedelta(milliseconds=250)
+_NAP = timedelta(milliseconds=20)  # least wait for the workspace budget to refill a little
+# Core statements (no ORM bulk-update path): a send's own writes are most of its CPU.
+_CLAIM = (
+    update(OUTBOX)
+    .where(
+        OUTBOX.c.id == bindparam("row_id"),
+        OUTBOX.c.status == bindparam("was_status"),
+        OUTBOX.c.status.in_(("pending", "sending")),  # never a row already sent or parked
+        OUTBOX.c.attempts == bindparam("was_attempts"),
+    )
+    .values(
+        status="sending",
+        due_at=bindparam("claimed"),
+        attempts=OUTBOX.c.attempts + 1,
+        claimed_at=func.coalesce(OUTBOX.c.claimed_at, bindparam("claimed")),
+    )
+)
+_SLACK_MESSAGES = cast(Table, SlackMessage.__table__)
 _POLL = 0.05  # seconds a lingering drain waits for its sends when no row is waiting
 
 
@@ -121,33 +140,112 @@ class OutboxDrain:
         return self._rows.parked
 
     def drain(self) -> int:
-        """Send every due row whose channel is free; busy channels' rows wait in the table.
+        """Send every due row whose channel is free.
 
-        Rows are read in batches by (due_at, id). A busy channel's rows move to when it frees,
-        out of the due set, so the next batch reaches other channels: one channel's backlog
-        never starves the rest (up to `max_batches` batches per pass).
+        Without `linger`, one pass at the clock's time: rows are read in batches by
+        (due_at, id), and a busy channel's rows move to when it frees, out of the due set, so
+        the next batch reaches other channels (one channel's backlog never starves the rest,
+        up to `max_batches` batches). With `linger`, see `_linger`.
 
         Returns:
             How many rows were sent.
         """
-        started = self._clock.now()
         with Sender(self._workers) as sender:
-            while True:
+            if self._linger <= timedelta(0):
                 now = self._clock.now()
-                waiting: list[datetime] = []  # when the channels of rows left due free
                 for _ in range(self._max_batches):
                     rows = self._due(now)
-                    moved = self._drain_batch(rows, now, sender, waiting)
+                    moved = self._drain_batch(rows, now, sender)
                     if len(rows) < self._batch or moved == 0:
                         break
-                if self._linger <= timedelta(0) or now - started >= self._max_run:
-                    break
-                wake = self._next_wake(now, waiting)
-                if wake is None and not sender.busy:
-                    break
-                sender.wait(_seconds(wake - now) if wake is not None else _POLL)
+            else:
+                self._linger_loop(sender)
         self._update_pending_gauge()
         return sender.sent
+
+    def _linger_loop(self, sender: Sender) -> None:
+        """Real time: hold the due rows in memory by channel and send each channel's next at
+        its slot, sleeping in between, while something is due within `linger` (at most
+        `max_run`). Waiting rows are not written to; the table keeps them due."""
+        started = self._clock.now()
+        queues: ChannelQueues[tuple[OutboxMessage, _Target]] = ChannelQueues()
+        while True:
+            now = self._clock.now()
+            self._queue_due(now, queues)
+            waits = self._start_heads(now, queues, sender)
+            now = self._clock.now()
+            if now - started >= self._max_run:
+                return
+            later = self._next_pending_after(now)
+            soon = [m for m in [*waits, *([later] if later else [])] if m <= now + self._linger]
+            if not soon and not len(queues) and not sender.busy:
+                return
+            sender.wait(_seconds(min(soon) - now) if soon else _POLL)
+
+    def _queue_due(
+        self, now: datetime, queues: ChannelQueues[tuple[OutboxMessage, _Target]]
+    ) -> None:
+        """Queue the due rows not held yet, in (due_at, id) order."""
+        unknown = queues.unknown(self._due_ids(now))
+        for row in self._load(unknown, now):
+            try:
+                target = self._target(row)
+            except _Wait:
+                self._reschedule(row, now + timedelta(seconds=1), "waiting for the card")
+                continue
+            queues.push(target.key, row.id, (row, target))
+
+    def _start_heads(
+        self,
+        now: datetime,
+        queues: ChannelQueues[tuple[OutboxMessage, _Target]],
+        sender: Sender,
+    ) -> list[datetime]:
+        """Send the head row of every free channel; when the busy ones free."""
+        waits: list[datetime] = []
+        for key in queues.heads():
+            if sender.saturated:  # hold the rest until a worker is free (it wakes the loop)
+                waits.append(now + self._linger)
+                break
+            workspace = self._pacer.workspace_free_at(now)
+            if workspace is not None:  # the workspace's budget is spent: let a few accrue
+                waits.append(max(workspace, now + _NAP))
+                break
+            busy = self._pacer.start(key, now)
+            if busy is not None:
+                waits.append(busy)
+                continue
+            row, target = queues.pop(key)
+            sender.submit(self._claim_and_send, row, target, queues)
+        return waits
+
+    def _due_ids(self, now: datetime) -> list[int]:
+        with self._sessions() as s:
+            return list(
+                s.scalars(
+                    select(OutboxMessage.id)
+                    .where(self._due_clause(now))
+                    .order_by(OutboxMessage.due_at, OutboxMessage.id)
+                    .limit(self._batch * self._max_batches)
+                )
+            )
+
+    def _load(self, ids: list[int], now: datetime) -> list[OutboxMessage]:
+        """The rows of `ids` that are still due (one may have been sent since its id was read)."""
+        if not ids:
+            return []
+        with self._sessions() as s:
+            query = select(OutboxMessage).where(OutboxMessage.id.in_(ids), self._due_clause(now))
+            found = {r.id: r for r in s.scalars(query)}
+        return [found[i] for i in ids if i in found]
+
+    def _next_pending_after(self, now: datetime) -> datetime | None:
+        with self._sessions() as s:
+            return s.scalar(
+                select(func.min(OutboxMessage.due_at)).where(
+                    OutboxMessage.status == "pending", OutboxMessage.due_at > now
+                )
+            )
 
     def next_due(self, now: datetime) -> datetime | None:
         """When `drain` next has work: the earliest pending row (one whose channel is busy too:
@@ -160,36 +258,26 @@ class OutboxDrain:
         resume = sending + self._resume_after if sending is not None else None
         return min((d for d in (pending, resume) if d is not None), default=None)
 
-    def _next_wake(self, now: datetime, waiting: list[datetime]) -> datetime | None:
-        """When a lingering drain should look again: when a row left due can go, or the next
-        row comes due, if within `linger` (None: nothing that soon)."""
-        later = self.next_due(now)
-        moments = [*waiting, *([later] if later is not None and later > now else [])]
-        soon = [m for m in moments if m <= now + self._linger]
-        return min(soon, default=None)
-
     def _due(self, now: datetime) -> list[OutboxMessage]:
         with self._sessions.begin() as s:
             return list(
                 s.scalars(
                     select(OutboxMessage)
-                    .where(
-                        or_(
-                            (OutboxMessage.status == "pending") & (OutboxMessage.due_at <= now),
-                            (OutboxMessage.status == "sending")
-                            & (OutboxMessage.due_at <= now - self._resume_after),
-                        )
-                    )
+                    .where(self._due_clause(now))
                     .order_by(OutboxMessage.due_at, OutboxMessage.id)
                     .limit(self._batch)
                 ).all()
             )
 
-    def _drain_batch(
-        self, rows: list[OutboxMessage], now: datetime, sender: Sender, waiting: list[datetime]
-    ) -> int:
-        """Start or defer one batch's rows; returns how many left the due set, and adds to
-        `waiting` when the channels of rows left due will free."""
+    def _due_clause(self, now: datetime) -> ColumnElement[bool]:
+        return or_(
+            (OutboxMessage.status == "pending") & (OutboxMessage.due_at <= now),
+            (OutboxMessage.status == "sending")
+            & (OutboxMessage.due_at <= now - self._resume_after),
+        )
+
+    def _drain_batch(self, rows: list[OutboxMessage], now: datetime, sender: Sender) -> int:
+        """Start or defer one batch's rows; returns how many left the due set."""
         moved = 0
         deferred: dict[datetime, list[int]] = defaultdict(list)
         for row in rows:
@@ -203,24 +291,28 @@ class OutboxDrain:
             if busy is None:
                 sender.submit(self._claim_and_send, row, target)
                 moved += 1
-            elif row.status == "pending" and (self._linger <= timedelta(0) or busy - now > _SOON):
+            elif row.status == "pending":
                 # moved to when its channel frees: out of the due set, and after the rows
-                # queued before it for that channel (a lingering drain leaves a row whose
-                # channel frees in a moment where it is, and looks again then)
+                # queued before it for that channel
                 deferred[busy].append(row.id)
                 moved += 1
-            else:
-                waiting.append(busy)
         self._defer(deferred)
         return moved
 
-    def _claim_and_send(self, row: OutboxMessage, target: _Target) -> int:
+    def _claim_and_send(
+        self,
+        row: OutboxMessage,
+        target: _Target,
+        queues: ChannelQueues[tuple[OutboxMessage, _Target]] | None = None,
+    ) -> int:
         try:
             if not self._claim(row, self._clock.now()):
                 return 0  # another drain took it
             return self._send_one(row, target, self._clock.now())
         finally:
             self._pacer.done(target.key)
+            if queues is not None:
+                queues.finished(row.id)
 
     def _target(self, row: OutboxMessage) -> _Target:
         if row.kind == "update":
@@ -242,21 +334,16 @@ class OutboxDrain:
         # Compare-and-set on (status, attempts): a second drain holding the same stale row
         # matches nothing once the first has claimed it, so one send per claim.
         with self._rows.writing() as s:
-            result = s.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == row.id,
-                    OutboxMessage.status == row.status,
-                    OutboxMessage.attempts == row.attempts,
-                )
-                .values(
-                    status="sending",
-                    due_at=now,
-                    attempts=OutboxMessage.attempts + 1,
-                    claimed_at=func.coalesce(OutboxMessage.claimed_at, now),
-                )
+            result = s.connection().execute(
+                _CLAIM,
+                {
+                    "row_id": row.id,
+                    "was_status": row.status,
+                    "was_attempts": row.attempts,
+                    "claimed": now,
+                },
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result.rowcount)
 
     def _send_one(self, row: OutboxMessage, target: _Target, now: datetime) -> int:
         try:
@@ -276,10 +363,10 @@ class OutboxDrain:
         if row.kind == "response":
             done["response_url"] = response_url.spent(row.response_url)
         with self._rows.writing() as s:
-            s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**done))
+            s.connection().execute(update(OUTBOX).where(OUTBOX.c.id == row.id).values(**done))
             if row.purpose and row.kind in ("post", "dm") and ts:  # a card, or its DM fallback
-                s.add(
-                    SlackMessage(
+                s.connection().execute(
+                    insert(_SLACK_MESSAGES).values(
                         object_type=row.object_type,
                         object_id=row.object_id,
                         purpose=row.purpose,

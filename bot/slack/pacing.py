@@ -2,11 +2,14 @@
 
 Each channel's next send is timed from its own last send (`start`: the moment the send was
 let go, plus `per_channel`), or from a 429's Retry-After (`hold`), never from when a drain
-started; timing from the slot rather than from Slack's answer keeps the latency of each
-send from adding up over a channel's backlog. A channel with a send in flight stays busy
-until it is `done`, so its messages never overtake each other. An
-optional workspace budget (a token bucket of `workspace_rate` sends a second, `workspace_burst`
-deep) bounds the sends across all channels, as Slack's workspace-wide limit does.
+started. A send made a little late (the drain woke late, at most `CATCH_UP` of a slot) times
+the next from the slot it was due at, so the lateness of each wake-up does not add up over a
+channel's backlog: two sends are then a little under `per_channel` apart, which Slack's
+tolerance of short bursts covers, and over any longer window the rate stays one per slot.
+A channel with a send in flight stays busy until it is `done`, so its messages never overtake
+each other. An optional workspace budget (a token bucket of `workspace_rate` sends a second,
+`workspace_burst` deep) bounds the sends across all channels, as Slack's workspace-wide limit
+does.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
-
+#: The share of a slot by which a late send may be caught up on the next one.
+CATCH_UP = 0.1
 #: How soon to look again at a channel whose send has not answered yet.
 IN_FLIGHT_POLL = timedelta(milliseconds=20)
 
@@ -55,7 +59,9 @@ class Pacer:
             if busy is not None:
                 return busy
             self._in_flight.add(key)
-            self._free_at[key] = now + self.per_channel
+            slot = self._free_at.get(key)
+            late = slot is not None and now - slot <= self.per_channel * CATCH_UP
+            self._free_at[key] = (slot if late and slot else now) + self.per_channel
             if self._rate is not None:
                 self._tokens -= 1
             return None
@@ -64,6 +70,16 @@ class Pacer:
         """The send to `key` is over (sent, refused or not made)."""
         with self._lock:
             self._in_flight.discard(key)
+
+    def workspace_free_at(self, now: datetime) -> datetime | None:
+        """When the workspace budget next has a send, or None if it has one now."""
+        with self._lock:
+            if self._rate is None:
+                return None
+            self._refill(now)
+            if self._tokens >= 1:
+                return None
+            return now + timedelta(seconds=(1 - self._tokens) / self._rate)
 
     def hold(self, key: str, until: datetime) -> None:
         """Slack said wait (429 Retry-After): nothing goes to `key` before `until`."""
