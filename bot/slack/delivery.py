@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,7 +69,7 @@ _CLAIM = (
     )
 )
 _SLACK_MESSAGES = cast(Table, SlackMessage.__table__)
-_POLL = 0.05  # seconds a lingering drain waits for its sends when no row is waiting
+_POLL = 0.2  # the longest a lingering drain sleeps before it looks for new rows
 
 
 class _Wait(Exception):
@@ -129,10 +130,16 @@ class OutboxDrain:
         self._workers = workers
         self._linger = linger
         self._max_run = max_run
+        self._stopping = threading.Event()
         self._dm_channels: dict[str, str] = {}
         # A posted name (`#platform`) → the id Slack answered with, so a card's thread
         # replies and updates (which know only the id) share the name's limiter slot.
         self._aliases: dict[str, str] = {}
+
+    def stop_lingering(self) -> None:
+        """From now on make single passes (shutdown): a run lingering now returns within a
+        fraction of a second, after the sends under way."""
+        self._stopping.set()
 
     @property
     def parked(self) -> int:
@@ -151,7 +158,7 @@ class OutboxDrain:
             How many rows were sent.
         """
         with Sender(self._workers) as sender:
-            if self._linger <= timedelta(0):
+            if self._linger <= timedelta(0) or self._stopping.is_set():
                 now = self._clock.now()
                 for _ in range(self._max_batches):
                     rows = self._due(now)
@@ -174,13 +181,14 @@ class OutboxDrain:
             self._queue_due(now, queues)
             waits = self._start_heads(now, queues, sender)
             now = self._clock.now()
-            if now - started >= self._max_run:
+            if now - started >= self._max_run or self._stopping.is_set():
                 return
             later = self._next_pending_after(now)
             soon = [m for m in [*waits, *([later] if later else [])] if m <= now + self._linger]
             if not soon and not len(queues) and not sender.busy:
                 return
-            sender.wait(_seconds(min(soon) - now) if soon else _POLL)
+            # a short nap at most: a row queued meanwhile for a free channel goes soon
+            sender.wait(min(_seconds(min(soon) - now), _POLL) if soon else _POLL)
 
     def _queue_due(
         self, now: datetime, queues: ChannelQueues[tuple[OutboxMessage, _Target]]
