@@ -52,19 +52,19 @@ def main() -> None:
     parser.add_argument("--workspace-rate", type=float, default=100.0, help="posts/s")
     parser.add_argument("--workspace-burst", type=int, default=10)
     parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--small", action="store_true", help="smoke run: 40 posts, 20 DMs")
+    parser.add_argument("--small", action="store_true", help="smoke run: 20 posts, 10 DMs")
     args = parser.parse_args()
     if args.small:
-        args.messages, args.channels, args.dms = 40, 10, 20
+        args.messages, args.channels, args.dms = 20, 10, 10
     logging.basicConfig(level=logging.CRITICAL)
     limits = RateLimits(1.0, args.burst, args.workspace_rate, args.workspace_burst)
     names = [f"bench-{i}" for i in range(args.channels)]
     users = [f"user{i}" for i in range(args.dms)]
     # Slack is not in envbot's process: the fake runs in its own, so its CPU is not the drain's
-    parent, child = multiprocessing.get_context("spawn").Pipe()
-    server = multiprocessing.get_context("spawn").Process(
-        target=serve_fake, args=(child, limits, names, users), daemon=True
-    )
+    # (forked before any thread or connection exists here, so it imports nothing again)
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    server = context.Process(target=serve_fake, args=(child, limits, names, users), daemon=True)
     server.start()
     try:
         fake = RemoteFake(parent)
@@ -105,8 +105,9 @@ def _rounds(
             for i in range(args.messages):
                 channel = f"#{names[i % len(names)]}"
                 message = text_message(f"message {i}")
-                notifier.card(s, now=clock.now(), obj=("env", f"b{i}"), channel=channel,
-                              message=message)  # fmt: skip
+                notifier.card(
+                    s, now=clock.now(), obj=("env", f"b{i}"), channel=channel, message=message
+                )
         per_channel = list(Counter(i % args.channels for i in range(args.messages)).values())
         wall = _timed(drain(), sessions)
         lost, doubled, posts, opens, refused = fake.ask("tally", "channels", args.messages)
@@ -130,8 +131,9 @@ def _rounds(
         user_ids = fake.ask("user_ids")
         with sessions.begin() as s:
             for i, user in enumerate(user_ids):
-                notifier.dm(s, now=clock.now(), user_id=user, key=f"k{i}",
-                            message=text_message(f"dm {i}"))  # fmt: skip
+                notifier.dm(
+                    s, now=clock.now(), user_id=user, key=f"k{i}", message=text_message(f"dm {i}")
+                )
         wall = _timed(drain(), sessions)
         lost, doubled, posts, opens, refused_total = fake.ask("tally", "dms", args.dms)
         floor = limits.floor([1] * args.dms)

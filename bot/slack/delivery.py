@@ -295,7 +295,7 @@ class OutboxDrain:
                 self._reschedule(row, now + timedelta(seconds=1), "waiting for the card")
                 moved += 1
                 continue
-            busy = self._pacer.start(target.key, now)
+            busy = self._pacer.start(target.key, self._clock.now())  # not the pass's start
             if busy is None:
                 sender.submit(self._claim_and_send, row, target)
                 moved += 1
