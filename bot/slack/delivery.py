@@ -4,10 +4,13 @@ A row is claimed (`sending`, compare-and-set on its attempts) and committed befo
 call, and marked `sent` after it, so two drains never both send it. A crash in between leaves
 it `sending`; the drain resumes those only after `resume_after`, so a slow send on another
 replica is not doubled. Slack allows about one message per second per channel: each channel
-(posts, thread replies, updates, ephemerals and DMs alike) has a next-free time, and a row
-whose channel is busy stays pending with `due_at` moved to that time, so the drain never
-sleeps. A 429 holds its whole channel for Retry-After; 5xx and lost connections back the row
-off; a row that keeps failing is parked and counted, never dropped.
+(posts, thread replies, updates, ephemerals and DMs alike) is timed from its own last send
+(`pacing.Pacer`). A single pass (the stepped runner's mode) moves a busy channel's rows'
+`due_at` to when it frees and never sleeps; in real time a drain sends to several channels
+at once on worker threads and lingers, holding due rows in memory by channel and sleeping
+until the next slot (`drain_queues`). A 429 holds its whole channel for Retry-After; 5xx and
+lost connections back the row off; a row that keeps failing is parked and counted, never
+dropped. DMs are posted to the user id (Slack opens the DM), not via conversations.open.
 
 Every chat.postMessage carries the row's key as message metadata. A post or DM whose earlier
 attempt may have reached Slack (a crash while `sending`, a 5xx, a lost answer) is first looked
