@@ -208,7 +208,7 @@ def build_runtime(
                 drain.drain,
                 on_wake=True,
                 next_due=drain.next_due,
-                skip_if_running=True,
+                skip_if_running=real_time,  # a lingering run picks up what a wake would
             ),
             Job(
                 "retention",
