@@ -449,7 +449,7 @@ class OutboxDrain:
             return channel
         if channel not in self._channel_ids:
             self._channel_ids.update(channel_ids(self._client))
-            for name, cid in self._channel_ids.items():
+            for name, cid in list(self._channel_ids.items()):  # workers may add meanwhile
                 self._aliases.setdefault(cid, name)
         return self._channel_ids.get(channel)
 
