@@ -60,6 +60,9 @@ class JobSettings(BaseModel):
     # in the conversation and, if not found, sent again only after this many seconds.
     outbox_resume_after: float = Field(default=120.0, gt=0)
     reconcile_interval: float = 15.0
+    # At most this many environment creates (and deletes, refreshes) run at once, beside the
+    # reconcile passes, which never wait for them; 0 runs them one after another in the pass.
+    create_concurrency: int = Field(default=8, ge=0, le=64)
     expiry_interval: float = 60.0
     reminder_interval: float = 60.0
     retention_interval: float = 3600.0
