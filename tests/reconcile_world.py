@@ -74,7 +74,7 @@ class LoadCounter:
 class World:
     """One reconciler on the fake API server (the `shared-dev` cluster's context)."""
 
-    fake: FakeKubeApiServer
+    fake: FakeKubeApiServer | None  # None when the server is another process's (the bench)
     clients: KubeClients
     sessions: sessionmaker[Session]
     clock: ManualClock
@@ -93,9 +93,16 @@ class World:
             names = [f"p4-{i:04d}" for i in range(start, start + n)]
             return list(s.scalars(select(Environment.id).where(Environment.name.in_(names))))
 
+    @property
+    def api(self) -> FakeKubeApiServer:
+        """The in-process fake API server."""
+        if self.fake is None:
+            raise RuntimeError("the fake API server runs in another process")
+        return self.fake
+
     def requests(self) -> list[RecordedRequest]:
         """The resource requests the fake saw (not health checks)."""
-        return [r for r in self.fake.requests if not r.path.startswith(("/healthz", "/version"))]
+        return [r for r in self.api.requests if not r.path.startswith(("/healthz", "/version"))]
 
     def states(self) -> dict[str, int]:
         """How many environments are in each state."""
@@ -116,13 +123,17 @@ def world(
     tmp: Path,
     *,
     concurrency: int = 0,
-    fake: FakeKubeApiServer | None = None,
+    kubeconfig: Path | None = None,
     wrap: type | None = None,
 ) -> Iterator[World]:
-    """A `World`; `wrap(backend)` may stand around the namespace backend (a test's hook)."""
+    """A `World` on an in-process fake API server, or on the one `kubeconfig` names (its
+    `shared-dev` context); `wrap(backend)` may stand around the namespace backend."""
     with contextlib.ExitStack() as stack:
-        kube = fake or stack.enter_context(FakeKubeApiServer())
-        config = kube.write_kubeconfig(tmp / "kubeconfig", "mgmt", ["shared-dev"])
+        kube: FakeKubeApiServer | None = None
+        config = kubeconfig
+        if config is None:
+            kube = stack.enter_context(FakeKubeApiServer())
+            config = kube.write_kubeconfig(tmp / "kubeconfig", "mgmt", ["shared-dev"])
         clients = KubeClients(str(config), "mgmt", {"shared-dev": "shared-dev"})
         stack.callback(clients.close)
         policy = unlimited_policy()

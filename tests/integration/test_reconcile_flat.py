@@ -27,7 +27,7 @@ def _ready(w: World, clock: ManualClock) -> None:
 
 
 def _idle_requests(w: World) -> list[tuple[str, str, str | None]]:
-    w.fake.clear_requests()
+    w.api.clear_requests()
     w.tick()
     return sorted((r.method, r.path, r.param("labelSelector")) for r in w.requests())
 
@@ -68,7 +68,7 @@ def test_an_idle_pass_loads_no_ready_environment_yet_sees_drift_at_once(
         with sessions() as s:
             victim = s.get(Environment, ids[2])
             assert victim is not None
-        w.fake.delete_object(
+        w.api.delete_object(
             "rbac.authorization.k8s.io", "v1", "rolebindings", victim.name, OWNER_BINDING
         )
 
@@ -81,7 +81,7 @@ def test_an_idle_pass_loads_no_ready_environment_yet_sees_drift_at_once(
         w.tick()
         with sessions() as s:
             after = s.get(Environment, ids[2]).drift  # type: ignore[union-attr]
-        binding = w.fake.get_object(
+        binding = w.api.get_object(
             "rbac.authorization.k8s.io", "v1", "rolebindings", victim.name, OWNER_BINDING
         )
 
@@ -142,7 +142,7 @@ def test_observe_goes_on_while_a_create_is_blocked(
 
         # execution: a pass hands the create over; the next sees drift on the READY one
         first = _pass_in_thread(w)
-        w.fake.delete_object(
+        w.api.delete_object(
             "rbac.authorization.k8s.io", "v1", "rolebindings", ready_name, OWNER_BINDING
         )
         second = _pass_in_thread(w)
