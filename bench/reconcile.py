@@ -71,8 +71,9 @@ class RemoteFake:
             stdin.flush()
         return stdout.readline().strip()
 
-    def counts(self) -> dict[str, int]:
-        """Requests since the last `clear`: `lists` (GETs with a label selector) and `other`."""
+    def counts(self) -> dict[str, float]:
+        """Since the last `clear`: requests, `lists` (GETs with a label selector) and `other`,
+        and the server's CPU milliseconds (`cpu_ms`)."""
         return dict(json.loads(self._ask("counts")))
 
     def clear(self) -> None:
@@ -90,13 +91,18 @@ def serve_fake(kubeconfig: str, service_s: float) -> None:
         fake.set_service_time(service_s, schema_validation=False)
         fake.write_kubeconfig(Path(kubeconfig), "mgmt", ["shared-dev"])
         print("ready", flush=True)
+        cpu = time.process_time()
         for line in sys.stdin:
             requests = [r for r in fake.requests if not r.path.startswith(("/healthz", "/version"))]
             if line.strip() == "counts":
                 lists = sum(1 for r in requests if r.method == "GET" and r.param("labelSelector"))
-                print(json.dumps({"lists": lists, "other": len(requests) - lists}), flush=True)
+                other, used = len(requests) - lists, time.process_time() - cpu
+                print(
+                    json.dumps({"lists": lists, "other": other, "cpu_ms": used * 1000}), flush=True
+                )
             elif line.strip() == "clear":
                 fake.clear_requests()
+                cpu = time.process_time()
                 print("ok", flush=True)
 
 
@@ -107,6 +113,8 @@ class Run:
     n: int
     create_pass_s: float
     pass_returned_s: float
+    client_cpu_s: float  # this process, every thread, during the create pass
+    server_cpu_s: float  # the fake API server's process, during the create pass
     create_requests: int
     observe_requests: int
     idle_loaded: int
@@ -142,12 +150,14 @@ def measure(n: int, concurrency: int, service_s: float, *, full_every_pass: bool
         if full_every_pass:
             w.reconciler.at_rest = AtRest(full_pass=timedelta(0))
         w.add(n)
+        w.clients.cluster("shared-dev")  # the client is built once per process, not per pass
         remote.clear()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         w.reconciler.reconcile()
         returned = time.perf_counter() - start
         w.reconciler.settle()
         create_pass = time.perf_counter() - start
+        client_cpu = time.process_time() - cpu
         made = remote.counts()
         for _ in range(5):
             w.clock.set(w.clock.now() + timedelta(seconds=15))
@@ -163,7 +173,16 @@ def measure(n: int, concurrency: int, service_s: float, *, full_every_pass: bool
         with w.loads.measuring() as loaded:
             w.tick()
         idle = remote.counts()
-    return Run(n, create_pass, returned, made["other"], idle["lists"] + idle["other"], loaded.count)
+    return Run(
+        n,
+        create_pass,
+        returned,
+        client_cpu,
+        made["cpu_ms"] / 1000,
+        int(made["other"]),
+        int(idle["lists"] + idle["other"]),
+        loaded.count,
+    )
 
 
 def main() -> None:
@@ -200,6 +219,8 @@ def main() -> None:
         ("create_pass_s", round(new.create_pass_s, 3), "s"),
         ("ratio", round(new.create_pass_s / ideal, 3), "ratio"),
         ("pass_returned_s", round(new.pass_returned_s, 3), "s"),
+        ("create_pass_client_cpu_s", round(new.client_cpu_s, 3), "s"),
+        ("create_pass_server_cpu_s", round(new.server_cpu_s, 3), "s"),
         ("create_pass_s_sequential_baseline", round(old.create_pass_s, 3), "s"),
         ("pass_returned_s_sequential_baseline", round(old.pass_returned_s, 3), "s"),
         (f"requests_per_observe_pass_{n_small}", small.observe_requests, "requests"),
