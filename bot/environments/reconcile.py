@@ -8,8 +8,10 @@ unique outbox key (the phase), so each phase is posted exactly once, even across
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import select
@@ -24,6 +26,7 @@ from bot.environments.watch import WATCHED, AtRest, at_rest, due_condition, wort
 from bot.environments.workflow import ENVIRONMENTS
 from bot.errors import NameTaken, PermanentError, TemporaryError
 from bot.lifecycle.backends import BackendUseCases
+from bot.lifecycle.batch import batch_transaction
 from bot.lifecycle.context import Context
 from bot.lifecycle.drift import DriftWords, track_drift
 from bot.lifecycle.due import now_if_any
@@ -75,6 +78,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         # the AWS side of the name check: `names`, or the cleaner when it can look
         self.cloud_names = names or (cleaner if isinstance(cleaner, CloudNames) else None)
         self.calls = calls or InFlight(0)
+        self._writes = threading.Lock()  # see `_write`
         self.at_rest = AtRest()
 
     def reconcile(self) -> None:
@@ -106,6 +110,15 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         its end). Drift that starts outside envbot is not in the database; see `Job.next_due`.
         """
         return now_if_any(self.sessions, Environment, now, due_condition())
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A write transaction that holds the row from its read on (BEGIN IMMEDIATE on
+        SQLite, whose FOR UPDATE is a no-op: the pass and its calls write the same rows at
+        once), one at a time in this process, so our own writers queue on a lock instead of
+        sleeping in SQLite's busy handler."""
+        with self._writes, batch_transaction(self.sessions) as s:
+            yield s
 
     def settle(self) -> None:
         """Wait for the backend calls handed over so far (the stepped runner's ticks)."""
@@ -206,7 +219,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         except (TemporaryError, PermanentError) as exc:
             logger.warning("refreshing %s failed, trying again next pass: %s", env.name, exc)
             return
-        with self.sessions.begin() as s:
+        with self._write() as s:
             row = s.get(Environment, env.id, with_for_update=True)
             if row is not None:
                 row.needs_refresh = False
@@ -232,7 +245,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         except PermanentError as exc:
             self._fail(env.id, now, str(exc))
             return
-        with self.sessions.begin() as s:
+        with self._write() as s:
             row = s.get(Environment, env.id, with_for_update=True)
             if row is not None:
                 setattr(row, flag, True)
@@ -240,7 +253,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
                 setattr(env, flag, True)
 
     def _temporary(self, env_id: str, now: datetime, exc: TemporaryError) -> None:
-        with self.sessions.begin() as s:
+        with self._write() as s:
             env = s.get(Environment, env_id, with_for_update=True)
             if env is None:
                 return
@@ -252,7 +265,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
                 )
 
     def _fail(self, env_id: str, now: datetime, reason: str) -> None:
-        with self.sessions.begin() as s:
+        with self._write() as s:
             env = s.get(Environment, env_id, with_for_update=True)
             if env is None or env.state not in (EnvState.PROVISIONING, EnvState.DELETING):
                 return
@@ -261,7 +274,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
     def _name_taken(self, env_id: str, now: datetime, reason: str) -> None:
         """The name is held by something envbot does not own: fail, say so in the thread and
         to the owner. Delete now or expiry later removes only what is this environment's."""
-        with self.sessions.begin() as s:
+        with self._write() as s:
             env = s.get(Environment, env_id, with_for_update=True)
             if env is None or env.state != EnvState.PROVISIONING:
                 return
@@ -294,7 +307,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
     ) -> str | None:
         """Apply what was seen in one transaction; returns the state after (None: row gone)."""
         reapply = False
-        with self.sessions.begin() as s:
+        with self._write() as s:
             env = s.get(Environment, env_id, with_for_update=True)
             if env is None:
                 return None
