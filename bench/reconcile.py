@@ -10,7 +10,7 @@ client. Figures:
   it handed to the pool (`--concurrency`, 8) has finished; `ideal_s` is N x requests per
   environment x service time / concurrency, `ratio` the one over the other (goal <= 1.5).
   The baseline is the same pass with concurrency 0 (creates one after another inside the pass,
-  as before), on a fresh server and database.
+  as before), with a fresh database and names on the same server.
 - `pass_returned_s`: how long that pass itself took: observation does not wait for creates.
 - `requests_per_observe_pass_<n>`: API requests of a pass over READY environments at rest, at
   two N; `rows_loaded_per_idle_pass_<n>`: environment rows it loaded; the baseline loads every
@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -121,11 +122,13 @@ class Run:
 
 
 @contextlib.contextmanager
-def _world(tmp: Path, concurrency: int, service_s: float) -> Iterator[tuple[World, RemoteFake]]:
-    url = f"sqlite:///{tmp}/bench.db"
-    migrate.upgrade(url)
-    engine = make_engine(url)
-    remote = RemoteFake(tmp, service_s)
+def _world(
+    tmp: Path, template: Path, remote: RemoteFake, concurrency: int, prefix: str
+) -> Iterator[World]:
+    """A fresh database (a copy of the migrated `template`) on the shared API server."""
+    db = tmp / f"{prefix}.db"
+    shutil.copyfile(template, db)
+    engine = make_engine(f"sqlite:///{db}")
     clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     try:
         with world(
@@ -134,45 +137,41 @@ def _world(tmp: Path, concurrency: int, service_s: float) -> Iterator[tuple[Worl
             tmp,
             concurrency=concurrency,
             kubeconfig=remote.kubeconfig,
+            prefix=prefix,
         ) as w:
-            yield w, remote
+            yield w
     finally:
-        remote.close()
         engine.dispose()
 
 
-def measure(n: int, concurrency: int, service_s: float, *, full_every_pass: bool = False) -> Run:
+def measure(w: World, remote: RemoteFake, n: int, *, full_every_pass: bool = False) -> Run:
     """Create N environments, time the create pass, make them READY, then one idle pass."""
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        _world(Path(tmp), concurrency, service_s) as (w, remote),
-    ):
-        if full_every_pass:
-            w.reconciler.at_rest = AtRest(full_pass=timedelta(0))
-        w.add(n)
-        w.clients.cluster("shared-dev")  # the client is built once per process, not per pass
-        remote.clear()
-        start, cpu = time.perf_counter(), time.process_time()
-        w.reconciler.reconcile()
-        returned = time.perf_counter() - start
-        w.reconciler.settle()
-        create_pass = time.perf_counter() - start
-        client_cpu = time.process_time() - cpu
-        made = remote.counts()
-        for _ in range(5):
-            w.clock.set(w.clock.now() + timedelta(seconds=15))
-            w.tick()
-            if set(w.states()) == {"READY"}:
-                break
-        if set(w.states()) != {"READY"}:
-            raise SystemExit(f"not all READY after five passes: {w.states()}")
+    if full_every_pass:
+        w.reconciler.at_rest = AtRest(full_pass=timedelta(0))
+    w.add(n)
+    w.clients.cluster("shared-dev")  # the client is built once per process, not per pass
+    remote.clear()
+    start, cpu = time.perf_counter(), time.process_time()
+    w.reconciler.reconcile()
+    returned = time.perf_counter() - start
+    w.reconciler.settle()
+    create_pass = time.perf_counter() - start
+    client_cpu = time.process_time() - cpu
+    made = remote.counts()
+    for _ in range(5):
         w.clock.set(w.clock.now() + timedelta(seconds=15))
-        w.tick()  # one at rest, then the measured one
-        remote.clear()
-        w.clock.set(w.clock.now() + timedelta(seconds=15))
-        with w.loads.measuring() as loaded:
-            w.tick()
-        idle = remote.counts()
+        w.tick()
+        if set(w.states()) == {"READY"}:
+            break
+    if set(w.states()) != {"READY"}:
+        raise SystemExit(f"not all READY after five passes: {w.states()}")
+    w.clock.set(w.clock.now() + timedelta(seconds=15))
+    w.tick()  # one at rest, then the measured one
+    remote.clear()
+    w.clock.set(w.clock.now() + timedelta(seconds=15))
+    with w.loads.measuring() as loaded:
+        w.tick()
+    idle = remote.counts()
     return Run(
         n,
         create_pass,
@@ -183,6 +182,26 @@ def measure(n: int, concurrency: int, service_s: float, *, full_every_pass: bool
         int(idle["lists"] + idle["other"]),
         loaded.count,
     )
+
+
+def measure_all(n: int, n_small: int, concurrency: int, service_s: float) -> tuple[Run, Run, Run]:
+    """The small N, the N, and the N's baseline, in that order, on one API server (each
+    world its own database and names)."""
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        template = tmp / "migrated.db"
+        migrate.upgrade(f"sqlite:///{template}")
+        remote = RemoteFake(tmp, service_s)
+        try:
+            with _world(tmp, template, remote, concurrency, "small") as w:
+                small = measure(w, remote, n_small)
+            with _world(tmp, template, remote, concurrency, "new") as w:
+                new = measure(w, remote, n)
+            with _world(tmp, template, remote, 0, "old") as w:
+                old = measure(w, remote, n, full_every_pass=True)
+        finally:
+            remote.close()
+    return small, new, old
 
 
 def main() -> None:
@@ -205,9 +224,7 @@ def main() -> None:
     logging.basicConfig(level=logging.CRITICAL)
     n, n_small = (12, 4) if args.small else (args.n, args.n_small)
     service_s = args.service_ms / 1000
-    new = measure(n, args.concurrency, service_s)
-    small = measure(n_small, args.concurrency, service_s)
-    old = measure(n, 0, service_s, full_every_pass=True)
+    small, new, old = measure_all(n, n_small, args.concurrency, service_s)
     per_env = new.create_requests / n
     ideal = n * per_env * service_s / args.concurrency
     lines = [

@@ -83,14 +83,17 @@ class World:
     backend: EnvironmentBackend
     loads: LoadCounter
     made: int = 0
+    prefix: str = "p4"  # of the environments' names (worlds sharing one API server differ)
 
     def add(self, n: int) -> list[str]:
         """Create `n` more `dev` environments (each its own owner); their ids."""
         start, self.made = self.made, self.made + n
         for i in range(start, start + n):
-            self.service.create(parse_command("env", f"create dev p4-{i:04d}"), Actor(f"U{i:05d}"))
+            self.service.create(
+                parse_command("env", f"create dev {self.prefix}-{i:04d}"), Actor(f"U{i:05d}")
+            )
         with self.sessions() as s:
-            names = [f"p4-{i:04d}" for i in range(start, start + n)]
+            names = [f"{self.prefix}-{i:04d}" for i in range(start, start + n)]
             return list(s.scalars(select(Environment.id).where(Environment.name.in_(names))))
 
     @property
@@ -125,6 +128,7 @@ def world(
     concurrency: int = 0,
     kubeconfig: Path | None = None,
     wrap: type | None = None,
+    prefix: str = "p4",
 ) -> Iterator[World]:
     """A `World` on an in-process fake API server, or on the one `kubeconfig` names (its
     `shared-dev` context); `wrap(backend)` may stand around the namespace backend."""
@@ -147,4 +151,6 @@ def world(
         event.listen(Environment, "load", loads)
         stack.callback(event.remove, Environment, "load", loads)
         service = EnvironmentService(ctx, "#platform", NoViews())
-        yield World(kube, clients, sessions, clock, service, reconciler, backend, loads)
+        yield World(
+            kube, clients, sessions, clock, service, reconciler, backend, loads, prefix=prefix
+        )
