@@ -10,7 +10,9 @@ client. Figures:
   it handed to the pool (`--concurrency`, 8) has finished; `ideal_s` is N x requests per
   environment x service time / concurrency, `ratio` the one over the other (goal <= 1.5).
   The baseline is the same pass with concurrency 0 (creates one after another inside the pass,
-  as before), with a fresh database and names on the same server.
+  as before), with a fresh database and names on the same server; `sequential_ratio` is it
+  over its own ideal (N x requests x service time): what a request costs beyond the service
+  time on this machine, which no concurrency removes; `speedup` is baseline over pass.
 - `pass_returned_s`: how long that pass itself took: observation does not wait for creates.
 - `requests_per_observe_pass_<n>`: API requests of a pass over READY environments at rest, at
   two N; `rows_loaded_per_idle_pass_<n>`: environment rows it loaded; the baseline loads every
@@ -239,6 +241,9 @@ def main() -> None:
         ("create_pass_client_cpu_s", round(new.client_cpu_s, 3), "s"),
         ("create_pass_server_cpu_s", round(new.server_cpu_s, 3), "s"),
         ("create_pass_s_sequential_baseline", round(old.create_pass_s, 3), "s"),
+        ("sequential_ideal_s", round(ideal * args.concurrency, 3), "s"),
+        ("sequential_ratio", round(old.create_pass_s / (ideal * args.concurrency), 3), "ratio"),
+        ("speedup", round(old.create_pass_s / new.create_pass_s, 2), "ratio"),
         ("pass_returned_s_sequential_baseline", round(old.pass_returned_s, 3), "s"),
         (f"requests_per_observe_pass_{n_small}", small.observe_requests, "requests"),
         (f"requests_per_observe_pass_{n}", new.observe_requests, "requests"),
