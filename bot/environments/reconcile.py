@@ -125,7 +125,8 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         self.calls.settle()
 
     def close(self) -> None:
-        """Take no more backend calls (shutdown); running ones finish on their own."""
+        """Drop the queued backend calls (shutdown; a later pass makes them again); running
+        ones finish on their own."""
         self.calls.close()
 
     def _reconcile_backend(
