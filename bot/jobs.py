@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -27,6 +28,18 @@ logger = logging.getLogger(__name__)
 NextDue = Callable[[datetime], datetime | None]
 
 
+class Background(Protocol):
+    """Work a job's run hands off and does not wait for (the reconcile job's backend calls)."""
+
+    def settle(self) -> None:
+        """Wait for what was handed off so far."""
+        ...
+
+    def close(self) -> None:
+        """Take no more; what runs finishes on its own."""
+        ...
+
+
 @dataclass(frozen=True)
 class Job:
     """A named job and how often it runs; `on_wake` jobs also run as soon as a decision or
@@ -36,6 +49,9 @@ class Job:
     nothing else changes meanwhile; None means nothing until something else changes. It may
     be early (a run that finds nothing is harmless) but never late. A job without one is due
     at every tick.
+
+    `background`, if any, is waited for after each run by the stepped runner (`advance`,
+    `run_all`, `settle`), so simulated time is deterministic; production never waits for it.
     """
 
     name: str
@@ -46,6 +62,7 @@ class Job:
     # A run that keeps looking for new work while it lasts (the lingering outbox drain): a
     # tick or wake that finds it running skips instead of waiting for it.
     skip_if_running: bool = False
+    background: Background | None = None
 
 
 class Wakeup:
@@ -109,15 +126,25 @@ class JobRunner:
             lock.release()
 
     def run_all(self) -> None:
-        """Run every job once, now (the demo does this after each line)."""
+        """Run every job once, now, each after the last one's background work (the demo does
+        this after each line)."""
         for job in self.jobs:
-            self.run(job)
+            self._stepped(job)
 
-    def run_woken(self) -> None:
-        """Run the jobs that apply what a decision committed (a wake)."""
+    def run_woken(self, *, stepped: bool = False) -> None:
+        """Run the jobs that apply what a decision committed (a wake); `stepped` waits for
+        each one's background work."""
         for job in self.jobs:
-            if job.on_wake:
+            if job.on_wake and stepped:
+                self._stepped(job)
+            elif job.on_wake:
                 self.run(job)
+
+    def _stepped(self, job: Job) -> None:
+        """Run one job, then wait for its background work (the stepped runner)."""
+        self.run(job)
+        if job.background is not None:
+            job.background.settle()
 
     def settle(self) -> None:
         """While the wake thread runs, apply a pending wake now, at the clock's current time
@@ -127,7 +154,7 @@ class JobRunner:
         with self._wake_lock:
             if self.wakeup.event.is_set():
                 self.wakeup.event.clear()
-                self.run_woken()
+                self.run_woken(stepped=True)
 
     def advance(self, clock: ManualClock, delta: timedelta) -> None:
         """Move a manual clock forward, as if each job had run at every tick of its interval.
@@ -152,7 +179,7 @@ class JobRunner:
             clock.set(moment)
             for job in self.jobs:
                 if self._due_at(job, start, moment):
-                    self.run(job)
+                    self._stepped(job)
         clock.set(end)
         self.run_all()
 
@@ -213,12 +240,16 @@ class JobRunner:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the wake thread, after the run it is in (the scheduler is shut down by its
-        owner), so no job still holds a database connection when the engine goes."""
+        owner), so no job still holds a database connection when the engine goes; the jobs'
+        background work takes nothing more."""
         self._stopping.set()
         self.wakeup.event.set()
         if self._waker is not None:
             self._waker.join(timeout)
             self._waker = None
+        for job in self.jobs:
+            if job.background is not None:
+                job.background.close()
 
     def _wake_loop(self) -> None:
         """Run the `on_wake` jobs whenever a service wakes the runner."""

@@ -66,6 +66,9 @@ class JobSettings(BaseModel):
     outbox_linger: float = Field(default=2.0, ge=0)
     outbox_workspace_rate: float = Field(default=0.0, ge=0)
     reconcile_interval: float = 15.0
+    # At most this many environment creates (and deletes, refreshes) run at once, beside the
+    # reconcile passes, which never wait for them; 0 runs them one after another in the pass.
+    create_concurrency: int = Field(default=8, ge=0, le=64)
     expiry_interval: float = 60.0
     reminder_interval: float = 60.0
     retention_interval: float = 3600.0

@@ -29,6 +29,7 @@ from bot.environments.service import EnvironmentService
 from bot.jobs import Job, JobRunner, Wakeup
 from bot.leader import LeaderElector, choose_leader
 from bot.lifecycle.context import Context
+from bot.lifecycle.inflight import InFlight
 from bot.lifecycle.reminders import ReminderJob
 from bot.policy import Policy
 from bot.services.commands import CommandService
@@ -109,7 +110,8 @@ def build_runtime(
     views = SlackViews(client)
     envs = EnvironmentService(ctx, default_channel, views)
     expiry = EnvironmentExpiry(ctx)
-    reconciler = EnvironmentReconciler(ctx, env_backends, cloud)
+    calls = InFlight(intervals.create_concurrency, name="envbot-create")
+    reconciler = EnvironmentReconciler(ctx, env_backends, cloud, calls=calls)
     grants = AccessJobs(ctx, access_backends)
     cleanup = CloudCleanupJob(ctx, cloud or NoCloud())
     reminders = ReminderJob(ctx, [env_reminders(ctx), access_reminders(ctx)])
@@ -201,6 +203,7 @@ def build_runtime(
                 reconciler.reconcile,
                 on_wake=True,
                 next_due=reconciler.next_due,
+                background=reconciler,
             ),
             Job(
                 "access-reconcile",

@@ -8,10 +8,13 @@ unique outbox key (the phase), so each phase is posted exactly once, even across
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Environment
@@ -19,12 +22,15 @@ from bot.domain.states import EnvEvent, EnvState
 from bot.environments import render
 from bot.environments.spec import env_spec
 from bot.environments.teardown import Teardown
+from bot.environments.watch import WATCHED, AtRest, at_rest, due_condition, worth_applying
 from bot.environments.workflow import ENVIRONMENTS
 from bot.errors import NameTaken, PermanentError, TemporaryError
 from bot.lifecycle.backends import BackendUseCases
+from bot.lifecycle.batch import batch_transaction
 from bot.lifecycle.context import Context
 from bot.lifecycle.drift import DriftWords, track_drift
 from bot.lifecycle.due import now_if_any
+from bot.lifecycle.inflight import InFlight
 from bot.lifecycle.moves import SYSTEM
 from provisioning.base import EnvironmentBackend, EnvSpec, Observation, Phase, SweepsLeftovers
 from provisioning.cloud import CloudCleaner, NoCloud
@@ -42,7 +48,6 @@ CLUSTER_PHASES = (
 )
 NAMESPACE_PHASES = (Phase.ACCEPTED, Phase.READY)
 MAX_TEMPORARY_FAILURES = 10
-WATCHED = (EnvState.PROVISIONING, EnvState.DELETING, EnvState.READY)
 DRIFT_WORDS = DriftWords(
     seen=lambda what, reapply: (
         f"Drift: {what} (changed outside envbot); "
@@ -62,7 +67,9 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         cloud: CloudCleaner | None = None,
         *,
         names: CloudNames | None = None,
+        calls: InFlight | None = None,
     ) -> None:
+        """`calls`: where the backend calls run (default: inline, one after another)."""
         super().__init__(
             ctx, ENVIRONMENTS, backends, lambda env, policy: env_spec(env, policy, ctx.install_id)
         )
@@ -70,14 +77,31 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         self.teardown = Teardown(ctx.sessions, self.life, cleaner, ctx.install_id)
         # the AWS side of the name check: `names`, or the cleaner when it can look
         self.cloud_names = names or (cleaner if isinstance(cleaner, CloudNames) else None)
+        self.calls = calls or InFlight(0)
+        self._writes = threading.Lock()  # see `_write`
+        self.at_rest = AtRest()
 
     def reconcile(self) -> None:
-        """One level-triggered pass over every watched environment, one list per backend."""
+        """One level-triggered pass: load what has work (see `watch`), hand the backend calls
+        to the pool, then observe everything watched with one set of list calls per backend."""
         now = self.clock.now()
+        full = self.at_rest.full_due(now)
         with self.sessions() as s:
-            envs = s.scalars(select(Environment).where(Environment.state.in_(list(WATCHED)))).all()
-        for backend, group in self.grouped(envs):
-            self._reconcile_backend(backend, group, now)
+            where = Environment.state.in_(list(WATCHED)) if full else due_condition()
+            envs = list(s.scalars(select(Environment).where(where)).all())
+        self.at_rest.forget([e.id for e in envs])
+        kept = self.at_rest.by_backend()
+        groups: dict[str, list[Environment]] = defaultdict(list)
+        for env in envs:
+            groups[env.backend].append(env)
+        for name in kept:
+            groups.setdefault(name, [])
+        for name, group in groups.items():
+            backend = self.backends.get(name)
+            if backend is None:
+                logger.error("no environment backend %r for %d object(s)", name, len(group))
+                continue
+            self._reconcile_backend(name, backend, group, kept.get(name, []), now)
 
     def next_due(self, now: datetime) -> datetime | None:
         """When `reconcile` next has work: now while any environment is PROVISIONING or
@@ -85,46 +109,93 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         READY with a refresh owed or a drift lasting (each pass re-applies it and looks for
         its end). Drift that starts outside envbot is not in the database; see `Job.next_due`.
         """
-        ready = Environment.state == EnvState.READY
-        return now_if_any(
-            self.sessions,
-            Environment,
-            now,
-            Environment.state.in_((EnvState.PROVISIONING, EnvState.DELETING)),
-            and_(ready, Environment.needs_refresh.is_(True)),
-            and_(ready, Environment.drift != ""),
-        )
+        return now_if_any(self.sessions, Environment, now, due_condition())
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A write transaction that holds the row from its read on (BEGIN IMMEDIATE on
+        SQLite, whose FOR UPDATE is a no-op: the pass and its calls write the same rows at
+        once), one at a time in this process, so our own writers queue on a lock instead of
+        sleeping in SQLite's busy handler."""
+        with self._writes, batch_transaction(self.sessions) as s:
+            yield s
+
+    def settle(self) -> None:
+        """Wait for the backend calls handed over so far (the stepped runner's ticks)."""
+        self.calls.settle()
+
+    def close(self) -> None:
+        """Drop the queued backend calls (shutdown; a later pass makes them again); running
+        ones finish on their own."""
+        self.calls.close()
 
     def _reconcile_backend(
-        self, backend: EnvironmentBackend, envs: list[Environment], now: datetime
+        self,
+        name: str,
+        backend: EnvironmentBackend,
+        envs: list[Environment],
+        kept: list[EnvSpec],
+        now: datetime,
     ) -> None:
         specs = {e.id: self.spec(e) for e in envs}
         for env in envs:
             if env.next_check_at is not None and env.next_check_at > now:
                 continue
-            spec = specs[env.id]
-            if env.state == EnvState.PROVISIONING and not env.created:
-                create = self._checked_create(backend, env.kind)
-                self._call(env, now, create, spec, "created")
-            elif env.state == EnvState.DELETING:
-                # the cloud controller's load balancers go first, as in `dkp delete cluster`
-                if env.kind == "cluster" and not self.teardown.sweep(env, now):
-                    continue
-                if not env.delete_requested:
-                    self._call(env, now, backend.delete, spec, "delete_requested")
-                elif isinstance(backend, SweepsLeftovers):
-                    self._call(env, now, backend.delete_leftovers, spec, "delete_requested")
-            elif env.state == EnvState.READY and env.needs_refresh:
-                self._refresh(backend, env, spec)
+            self._act(backend, env, specs[env.id], now)
         try:
-            seen = backend.observe(list(specs.values()), expected_ready=True)
+            seen = backend.observe([*specs.values(), *kept], expected_ready=True)
         except TemporaryError as exc:
             logger.warning("observing %s environments failed, retrying: %s", backend.name, exc)
+            for env in envs:
+                if env.state == EnvState.READY:
+                    self.at_rest.keep(env.id, name, specs[env.id])
+            for spec in kept:
+                self.at_rest.keep(spec.env_id, name, spec)
             return
+        woke = [s.env_id for s in kept if s.env_id in seen and not at_rest(seen[s.env_id])]
+        for spec in kept:
+            if spec.env_id not in woke:
+                self.at_rest.keep(spec.env_id, name, spec)
+        if woke:  # a READY environment at rest changed or went: now its row is needed
+            self.at_rest.forget(woke)
+            with self.sessions() as s:
+                query = select(Environment).where(Environment.id.in_(woke))
+                envs += [e for e in s.scalars(query).all() if e.id not in specs]
+            specs.update({e.id: self.spec(e) for e in envs if e.id not in specs})
         for env in envs:
             obs = seen.get(env.id)
-            if obs is not None:
-                self._apply(env.id, obs, now, backend, specs[env.id])
+            state: str | None = env.state
+            phases = CLUSTER_PHASES if env.kind == "cluster" else NAMESPACE_PHASES
+            if obs is not None and worth_applying(env, obs, phases):
+                state = self._apply(env.id, obs, now, backend, specs[env.id])
+            if state == EnvState.READY and (obs is None or at_rest(obs)):
+                self.at_rest.keep(env.id, name, specs[env.id])
+
+    def _act(
+        self, backend: EnvironmentBackend, env: Environment, spec: EnvSpec, now: datetime
+    ) -> None:
+        """Hand this environment's backend call, if it needs one, to the pool."""
+        if self.calls.busy(env.id):
+            return  # its call is still running: never a second one, nor a delete beside a create
+        if env.state == EnvState.PROVISIONING and not env.created:
+            create = self._checked_create(backend, env.kind)
+            self.calls.submit(env.id, lambda: self._call(env, now, create, spec, "created"))
+        elif env.state == EnvState.DELETING:
+            # the cloud controller's load balancers go first, as in `dkp delete cluster`
+            if env.kind == "cluster" and not self.teardown.sweep(env, now):
+                return
+            if not env.delete_requested:
+                delete = backend.delete
+                self.calls.submit(
+                    env.id, lambda: self._call(env, now, delete, spec, "delete_requested")
+                )
+            elif isinstance(backend, SweepsLeftovers):
+                sweep = backend.delete_leftovers
+                self.calls.submit(
+                    env.id, lambda: self._call(env, now, sweep, spec, "delete_requested")
+                )
+        elif env.state == EnvState.READY and env.needs_refresh:
+            self.calls.submit(env.id, lambda: self._refresh(backend, env, spec))
 
     def _checked_create(self, backend: EnvironmentBackend, kind: str) -> Callable[[EnvSpec], None]:
         """The first create, after the cloud account is asked whether the name is taken (the
@@ -149,7 +220,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         except (TemporaryError, PermanentError) as exc:
             logger.warning("refreshing %s failed, trying again next pass: %s", env.name, exc)
             return
-        with self.sessions.begin() as s:
+        with self._write() as s:
             row = s.get(Environment, env.id, with_for_update=True)
             if row is not None:
                 row.needs_refresh = False
@@ -175,7 +246,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         except PermanentError as exc:
             self._fail(env.id, now, str(exc))
             return
-        with self.sessions.begin() as s:
+        with self._write() as s:
             row = s.get(Environment, env.id, with_for_update=True)
             if row is not None:
                 setattr(row, flag, True)
@@ -183,7 +254,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
                 setattr(env, flag, True)
 
     def _temporary(self, env_id: str, now: datetime, exc: TemporaryError) -> None:
-        with self.sessions.begin() as s:
+        with self._write() as s:
             env = s.get(Environment, env_id, with_for_update=True)
             if env is None:
                 return
@@ -195,7 +266,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
                 )
 
     def _fail(self, env_id: str, now: datetime, reason: str) -> None:
-        with self.sessions.begin() as s:
+        with self._write() as s:
             env = s.get(Environment, env_id, with_for_update=True)
             if env is None or env.state not in (EnvState.PROVISIONING, EnvState.DELETING):
                 return
@@ -204,7 +275,7 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
     def _name_taken(self, env_id: str, now: datetime, reason: str) -> None:
         """The name is held by something envbot does not own: fail, say so in the thread and
         to the owner. Delete now or expiry later removes only what is this environment's."""
-        with self.sessions.begin() as s:
+        with self._write() as s:
             env = s.get(Environment, env_id, with_for_update=True)
             if env is None or env.state != EnvState.PROVISIONING:
                 return
@@ -234,12 +305,13 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
         now: datetime,
         backend: EnvironmentBackend,
         spec: EnvSpec,
-    ) -> None:
+    ) -> str | None:
+        """Apply what was seen in one transaction; returns the state after (None: row gone)."""
         reapply = False
-        with self.sessions.begin() as s:
+        with self._write() as s:
             env = s.get(Environment, env_id, with_for_update=True)
             if env is None:
-                return
+                return None
             if env.state == EnvState.PROVISIONING:
                 self._progress(s, env, obs, now)
             elif env.state == EnvState.DELETING:
@@ -248,11 +320,17 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
                 drift = obs.drift or ("" if obs.exists else "its objects are gone")
                 reapply = bool(drift) and self.policy.drift == "reapply"
                 track_drift(self.life, s, env, drift, now, reapply=reapply, words=DRIFT_WORDS)
+            state = env.state
         if reapply:
-            try:
-                backend.create(spec)
-            except (TemporaryError, PermanentError) as exc:
-                logger.warning("re-applying %s failed: %s", env_id, exc)
+            self.calls.submit(env_id, lambda: self._reapply(backend, env_id, spec))
+        return state
+
+    @staticmethod
+    def _reapply(backend: EnvironmentBackend, env_id: str, spec: EnvSpec) -> None:
+        try:
+            backend.create(spec)
+        except (TemporaryError, PermanentError) as exc:
+            logger.warning("re-applying %s failed: %s", env_id, exc)
 
     def _deleting(self, s: Session, env: Environment, obs: Observation, now: datetime) -> None:
         if obs.failure:

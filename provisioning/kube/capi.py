@@ -246,7 +246,8 @@ class CapiBackend:
     def observe(
         self, specs: Sequence[EnvSpec], *, expected_ready: bool = False
     ) -> dict[str, Observation]:
-        """Observe environments with one list per kind and namespace, keyed by env id.
+        """Observe environments with one list per kind and namespace, keyed by env id: the
+        number of requests depends on the namespaces, never on how many environments.
 
         Args:
             specs: the environments to look at.
@@ -260,11 +261,13 @@ class CapiBackend:
             for res, into in ((self.cluster_resource, clusters), (KOMMANDER_CLUSTER, kcs)):
                 for obj in self._kube.list(res, lbl.MANAGED_SELECTOR, namespace):
                     into[lbl.key_of(obj)] = obj
-            names = ",".join(sorted({s.name for s in specs if s.namespace == namespace}))
-            selector = f"{CLUSTER_NAME_LABEL} in ({names})"
-            for md in self._kube.list(self._md_resource, selector, namespace):
+            # Every MachineDeployment that names a cluster, in one list whatever the number of
+            # environments (a `name in (...)` selector grows with N), kept for ours by name.
+            names = {s.name for s in specs if s.namespace == namespace}
+            for md in self._kube.list(self._md_resource, CLUSTER_NAME_LABEL, namespace):
                 owner = str(lbl.meta(md).get("labels", {}).get(CLUSTER_NAME_LABEL))
-                mds.setdefault((namespace, owner), []).append(md)
+                if owner in names:
+                    mds.setdefault((namespace, owner), []).append(md)
         # What carries our name but not our owner is, for this environment, not there.
         found = {
             s.env_id: (

@@ -157,16 +157,19 @@ class NamespaceBackend:
             for spec in (s for s in specs if s.cluster_ref == ref):
                 # What carries our names but not our owner is, for this environment, not there.
                 owner = env_owner(spec)
-                mine = {k: o for k, o in seen.items() if owner.owns(lbl.meta(o).get("labels"))}
+                labelled = seen.get(lbl.label_value(spec.env_id), {})
+                mine = {k: o for k, o in labelled.items() if owner.owns(lbl.meta(o).get("labels"))}
                 result[spec.env_id] = self._observation(spec, mine)
         return result
 
     @staticmethod
-    def _seen(kube: KubeClient) -> dict[tuple[str, str, str], Obj]:
-        seen: dict[tuple[str, str, str], Obj] = {}
+    def _seen(kube: KubeClient) -> dict[str, dict[tuple[str, str, str], Obj]]:
+        """Every managed object of the cluster, by its env-id label, then (kind, ns, name)."""
+        seen: dict[str, dict[tuple[str, str, str], Obj]] = {}
         for res in (NAMESPACE, RESOURCE_QUOTA, LIMIT_RANGE, ROLE_BINDING):
             for obj in kube.list(res, lbl.MANAGED_SELECTOR):
-                seen[(res.kind, *lbl.key_of(obj))] = obj
+                env_id = str((lbl.meta(obj).get("labels") or {}).get(lbl.ENV_ID, ""))
+                seen.setdefault(env_id, {})[(res.kind, *lbl.key_of(obj))] = obj
         return seen
 
     def _observation(self, spec: EnvSpec, seen: Mapping[tuple[str, str, str], Any]) -> Observation:

@@ -102,6 +102,10 @@ class FakeKubeApiServer:
         )
         self._state = _State()
         self.faults: KubeFaultProfile | None = None
+        # Seconds every resource request is held before it is handled (a fixed service time,
+        # as a loaded API server's); each connection has its own thread, so held requests
+        # overlap. Set with `set_service_time`.
+        self.service_time = 0.0
         self._state_lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -368,6 +372,21 @@ class FakeKubeApiServer:
         with self._state_lock:
             self.faults = profile if rate > 0 else None
         return profile
+
+    def set_service_time(self, seconds: float, *, schema_validation: bool = True) -> None:
+        """Hold every later resource request `seconds` before handling it, and check written
+        objects against their schema only when `schema_validation` (benches turn it off so
+        the fixed service time is the server's whole cost)."""
+        if seconds < 0:
+            raise ValueError(f"service time must be 0 or more seconds, got {seconds}")
+        self.service_time = seconds
+        self.store.schema_validation = schema_validation
+
+    def hold(self, request: RecordedRequest) -> None:
+        """Wait the service time before a resource request (never a health check); a stop
+        cuts the wait short."""
+        if self.service_time > 0 and faultable(request):
+            self._stopping.wait(self.service_time)
 
     def pick_fault(self, method: str, request: RecordedRequest) -> Plan | None:
         """The random fault for this request, if faults are on and one is drawn."""

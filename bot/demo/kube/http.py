@@ -217,6 +217,7 @@ class Handler(BaseHTTPRequestHandler):
             )
             return
         injected = self.fake._record(request)
+        self.fake.hold(request)
         if injected is not None:
             details: Json = {}
             headers: dict[str, str] = {}

@@ -141,6 +141,9 @@ class Store:
         self.rv = 0
         self.events: list[Event] = []
         self.lenient_strategic_merge = lenient_strategic_merge
+        # Off only for benches that model the server's cost as a fixed service time: objects
+        # are then checked for metadata, built-in semantics and CAPI rules, not the schema.
+        self.schema_validation = True
 
     # ---- lookup -------------------------------------------------------------------------
     def resolve(self, group: str, version: str, plural: str) -> ResourceType:
@@ -213,7 +216,9 @@ class Store:
         if unknown and field_validation == "Strict":
             text = ", ".join(f'unknown field "{p}"' for p in unknown)
             raise ApiError(400, "BadRequest", f"strict decoding error: {text}")
-        causes = validate_metadata(rt, obj) + validate_against_schema(rt, version, obj)
+        causes = validate_metadata(rt, obj)
+        if self.schema_validation:
+            causes += validate_against_schema(rt, version, obj)
         causes += builtin_semantics(rt, obj)
         causes += capi_causes(self.data, rt, obj)
         if causes:
