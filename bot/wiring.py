@@ -27,6 +27,7 @@ from bot.environments.reconcile import EnvironmentReconciler
 from bot.environments.reminders import env_reminders
 from bot.environments.service import EnvironmentService
 from bot.jobs import Job, JobRunner, Wakeup
+from bot.lifecycle.escalation import Escalation
 from bot.leader import LeaderElector, choose_leader
 from bot.lifecycle.context import Context
 from bot.lifecycle.reminders import ReminderJob
@@ -114,6 +115,7 @@ def build_runtime(
     cleanup = CloudCleanupJob(ctx, cloud or NoCloud())
     reminders = ReminderJob(ctx, [env_reminders(ctx), access_reminders(ctx)])
     access = AccessService(ctx, views, grants)
+    escalation = Escalation(ctx, [envs.life, access.life])
     routes = {
         ("env", "create"): envs.create,
         ("env", "list"): envs.list,
@@ -170,6 +172,7 @@ def build_runtime(
                 grants.timeout_due,
                 next_due=grants.timeout_next_due,
             ),
+            Job("escalation", every_expiry, escalation.run, next_due=escalation.next_due),
             Job("cloud-cleanup", every_reconcile, cleanup.run, next_due=cleanup.next_due),
             Job(
                 "reminders",

@@ -12,6 +12,7 @@ from bot.db.models import AccessRequest
 from bot.domain.durations import format_duration
 from bot.domain.kubectl import Target
 from bot.domain.states import AccessState
+from bot.lifecycle.approval_view import decided_blocks, pending_blocks
 from bot.lifecycle.kubectl_help import credentials_blocks, kubectl_blocks
 from bot.lifecycle.render import decision_actions, end_now_confirm
 from bot.policy import Policy
@@ -63,11 +64,11 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
     blocks: list[Block] = [section("\n".join(lines))]
     value = object_value(KIND, req.id)
     if req.state == AccessState.PENDING:
-        blocks.append(
+        blocks += pending_blocks(req.approval, req.workspace) or [
             context(
                 f"Waiting for an owner of {req.workspace} until {slack_time(req.pending_until)}"
             )
-        )
+        ]
         blocks.append(decision_actions(REQUEST_ACTIONS_BLOCK, value))
     elif req.state == AccessState.FAILED:
         blocks.append(context(f"Granting failed: {req.failure}"))
@@ -91,6 +92,7 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
         note = f": {req.decision_note}" if req.decision_note else ""
         when = f" at {slack_time(req.decided_at)}" if req.decided_at else ""
         blocks.append(context(f"{verb} by <@{req.decided_by}>{when}{note}"))
+        blocks += decided_blocks(req.approval)
     return message(
         f"Access request {req.id}: {req.role} in {req.workspace} ({state_word(req, now)})", blocks
     )

@@ -146,6 +146,8 @@ class AccessService(AccessDecisions):
                 attempts=0,
                 failure="",
             )
+            approvers = self.opening.check(req)
+            self.opening.arm(req, approvers, req.pending_until, now)
             self.life.open(
                 s,
                 req,
@@ -158,6 +160,7 @@ class AccessService(AccessDecisions):
                 reason=req.reason,
             )
             self.life.post_card(s, req, str(ws.approvals_channel), now, user_id)
+            self.opening.notify(s, req, approvers, now)
         return text_message(
             f"Request `{req.id}` for {role} in {workspace} "
             f"({format_duration(parsed)}) went to the owners in "
