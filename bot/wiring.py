@@ -27,9 +27,9 @@ from bot.environments.reconcile import EnvironmentReconciler
 from bot.environments.reminders import env_reminders
 from bot.environments.service import EnvironmentService
 from bot.jobs import Job, JobRunner, Wakeup
-from bot.lifecycle.escalation import Escalation
 from bot.leader import LeaderElector, choose_leader
 from bot.lifecycle.context import Context
+from bot.lifecycle.escalation import Escalation
 from bot.lifecycle.reminders import ReminderJob
 from bot.policy import Policy
 from bot.services.commands import CommandService

@@ -40,9 +40,10 @@ class ApprovalOpening(Generic[T]):
                 else "nobody else can"
             )
             raise UserError(
-                f"this needs {need} from someone other than you, and {can} approve it in "
-                f"{obj.workspace}, escalation included: nobody could ever approve it. Ask an "
-                f"owner of {obj.workspace} to add approvers, or lower `approvals.required`"
+                f"this request could never be approved: it needs {need} from someone other "
+                f"than you, and {can} approve it in {obj.workspace} (escalation included). "
+                f"Ask an owner of {obj.workspace} to add approvers, or to lower "
+                "`approvals.required` in the policy"
             )
         return who
 

@@ -82,12 +82,12 @@ def pending_blocks(raw: Mapping[str, Any] | None, workspace: str) -> list[Block]
     if state is None:
         return []
     still = names(state.eligible - state.voters)
-    who = f"{state.mention} " if state.mention else ""
-    escalated = " (escalated)" if state.escalated else ""
+    who = f"{state.mention} (owners of {workspace})" if state.mention else f"owners of {workspace}"
+    escalated = ", escalated" if state.escalated else ""
     until = f" until {slack_time(state.until)}" if state.until is not None else ""
     return [
         context(count_line(state)),
-        context(f"Waiting for {who}owners of {workspace}{escalated}{until}; may decide: {still}"),
+        context(f"Waiting for {who}{escalated}{until}; may decide: {still}"),
     ]
 
 

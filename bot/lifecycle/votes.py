@@ -24,7 +24,6 @@ from bot.lifecycle.eligible import Approvers
 from bot.lifecycle.moves import Lifecycle
 from bot.lifecycle.workflow import T
 
-
 # The kernel's Approve in a transaction (`Decisions.settle`): session, object id, approver,
 # when, and the `approval` column to write with the new state.
 Approve = Callable[[Session, str, str, datetime, dict[str, Any]], object]
@@ -90,7 +89,7 @@ class Votes(Generic[T]):
                 )
             s.add(ApprovalVote(object_type=kind, object_id=row.id, approver=user_id, at=now))
             s.flush()
-            votes = before + [(user_id, now)]
+            votes = [*before, (user_id, now)]
             counted = {u for u, _ in votes} & who.eligible
             approval = with_votes(row.approval, votes, who)
             if len(counted) >= who.required:
