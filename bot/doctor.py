@@ -16,6 +16,7 @@ from bot.db.revision import code_head, database_revision, missing_sqlite_file, s
 from bot.db.session import make_engine
 from bot.environments.spec import topology_spec
 from bot.errors import BackendError, PermanentError
+from bot.lifecycle.thresholds import threshold_warnings
 from bot.policy import Policy, TopologyCluster, check_policy_file, load_policy
 from bot.settings import (
     Settings,
@@ -24,7 +25,6 @@ from bot.settings import (
     load_settings,
     missing_policy_file,
 )
-from bot.lifecycle.thresholds import threshold_warnings
 from bot.slack.client import make_client, whoami
 from bot.slack.directory import SlackDirectory
 from provisioning.base import EnvSpec
