@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import yaml
@@ -16,7 +15,7 @@ from bot.demo.fake_slack_store import Message
 from bot.policy import Policy, load_policy
 from tests.scenario.conftest import POLICY_PATH, buttons, message_text, wait_for
 from tests.scenario.test_access import World
-from tests.scenario.test_access import world as world  # noqa: F401 - the fixture, shared
+from tests.scenario.test_access import world as world  # the fixture, shared
 
 ADMIN = 'production admin 1h "rotate the certificates"'
 
