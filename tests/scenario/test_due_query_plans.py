@@ -118,7 +118,8 @@ def _env(env_id: str, state: str, now: datetime, **values: Any) -> dict[str, Any
         "kind": "namespace", "backend": "fake", "owner_id": "U0ALICE",
         "owner_email": "alice@example.com", "created_by": "U0ALICE", "state": state,
         "created_at": now, "updated_at": now, "expires_at": now + DAY, "version": 1,
-        "created": True, "remind_at": None, "escalate_at": None, "next_check_at": None, "cloud_cleanup": "done",
+        "created": True, "remind_at": None, "escalate_at": None, "next_check_at": None,
+        "cloud_cleanup": "done",
     }  # fmt: skip
     return row | values
 
@@ -128,7 +129,8 @@ def _grant(req_id: str, state: str, now: datetime, **values: Any) -> dict[str, A
         "id": req_id, "requester_id": "U0ALICE", "subject": "alice@example.com",
         "workspace": "sandbox", "role": "view", "backend": "fake", "duration_s": 3600,
         "reason": "plans", "state": state, "created_at": now, "updated_at": now,
-        "pending_until": now + DAY, "expires_at": None, "remind_at": None, "escalate_at": None, "version": 1,
+        "pending_until": now + DAY, "expires_at": None, "remind_at": None, "escalate_at": None,
+        "version": 1,
     }  # fmt: skip
     return row | values
 
