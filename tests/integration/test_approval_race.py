@@ -132,7 +132,8 @@ def test_two_second_approvals_at_once_activate_exactly_once(
     for req_id, outcomes in results.items():
         won = [o for o in outcomes if o.startswith(f"Approved `{req_id}`")]
         lost = [o for o in outcomes if o.startswith("conflict:")]
-        assert len(won) == 1 and len(lost) == 1, outcomes
+        assert len(won) == 1, outcomes
+        assert len(lost) == 1, outcomes
         assert f"{req_id} was already approved by <@U0" in lost[0]
     _activated_once_each(ids, sessions, backend, jobs)
 
