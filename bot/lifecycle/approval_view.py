@@ -83,7 +83,7 @@ def pending_blocks(raw: Mapping[str, Any] | None, workspace: str) -> list[Block]
         return []
     still = names(state.eligible - state.voters)
     who = f"{state.mention} (owners of {workspace})" if state.mention else f"owners of {workspace}"
-    escalated = ", escalated" if state.escalated else ""
+    escalated = " and, escalated, its escalation group" if state.escalated else ""
     until = f" until {slack_time(state.until)}" if state.until is not None else ""
     return [
         context(count_line(state)),
