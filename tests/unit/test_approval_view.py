@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from slack_sdk.models.blocks import Block
+
 from bot.lifecycle.approval_view import ApprovalState, decided_blocks, pending_blocks
 from bot.lifecycle.eligible import names
 
@@ -11,8 +13,8 @@ AT = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 UNTIL = datetime(2026, 1, 5, 17, 0, tzinfo=UTC)
 
 
-def _texts(blocks: list[object]) -> list[str]:
-    return [b.to_dict()["elements"][0]["text"] for b in blocks]  # type: ignore[attr-defined]
+def _texts(blocks: list[Block]) -> list[str]:
+    return [str(b.to_dict()["elements"][0]["text"]) for b in blocks]
 
 
 def test_one_of_two_names_who_approved_when_and_who_may_still_decide() -> None:
