@@ -16,6 +16,7 @@ from bot.db.revision import code_head, database_revision, missing_sqlite_file, s
 from bot.db.session import make_engine
 from bot.environments.spec import topology_spec
 from bot.errors import BackendError, PermanentError
+from bot.lifecycle.thresholds import threshold_warnings
 from bot.policy import Policy, TopologyCluster, check_policy_file, load_policy
 from bot.settings import (
     Settings,
@@ -25,6 +26,7 @@ from bot.settings import (
     missing_policy_file,
 )
 from bot.slack.client import make_client, whoami
+from bot.slack.directory import SlackDirectory
 from provisioning.base import EnvSpec
 from provisioning.kube.capi import cluster_resource, machine_deployment_resource
 from provisioning.kube.client import KubeClients, KubeConfigError
@@ -295,6 +297,19 @@ def _aws(policy: Policy | None) -> Check:
     return Check("aws", True, "; ".join(seen))
 
 
+def _approvals(settings: Settings, policy: Policy | None) -> Check:
+    """Approval thresholds against the approvers who resolve in Slack (a warning each)."""
+    if policy is None:
+        return Check("approvals", False, "skipped: the policy is invalid")
+    if settings.slack.bot_token is None:
+        return Check("approvals", True, "skipped: no Slack token to resolve the approvers")
+    client = make_client(settings.slack.bot_token.get_secret_value(), settings.slack.api_url)
+    problems = threshold_warnings(policy, SlackDirectory(client))
+    if problems:
+        return Check("approvals", True, "; ".join(problems), warn=True)
+    return Check("approvals", True, "every approval threshold can be met")
+
+
 # What to do when a check fails in a way it does not describe itself.
 _HINTS = {
     "database": "check ENVBOT_DATABASE_URL",
@@ -303,6 +318,7 @@ _HINTS = {
     "admission": "check the policy's clusters and their kubeconfig contexts",
     "clusterclasses": "check the RBAC for clusterclasses",
     "aws": "check envbot's AWS credentials and the workspaces' aws.role_arn",
+    "approvals": "check the bot token's usergroups:read and users:read.email scopes",
 }
 
 
@@ -342,6 +358,7 @@ def iter_checks() -> Iterator[Check]:
         ("admission", lambda: _admission(settings, policy)),
         ("clusterclasses", lambda: _cluster_classes(settings, policy)),
         ("aws", lambda: _aws(policy)),
+        ("approvals", lambda: _approvals(settings, policy)),
     ]
     for name, check in checks:
         yield _guarded(name, check)

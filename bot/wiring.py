@@ -29,6 +29,7 @@ from bot.environments.service import EnvironmentService
 from bot.jobs import Job, JobRunner, Wakeup
 from bot.leader import LeaderElector, choose_leader
 from bot.lifecycle.context import Context
+from bot.lifecycle.escalation import Escalation
 from bot.lifecycle.inflight import InFlight
 from bot.lifecycle.reminders import ReminderJob
 from bot.policy import Policy
@@ -116,6 +117,7 @@ def build_runtime(
     cleanup = CloudCleanupJob(ctx, cloud or NoCloud())
     reminders = ReminderJob(ctx, [env_reminders(ctx), access_reminders(ctx)])
     access = AccessService(ctx, views, grants)
+    escalation = Escalation(ctx, [envs.life, access.life])
     routes = {
         ("env", "create"): envs.create,
         ("env", "list"): envs.list,
@@ -184,6 +186,7 @@ def build_runtime(
                 grants.timeout_due,
                 next_due=grants.timeout_next_due,
             ),
+            Job("escalation", every_expiry, escalation.run, next_due=escalation.next_due),
             Job("cloud-cleanup", every_reconcile, cleanup.run, next_due=cleanup.next_due),
             Job(
                 "break-glass-reviews",

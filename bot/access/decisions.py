@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.access.workflow import ACCESS, EXTENDABLE, grant_limits
 from bot.db.models import AccessRequest
+from bot.lifecycle.approval_open import ApprovalOpening
 from bot.lifecycle.context import Context, WorkflowUseCases
 from bot.lifecycle.decisions import Decision, Decisions, Verdict
 from bot.lifecycle.extension import Extensions
@@ -25,6 +26,7 @@ class AccessDecisions(WorkflowUseCases[AccessRequest]):
         super().__init__(ctx, ACCESS)
         self.views = views
         self.decisions = Decisions(ctx, self.life, self._decided, record_note=True)
+        self.opening = ApprovalOpening(ctx, self.life)
         self.extensions = Extensions(ctx, ACCESS, EXTENDABLE, partial(grant_limits, ctx.policy))
         self.approve, self.deny, self.cancel = (
             self.decisions.approve,

@@ -14,6 +14,7 @@ from bot.db.models import AccessRequest
 from bot.domain.durations import format_duration
 from bot.domain.kubectl import Target
 from bot.domain.states import AccessState
+from bot.lifecycle.approval_view import decided_blocks, pending_blocks
 from bot.lifecycle.kubectl_help import credentials_blocks, kubectl_blocks
 from bot.lifecycle.render import decision_actions, end_now_confirm
 from bot.policy import Policy
@@ -68,11 +69,11 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
     blocks: list[Block] = [section("\n".join(lines))]
     value = object_value(KIND, req.id)
     if req.state == AccessState.PENDING:
-        blocks.append(
+        blocks += pending_blocks(req.approval, req.workspace) or [
             context(
                 f"Waiting for an owner of {req.workspace} until {slack_time(req.pending_until)}"
             )
-        )
+        ]
         blocks.append(decision_actions(REQUEST_ACTIONS_BLOCK, value))
     elif req.state == AccessState.FAILED:
         blocks.append(context(f"Granting failed: {req.failure}"))
@@ -99,6 +100,7 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
         if req.decided_by.startswith(RULE_PREFIX):
             who = approved_words(req).capitalize()
         blocks.append(context(f"{who}{when}{note}"))
+        blocks += decided_blocks(req.approval)
     return message(
         f"Access request {req.id}: {req.role} in {req.workspace} ({state_word(req, now)})", blocks
     )

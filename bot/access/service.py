@@ -152,6 +152,10 @@ class AccessService(AccessDecisions):
                 attempts=0,
                 failure="",
             )
+            # A rule approves at once: no approvers to find, nobody to notify or escalate to.
+            approvers = None if rule else self.opening.check(req)
+            if approvers is not None:
+                self.opening.arm(req, approvers, req.pending_until, now)
             self.life.open(
                 s,
                 req,
@@ -166,6 +170,8 @@ class AccessService(AccessDecisions):
             if rule:
                 approve_by_rule(self.life, s, req, rule, now)
             self.life.post_card(s, req, str(ws.approvals_channel), now, user_id)
+            if approvers is not None:
+                self.opening.notify(s, req, approvers, now)
         if rule:
             self.ctx.wake.wake()
             return text_message(

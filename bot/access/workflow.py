@@ -11,10 +11,20 @@ from bot.domain.states import ACCESS_MACHINE, AccessState
 from bot.lifecycle.extension import Limits
 from bot.lifecycle.workflow import Workflow
 from bot.policy import Policy
+from bot.policy.approvals import Approvals
+
+
+def _approvals(policy: Policy, req: AccessRequest) -> Approvals:
+    """Its role's approval settings (its workspace's, when the role is gone)."""
+    ws = policy.workspaces.get(req.workspace)
+    if ws is None:
+        return Approvals()
+    return ws.role_approvals(req.role) if req.role in ws.roles else ws.approvals
+
 
 ACCESS = Workflow(
     KIND, AccessRequest, ACCESS_MACHINE, render.request_card, render.plain_state,
-    "access request", "/access list", "the grant is being applied",
+    "access request", "/access list", "the grant is being applied", approvals=_approvals,
 )  # fmt: skip
 
 

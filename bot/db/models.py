@@ -88,15 +88,22 @@ class Tracked:
     label: Mapped[str]
     requester_id: Mapped[str]
     holder_id: Mapped[str]
+    # N of M approvals (bot/lifecycle/votes.py): what the card shows of them, when the request
+    # escalates if nobody decided (None: never, or done), and when it did.
+    approval: Mapped[dict[str, Any]]
+    escalate_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
 
 
-def _due_indexes(table: str) -> tuple[Index, Index, Index]:
+def _due_indexes(table: str) -> tuple[Index, Index, Index, Index]:
     """The jobs' queries on every workflow table: by state and expiry, by state and next
-    check, by state and next reminder (tests/scenario/test_due_query_plans.py checks them)."""
+    check, by state and next reminder, by state and escalation
+    (tests/scenario/test_due_query_plans.py checks them)."""
     return (
         Index(f"ix_{table}_state_expires_at", "state", "expires_at"),
         Index(f"ix_{table}_state_next_check_at", "state", "next_check_at"),
         Index(f"ix_{table}_state_remind_at", "state", "remind_at"),
+        Index(f"ix_{table}_state_escalate_at", "state", "escalate_at"),
     )
 
 
@@ -183,6 +190,11 @@ class Environment(Tracked, Base):
     # When the reminders job next has something to do for it (None: nothing before its expiry
     # changes); every change of `expires_at` sets it to REMIND_NOW.
     remind_at: Mapped[datetime | None]
+    # N of M approvals: the card's view of them (bot/lifecycle/approval_view.py), when an
+    # undecided request escalates (None: never, or done) and when it did.
+    approval: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    escalate_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     label: Mapped[str] = synonym("name")
     requester_id: Mapped[str] = synonym("created_by")
@@ -236,6 +248,11 @@ class AccessRequest(Tracked, Base):
     review_next_at: Mapped[datetime | None]
     reviewed_by: Mapped[str] = mapped_column(String(32), default="", server_default="")
     reviewed_at: Mapped[datetime | None]
+    # N of M approvals: the card's view of them (bot/lifecycle/approval_view.py), when an
+    # undecided request escalates (None: never, or done) and when it did.
+    approval: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    escalate_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     label: Mapped[str] = synonym("id")
     holder_id: Mapped[str] = synonym("requester_id")
@@ -256,6 +273,20 @@ def rearm_reminders_on_expiry_change(model: Any) -> None:
 
 rearm_reminders_on_expiry_change(Environment)
 rearm_reminders_on_expiry_change(AccessRequest)
+
+
+class ApprovalVote(Base):
+    """One approver's Approve on a pending object; unique per object and approver, so a
+    double click or a second approval by the same person is refused by the database too."""
+
+    __tablename__ = "approval_votes"
+    __table_args__ = (UniqueConstraint("object_type", "object_id", "approver"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    object_type: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[str] = mapped_column(String(16))
+    approver: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
 
 
 class Event(Base):
@@ -350,6 +381,7 @@ class Install(Base):
 
 __all__ = [
     "AccessRequest",
+    "ApprovalVote",
     "Base",
     "Environment",
     "Event",

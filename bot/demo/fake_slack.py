@@ -146,6 +146,13 @@ class FakeSlack(WhatUsersSee):
             raise KeyError(f"no user group {handle!r}")
         return group.id
 
+    def usergroup_handle(self, group_id: str) -> str:
+        """The handle of a user group by id (the id itself if unknown), as Slack shows a
+        `<!subteam^ID>` mention."""
+        with self._lock:
+            group = self._ws.find_usergroup(group_id)
+        return group.handle if group is not None else group_id
+
     def dm_channel_id(self, user: str) -> str:
         """The stable id of the app's DM channel with a user."""
         return self.user(user).dm_channel_id

@@ -44,7 +44,7 @@ class FeedPrinter:
                 self._anchor = (d.channel, d.ts) if d.where.startswith("#") else None
             else:
                 self._anchor = None
-            text = render_delivery(d, self.name)
+            text = render_delivery(d, self.name, self.slack.usergroup_handle)
             if self._anchor is not None and d.where != "thread":
                 self._cards[self._anchor] = text.split("\n")[0].replace(" (updated):", ":", 1)
             out.append(text)
@@ -61,5 +61,6 @@ class FeedPrinter:
         first = render_delivery(
             Delivery(0, DeliveryKind.POST, card.where, card.conversation, card.text, card.blocks),
             self.name,
+            self.slack.usergroup_handle,
         ).split("\n")[0]
         return f"  (thread of {first})"

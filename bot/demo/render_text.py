@@ -9,6 +9,7 @@ from typing import Any
 from bot.demo.fake_slack_store import Delivery, DeliveryKind
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_SUBTEAM = re.compile(r"<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>")  # a user group mention
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
 _DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")  # Slack's date token: its fallback
 _LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
@@ -49,13 +50,17 @@ def blocks_text(blocks: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     return [line for line in lines if line], buttons
 
 
-def render_delivery(d: Delivery, name: Callable[[str], str]) -> str:
-    """One delivery as the demo prints it; thread replies are indented under their card."""
+def render_delivery(
+    d: Delivery, name: Callable[[str], str], group: Callable[[str], str] = str
+) -> str:
+    """One delivery as the demo prints it; thread replies are indented under their card.
+    `name` gives a user's name by id, `group` a user group's handle by id."""
     lines, buttons = blocks_text(d.blocks) if d.blocks else ([d.text], [])
     if d.kind == DeliveryKind.MODAL:
         lines = [d.text, *lines]
     body = "\n".join(lines)
     body = _MENTION.sub(lambda m: "@" + name(m.group(1)), body)
+    body = _SUBTEAM.sub(lambda m: "@" + group(m.group(1)), body)
     body = _LINK.sub(lambda m: m.group(2) or m.group(1), body)
     body = _DATE.sub(r"\1", body)
     body = _BOLD.sub(r"\1", body)

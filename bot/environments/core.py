@@ -18,6 +18,7 @@ from bot.domain.states import ENV_LIVE, EnvEvent, EnvState
 from bot.environments import render
 from bot.environments.workflow import ENVIRONMENTS, EXTENDABLE, env_limits
 from bot.errors import Conflict, NotAllowed, NotFound
+from bot.lifecycle.approval_open import ApprovalOpening
 from bot.lifecycle.context import Context, WorkflowUseCases
 from bot.lifecycle.decisions import Decision, Decisions, Verdict
 from bot.lifecycle.extension import Extensions
@@ -32,6 +33,7 @@ class EnvironmentBase(WorkflowUseCases[Environment]):
         self.channel = channel  # where cards are posted when the command came from elsewhere
         self.views = views
         self.decisions = Decisions(ctx, self.life, self._decided)
+        self.opening = ApprovalOpening(ctx, self.life)
         limits = partial(env_limits, ctx.policy)
         self.extensions = Extensions(ctx, ENVIRONMENTS, EXTENDABLE, limits)
         self.approve, self.deny, self.cancel = (

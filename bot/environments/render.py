@@ -11,6 +11,7 @@ from bot.domain.durations import format_duration
 from bot.domain.kubectl import Target
 from bot.domain.states import EnvState
 from bot.environments import KIND
+from bot.lifecycle.approval_view import decided_blocks, pending_blocks
 from bot.lifecycle.kubectl_help import kubectl_blocks
 from bot.lifecycle.render import decision_actions
 from bot.policy import ClusterRef, Policy
@@ -86,9 +87,11 @@ def env_card(env: Environment, now: datetime) -> Message:
         failed_deleting = env.failed_while == "deleting"
         blocks.append(actions(ENV_ACTIONS_BLOCK, [delete] if failed_deleting else [retry, delete]))
     if env.state == EnvState.PENDING_APPROVAL:
+        blocks += pending_blocks(env.approval, env.workspace)
         blocks.append(decision_actions(ENV_ACTIONS_BLOCK, value))
     if env.decided_by and env.state not in (EnvState.PENDING_APPROVAL,):
         blocks.append(context(f"Decided by <@{env.decided_by}>"))
+        blocks += decided_blocks(env.approval)
     return message(f"{env.name}: {state_word(env.state)}", blocks)
 
 

@@ -108,7 +108,11 @@ class EnvironmentService(EnvironmentChanges):
                     ws = self.policy.workspace(template.workspace)
                     channel = str(ws.approvals_channel)
                     env.next_check_at = now + ws.pending_timeout
+                    approvers = self.opening.check(env)
+                    self.opening.arm(env, approvers, env.next_check_at, now)
                 self.life.post_card(s, env, channel, now, actor.user_id)
+                if template.approval:
+                    self.opening.notify(s, env, approvers, now)
                 if not template.approval:
                     self._phase(s, env, "accepted", now)
         except IntegrityError:

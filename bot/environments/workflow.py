@@ -11,6 +11,7 @@ from bot.environments import KIND, render
 from bot.lifecycle.extension import Limits
 from bot.lifecycle.workflow import Workflow
 from bot.policy import Policy
+from bot.policy.approvals import Approvals
 
 
 def _on_move(env: Environment, before: str, event: str) -> None:
@@ -22,9 +23,18 @@ def _on_move(env: Environment, before: str, event: str) -> None:
         env.failed_while = before.lower()
 
 
+def _approvals(policy: Policy, env: Environment) -> Approvals:
+    """Its template's approval settings (its workspace's, when the template is gone)."""
+    template = policy.templates.get(env.template)
+    if template is not None and template.workspace in policy.workspaces:
+        return policy.template_approvals(env.template)
+    ws = policy.workspaces.get(env.workspace)
+    return ws.approvals if ws is not None else Approvals()
+
+
 ENVIRONMENTS = Workflow(
     KIND, Environment, ENV_MACHINE, render.env_card, render.env_state_word, "environment",
-    "/env list", "provisioning starts now", on_move=_on_move,
+    "/env list", "provisioning starts now", on_move=_on_move, approvals=_approvals,
 )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.lifecycle.workflow import T, Workflow
@@ -48,21 +48,28 @@ class HomeList(Generic[T]):
             ).all()
         )
 
-    def waiting(self, s: Session, user_id: str, owned: list[str], limit: int) -> Sequence[T]:
-        """What waits for this user's decision: pending in a workspace they own, not theirs."""
+    def waiting(
+        self,
+        s: Session,
+        user_id: str,
+        owned: list[str],
+        limit: int,
+        may_decide: Callable[[T], bool] = lambda obj: True,
+    ) -> Sequence[T]:
+        """What waits for this user's decision: pending, not theirs, in a workspace they own or
+        escalated, and (`may_decide`) where they are an eligible approver who has not voted."""
         model: Any = self.workflow.model
-        return list(
-            s.scalars(
-                select(model)
-                .where(
-                    model.workspace.in_(owned),
-                    model.state == self.workflow.machine.pending,
-                    model.requester_id != user_id,
-                )
-                .order_by(model.created_at)
-                .limit(limit)
-            ).all()
-        )
+        found = s.scalars(
+            select(model)
+            .where(
+                or_(model.workspace.in_(owned), model.escalated_at.is_not(None)),
+                model.state == self.workflow.machine.pending,
+                model.requester_id != user_id,
+            )
+            .order_by(model.created_at)
+            .limit(limit * 4)  # room for the ones `may_decide` leaves out
+        ).all()
+        return [obj for obj in found if may_decide(obj)][:limit]
 
 
 @dataclass(frozen=True)

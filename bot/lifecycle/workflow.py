@@ -14,6 +14,8 @@ from typing import Generic, TypeVar
 
 from bot.db.models import Tracked
 from bot.domain.states import Machine
+from bot.policy import Policy
+from bot.policy.approvals import Approvals
 from bot.slack.blocks import Message
 
 T = TypeVar("T", bound=Tracked)
@@ -21,6 +23,12 @@ T = TypeVar("T", bound=Tracked)
 
 def _unchanged(obj: object, before: str, event: str) -> None:
     """The default `on_move`: a move changes nothing but the state."""
+
+
+def _workspace_approvals(policy: Policy, obj: Tracked) -> Approvals:
+    """The default `approvals`: the object's workspace's (one owner, when it is gone)."""
+    ws = policy.workspaces.get(obj.workspace)
+    return ws.approvals if ws is not None else Approvals()
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class Workflow(Generic[T]):
         listing: the command that lists them ("/env list").
         next_step: what an approval starts, in words ("provisioning starts now").
         on_move: extra column changes a move makes (obj, state before, event).
+        approvals: the approval settings that apply to an object (its role's, its template's).
     """
 
     kind: str
@@ -48,6 +57,7 @@ class Workflow(Generic[T]):
     listing: str
     next_step: str
     on_move: Callable[[T, str, str], None] = _unchanged
+    approvals: Callable[[Policy, T], Approvals] = _workspace_approvals
 
     def missing(self, obj_id: str) -> str:
         """What to say when a command or button names no such object."""

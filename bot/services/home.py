@@ -4,9 +4,12 @@ for my approval) and publishes them as `home_blocks` renders them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
+from bot.lifecycle.approval_view import ApprovalState
 from bot.lifecycle.context import Context, UseCases
+from bot.lifecycle.eligible import approvers
 from bot.lifecycle.home import HomeList, HomeRows
 from bot.services.home_blocks import home_tab
 from bot.slack.ports import ViewOpener
@@ -33,7 +36,16 @@ class HomeService(UseCases):
         with self.sessions() as s:
             return [
                 HomeRows(
-                    src, src.mine(s, user_id, PER_LIST), src.waiting(s, user_id, owned, PER_LIST)
+                    src,
+                    src.mine(s, user_id, PER_LIST),
+                    src.waiting(s, user_id, owned, PER_LIST, partial(self._decides, src, user_id)),
                 )
                 for src in self.lists
             ]
+
+    def _decides(self, src: HomeList[Any], user_id: str, obj: Any) -> bool:
+        """Whether `user_id` may still approve `obj`: eligible now, and not voted yet."""
+        view = ApprovalState.of(obj.approval)
+        if view is not None and user_id in view.voters:
+            return False
+        return user_id in approvers(self.policy, self.directory, src.workflow, obj).eligible

@@ -105,6 +105,11 @@ class SlackDirectory:
 
         return self._cached(f"group:{handle}", load)
 
+    def group_id(self, handle: str) -> str | None:
+        """The id of user group `@handle` (usergroups.list, cached)."""
+        groups = self._cached("groups", self._load_groups)
+        return groups.get(handle.removeprefix("@").lower())
+
     def posts_in(self, channel_id: str) -> bool:
         """Whether the bot is a member of a channel (DMs always; True if Slack cannot tell)."""
         if not channel_id.startswith(("C", "G")):

@@ -35,6 +35,10 @@ class Directory(Protocol):
         """Whether the bot can post in this channel (it was invited); True when unsure."""
         ...
 
+    def group_id(self, handle: str) -> str | None:
+        """The id (S…) of the user group `@handle`, to mention it; None when Slack has none."""
+        ...
+
 
 class ViewOpener(Protocol):
     """Opens a modal for a trigger_id (views.open); only inside the 3 s the trigger lives."""

@@ -12,7 +12,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Integer, MetaData, String, Text
+from sqlalchemy import JSON, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, synonym
 
 from bot.db.models import Tracked, rearm_reminders_on_expiry_change
@@ -49,6 +49,9 @@ class Sleep(Tracked, SleepBase):
     failure: Mapped[str] = mapped_column(Text, default="")
     drift: Mapped[str] = mapped_column(Text, default="")
     drift_count: Mapped[int] = mapped_column(Integer, default=0)
+    approval: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # N of M's card view
+    escalate_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     label: Mapped[str] = synonym("id")
     requester_id: Mapped[str] = synonym("asked_by")

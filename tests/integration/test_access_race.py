@@ -46,6 +46,9 @@ class Directory:
     def posts_in(self, channel_id: str) -> bool:
         return True
 
+    def group_id(self, handle: str) -> str | None:
+        return None
+
 
 class NoViews:
     def open_view(self, trigger_id: str, view: dict[str, object]) -> None:

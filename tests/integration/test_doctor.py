@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,8 @@ def test_all_green_after_migrate(env) -> None:
     assert checks["clusterclasses"].detail == (
         "variables fit the ClusterClass of prod-cluster (aws-quick-start)"
     )
+    assert not checks["approvals"].warn
+    assert checks["approvals"].detail == "every approval threshold can be met"
     assert (
         "sandbox: arn:aws:sts::123456789012:user/moto as "
         "arn:aws:sts::123456789012:assumed-role/envbot/envbot;" in checks["aws"].detail
@@ -175,3 +178,35 @@ def test_an_unreachable_target_cluster_fails_the_check(
     assert not admission.ok
     assert admission.detail.startswith("cannot read /version of shared-dev: ")
     assert admission.detail.endswith("check its context `shared-dev` in ENVBOT_KUBECONFIG")
+
+
+def test_warns_when_a_threshold_is_higher_than_the_approvers_who_resolve(
+    env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setup: production admin needs 4 (carol, erin and, on escalation, bob: 3 resolve) and
+    # prod-cluster needs 3 (reachable only once @platform-leads is escalated to)
+    migrate.upgrade(env[0])
+    policy = yaml.safe_load((ROOT / "examples" / "policy.yaml").read_text(encoding="utf-8"))
+    policy["workspaces"]["production"]["roles"]["admin"]["approvals"] = {"required": 4}
+    policy["templates"]["prod-cluster"]["approvals"] = {"required": 3}
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy), encoding="utf-8")
+    shutil.copytree(ROOT / "examples" / "templates", tmp_path / "templates")
+    monkeypatch.setenv("ENVBOT_POLICY_FILE", str(path))
+
+    # execution
+    checks = {c.name: c for c in run_checks()}
+
+    # validating: warnings, not failures; each names the key and who resolves
+    approvals = checks["approvals"]
+    assert approvals.ok
+    assert approvals.warn
+    assert (
+        "workspaces.production.roles.admin: approvals.required is 4 but only 3 approver(s) "
+        "resolve (<@U0BOB>, <@U0CAROL>, <@U0ERIN>): every request will be refused"
+    ) in approvals.detail
+    assert (
+        "templates.prod-cluster: approvals.required is 3 but production has 2 owner(s) "
+        "(<@U0CAROL>, <@U0ERIN>): no request is approved before it escalates"
+    ) in approvals.detail
+    assert "roles.view" not in approvals.detail

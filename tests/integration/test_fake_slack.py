@@ -88,11 +88,13 @@ def test_seeded_demo_workspace(fake: FakeSlack, client: WebClient) -> None:
     assert by_handle["engineering"]["users"] == ["U0ALICE", "U0BOB", "U0CAROL", "U0DAVE"]
     assert by_handle["sandbox-owners"]["users"] == ["U0BOB"]
     assert by_handle["production-owners"]["users"] == ["U0CAROL", "U0ERIN"]
-    assert by_handle["oncall"]["users"] == ["U0DAVE"]
+    assert by_handle["oncall"] == by_handle["oncall"] | {"id": "S0ONCALL", "users": ["U0DAVE"]}
+    assert by_handle["platform-leads"]["id"] == "S0PLATFORMLEADS"
     assert by_handle["platform-leads"]["users"] == ["U0BOB"]
     assert by_handle["production-owners"]["id"] == fake.usergroup_id("production-owners")
     assert all(g["id"].startswith("S") for g in groups)
     assert fake.user("carol").email == "carol@example.com"
+    assert (fake.user("erin").email, fake.user("erin").tz) == ("erin@example.com", "UTC")
 
 
 def test_auth_test_returns_bot_identity(fake: FakeSlack, client: WebClient) -> None:

@@ -92,6 +92,7 @@ def test_doctor_prints_a_line_for_each_failure_and_no_traceback(
         "admission",
         "clusterclasses",
         "aws",
+        "approvals",
     ]
     assert lines["settings"] == "✓ settings: loaded"
     assert lines["policy"] == (
@@ -110,6 +111,7 @@ def test_doctor_prints_a_line_for_each_failure_and_no_traceback(
     )
     assert lines["slack"].endswith("check the network (or proxy) and ENVBOT_SLACK__API_URL")
     assert lines["aws"] == "✗ aws: skipped: the policy is invalid"
+    assert lines["approvals"] == "✗ approvals: skipped: the policy is invalid"
 
 
 def test_doctor_says_which_setting_is_bad(base_env: dict[str, str]) -> None:

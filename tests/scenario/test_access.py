@@ -324,18 +324,20 @@ def test_revoking_one_of_two_overlapping_grants_keeps_the_other(world: World) ->
 
 
 def test_non_owner_and_self_approval_are_refused(world: World) -> None:
-    # setup
+    # setup: carol and erin own production, bob alone owns sandbox
     by_alice = world.request("alice", 'sandbox view 1d "read the logs"')
-    by_bob = world.request("bob", 'sandbox admin 4h "try an upgrade"')
+    by_carol = world.request("carol", 'production admin 2h "check the release"')
 
     # execution
     dave = world.http.press("dave", world.card(by_alice), "approve")
-    bob_self = world.http.press("bob", world.card(by_bob), "approve")
+    carol_self = world.http.press("carol", world.card(by_carol), "approve")
+    bob_alone = world.http.ask("bob", "/access", 'request sandbox admin 4h "try an upgrade"')
 
-    # validating
+    # validating: bob's own request could never be approved by anyone, so it is refused at once
     assert "only owners of sandbox can approve" in dave
-    assert "you cannot approve your own request, even as an owner" in bob_self
-    assert world.requests() == sorted([(by_alice, "PENDING"), (by_bob, "PENDING")])
+    assert "you cannot approve your own request, even as an owner" in carol_self
+    assert "nobody else can approve it in sandbox" in bob_alone
+    assert world.requests() == sorted([(by_alice, "PENDING"), (by_carol, "PENDING")])
     assert world.backend.calls == []
 
 

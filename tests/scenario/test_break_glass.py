@@ -51,6 +51,11 @@ def escalating(policy: Policy) -> Policy:
     )
 
 
+def no_escalation(policy: Policy) -> Policy:
+    """Production with no escalation group: the owners are pinged instead."""
+    return _production(policy, approvals=Approvals())
+
+
 def owners_may_break(policy: Policy) -> Policy:
     """Production where its owners may break the glass too."""
     glass = BreakGlass.model_validate(
@@ -300,7 +305,10 @@ def test_the_one_who_broke_the_glass_never_reviews_it(world: World) -> None:
 
 @pytest.mark.parametrize(
     ("policy", "pinged", "named"),
-    [(escalating, ["bob"], "@platform-leads"), (None, ["carol", "erin"], "@production-owners")],
+    [
+        (escalating, ["bob"], "@platform-leads"),
+        (no_escalation, ["carol", "erin"], "@production-owners"),
+    ],
     indirect=["policy"],
     ids=["escalate-to", "no-escalate-to-owners"],
 )

@@ -36,6 +36,7 @@ EXPECTED = {
     "access-timeouts": {"ix_access_requests_state_pending_until"},
     "cloud-cleanup": {"ix_environments_state_next_check_at"},
     "break-glass-reviews": {"ix_access_requests_review_next_at"},
+    "escalation": {"ix_environments_state_escalate_at", "ix_access_requests_state_escalate_at"},
     "reminders": {"ix_environments_state_remind_at", "ix_access_requests_state_remind_at"},
     # they watch every live object (READY and ACTIVE too: drift), by state: any index on state
     "reconcile": {
@@ -43,12 +44,14 @@ EXPECTED = {
         "ix_environments_state_expires_at",
         "ix_environments_state_next_check_at",
         "ix_environments_state_remind_at",
+        "ix_environments_state_escalate_at",
     },
     "access-reconcile": {
         "ix_access_requests_state_pending_until",
         "ix_access_requests_state_expires_at",
         "ix_access_requests_state_next_check_at",
         "ix_access_requests_state_remind_at",
+        "ix_access_requests_state_escalate_at",
     },
     "outbox": {"ix_outbox_status_due_at"},
     "retention": {"ix_outbox_status_created_at", "ix_inbound_received_at", "ix_events_at"},
@@ -116,7 +119,8 @@ def _env(env_id: str, state: str, now: datetime, **values: Any) -> dict[str, Any
         "kind": "namespace", "backend": "fake", "owner_id": "U0ALICE",
         "owner_email": "alice@example.com", "created_by": "U0ALICE", "state": state,
         "created_at": now, "updated_at": now, "expires_at": now + DAY, "version": 1,
-        "created": True, "remind_at": None, "next_check_at": None, "cloud_cleanup": "done",
+        "created": True, "remind_at": None, "escalate_at": None, "next_check_at": None,
+        "cloud_cleanup": "done",
     }  # fmt: skip
     return row | values
 
@@ -126,7 +130,8 @@ def _grant(req_id: str, state: str, now: datetime, **values: Any) -> dict[str, A
         "id": req_id, "requester_id": "U0ALICE", "subject": "alice@example.com",
         "workspace": "sandbox", "role": "view", "backend": "fake", "duration_s": 3600,
         "reason": "plans", "state": state, "created_at": now, "updated_at": now,
-        "pending_until": now + DAY, "expires_at": None, "remind_at": None, "version": 1,
+        "pending_until": now + DAY, "expires_at": None, "remind_at": None, "escalate_at": None,
+        "version": 1,
     }  # fmt: skip
     return row | values
 
@@ -150,9 +155,11 @@ def _seed(engine: Engine, now: datetime) -> None:
         _env("eexp", "READY", now, expires_at=now - hour),
         _env("erem", "READY", now, expires_at=now + hour / 2, remind_at=now - hour),
         _env("epen", "PENDING_APPROVAL", now, next_check_at=now - hour),
+        _env("eesc", "PENDING_APPROVAL", now, next_check_at=now + DAY, escalate_at=now - hour),
     ]
     grants = [
         _grant("gpen", "PENDING", now, pending_until=now - hour),
+        _grant("gesc", "PENDING", now, escalate_at=now - hour),
         _grant("gexp", "ACTIVE", now, pending_until=now - DAY, expires_at=now - hour),
         _grant(
             "gbrk",
@@ -168,13 +175,13 @@ def _seed(engine: Engine, now: datetime) -> None:
         other = {"backend": "elsewhere", "expires_at": later}
         envs += [
             _env(f"r{i}", "READY", now, remind_at=later - DAY / 2, **other),
-            _env(f"p{i}", "PENDING_APPROVAL", now, next_check_at=later, **other),
+            _env(f"p{i}", "PENDING_APPROVAL", now, next_check_at=later, escalate_at=later, **other),
             *(_env(f"d{i}-{k}", "DELETED", now, **other) for k in range(HISTORY)),
             _env(f"c{i}", "DELETED", now, kind="cluster", next_check_at=later, **other),
         ]
         grants += [
             _grant(f"a{i}", "ACTIVE", now, remind_at=later - DAY / 2, **other),
-            _grant(f"q{i}", "PENDING", now, pending_until=later, **other),
+            _grant(f"q{i}", "PENDING", now, pending_until=later, escalate_at=later, **other),
             *(_grant(f"x{i}-{k}", "EXPIRED", now, **other) for k in range(HISTORY)),
         ]
     outbox = [
