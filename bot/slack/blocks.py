@@ -121,8 +121,19 @@ def actions(block_id: str, buttons: Sequence[ButtonElement]) -> ActionsBlock:
 
 
 def text_message(text: str) -> Message:
-    """A plain answer, as one section so long text is cut cleanly."""
-    return message(text, [section(text)])
+    """A plain answer, as one section so long text is cut cleanly.
+
+    Every thread reply and DM a sweep queues is one of these, so it is written out directly:
+    the same dict, key for key and in order, that `message(text, [section(text)])` builds
+    through slack_sdk's models (tests/unit/test_blocks_fast.py compares them), without
+    building and validating three model objects per message. Its one limit, the section's
+    3000 characters, is `truncate`'s; an empty text, which Slack refuses in a section, still
+    goes through the models.
+    """
+    if not text:
+        return message(text, [section(text)])
+    cut = truncate(text)  # SECTION_LIMIT, the fallback's limit too
+    return {"text": cut, "blocks": [{"text": {"text": cut, "type": "mrkdwn"}, "type": "section"}]}
 
 
 def lines_message(title: str, lines: Sequence[str], footer: str = "") -> Message:
