@@ -1,7 +1,8 @@
 """Pure Block Kit builders and the action ids that builders and handlers share.
 
 This is the only place a block is written. Builders use `slack_sdk.models.blocks`, whose
-`to_dict()` checks Slack's limits, and every text is cut to fit before it gets there.
+validators check Slack's limits (run by `block_json`, which writes what `to_dict()` would),
+and every text is cut to fit before it gets there.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
+
+from bot.slack.block_json import block_json
 
 Message = dict[str, Any]  # {"text": fallback, "blocks": [...]}
 SECTION_LIMIT = 3000
@@ -73,7 +76,7 @@ def message(text: str, blocks: Sequence[Block] = ()) -> Message:
     """A message with a notification fallback `text` and optional blocks."""
     out: Message = {"text": truncate(text, 3000)}
     if blocks:
-        out["blocks"] = [b.to_dict() for b in blocks]
+        out["blocks"] = [block_json(b) for b in blocks]
     return out
 
 
