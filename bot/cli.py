@@ -192,11 +192,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     stop = StopSignal()
     stop.install()
-    scheduler = runtime.jobs.start_background()
     wsgi = make_wsgi_app(
         runtime.app, ready=lambda: not stop.requested and schema_ready(runtime.engine, ready.head)
     )
     server = HttpServer(wsgi, settings.http_host, settings.http_port).start()
+    # The jobs start once the listener answers: readiness does not wait on their threads.
+    scheduler = runtime.jobs.start_background()
     # Health, readiness and metrics stay on HTTP; in Socket Mode Slack's requests come over it.
     close_socket = (
         connect_socket_mode(runtime.app, app_token.get_secret_value()) if app_token else None

@@ -17,7 +17,7 @@ from bot.db.revision import (
     schema_problem,
 )
 from bot.db.session import make_engine
-from bot.policy import Policy, check_policy_file, load_policy
+from bot.policy import Policy, PolicyError, load_policy
 from bot.settings import Settings, missing_policy_file
 
 
@@ -51,14 +51,15 @@ def _policy(settings: Settings) -> Policy:
     missing = missing_policy_file(settings)
     if missing:
         raise StartupError(missing)
-    errors = check_policy_file(settings.policy_file)
-    if errors:
+    try:  # read once: `check_policy_file` and then `load_policy` parsed and validated it twice
+        return load_policy(settings.policy_file)
+    except PolicyError as exc:
+        errors = exc.errors
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise StartupError(
             f"{errors[0]}{more}; set ENVBOT_POLICY_FILE to your policy file and check it with "
             "`envbot policy check`"
-        )
-    return load_policy(settings.policy_file)
+        ) from None
 
 
 def _slack(settings: Settings) -> str:

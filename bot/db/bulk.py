@@ -3,13 +3,16 @@ multi-row INSERT per table, instead of one statement per row.
 
 A batch (`bot.lifecycle.batch`) opens a `Pending` on its session; code that writes asks
 `pending(s)` and hands its write over when there is one, else writes at once. At the end the
-batch flushes the ORM's changes, runs the deferred statements (each as one executemany), then
-the inserts. Any failure rolls the whole batch back; the batch then runs again item by item.
+batch writes its changed versioned rows (`bot.db.versioned`, one executemany per set of
+columns) and flushes the rest of the ORM's changes, runs the deferred statements (a `Together`
+as one statement for all its items, any other as one executemany), then the inserts (one
+executemany per table). Any failure rolls the whole batch back; the batch
+then runs again item by item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +21,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot.db.versioned import write_versioned
+
 KEY = "envbot.bulk"
+
+
+@dataclass(frozen=True)
+class Together:
+    """A statement each item of a batch asks for, run once for all of them: `many` builds
+    the one statement from the list of every item's parameters."""
+
+    many: Callable[[Sequence[dict[str, Any]]], Executable]
 
 
 @dataclass
@@ -28,7 +41,7 @@ class Pending:
 
     rows: list[tuple[Table, bool, dict[str, Any]]] = field(default_factory=list)
     tags: set[object] = field(default_factory=set)  # what `drop` may be asked about
-    later: list[tuple[Executable, dict[str, Any]]] = field(default_factory=list)
+    later: list[tuple[Executable | Together, dict[str, Any]]] = field(default_factory=list)
 
     def add(
         self, table: Table, row: dict[str, Any], *, unique: bool = False, tag: object = None
@@ -37,7 +50,7 @@ class Pending:
         if tag is not None:
             self.tags.add(tag)
 
-    def run_later(self, statement: Executable, params: dict[str, Any]) -> None:
+    def run_later(self, statement: Executable | Together, params: dict[str, Any]) -> None:
         """Run `statement` with `params` at the end, before the inserts (for example the
         delete of what a held row replaces)."""
         self.later.append((statement, params))
@@ -49,9 +62,10 @@ class Pending:
             self.rows = [r for r in self.rows if keep(r[0], r[2])]
 
     def flush(self, s: Session) -> None:
-        """Flush the ORM, run the deferred statements, insert the rows; start empty."""
+        """Write the ORM's changes, run the deferred statements, insert the rows; start empty."""
+        write_versioned(s)
         s.flush()
-        statements: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
+        statements: dict[int, tuple[Executable | Together, list[dict[str, Any]]]] = {}
         for statement, params in self.later:
             statements.setdefault(id(statement), (statement, []))[1].append(params)
         tables: dict[tuple[str, bool], tuple[Table, list[dict[str, Any]]]] = {}
@@ -60,8 +74,13 @@ class Pending:
         self.rows, self.later = [], []
         self.tags.clear()
         for statement, many in statements.values():
-            s.execute(statement, many)
+            if isinstance(statement, Together):
+                s.execute(statement.many(many))
+            else:
+                s.execute(statement, many)
         for (_, unique), (table, rows) in tables.items():
+            # an executemany, which psycopg pipelines: measured faster than multi-row VALUES,
+            # whose long statements psycopg parses again on every call
             s.execute(upsert(s, table) if unique else insert(table), rows)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.bulk import pending
+from bot.db.versioned import changed
 from bot.errors import InvalidTransition, NotFound
 from bot.lifecycle.audit import record
 from bot.lifecycle.batch import chunks, sweep_chunk
@@ -118,7 +119,7 @@ class Lifecycle(Generic[T]):
             s.flush()
             version = obj.version
         else:  # a batch flushes once, at its end, and that flush adds one to the version
-            version = obj.version + 1 if s.is_modified(obj) else obj.version
+            version = obj.version + 1 if changed(obj) else obj.version
         self.notifier.update_card(
             s, now=now, obj=self.ref(obj), version=version, message=self.workflow.card(obj, now)
         )

@@ -1,7 +1,8 @@
 """Pure Block Kit builders and the action ids that builders and handlers share.
 
 This is the only place a block is written. Builders use `slack_sdk.models.blocks`, whose
-`to_dict()` checks Slack's limits, and every text is cut to fit before it gets there.
+validators check Slack's limits (run by `block_json`, which writes what `to_dict()` would),
+and every text is cut to fit before it gets there.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
+
+from bot.slack.block_json import block_json
 
 Message = dict[str, Any]  # {"text": fallback, "blocks": [...]}
 SECTION_LIMIT = 3000
@@ -74,7 +77,7 @@ def message(text: str, blocks: Sequence[Block] = ()) -> Message:
     """A message with a notification fallback `text` and optional blocks."""
     out: Message = {"text": truncate(text, 3000)}
     if blocks:
-        out["blocks"] = [b.to_dict() for b in blocks]
+        out["blocks"] = [block_json(b) for b in blocks]
     return out
 
 
@@ -122,8 +125,19 @@ def actions(block_id: str, buttons: Sequence[ButtonElement]) -> ActionsBlock:
 
 
 def text_message(text: str) -> Message:
-    """A plain answer, as one section so long text is cut cleanly."""
-    return message(text, [section(text)])
+    """A plain answer, as one section so long text is cut cleanly.
+
+    Every thread reply and DM a sweep queues is one of these, so it is written out directly:
+    the same dict, key for key and in order, that `message(text, [section(text)])` builds
+    through slack_sdk's models (tests/unit/test_blocks_fast.py compares them), without
+    building and validating three model objects per message. Its one limit, the section's
+    3000 characters, is `truncate`'s; an empty text, which Slack refuses in a section, still
+    goes through the models.
+    """
+    if not text:
+        return message(text, [section(text)])
+    cut = truncate(text)  # SECTION_LIMIT, the fallback's limit too
+    return {"text": cut, "blocks": [{"text": {"text": cut, "type": "mrkdwn"}, "type": "section"}]}
 
 
 def lines_message(title: str, lines: Sequence[str], footer: str = "") -> Message:

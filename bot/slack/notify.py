@@ -7,13 +7,14 @@ looks the card up in `slack_messages` when it sends, and waits while the card is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Executable, Table, and_, bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
-from bot.db.bulk import pending, upsert
+from bot.db.bulk import Together, pending, upsert
 from bot.db.models import OutboxMessage
 from bot.slack.blocks import Message
 
@@ -26,6 +27,21 @@ _DROP_UPDATES = delete(OUTBOX).where(
     OUTBOX.c.object_type == bindparam("object_type"),
     OUTBOX.c.object_id == bindparam("object_id"),
 )
+
+
+def _drop_updates_of(objs: Sequence[dict[str, Any]]) -> Executable:
+    """A batch's `_DROP_UPDATES`: one DELETE for all its objects (of one workflow, or more)."""
+    ids: dict[str, list[str]] = {}
+    for o in objs:
+        ids.setdefault(o["object_type"], []).append(o["object_id"])
+    return delete(OUTBOX).where(
+        OUTBOX.c.kind == "update",
+        OUTBOX.c.status == "pending",
+        or_(*(and_(OUTBOX.c.object_type == t, OUTBOX.c.object_id.in_(i)) for t, i in ids.items())),
+    )
+
+
+_DROP_ALL_UPDATES = Together(_drop_updates_of)
 
 
 class Notifier:
@@ -63,7 +79,7 @@ class Notifier:
         if held is None:
             s.execute(_DROP_UPDATES, params)
             return
-        held.run_later(_DROP_UPDATES, params)  # a batch: before its inserts
+        held.run_later(_DROP_ALL_UPDATES, params)  # a batch: before its inserts
         held.drop(
             ("update", *obj),
             lambda table, row: (
