@@ -30,6 +30,7 @@ from bot.jobs import Job, JobRunner, Wakeup
 from bot.leader import LeaderElector, choose_leader
 from bot.lifecycle.context import Context
 from bot.lifecycle.reminders import ReminderJob
+from bot.lifecycle.wake import wake_on_outbox_commit
 from bot.policy import Policy
 from bot.services.commands import CommandService
 from bot.services.container import Services
@@ -104,6 +105,7 @@ def build_runtime(
     sessions = make_sessionmaker(engine)
     notifier = Notifier()
     wakeup = Wakeup()
+    wake_on_outbox_commit(sessions, wakeup)  # a DM queued by a listener goes at once
     ctx = Context(policy, clock, sessions, directory, notifier, wakeup, install)
     help_service = HelpService(policy, directory)
     views = SlackViews(client)

@@ -54,7 +54,8 @@ class Services:
         self.wake.wake()
 
     def notify_user(self, user_id: str, message: Message) -> None:
-        """Tell a user something by DM (after a modal closes there is no response_url)."""
+        """Tell a user something by DM (after a modal closes there is no response_url); the
+        commit wakes the drain (`wake_on_outbox_commit`)."""
         now = self.clock.now()
         with self.sessions.begin() as s:
             self.notifier.dm(
