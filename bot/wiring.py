@@ -36,6 +36,7 @@ from bot.services.commands import CommandService
 from bot.services.container import Services
 from bot.services.help import HelpService
 from bot.services.home import HomeService
+from bot.services.offboarding import OffboardingJob
 from bot.services.retention import next_prune, prune
 from bot.settings import JobSettings
 from bot.slack.client import WebClient
@@ -114,6 +115,7 @@ def build_runtime(
     reconciler = EnvironmentReconciler(ctx, env_backends, cloud)
     grants = AccessJobs(ctx, access_backends)
     cleanup = CloudCleanupJob(ctx, cloud or NoCloud())
+    offboarding = OffboardingJob(sessions, clock, grants, envs)
     reminders = ReminderJob(ctx, [env_reminders(ctx), access_reminders(ctx)])
     access = AccessService(ctx, views, grants)
     routes = {
@@ -178,6 +180,13 @@ def build_runtime(
                 timedelta(seconds=intervals.reminder_interval),
                 reminders.run,
                 next_due=reminders.next_due,
+            ),
+            Job(
+                "offboarding",
+                every_reconcile,
+                offboarding.run,
+                on_wake=True,
+                next_due=offboarding.next_due,
             ),
             Job(
                 "reconcile",
