@@ -15,7 +15,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.access.jobs import AccessJobs
@@ -85,7 +85,8 @@ class OffboardingJob:
     def next_due(self, now: datetime) -> datetime | None:
         """When `run` next has work: the earliest due offboarding."""
         with self.sessions() as s:
-            due = s.scalar(select(Offboarding.due_at).order_by(Offboarding.due_at).limit(1))
+            # MIN skips the done rows (due_at NULL), which ORDER BY would put first on SQLite
+            due = s.scalar(select(func.min(Offboarding.due_at)))
             return max(due, now) if due is not None else None
 
     def _one(self, user_id: str) -> bool:
