@@ -196,6 +196,7 @@ def test_a_crash_between_environments_is_resumed_once(
     with pytest.raises(Crash):
         world.runtime.jobs.run_woken()
     at_crash = world.owners()
+    world.runtime.close()  # the dead process's connections end (on PostgreSQL: the jobs' lock)
     restarted = make_runtime()
     _run_all(restarted, world.clock, timedelta(minutes=1))
 
