@@ -27,6 +27,7 @@ from bot.settings import (
 )
 from bot.slack.client import make_client, whoami
 from bot.slack.directory import SlackDirectory
+from bot.slack.scopes import SCOPE_USES, granted_scopes, missing_scopes
 from provisioning.base import EnvSpec
 from provisioning.kube.capi import cluster_resource, machine_deployment_resource
 from provisioning.kube.client import KubeClients, KubeConfigError
@@ -150,6 +151,35 @@ def _slack(settings: Settings) -> Check:
         if who.enterprise_id:
             pin += f" (and ENVBOT_SLACK__ENTERPRISE_ID={who.enterprise_id})"
     return Check("slack", True, f"{mode}, bot @{who.user} in {who.team}{pin}")
+
+
+def _slack_scopes(settings: Settings) -> Check:
+    """The bot token's scopes (auth.test's `x-oauth-scopes`) against those envbot uses."""
+    token = settings.slack.bot_token
+    if token is None:
+        return Check("slack scopes", False, "skipped: ENVBOT_SLACK__BOT_TOKEN is not set")
+    try:
+        granted = granted_scopes(make_client(token.get_secret_value(), settings.slack.api_url))
+    except (OSError, PermanentError) as exc:
+        return Check("slack scopes", False, f"skipped: auth.test failed ({_first_line(exc)})")
+    if granted is None:
+        return Check(
+            "slack scopes",
+            True,
+            "Slack named no scopes (no x-oauth-scopes header); check the app's OAuth & "
+            "Permissions page against manifest.yaml",
+            warn=True,
+        )
+    missing = missing_scopes(granted)
+    if missing:
+        lines = "; ".join(f"{scope} (without it: {use})" for scope, use in missing.items())
+        return Check(
+            "slack scopes",
+            False,
+            f"the bot token lacks {lines}. Add them under OAuth & Permissions (or update the "
+            "app from manifest.yaml) and reinstall the app",
+        )
+    return Check("slack scopes", True, f"the token has all {len(SCOPE_USES)} scopes envbot uses")
 
 
 def _clients(settings: Settings, policy: Policy) -> KubeClients:
@@ -314,6 +344,7 @@ def _approvals(settings: Settings, policy: Policy | None) -> Check:
 _HINTS = {
     "database": "check ENVBOT_DATABASE_URL",
     "slack": "check ENVBOT_SLACK__API_URL and the bot token",
+    "slack scopes": "check the app's OAuth & Permissions page against manifest.yaml",
     "kubernetes": "check ENVBOT_KUBECONFIG / ENVBOT_KUBE_CONTEXT",
     "admission": "check the policy's clusters and their kubeconfig contexts",
     "clusterclasses": "check the RBAC for clusterclasses",
@@ -354,6 +385,7 @@ def iter_checks() -> Iterator[Check]:
     checks: list[tuple[str, Callable[[], Check]]] = [
         ("database", lambda: _database(settings)),
         ("slack", lambda: _slack(settings)),
+        ("slack scopes", lambda: _slack_scopes(settings)),
         ("kubernetes", lambda: _kubernetes(settings, policy)),
         ("admission", lambda: _admission(settings, policy)),
         ("clusterclasses", lambda: _cluster_classes(settings, policy)),

@@ -21,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.domain.clock import ManualClock
 from bot.leader import LeaderElector
+from bot.lifecycle.wake import in_job
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,8 @@ def run_safely(job: Job, leader: LeaderElector | None = None) -> None:
         if leader is not None and not leader.is_leader():
             logger.debug("job %s skipped: another replica leads", job.name)
             return
-        job.run()
+        with in_job():
+            job.run()
     except Exception:  # the job-loop boundary: log and keep the scheduler alive
         logger.exception(
             "job %s failed; it runs again at its next interval", job.name, extra={"job": job.name}

@@ -32,11 +32,13 @@ from bot.lifecycle.context import Context
 from bot.lifecycle.escalation import Escalation
 from bot.lifecycle.inflight import InFlight
 from bot.lifecycle.reminders import ReminderJob
+from bot.lifecycle.wake import wake_on_outbox_commit
 from bot.policy import Policy
 from bot.services.commands import CommandService
 from bot.services.container import Services
 from bot.services.help import HelpService
 from bot.services.home import HomeService
+from bot.services.offboarding import OffboardingJob
 from bot.services.retention import next_prune, prune
 from bot.settings import JobSettings
 from bot.slack.client import WebClient
@@ -106,6 +108,7 @@ def build_runtime(
     sessions = make_sessionmaker(engine)
     notifier = Notifier()
     wakeup = Wakeup()
+    wake_on_outbox_commit(sessions, wakeup)  # a DM queued by a listener goes at once
     ctx = Context(policy, clock, sessions, directory, notifier, wakeup, install)
     help_service = HelpService(policy, directory)
     views = SlackViews(client)
@@ -115,6 +118,7 @@ def build_runtime(
     reconciler = EnvironmentReconciler(ctx, env_backends, cloud, calls=calls)
     grants = AccessJobs(ctx, access_backends)
     cleanup = CloudCleanupJob(ctx, cloud or NoCloud())
+    offboarding = OffboardingJob(sessions, clock, grants, envs)
     reminders = ReminderJob(ctx, [env_reminders(ctx), access_reminders(ctx)])
     access = AccessService(ctx, views, grants)
     escalation = Escalation(ctx, [envs.life, access.life])
@@ -199,6 +203,13 @@ def build_runtime(
                 timedelta(seconds=intervals.reminder_interval),
                 reminders.run,
                 next_due=reminders.next_due,
+            ),
+            Job(
+                "offboarding",
+                every_reconcile,
+                offboarding.run,
+                on_wake=True,
+                next_due=offboarding.next_due,
             ),
             Job(
                 "reconcile",

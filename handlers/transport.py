@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk.web import WebClient
 
 from handlers.edge import EdgeRules, StartResponse, WsgiApp, slack_edge
+from handlers.socket_mode import CheckedSocketModeHandler
 
 __all__ = [
     "SlackApp",
@@ -34,13 +35,17 @@ def slack_wsgi(app: SlackApp) -> WsgiApp:
     return slack_edge(app, app.edge)
 
 
-def run_socket_mode(app: App, app_token: str) -> None:
-    """Receive Slack's requests over a Socket Mode connection; blocks until the process ends."""
-    SocketModeHandler(app, app_token).start()  # type: ignore[no-untyped-call]
+def run_socket_mode(app: SlackApp, app_token: str) -> None:
+    """Receive Slack's requests over a Socket Mode connection, checked as the HTTP edge checks
+    them (`handlers.gate`); blocks until the process ends."""
+    CheckedSocketModeHandler(app, app_token, app.edge).start()  # type: ignore[no-untyped-call]
 
 
-def connect_socket_mode(app: App, app_token: str) -> Callable[[], None]:
-    """Open a Socket Mode connection in the background; returns the function that closes it."""
-    handler = SocketModeHandler(app, app_token)
+def connect_socket_mode(
+    app: SlackApp, app_token: str, web_client: WebClient | None = None
+) -> Callable[[], None]:
+    """Open a checked Socket Mode connection in the background; returns the function that
+    closes it. `web_client` opens the connection (`apps.connections.open`; default the app's)."""
+    handler = CheckedSocketModeHandler(app, app_token, app.edge, web_client=web_client)
     handler.connect()  # type: ignore[no-untyped-call]
     return handler.close

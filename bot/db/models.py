@@ -367,6 +367,22 @@ class InboundKey(Base):
     received_at: Mapped[datetime]
 
 
+class Offboarding(Base):
+    """A deactivated user whose grants and environments are being handed back: committed when
+    Slack says so, worked off by the offboarding job until `done_at` (a crash or a Slack fault
+    midway leaves it due, and the next run goes on from where the last one stopped)."""
+
+    __tablename__ = "offboardings"
+    __table_args__ = (Index("ix_offboardings_due_at", "due_at"),)
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    requested_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]  # None once done
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
 class Install(Base):
     """This install's identity, one row written once by `envbot migrate`: its id labels every
     object envbot writes, so two installs sharing a cluster never touch each other's."""
@@ -387,6 +403,7 @@ __all__ = [
     "Event",
     "InboundKey",
     "Install",
+    "Offboarding",
     "OutboxMessage",
     "SlackMessage",
     "new_id",

@@ -16,6 +16,8 @@ import secrets
 import socket
 import tempfile
 import threading
+import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -322,7 +324,8 @@ class World:
             f"  world file        {self.world_file}",
             f"  settings          {self.env_file}  (set -a; . it; set +a; envbot doctor)",
             "",
-            "Send a signed slash command from another terminal:",
+            "Once `envbot serve` says it is listening, send a signed slash command from another",
+            "terminal:",
             f"  export ENVBOT_DEMO_WORLD={self.world_file}",
             "  envbot demo send '/env create sandbox' --as alice",
             f"  kubectl --kubeconfig {self.kubeconfig} get clusters.cluster.x-k8s.io -A",
@@ -333,3 +336,22 @@ class World:
         ]
         self.out.write("\n".join(lines) + "\n")
         self.out.flush()
+        # serve migrates and wires itself after this banner (seconds on a busy machine): say
+        # when it answers, so nobody's first command meets a refused connection
+        thread = threading.Thread(target=self._say_when_listening, name="world-ready", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _say_when_listening(self, timeout: float = 600.0) -> None:
+        health = self.events_url.replace("/slack/events", "/healthz")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._stop.is_set():
+            try:
+                with urllib.request.urlopen(health, timeout=2) as answer:  # noqa: S310 - loopback
+                    if answer.status == 200:
+                        self.out.write(f"envbot serve is listening at {self.events_url}\n")
+                        self.out.flush()
+                        return
+            except OSError:  # refused while serve starts; urllib's URLError is an OSError
+                pass
+            self._stop.wait(0.2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import select
@@ -11,9 +12,13 @@ from bot.db.models import Environment
 from bot.domain.states import ENV_LIVE
 from bot.environments.core import EnvironmentBase
 from bot.environments.workflow import ENVIRONMENTS
+from bot.errors import NotFound, TemporaryError
 from bot.lifecycle.moves import SYSTEM
 from bot.lifecycle.render import deny_modal
 from bot.slack.blocks import Message
+from bot.slack.ports import UserInfo
+
+logger = logging.getLogger(__name__)
 
 
 class EnvironmentApprovals(EnvironmentBase):
@@ -45,38 +50,71 @@ class EnvironmentApprovals(EnvironmentBase):
         self.life.refresh(s, env, now)
         return old
 
-    def offboard(self, user_id: str) -> int:
-        """Hand a deactivated user's environments to their workspaces' owners, and tell them."""
-        now = self.clock.now()
+    def offboard(self, user_id: str) -> list[str]:
+        """Hand a deactivated user's live environments to their workspaces' owners, and tell
+        them; each environment in its own transaction, once (one no longer theirs is skipped).
+
+        Run by the offboarding job (`bot.services.offboarding`) until nothing is left: a Slack
+        lookup that fails leaves that environment for the next run and goes on with the others.
+
+        Returns:
+            Why each environment left for a later run was left (empty when all are done).
+        """
         with self.sessions() as s:
-            envs = s.scalars(
-                select(Environment).where(
-                    Environment.owner_id == user_id, Environment.state.in_(list(ENV_LIVE))
-                )
+            env_ids = s.scalars(
+                select(Environment.id)
+                .where(Environment.owner_id == user_id, Environment.state.in_(list(ENV_LIVE)))
+                .order_by(Environment.created_at, Environment.id)
             ).all()
-        for env in envs:
-            owners = sorted(self.owners_of(env.workspace) - {user_id})
-            if not owners:
-                continue
-            heir = self.directory.user(owners[0])
-            with self.sessions.begin() as s:
-                row = self.life.locked(s, env.id)
-                self.hand_over(s, row, (heir.id, heir.email), SYSTEM, now, action="offboard")
-                self.life.thread(
+        left: list[str] = []
+        for env_id in env_ids:
+            try:
+                self._offboard_one(env_id, user_id)
+            except TemporaryError as exc:
+                logger.info("offboarding %s: %s left for the next run: %s", user_id, env_id, exc)
+                left.append(f"{env_id}: {exc}")
+        return left
+
+    def _offboard_one(self, env_id: str, user_id: str) -> None:
+        env = self.life.get(self.sessions, env_id)
+        if env is None or env.owner_id != user_id:
+            return
+        owners = sorted(self.owners_of(env.workspace) - {user_id})  # Slack: may be temporary
+        if not owners:
+            return
+        heir = self._heir(owners)
+        if heir is None:
+            logger.warning("offboarding %s: no owner of %s is in Slack", user_id, env.workspace)
+            return
+        now = self.clock.now()
+        with self.sessions.begin() as s:
+            row = self.life.locked(s, env_id)
+            if row.owner_id != user_id or row.state not in ENV_LIVE:
+                return  # handed over by an earlier run (or ended) meanwhile
+            self.hand_over(s, row, (heir.id, heir.email), SYSTEM, now, action="offboard")
+            self.life.thread(
+                s,
+                row,
+                f"offboard:{user_id}",
+                now,
+                f"<@{user_id}> was deactivated; <@{heir.id}> owns it now",
+            )
+            for owner in owners:
+                self.life.dm(
                     s,
-                    row,
-                    f"offboard:{user_id}",
+                    owner,
+                    f"offboard:{row.id}",
                     now,
-                    f"<@{user_id}> was deactivated; <@{heir.id}> owns it now",
+                    f"<@{user_id}> was deactivated. Their environment "
+                    f"`{row.name}` in {row.workspace} now belongs to "
+                    f"<@{heir.id}>; extend or delete it as you see fit.",
                 )
-                for owner in owners:
-                    self.life.dm(
-                        s,
-                        owner,
-                        f"offboard:{env.id}",
-                        now,
-                        f"<@{user_id}> was deactivated. Their environment "
-                        f"`{env.name}` in {env.workspace} now belongs to "
-                        f"<@{heir.id}>; extend or delete it as you see fit.",
-                    )
-        return len(envs)
+
+    def _heir(self, owners: list[str]) -> UserInfo | None:
+        """The first owner Slack knows (a lookup that fails for now raises TemporaryError)."""
+        for owner in owners:
+            try:
+                return self.directory.user(owner)
+            except NotFound:
+                continue
+        return None

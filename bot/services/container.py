@@ -13,6 +13,7 @@ from bot.domain.clock import Clock
 from bot.environments.service import EnvironmentService
 from bot.lifecycle.wake import NoWake, Wake
 from bot.policy import Policy
+from bot.services import offboarding
 from bot.services.commands import CommandService
 from bot.services.help import HelpService
 from bot.services.home import HomeService
@@ -54,7 +55,8 @@ class Services:
         self.wake.wake()
 
     def notify_user(self, user_id: str, message: Message) -> None:
-        """Tell a user something by DM (after a modal closes there is no response_url)."""
+        """Tell a user something by DM (after a modal closes there is no response_url); the
+        commit wakes the drain (`wake_on_outbox_commit`)."""
         now = self.clock.now()
         with self.sessions.begin() as s:
             self.notifier.dm(
@@ -62,6 +64,10 @@ class Services:
             )
 
     def offboard(self, user_id: str) -> None:
-        """A deactivated user: end their grants and hand their environments to the owners."""
-        self.grants.offboard(user_id)
-        self.envs.offboard(user_id)
+        """A deactivated user: commit that they are to be offboarded and wake the offboarding
+        job, which ends their grants and hands their environments to the owners (with retries:
+        `bot.services.offboarding`). No Slack call here, so nothing here can half-fail."""
+        with self.sessions.begin() as s:
+            queued = offboarding.request(s, user_id, self.clock.now())
+        if queued:
+            self.wake.wake()

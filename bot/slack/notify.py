@@ -19,6 +19,8 @@ from bot.db.models import OutboxMessage
 from bot.slack.blocks import Message
 
 CARD = "card"
+# Set in `Session.info` when a row is queued: `bot.lifecycle.wake` wakes the drain after commit.
+OUTBOX_ADDED = "envbot_outbox_added"
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 # built once: the statements a sweep runs per object (SQLAlchemy caches their compilation)
 _DROP_UPDATES = delete(OUTBOX).where(
@@ -196,6 +198,7 @@ class Notifier:
             "last_error": "",
             "response_url": response_url,
         }
+        s.info[OUTBOX_ADDED] = True
         held = pending(s)
         if held is not None:  # a batch: inserted with the others at its end
             tag = ("update", obj[0], obj[1]) if kind == "update" else None

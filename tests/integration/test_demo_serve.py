@@ -147,6 +147,8 @@ def test_signed_env_create_reaches_fake_slack_and_fake_kube_then_sigterm_stops_i
     world = served.world()
     events = world["events_url"]
     wait_for(lambda: _up(events.replace("/slack/events", "/healthz")), START, "serve to listen")
+    # the banner comes before serve has started: the world says when it answers
+    wait_for(lambda: f"envbot serve is listening at {events}" in served.text, 10, "ready line")
     assert world["team_id"] in served.text
     assert world["signing_secret"] in served.text
 

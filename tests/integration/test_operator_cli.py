@@ -88,6 +88,7 @@ def test_doctor_prints_a_line_for_each_failure_and_no_traceback(
         "policy",
         "database",
         "slack",
+        "slack scopes",
         "kubernetes",
         "admission",
         "clusterclasses",
@@ -110,6 +111,7 @@ def test_doctor_prints_a_line_for_each_failure_and_no_traceback(
         f"✗ slack: cannot reach Slack at {env['ENVBOT_SLACK__API_URL']} (<urlopen error"
     )
     assert lines["slack"].endswith("check the network (or proxy) and ENVBOT_SLACK__API_URL")
+    assert lines["slack scopes"].startswith("✗ slack scopes: skipped: auth.test failed (")
     assert lines["aws"] == "✗ aws: skipped: the policy is invalid"
     assert lines["approvals"] == "✗ approvals: skipped: the policy is invalid"
 

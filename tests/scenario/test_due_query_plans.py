@@ -27,7 +27,15 @@ from bot.domain.clock import ManualClock
 from bot.policy import Policy
 from tests.scenario.conftest import RuntimeFactory
 
-BIG = ("environments", "access_requests", "outbox", "events", "inbound", "slack_messages")
+BIG = (
+    "environments",
+    "access_requests",
+    "outbox",
+    "events",
+    "inbound",
+    "slack_messages",
+    "offboardings",
+)
 # Per job, the indexes built for its due queries: at least one must appear in its plans.
 EXPECTED = {
     "expiry": {"ix_environments_state_expires_at"},
@@ -54,6 +62,7 @@ EXPECTED = {
         "ix_access_requests_state_escalate_at",
     },
     "outbox": {"ix_outbox_status_due_at"},
+    "offboarding": {"ix_offboardings_due_at"},
     "retention": {"ix_outbox_status_created_at", "ix_inbound_received_at", "ix_events_at"},
 }
 DAY = timedelta(days=1)

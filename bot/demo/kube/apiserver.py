@@ -283,7 +283,13 @@ class FakeKubeApiServer:
         def change(obj: Json) -> None:
             conditions = obj.setdefault("status", {}).setdefault("conditions", [])
             existing = next((c for c in conditions if c.get("type") == type), None)
-            condition: Json = {"type": type, "status": status, "reason": reason, "message": message}
+            condition: Json = {"type": type, "status": status}
+            # CAPI's controllers (Go, `omitempty`) never write an empty reason or message, and
+            # the v1beta1 CRD refuses one (minLength 1) on every later write of the object.
+            if reason:
+                condition["reason"] = reason
+            if message:
+                condition["message"] = message
             condition["lastTransitionTime"] = (
                 existing["lastTransitionTime"]
                 if existing
