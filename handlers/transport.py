@@ -4,12 +4,15 @@ mounts at /slack/events) or a Socket Mode connection."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from handlers.edge import EdgeRules, StartResponse, WsgiApp, slack_edge
+
+if TYPE_CHECKING:
+    from handlers.intake import Intake
 
 __all__ = [
     "SlackApp",
@@ -27,6 +30,8 @@ class SlackApp(App):
     def __init__(self, *, edge: EdgeRules, **kwargs: Any) -> None:
         super().__init__(signing_secret=edge.signing_secret, **kwargs)
         self.edge = edge
+
+    intake: Intake  # where listeners record requests and hand them on (set by build_app)
 
 
 def slack_wsgi(app: SlackApp) -> WsgiApp:

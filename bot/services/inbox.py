@@ -1,0 +1,214 @@
+"""The inbound inbox: each acknowledged Slack request is a row until its work has written.
+
+The listener records a request (`accept`) in the one transaction that also records its dedupe
+key, and acks. A worker claims the row for a lease (`claim`, or `claim_due` for rows whose
+lease lapsed: their worker died) and runs it inside `running(...)`. While it runs, the first
+transaction of that thread that writes anything also deletes the row, so the work's first
+effect and "done" commit together: a `kill -9` before it leaves the row to be run again (after
+the lease, on any replica), a `kill -9` after it leaves nothing to repeat. A second run of the
+same row (a lease that lapsed under a slow but live worker) finds the row gone or re-claimed at
+that commit and is rolled back (`InboxLost`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, event, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import InboxRow
+from bot.domain.clock import Clock
+from bot.services.inbound import bounded, record_key
+
+#: A row whose run failed this many times is dropped (with an error log) instead of run again.
+MAX_ATTEMPTS = 5
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+class InboxLost(Exception):
+    """Another run has done (or taken over) this row: this run's write is rolled back."""
+
+
+@dataclass
+class Claimed:
+    """A row claimed by one run: what to run and the run's id."""
+
+    key: str
+    kind: str
+    body: dict[str, Any]
+    run_id: str
+    attempts: int = 1
+
+
+@dataclass
+class _Run:
+    claimed: Claimed
+    wrote: bool = False  # a DML statement ran in the current transaction
+    owned: bool = False  # the row was deleted with an earlier write of this run
+    lost: bool = False
+
+
+_CURRENT: ContextVar[_Run | None] = ContextVar("envbot_inbox_run", default=None)
+
+
+class Inbox:
+    """The `inbox` table and the commit hook that marks a row done with its work's first write."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, lease: timedelta) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.lease = lease
+        event.listen(sessions, "before_commit", _before_commit)
+        event.listen(sessions, "after_commit", _transaction_ended)
+        event.listen(sessions, "after_rollback", _transaction_ended)
+        bind = sessions.kw.get("bind")
+        if isinstance(bind, Engine):
+            event.listen(bind, "before_cursor_execute", _saw_statement)
+
+    def accept(self, key: str, kind: str, body: dict[str, Any]) -> bool:
+        """Record a delivery and its dedupe key in one transaction; False for a duplicate."""
+        now = self.clock.now()
+        key = bounded(key)
+        with self.sessions.begin() as s:
+            if not record_key(s, self.clock, key):
+                return False
+            s.add(
+                InboxRow(
+                    key=key,
+                    kind=kind,
+                    body=body,
+                    received_at=now,
+                    claimed_until=now + self.lease,
+                    attempts=0,
+                )
+            )
+        return True
+
+    def claim(self, key: str) -> Claimed | None:
+        """Claim a row just accepted (None when another run has it or it is done)."""
+        now = self.clock.now()
+        run_id = secrets.token_hex(8)
+        with self.sessions.begin() as s:
+            row = s.execute(
+                update(InboxRow)
+                .where(
+                    InboxRow.key == bounded(key),
+                    or_(InboxRow.run_id.is_(None), InboxRow.claimed_until < now),
+                )
+                .values(
+                    run_id=run_id,
+                    claimed_until=now + self.lease,
+                    attempts=InboxRow.attempts + 1,
+                )
+                .returning(InboxRow.kind, InboxRow.body, InboxRow.attempts)
+                .execution_options(synchronize_session=False)
+            ).first()
+        if row is None:
+            return None
+        return Claimed(bounded(key), row.kind, dict(row.body), run_id, row.attempts)
+
+    def claim_due(self, limit: int = 50) -> tuple[list[Claimed], list[Claimed]]:
+        """Claim rows whose lease lapsed (their worker died or never started), oldest first;
+        on PostgreSQL with SKIP LOCKED, so replicas sweeping at once take different rows.
+
+        Returns:
+            (rows to run, rows dropped after `MAX_ATTEMPTS` failed runs).
+        """
+        now = self.clock.now()
+        run: list[Claimed] = []
+        dropped: list[Claimed] = []
+        with self.sessions.begin() as s:
+            rows = s.scalars(
+                select(InboxRow)
+                .where(InboxRow.claimed_until < now)
+                .order_by(InboxRow.claimed_until)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                claimed = Claimed(row.key, row.kind, dict(row.body), secrets.token_hex(8))
+                if row.attempts >= MAX_ATTEMPTS:
+                    dropped.append(claimed)
+                    s.delete(row)
+                    continue
+                row.run_id = claimed.run_id
+                row.claimed_until = now + self.lease
+                row.attempts += 1
+                claimed.attempts = row.attempts
+                run.append(claimed)
+        return run, dropped
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """When the earliest lease lapses (None: the inbox is empty)."""
+        with self.sessions() as s:
+            due: datetime | None = s.scalar(select(func.min(InboxRow.claimed_until)))
+        return None if due is None else max(due, now)
+
+    def pending(self) -> int:
+        """Rows not yet done (the tests and the bench wait for none)."""
+        with self.sessions() as s:
+            return int(s.scalar(select(func.count()).select_from(InboxRow)) or 0)
+
+    @contextmanager
+    def running(self, claimed: Claimed) -> Iterator[None]:
+        """Run `claimed`'s work in this block (this thread); the row is deleted with its first
+        write, or at the end when it wrote nothing. An exception leaves the row claimed, to be
+        run again when its lease lapses.
+
+        Raises:
+            InboxLost: another run did the row first; nothing of this run was committed.
+        """
+        run = _Run(claimed)
+        token = _CURRENT.set(run)
+        try:
+            yield
+        finally:
+            _CURRENT.reset(token)
+        if not run.owned and not run.lost:
+            with self.sessions.begin() as s:
+                _delete(s, claimed)
+
+
+def _delete(s: Session, claimed: Claimed) -> bool:
+    gone = s.execute(
+        delete(InboxRow)
+        .where(InboxRow.key == claimed.key, InboxRow.run_id == claimed.run_id)
+        .returning(InboxRow.key)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return gone is not None
+
+
+def _saw_statement(
+    _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+) -> None:
+    run = _CURRENT.get()
+    if run is not None and not run.wrote and statement.lstrip()[:6].upper() in _WRITES:
+        run.wrote = True
+
+
+def _before_commit(session: Session) -> None:
+    run = _CURRENT.get()
+    if run is None or run.owned:
+        return
+    if run.lost:
+        raise InboxLost(run.claimed.key)
+    if not (run.wrote or session.new or session.dirty or session.deleted):
+        return
+    if not _delete(session, run.claimed):
+        run.lost = True
+        raise InboxLost(run.claimed.key)
+    run.owned = True
+
+
+def _transaction_ended(_session: Session) -> None:
+    run = _CURRENT.get()
+    if run is not None:
+        run.wrote = False
