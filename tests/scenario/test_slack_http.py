@@ -9,7 +9,6 @@ import requests
 
 from bot.demo.signing import sign
 from bot.server import HttpServer
-from handlers import answers
 from tests.scenario.conftest import SECRET, SlackClient, wait_for
 
 
