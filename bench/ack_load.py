@@ -295,7 +295,9 @@ def measure(name: str, wsgi: Wsgi, payloads: list[str], warm: list[str]) -> dict
     for key, value in figures.items():
         unit = "count" if key in ("over_3s", "failed") else "ms"
         shown = value if unit == "count" else value * 1000
-        print(f"{name}_{key} {shown:.1f} {unit}" if unit == "ms" else f"{name}_{key} {value} {unit}")
+        print(
+            f"{name}_{key} {shown:.1f} {unit}" if unit == "ms" else f"{name}_{key} {value} {unit}"
+        )
     return figures
 
 

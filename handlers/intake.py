@@ -60,13 +60,13 @@ class Intake:
         Returns:
             The answer for the ack body (only when run inline, as the demo does).
         """
-        if not self.inbox.accept(key, kind, body):
+        claimed = self.inbox.accept(key, kind, body)
+        if claimed is None:
             logger.info("dropped a duplicate Slack delivery", extra={"dedupe_key": key})
             return None
         if self.inline:
-            claimed = self.inbox.claim(key)
-            return self._run(claimed, answer=False) if claimed else None
-        self._submit(lambda: self._claim_and_run(key))
+            return self._run(claimed, answer=False)
+        self._submit(partial(self._run, claimed, answer=True))
         return None
 
     def first_time(self, key: str) -> bool:
@@ -114,11 +114,6 @@ class Intake:
             with self._idle:
                 self._busy -= 1
                 self._idle.notify_all()
-
-    def _claim_and_run(self, key: str) -> None:
-        claimed = self.inbox.claim(key)
-        if claimed is not None:
-            self._run(claimed, answer=True)
 
     def _run(self, claimed: Claimed, *, answer: bool) -> Message | None:
         work = self._work.get(claimed.kind)
