@@ -1,10 +1,10 @@
 """kill -9 of a real `envbot serve` at a chosen point, a restart on the same database and a
 replay of the same signed request: nothing lost, nothing doubled, nothing stuck, no replay run.
 
-Four points here (SQLite, and PostgreSQL when ENVBOT_TEST_DATABASE_URL is set): after a
+Three points here (SQLite, and PostgreSQL when ENVBOT_TEST_DATABASE_URL is set): after a
 command's ack and before its work wrote anything, between Slack's accept of the card and the
-commit, while the fake API server holds the Cluster write, and right after an Approve click's
-ack. All five points, many runs each: `bench/crash_matrix.py`.
+commit, and while the fake API server holds the Cluster write. All five points, many runs
+each: `bench/crash_matrix.py`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from sqlalchemy import Engine
 from tests.integration.crash_world import crash_world, run_point
 
 
-@pytest.mark.parametrize(
-    "point", ["command-ack", "card-accepted", "provision-write", "approve-ack"]
-)
+@pytest.mark.parametrize("point", ["command-ack", "card-accepted", "provision-write"])
 def test_kill_9_then_restart_loses_doubles_and_replays_nothing(
     point: str, database_url: str, engine: Engine, tmp_path: Path
 ) -> None:
