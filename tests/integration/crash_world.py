@@ -5,9 +5,9 @@ holds the answer to a `chat.postMessage` it has already accepted (a crash betwee
 accept and the commit), the fake API server holds a provisioning or grant write before doing
 it (and does it once released, after the client is gone, as a real API server may), or the
 process is killed right after Slack got the ack of an Approve click, or after the ack of a
-command whose worker is held at its first Slack call (`users.info`), before it wrote anything. Then a new process starts
-on the same database, the same signed request is sent again (a replay), jobs run until quiet,
-and the outcome is counted: lost and doubled channel/DM posts, rows or objects left stuck,
+command whose worker is held at its first Slack call (`users.info`), before it wrote anything.
+Then a new process starts on the same database, the same signed request is sent again (a
+replay), jobs run until quiet, and the outcome is counted: lost and doubled channel/DM posts, rows or objects left stuck,
 and replays that had an effect. Used by tests/integration/test_crash.py and bench/crash_matrix.py.
 """
 

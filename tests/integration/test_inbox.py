@@ -83,15 +83,21 @@ def test_the_row_is_done_with_the_first_write_so_a_crash_after_it_repeats_nothin
     claimed = inbox.accept("command:T2", "command", {})
     assert claimed is not None
 
+    left: list[int] = []
+
+    def work_then_die() -> None:
+        _effect(sessions, clock, "T2")
+        left.append(inbox.pending())  # gone in the effect's own transaction
+        raise RuntimeError("killed")
+
     # execution: the work writes, then its process dies (an exception stands in for kill -9)
     with pytest.raises(RuntimeError), inbox.running(claimed):
-        _effect(sessions, clock, "T2")
-        assert inbox.pending() == 0  # gone in the effect's own transaction
-        raise RuntimeError("killed")
+        work_then_die()
     clock.advance(LEASE * 2)
     run, _ = inbox.claim_due()
 
     # validating: nothing is left to run again
+    assert left == [0]
     assert run == []
     assert _effects(sessions) == 1
 
@@ -152,7 +158,7 @@ def test_a_row_that_keeps_failing_is_dropped(
     dropped = []
     for _ in range(MAX_ATTEMPTS + 1):
         clock.advance(LEASE + timedelta(seconds=1))
-        run, gone = inbox.claim_due()
+        _, gone = inbox.claim_due()
         dropped += gone
 
     # validating
