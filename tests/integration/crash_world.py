@@ -8,7 +8,8 @@ process is killed right after Slack got the ack of an Approve click, or after th
 command whose worker is held at its first Slack call (`users.info`), before it wrote anything.
 Then a new process starts on the same database, the same signed request is sent again (a
 replay), jobs run until quiet, and the outcome is counted: lost and doubled channel/DM posts,
-rows or objects left stuck, and replays that had an effect. Used by tests/integration/test_crash.py and bench/crash_matrix.py.
+rows or objects left stuck, and replays that had an effect. Used by
+tests/integration/test_crash.py and bench/crash_matrix.py.
 """
 
 from __future__ import annotations
