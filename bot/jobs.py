@@ -43,6 +43,9 @@ class Job:
     run: Callable[[], object]
     on_wake: bool = False
     next_due: NextDue | None = None
+    # A run that keeps looking for new work while it lasts (the lingering outbox drain): a
+    # tick or wake that finds it running skips instead of waiting for it.
+    skip_if_running: bool = False
 
 
 class Wakeup:
@@ -95,9 +98,15 @@ class JobRunner:
         self._wake_lock = threading.Lock()  # one wake run at a time, or a settle()
 
     def run(self, job: Job) -> None:
-        """Run one job now, after any run of it already under way."""
-        with self._locks[job.name]:
+        """Run one job now, after any run of it already under way (or not at all, for a
+        `skip_if_running` job: the run under way does the work)."""
+        lock = self._locks[job.name]
+        if not lock.acquire(blocking=not job.skip_if_running):
+            return
+        try:
             run_safely(job, self.leader)
+        finally:
+            lock.release()
 
     def run_all(self) -> None:
         """Run every job once, now (the demo does this after each line)."""

@@ -59,6 +59,12 @@ class JobSettings(BaseModel):
     # A message left `sending` (a crash between Slack's accept and the commit) is looked up
     # in the conversation and, if not found, sent again only after this many seconds.
     outbox_resume_after: float = Field(default=120.0, gt=0)
+    # The drain sends to this many channels at once, keeps going while a message is due within
+    # `outbox_linger` seconds, and paces all posts to `outbox_workspace_rate` a second (0: only
+    # Slack's 429s pace them); see docs/PERFORMANCE.md "P3 delivery".
+    outbox_workers: int = Field(default=4, ge=1)
+    outbox_linger: float = Field(default=2.0, ge=0)
+    outbox_workspace_rate: float = Field(default=0.0, ge=0)
     reconcile_interval: float = 15.0
     expiry_interval: float = 60.0
     reminder_interval: float = 60.0

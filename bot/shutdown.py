@@ -88,6 +88,7 @@ def drain(
         time.sleep(delay)
     stop_receiving()
     runtime.listeners.shutdown(wait=True)
+    runtime.drain.stop_lingering()  # a drain sending a backlog stops after its sends under way
     scheduler.shutdown(wait=True)
     runtime.jobs.stop()
     runtime.jobs.run_woken()  # only on the leader: run_safely asks it

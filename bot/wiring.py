@@ -19,7 +19,7 @@ from bot.access.reminders import access_reminders
 from bot.access.service import AccessService
 from bot.db.install import InstallIdError, load_install_id
 from bot.db.session import make_engine, make_sessionmaker
-from bot.domain.clock import Clock
+from bot.domain.clock import Clock, ManualClock
 from bot.environments.cloud_cleanup import CloudCleanupJob
 from bot.environments.expiry import EnvironmentExpiry
 from bot.environments.home import ENV_HOME
@@ -127,6 +127,7 @@ def build_runtime(
         ("access", "extend"): access.extend,
         ("access", "revoke"): access.revoke_command,
         ("access", "cancel"): access.cancel_command,
+        ("access", "break-glass"): access.glass.command,
     }
     commands = CommandService(help_service, routes)
     services = Services(
@@ -156,7 +157,18 @@ def build_runtime(
         inbox_lease=intervals.inbox_lease,
     )
     resume_after = timedelta(seconds=intervals.outbox_resume_after)
-    drain = OutboxDrain(sessions, client, clock, resume_after=resume_after)
+    # Under the stepped runner's manual clock the drain makes one pass in order (no threads,
+    # no sleeping); in real time it sends to several channels at once and lingers.
+    real_time = not isinstance(clock, ManualClock)
+    drain = OutboxDrain(
+        sessions,
+        client,
+        clock,
+        resume_after=resume_after,
+        workers=intervals.outbox_workers if real_time else 1,
+        linger=timedelta(seconds=intervals.outbox_linger if real_time else 0),
+        workspace_rate=intervals.outbox_workspace_rate or None,
+    )
     every_expiry = timedelta(seconds=intervals.expiry_interval)
     every_reconcile = timedelta(seconds=intervals.reconcile_interval)
     leader = choose_leader(engine, lease=intervals.leader_lease)
@@ -172,6 +184,12 @@ def build_runtime(
                 next_due=grants.timeout_next_due,
             ),
             Job("cloud-cleanup", every_reconcile, cleanup.run, next_due=cleanup.next_due),
+            Job(
+                "break-glass-reviews",
+                every_expiry,
+                access.reviews.run,
+                next_due=access.reviews.next_due,
+            ),
             Job(
                 "reminders",
                 timedelta(seconds=intervals.reminder_interval),
@@ -204,6 +222,7 @@ def build_runtime(
                 drain.drain,
                 on_wake=True,
                 next_due=drain.next_due,
+                skip_if_running=real_time,  # a lingering run picks up what a wake would
             ),
             Job(
                 "retention",

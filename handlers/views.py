@@ -1,4 +1,5 @@
-"""Modal submissions: the access request form and the deny reason; field errors stay in the form."""
+"""Modal submissions: the access request and break-glass forms and the deny reason; field errors
+stay in the form (answered in the ack), the rest is recorded and handed on."""
 
 from __future__ import annotations
 
@@ -52,6 +53,16 @@ def register(app: App, services: Services, intake: Intake) -> None:
             message = {"text": str(exc)}
         services.notify_user(user, message)
 
+    def glass(body: dict[str, Any]) -> None:
+        view = body.get("view")
+        fields = _values(view if isinstance(view, dict) else {})
+        user = _user(body)
+        try:
+            message = services.access.glass.grant(user, *_request(fields))
+        except UserError as exc:
+            message = {"text": str(exc)}
+        services.notify_user(user, message)
+
     def deny(body: dict[str, Any]) -> None:
         view = body.get("view")
         view = view if isinstance(view, dict) else {}
@@ -64,7 +75,11 @@ def register(app: App, services: Services, intake: Intake) -> None:
             services.notify_user(user, {"text": str(exc)})
         # A denial is not DMed back to its decider: the card shows "Denied by" them.
 
-    work = {CallbackId.ACCESS_REQUEST.value: submit, CallbackId.DENY_REASON.value: deny}
+    work = {
+        CallbackId.ACCESS_REQUEST.value: submit,
+        CallbackId.BREAK_GLASS.value: glass,
+        CallbackId.DENY_REASON.value: deny,
+    }
 
     def run(body: dict[str, Any]) -> None:
         view = body.get("view")
@@ -78,6 +93,19 @@ def register(app: App, services: Services, intake: Intake) -> None:
         ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
     ) -> None:
         _, errors = services.access.validate(*_request(_values(view)))
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        intake.take("view", delivery_key(context, "view"), body)
+        ack()
+
+    @app.view(CallbackId.BREAK_GLASS.value)
+    def handle_break_glass(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+    ) -> None:
+        # Who may break glass is a directory lookup: it is checked here, so a refusal stays
+        # in the form (the one network call before this ack, like views.open for a form).
+        _, errors = services.access.glass.validate(_user(body), *_request(_values(view)))
         if errors:
             ack(response_action="errors", errors=errors)
             return

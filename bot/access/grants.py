@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.access import render
+from bot.access.auto_approve import approved_words
 from bot.access.spec import grant_spec
 from bot.access.workflow import ACCESS
 from bot.db.models import AccessRequest
@@ -72,7 +73,7 @@ class GrantWorker(BackendUseCases[AccessRequest, AccessBackend, GrantSpec]):
             until = slack_time(fresh.expires_at)
             self.life.thread(s, fresh, f"active:{fresh.version}", now, f"Granted until {until}")
             intro = (
-                f"Your request `{fresh.id}` was approved by <@{fresh.decided_by}>. "
+                f"Your request `{fresh.id}` was {approved_words(fresh)}. "
                 f"It ends {until} ({format_duration(fresh.expires_at - now)})."
             )
             blocks = render.grant_instructions(fresh, self.policy, intro)

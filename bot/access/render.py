@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from slack_sdk.models.blocks import Block
 
 from bot.access import KIND
+from bot.access.auto_approve import RULE_PREFIX, approved_words
+from bot.access.glass_card import glass_card
 from bot.db.models import AccessRequest
 from bot.domain.durations import format_duration
 from bot.domain.kubectl import Target
@@ -52,7 +54,10 @@ def state_word(req: AccessRequest, now: datetime) -> str:
 
 
 def request_card(req: AccessRequest, now: datetime) -> Message:
-    """The approval card; Approve/Deny/Cancel only while the request is pending."""
+    """The approval card; Approve/Deny/Cancel only while the request is pending. A
+    break-glass grant has its own loud card (`glass_card`)."""
+    if req.break_glass:
+        return glass_card(req, now, state_word(req, now))
     duration = format_duration(timedelta(seconds=req.duration_s))
     lines = [
         f"*Access request {req.id}*: <@{req.requester_id}> asks for *{req.role}* in workspace "
@@ -87,10 +92,13 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
             )
         )
     if req.decided_by and AccessState(req.state) in _DECIDED:
-        verb = "Denied" if req.state == AccessState.DENIED else "Approved"
+        verb = "Denied by" if req.state == AccessState.DENIED else "Approved by"
         note = f": {req.decision_note}" if req.decision_note else ""
         when = f" at {slack_time(req.decided_at)}" if req.decided_at else ""
-        blocks.append(context(f"{verb} by <@{req.decided_by}>{when}{note}"))
+        who = f"{verb} <@{req.decided_by}>"
+        if req.decided_by.startswith(RULE_PREFIX):
+            who = approved_words(req).capitalize()
+        blocks.append(context(f"{who}{when}{note}"))
     return message(
         f"Access request {req.id}: {req.role} in {req.workspace} ({state_word(req, now)})", blocks
     )

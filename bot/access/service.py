@@ -9,8 +9,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.access import ID_PREFIX, render
+from bot.access.auto_approve import approve_by_rule, matching_rule
+from bot.access.break_glass import BreakGlass
 from bot.access.decisions import AccessDecisions
 from bot.access.grants import GrantWorker
+from bot.access.review import Reviews
 from bot.db.models import AccessRequest, new_id
 from bot.domain.commands import Actor, Command
 from bot.domain.durations import DurationError, format_duration, parse_duration
@@ -29,6 +32,8 @@ class AccessService(AccessDecisions):
     def __init__(self, ctx: Context, views: ViewOpener, grants: GrantWorker) -> None:
         super().__init__(ctx, views)
         self.grants = grants
+        self.glass = BreakGlass(ctx, self.life, views)  # /access break-glass
+        self.reviews = Reviews(ctx)  # its Reviewed button and review job
 
     # -- request ----------------------------------------------------------------------------
 
@@ -125,6 +130,7 @@ class AccessService(AccessDecisions):
             )
         ws = self.policy.workspace(workspace)
         now = self.clock.now()
+        rule = matching_rule(self.policy, self.directory, user_id, (workspace, role), now)
         with self.sessions.begin() as s:
             self._refuse_duplicate(s, user_id, (workspace, role, parsed, reason))
             req = AccessRequest(
@@ -157,7 +163,15 @@ class AccessService(AccessDecisions):
                 duration=format_duration(parsed),
                 reason=req.reason,
             )
+            if rule:
+                approve_by_rule(self.life, s, req, rule, now)
             self.life.post_card(s, req, str(ws.approvals_channel), now, user_id)
+        if rule:
+            self.ctx.wake.wake()
+            return text_message(
+                f"Request `{req.id}` for {role} in {workspace} ({format_duration(parsed)}) was "
+                f"auto-approved by rule {rule}. You will get a DM when the grant is active."
+            )
         return text_message(
             f"Request `{req.id}` for {role} in {workspace} "
             f"({format_duration(parsed)}) went to the owners in "

@@ -19,18 +19,23 @@ ACCESS = Workflow(
 
 
 def grant_limits(policy: Policy, req: AccessRequest) -> Limits:
-    """The role's extension step and cap, counted from activation. A role no longer in the
-    policy allows no extension (its cap is the current expiry)."""
+    """The role's extension step and cap (a break-glass grant's: the workspace's break-glass
+    `max`), counted from activation. A role no longer in the policy allows no extension (its
+    cap is the current expiry)."""
     ws = policy.workspaces.get(req.workspace)
     role = ws.roles.get(req.role) if ws else None
     expires = req.expires_at or req.created_at
     if role is None:
         rule = f"{req.role} is no longer a role of {req.workspace}, so {req.id}"
         return Limits(timedelta(hours=1), expires, rule + " cannot be extended")
+    cap = role.max
+    if req.break_glass and ws is not None and ws.break_glass is not None:
+        cap = ws.break_glass.max  # an extension without approval stays within break-glass
+    how = "break-glass " if req.break_glass else ""
     rule = (
-        f"{req.role} in {req.workspace} lasts at most {format_duration(role.max)} from activation"
+        f"{how}{req.role} in {req.workspace} lasts at most {format_duration(cap)} from activation"
     )
-    return Limits(role.extend_step, (req.activated_at or req.created_at) + role.max, rule)
+    return Limits(role.extend_step, (req.activated_at or req.created_at) + cap, rule)
 
 
 EXTENDABLE = (frozenset({AccessState.ACTIVE}), "an active grant")

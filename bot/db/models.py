@@ -200,6 +200,7 @@ class AccessRequest(Tracked, Base):
         Index("ix_access_requests_requester_id_state", "requester_id", "state"),
         Index("ix_access_requests_subject", "subject", "workspace", "role", "state"),
         Index("ix_access_requests_state_pending_until", "state", "pending_until"),
+        Index("ix_access_requests_review_next_at", "review_next_at"),
     )
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -228,6 +229,13 @@ class AccessRequest(Tracked, Base):
     drift: Mapped[str] = mapped_column(Text, default="", server_default="")
     drift_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     remind_at: Mapped[datetime | None]  # as on Environment
+    # Break-glass: granted without approval; an owner reviews it by `review_due_at`. The review
+    # job next looks at it at `review_next_at` (reminder, then escalation; None once done).
+    break_glass: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    review_due_at: Mapped[datetime | None]
+    review_next_at: Mapped[datetime | None]
+    reviewed_by: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    reviewed_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     label: Mapped[str] = synonym("id")
     holder_id: Mapped[str] = synonym("requester_id")

@@ -20,6 +20,7 @@ from bot.db import migrate
 from bot.db.models import OutboxMessage, seed_ids
 from bot.demo.buttons import click_payload, find_button
 from bot.demo.fake_slack import FakeSlack
+from bot.demo.fake_slack_limits import RateLimits
 from bot.demo.feed import FeedPrinter
 from bot.demo.forms import form_values
 from bot.demo.signing import event_body, interaction_body, sign, slash_body
@@ -60,7 +61,8 @@ class Demo:
         self.policy = policy
         self.clock = ManualClock(START)
         seed_ids(random.Random(2026))  # noqa: S311 - readable, repeatable ids for tours
-        self.slack = FakeSlack(now=self.clock.now).start()
+        # Slack's chat.postMessage limits (1/s per conversation, a burst of 2), on the demo clock
+        self.slack = FakeSlack(now=self.clock.now, rate_limits=RateLimits()).start()
         url = f"sqlite:///{(database or workdir / 'envbot.db').resolve()}"
         migrate.upgrade(url, install_id="demo", now=START)  # one id, one time: tours repeat
         client = self.slack.web_client()

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from bot.demo.fake_slack_api import ApiError, Params, SlackApi
 from bot.demo.fake_slack_faults import DROPPED, Failure, FaultProfile
 from bot.demo.fake_slack_http import FakeSlackServer
+from bot.demo.fake_slack_limits import Limiter, RateLimits
 from bot.demo.fake_slack_scopes import MANIFEST_SCOPES, needed_scopes
 from bot.demo.fake_slack_seen import WhatUsersSee
 from bot.demo.fake_slack_store import Store
@@ -47,8 +48,10 @@ class FakeSlack(WhatUsersSee):
         now: Callable[[], datetime] | None = None,
         workspace: Workspace | None = None,
         scopes: frozenset[str] = MANIFEST_SCOPES,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.token = token
+        self._clock_now = now
         self.scopes = scopes
         self._lock = threading.RLock()
         self._ws = workspace if workspace is not None else Workspace.demo()
@@ -59,6 +62,8 @@ class FakeSlack(WhatUsersSee):
         self._faults: FaultProfile | None = None
         self._server: FakeSlackServer | None = None
         self._thread: threading.Thread | None = None
+        self.limiter: Limiter | None = None
+        self.set_rate_limits(rate_limits)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -237,6 +242,19 @@ class FakeSlack(WhatUsersSee):
         with self._lock:
             self._faults = profile
 
+    def set_rate_limits(self, limits: RateLimits | None) -> None:
+        """Limit chat.postMessage as Slack does (None: no limit), timed by the injected clock
+        when there is one, else by the monotonic clock; a new limiter starts with full buckets."""
+        with self._lock:
+            if limits is None:
+                self.limiter = None
+                return
+            clock = self._clock_now
+            if clock is None:
+                self.limiter = Limiter(limits)
+            else:
+                self.limiter = Limiter(limits, lambda: clock().timestamp())
+
     def set_scopes(self, scopes: frozenset[str]) -> None:
         """Grant the token these scopes (a call needing another answers `missing_scope`)."""
         with self._lock:
@@ -332,6 +350,10 @@ class FakeSlack(WhatUsersSee):
                 "needed": needed,
                 "provided": provided,
             }
+        retry_after = self._rate_limited(method, params)
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+            return 429, {"ok": False, "error": "ratelimited"}
         failure = self._take_failure(method)
         if failure is not None and not failure.after:
             if failure.retry_after is not None:
@@ -347,6 +369,16 @@ class FakeSlack(WhatUsersSee):
         if failure is not None:  # done, but the answer is lost
             return DROPPED, {"ok": False, "error": failure.error}
         return 200, {"ok": True, **result}
+
+    def _rate_limited(self, method: str, params: Params) -> int | None:
+        """The Retry-After seconds when the limiter refuses this chat.postMessage, else None."""
+        if self.limiter is None or method != "chat.postMessage":
+            return None
+        try:
+            conversation = self._api.target(str(params.get("channel") or ""))
+        except ApiError:
+            return None  # the call answers channel_not_found itself
+        return self.limiter.take(conversation)
 
     def _take_failure(self, method: str) -> Failure | None:
         queue = self._failures.get(method)

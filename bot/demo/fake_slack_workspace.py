@@ -17,7 +17,13 @@ BOT_ID = "B0ENVBOT"
 BOT_NAME = "envbot"
 APP_ID = "A0ENVBOT"
 
-USER_IDS = {"alice": "U0ALICE", "bob": "U0BOB", "carol": "U0CAROL", "dave": "U0DAVE"}
+USER_IDS = {
+    "alice": "U0ALICE",
+    "bob": "U0BOB",
+    "carol": "U0CAROL",
+    "dave": "U0DAVE",
+    "erin": "U0ERIN",
+}
 CHANNEL_IDS = {
     "platform": "C0PLATFORM",
     "sandbox-approvals": "C0SBXAPPROVALS",
@@ -27,7 +33,10 @@ USERGROUP_IDS = {
     "engineering": "S0ENGINEERING",
     "sandbox-owners": "S0SBXOWNERS",
     "production-owners": "S0PRDOWNERS",
+    "oncall": "S0ONCALL",
+    "platform-leads": "S0PLATFORMLEADS",
 }
+ENGINEERS = ("alice", "bob", "carol", "dave")
 
 _ID_RE = re.compile(r"^[A-Z0-9]+$")
 
@@ -140,7 +149,7 @@ class Workspace:
 
     @classmethod
     def demo(cls) -> Workspace:
-        """The demo start state of DESIGN.md: four users, three groups, three channels."""
+        """The demo start state of DESIGN.md: five users, five groups, three channels."""
         ws = cls()
         ws.users[BOT_USER_ID] = User(
             BOT_USER_ID, BOT_NAME, "envbot", "envbot@example.com", is_bot=True
@@ -149,11 +158,16 @@ class Workspace:
             ws.add_user(name, user_id=USER_IDS[name])
         for name, cid in CHANNEL_IDS.items():
             ws.add_channel(name, channel_id=cid)
-        ws.add_usergroup("engineering", list(USER_IDS.values()), USERGROUP_IDS["engineering"])
+        engineers = [USER_IDS[name] for name in ENGINEERS]
+        ws.add_usergroup("engineering", engineers, USERGROUP_IDS["engineering"])
         ws.add_usergroup("sandbox-owners", [USER_IDS["bob"]], USERGROUP_IDS["sandbox-owners"])
         ws.add_usergroup(
-            "production-owners", [USER_IDS["carol"]], USERGROUP_IDS["production-owners"]
+            "production-owners",
+            [USER_IDS["carol"], USER_IDS["erin"]],
+            USERGROUP_IDS["production-owners"],
         )
+        ws.add_usergroup("oncall", [USER_IDS["dave"]], USERGROUP_IDS["oncall"])
+        ws.add_usergroup("platform-leads", [USER_IDS["bob"]], USERGROUP_IDS["platform-leads"])
         return ws
 
     def add_user(

@@ -102,6 +102,15 @@ ACCESS_COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "cancel", "/access cancel <id>", "withdraw a request that is still pending", ("id",)
     ),
+    CommandSpec(
+        "break-glass",
+        '/access break-glass <workspace> <role> <duration> "<reason>"',
+        "in an incident: access at once, without approval, if the policy lets you "
+        "(the owners review it; opens a form when arguments are missing)",
+        ("workspace", "role", "duration"),
+        frozenset({"reason"}),
+        audience="requesters",
+    ),
     CommandSpec("help", "/access help", "this list"),
 )
 

@@ -43,9 +43,18 @@ class Lifecycle(Generic[T]):
         return True
 
     def move(
-        self, s: Session, obj: T, event: str, actor: str, now: datetime, **detail: object
+        self,
+        s: Session,
+        obj: T,
+        event: str,
+        actor: str,
+        now: datetime,
+        *,
+        as_action: str = "",
+        **detail: object,
     ) -> None:
-        """Apply one event: new state, audit row, and the card re-rendered in place.
+        """Apply one event: new state, audit row (action `as_action`, default the event), and
+        the card re-rendered in place.
 
         Raises:
             InvalidTransition: the table has no such move from the current state.
@@ -55,7 +64,7 @@ class Lifecycle(Generic[T]):
         obj.updated_at = now
         obj.next_check_at = now
         self.workflow.on_move(obj, before, event)
-        self.audit(s, obj, event, actor, now, from_state=before, **detail)
+        self.audit(s, obj, as_action or event, actor, now, from_state=before, **detail)
         self.refresh(s, obj, now)
 
     def audit(

@@ -12,6 +12,7 @@ from datetime import time, timedelta
 from typing import Any
 
 from bot.domain.durations import format_duration
+from bot.policy.approval_checks import check_template_approvals, check_workspace_approvals
 from bot.policy.quantity import quantity_value
 from bot.policy.types import DNS_LABEL, duration_text, to_duration, to_time
 
@@ -44,6 +45,8 @@ def cross_check(data: Mapping[str, Any]) -> list[Problem]:
     for name, body in templates.items():
         problems.extend(_check_name("templates", name))
         problems.extend(_check_template(name, _section(body), list(workspaces), clusters))
+        workspace = _section(workspaces.get(_text(_section(body).get("workspace")) or ""))
+        problems.extend(check_template_approvals(f"templates.{name}", _section(body), workspace))
     problems.extend(_check_reminders(_section(data.get("reminders"))))
     problems.extend(_check_cloud_accounts(workspaces, templates, _section(data.get("cleanup"))))
     return problems
@@ -119,6 +122,7 @@ def _check_workspace(path: str, body: dict[str, Any], clusters: list[str]) -> It
             yield f"{path}.cluster", f'unknown cluster "{cluster}" {_choices("clusters", clusters)}'
     for role_name, role in _section(body.get("roles")).items():
         yield from _check_role(f"{path}.roles.{role_name}", backend, _section(role))
+    yield from check_workspace_approvals(path, body)
 
 
 def _check_role(path: str, backend: object, body: dict[str, Any]) -> Iterator[Problem]:

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from bot.errors import NotFound
+from bot.policy.approvals import Approvals, ApprovalsOverride, AutoApprove, BreakGlass, effective
 from bot.policy.base import PolicyModel
 from bot.policy.clusters import ClusterSpec
 from bot.policy.housekeeping import Cleanup, Dns, Reminders, Retention
@@ -121,6 +122,8 @@ class Role(PolicyModel):
     cluster_role: str | None = None  # rbac backend: a ClusterRole
     max: Duration  # cap, counted from activation
     extend_step: Duration
+    approvals: ApprovalsOverride | None = None  # changes to the workspace's approvals
+    auto_approve: AutoApprove | None = None  # granted at once to these members, in the window
 
 
 class Workspace(PolicyModel):
@@ -134,6 +137,16 @@ class Workspace(PolicyModel):
     pending_timeout: Duration = timedelta(hours=24)
     aws: Aws | None = None
     roles: dict[str, Role] = Field(default_factory=dict)
+    approvals: Approvals = Field(default_factory=Approvals)  # for its roles and templates
+    break_glass: BreakGlass | None = None  # None: nobody may skip approval
+
+    def role_approvals(self, name: str) -> Approvals:
+        """The approval settings of role `name`: the workspace's, changed by the role's.
+
+        Raises:
+            PolicyLookupError: no such role.
+        """
+        return effective(self.approvals, self.role(name).approvals)
 
     def role(self, name: str) -> Role:
         """Return the role called `name`.
@@ -186,6 +199,7 @@ class Template(PolicyModel):
     ttl: Ttl
     quota: Quota = Field(default_factory=Quota)
     approval: bool = False
+    approvals: ApprovalsOverride | None = None  # with approval: true, changes the workspace's
     allowed: tuple[PrincipalRef, ...] = ()  # empty: everyone
     cluster: ClusterSpec | None = None
     namespace: NamespaceSpec = Field(default_factory=NamespaceSpec)
@@ -219,6 +233,15 @@ class Policy(PolicyModel):
             raise PolicyLookupError(
                 "template", name, self.templates, hint="try /env templates"
             ) from None
+
+    def template_approvals(self, name: str) -> Approvals:
+        """The approval settings of template `name`: its workspace's, changed by its own.
+
+        Raises:
+            PolicyLookupError: no such template (or workspace).
+        """
+        template = self.template(name)
+        return effective(self.workspace(template.workspace).approvals, template.approvals)
 
     def workspace(self, name: str) -> Workspace:
         """Return the workspace called `name`.

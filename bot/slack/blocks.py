@@ -43,6 +43,7 @@ class ActionId(StrEnum):
     REVOKE_NOW = "revoke_now"
     KEEP = "keep"
     CONFIRM_DELETE = "confirm_delete"
+    REVIEWED = "reviewed"
 
 
 # Buttons that end something at once; each must carry a Slack `confirm` dialog.
@@ -149,6 +150,7 @@ class CallbackId(StrEnum):
 
     ACCESS_REQUEST = "access_request"
     DENY_REASON = "deny_reason"
+    BREAK_GLASS = "break_glass"
 
 
 def input_select(

@@ -4,10 +4,13 @@ A row is claimed (`sending`, compare-and-set on its attempts) and committed befo
 call, and marked `sent` after it, so two drains never both send it. A crash in between leaves
 it `sending`; the drain resumes those only after `resume_after`, so a slow send on another
 replica is not doubled. Slack allows about one message per second per channel: each channel
-(posts, thread replies, updates, ephemerals and DMs alike) has a next-free time, and a row
-whose channel is busy stays pending with `due_at` moved to that time, so the drain never
-sleeps. A 429 holds its whole channel for Retry-After; 5xx and lost connections back the row
-off; a row that keeps failing is parked and counted, never dropped.
+(posts, thread replies, updates, ephemerals and DMs alike) is timed from its own last send
+(`pacing.Pacer`). A single pass (the stepped runner's mode) moves a busy channel's rows'
+`due_at` to when it frees and never sleeps; in real time a drain sends to several channels
+at once on worker threads and lingers, holding due rows in memory by channel and sleeping
+until the next slot (`drain_queues`). A 429 holds its whole channel for Retry-After; 5xx and
+lost connections back the row off; a row that keeps failing is parked and counted, never
+dropped. DMs are posted to the user id (Slack opens the DM), not via conversations.open.
 
 Every chat.postMessage carries the row's key as message metadata. A post or DM whose earlier
 attempt may have reached Slack (a crash while `sending`, a 5xx, a lost answer) is first looked
@@ -21,31 +24,55 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.models import OutboxMessage, SlackMessage
 from bot.domain.clock import Clock
 from bot.slack import card_fallback, response_url
+from bot.slack.drain_queues import ChannelQueues
 from bot.slack.outbox_metrics import (
     PENDING,
     PERMANENT_ERRORS,
     RATE_LIMITED_TOTAL,
     SENT_TOTAL,
 )
-from bot.slack.outbox_rows import RowWriter
+from bot.slack.outbox_rows import OUTBOX, RowWriter
+from bot.slack.pacing import Pacer
 from bot.slack.recover import channel_ids, find_posted, outbox_metadata
+from bot.slack.sender import Sender
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+_NAP = timedelta(milliseconds=20)  # least wait for the workspace budget to refill a little
+# Core statements (no ORM bulk-update path): a send's own writes are most of its CPU.
+_CLAIM = (
+    update(OUTBOX)
+    .where(
+        OUTBOX.c.id == bindparam("row_id"),
+        OUTBOX.c.status == bindparam("was_status"),
+        OUTBOX.c.status.in_(("pending", "sending")),  # never a row already sent or parked
+        OUTBOX.c.attempts == bindparam("was_attempts"),
+    )
+    .values(
+        status="sending",
+        due_at=bindparam("claimed"),
+        attempts=OUTBOX.c.attempts + 1,
+        claimed_at=func.coalesce(OUTBOX.c.claimed_at, bindparam("claimed")),
+    )
+)
+_SLACK_MESSAGES = cast(Table, SlackMessage.__table__)
+_POLL = 0.2  # the longest a lingering drain sleeps before it looks for new rows
 
 
 class _Wait(Exception):
@@ -70,7 +97,13 @@ class _Target:
 
 
 class OutboxDrain:
-    """Sends due outbox rows in order, about one per second per channel; one job at a time."""
+    """Sends due outbox rows in order, about one per second per channel; one job at a time.
+
+    With `workers` > 1, sends to different channels run at once on that many threads. With
+    `linger` > 0 (real time only: it sleeps), a drain keeps going while some row is due
+    within `linger`, sleeping until the next channel frees, for at most `max_run`; with 0 it
+    makes one pass at the clock's current time and never sleeps (the stepped runner's mode).
+    """
 
     def __init__(
         self,
@@ -82,6 +115,11 @@ class OutboxDrain:
         max_batches: int = 10,
         resume_after: timedelta = timedelta(minutes=2),
         per_channel: timedelta = timedelta(seconds=1),
+        workers: int = 1,
+        linger: timedelta = timedelta(0),
+        max_run: timedelta = timedelta(minutes=1),
+        workspace_rate: float | None = None,
+        workspace_burst: int = 1,
     ) -> None:
         self._sessions = sessions
         self._client = _single_shot(client)
@@ -91,15 +129,20 @@ class OutboxDrain:
         self._batch = batch
         self._max_batches = max_batches
         self._resume_after = resume_after
-        self._per_channel = per_channel
+        self._pacer = Pacer(per_channel, workspace_rate, workspace_burst)
+        self._workers = workers
+        self._linger = linger
+        self._max_run = max_run
+        self._stopping = threading.Event()
         self._dm_channels: dict[str, str] = {}
         # A posted name (`#platform`) → the id Slack answered with, so a card's thread
         # replies and updates (which know only the id) share the name's limiter slot.
         self._aliases: dict[str, str] = {}
-        # In memory on purpose: only the leader drains, and a restart forgets at most one
-        # second of pacing (Slack tolerates short bursts) or a Retry-After whose rows were
-        # already moved to `due_at` in the database.
-        self._free_at: dict[str, datetime] = {}
+
+    def stop_lingering(self) -> None:
+        """From now on make single passes (shutdown): a run lingering now returns within a
+        fraction of a second, after the sends under way."""
+        self._stopping.set()
 
     @property
     def parked(self) -> int:
@@ -107,25 +150,113 @@ class OutboxDrain:
         return self._rows.parked
 
     def drain(self) -> int:
-        """Send every due row whose channel is free; busy channels' rows wait in the table.
+        """Send every due row whose channel is free.
 
-        Rows are read in batches by (due_at, id). A busy channel's rows move to when it frees,
-        out of the due set, so the next batch reaches other channels: one channel's backlog
-        never starves the rest (up to `max_batches` batches per drain).
+        Without `linger`, one pass at the clock's time: rows are read in batches by
+        (due_at, id), and a busy channel's rows move to when it frees, out of the due set, so
+        the next batch reaches other channels (one channel's backlog never starves the rest,
+        up to `max_batches` batches). With `linger`, see `_linger`.
 
         Returns:
             How many rows were sent.
         """
-        now = self._clock.now()
-        sent = 0
-        for _ in range(self._max_batches):
-            rows = self._due(now)
-            batch_sent, moved = self._drain_batch(rows, now)
-            sent += batch_sent
-            if len(rows) < self._batch or moved == 0:
-                break
+        with Sender(self._workers) as sender:
+            if self._linger <= timedelta(0) or self._stopping.is_set():
+                now = self._clock.now()
+                for _ in range(self._max_batches):
+                    rows = self._due(now)
+                    moved = self._drain_batch(rows, now, sender)
+                    if len(rows) < self._batch or moved == 0:
+                        break
+            else:
+                self._linger_loop(sender)
         self._update_pending_gauge()
-        return sent
+        return sender.sent
+
+    def _linger_loop(self, sender: Sender) -> None:
+        """Real time: hold the due rows in memory by channel and send each channel's next at
+        its slot, sleeping in between, while something is due within `linger` (at most
+        `max_run`). Waiting rows are not written to; the table keeps them due."""
+        started = self._clock.now()
+        queues: ChannelQueues[tuple[OutboxMessage, _Target]] = ChannelQueues()
+        while True:
+            now = self._clock.now()
+            self._queue_due(now, queues)
+            waits = self._start_heads(now, queues, sender)
+            now = self._clock.now()
+            if now - started >= self._max_run or self._stopping.is_set():
+                return
+            later = self._next_pending_after(now)
+            soon = [m for m in [*waits, *([later] if later else [])] if m <= now + self._linger]
+            if not soon and not len(queues) and not sender.busy:
+                return
+            # a short nap at most: a row queued meanwhile for a free channel goes soon
+            sender.wait(min(_seconds(min(soon) - now), _POLL) if soon else _POLL)
+
+    def _queue_due(
+        self, now: datetime, queues: ChannelQueues[tuple[OutboxMessage, _Target]]
+    ) -> None:
+        """Queue the due rows not held yet, in (due_at, id) order."""
+        unknown = queues.unknown(self._due_ids(now))
+        for row in self._load(unknown, now):
+            try:
+                target = self._target(row)
+            except _Wait:
+                self._reschedule(row, now + timedelta(seconds=1), "waiting for the card")
+                continue
+            queues.push(target.key, row.id, (row, target))
+
+    def _start_heads(
+        self,
+        now: datetime,
+        queues: ChannelQueues[tuple[OutboxMessage, _Target]],
+        sender: Sender,
+    ) -> list[datetime]:
+        """Send the head row of every free channel; when the busy ones free."""
+        waits: list[datetime] = []
+        for key in queues.heads():
+            if sender.saturated:  # hold the rest until a worker is free (it wakes the loop)
+                waits.append(now + self._linger)
+                break
+            workspace = self._pacer.workspace_free_at(now)
+            if workspace is not None:  # the workspace's budget is spent: let a few accrue
+                waits.append(max(workspace, now + _NAP))
+                break
+            busy = self._pacer.start(key, now)
+            if busy is not None:
+                waits.append(busy)
+                continue
+            row, target = queues.pop(key)
+            sender.submit(self._claim_and_send, row, target, queues)
+        return waits
+
+    def _due_ids(self, now: datetime) -> list[int]:
+        with self._sessions() as s:
+            return list(
+                s.scalars(
+                    select(OutboxMessage.id)
+                    .where(self._due_clause(now))
+                    .order_by(OutboxMessage.due_at, OutboxMessage.id)
+                    .limit(self._batch * self._max_batches)
+                )
+            )
+
+    def _load(self, ids: list[int], now: datetime) -> list[OutboxMessage]:
+        """The rows of `ids` that are still due (one may have been sent since its id was read)."""
+        if not ids:
+            return []
+        with self._sessions() as s:
+            query = select(OutboxMessage).where(OutboxMessage.id.in_(ids), self._due_clause(now))
+            found = {r.id: r for r in s.scalars(query)}
+        return [found[i] for i in ids if i in found]
+
+    def _next_pending_after(self, now: datetime) -> datetime | None:
+        with self._sessions() as s:
+            return s.scalar(
+                select(func.min(OutboxMessage.due_at)).where(
+                    OutboxMessage.status == "pending", OutboxMessage.due_at > now
+                )
+            )
 
     def next_due(self, now: datetime) -> datetime | None:
         """When `drain` next has work: the earliest pending row (one whose channel is busy too:
@@ -143,21 +274,22 @@ class OutboxDrain:
             return list(
                 s.scalars(
                     select(OutboxMessage)
-                    .where(
-                        or_(
-                            (OutboxMessage.status == "pending") & (OutboxMessage.due_at <= now),
-                            (OutboxMessage.status == "sending")
-                            & (OutboxMessage.due_at <= now - self._resume_after),
-                        )
-                    )
+                    .where(self._due_clause(now))
                     .order_by(OutboxMessage.due_at, OutboxMessage.id)
                     .limit(self._batch)
                 ).all()
             )
 
-    def _drain_batch(self, rows: list[OutboxMessage], now: datetime) -> tuple[int, int]:
-        """Send or defer one batch; returns (sent, rows that left the due set)."""
-        sent = moved = 0
+    def _due_clause(self, now: datetime) -> ColumnElement[bool]:
+        return or_(
+            (OutboxMessage.status == "pending") & (OutboxMessage.due_at <= now),
+            (OutboxMessage.status == "sending")
+            & (OutboxMessage.due_at <= now - self._resume_after),
+        )
+
+    def _drain_batch(self, rows: list[OutboxMessage], now: datetime, sender: Sender) -> int:
+        """Start or defer one batch's rows; returns how many left the due set."""
+        moved = 0
         deferred: dict[datetime, list[int]] = defaultdict(list)
         for row in rows:
             try:
@@ -166,18 +298,32 @@ class OutboxDrain:
                 self._reschedule(row, now + timedelta(seconds=1), "waiting for the card")
                 moved += 1
                 continue
-            free_at = self._free_at.get(target.key)
-            if free_at is not None and free_at > now:
-                if row.status == "pending":
-                    deferred[free_at].append(row.id)
-                    moved += 1
-                continue
-            if self._claim(row, now):
-                self._free_at[target.key] = now + self._per_channel
-                sent += self._send_one(row, target, now)
+            busy = self._pacer.start(target.key, self._clock.now())  # not the pass's start
+            if busy is None:
+                sender.submit(self._claim_and_send, row, target)
+                moved += 1
+            elif row.status == "pending":
+                # moved to when its channel frees: out of the due set, and after the rows
+                # queued before it for that channel
+                deferred[busy].append(row.id)
                 moved += 1
         self._defer(deferred)
-        return sent, moved
+        return moved
+
+    def _claim_and_send(
+        self,
+        row: OutboxMessage,
+        target: _Target,
+        queues: ChannelQueues[tuple[OutboxMessage, _Target]] | None = None,
+    ) -> int:
+        try:
+            if not self._claim(row, self._clock.now()):
+                return 0  # another drain took it
+            return self._send_one(row, target, self._clock.now())
+        finally:
+            self._pacer.done(target.key)
+            if queues is not None:
+                queues.finished(row.id)
 
     def _target(self, row: OutboxMessage) -> _Target:
         if row.kind == "update":
@@ -198,22 +344,17 @@ class OutboxDrain:
     def _claim(self, row: OutboxMessage, now: datetime) -> bool:
         # Compare-and-set on (status, attempts): a second drain holding the same stale row
         # matches nothing once the first has claimed it, so one send per claim.
-        with self._sessions.begin() as s:
-            result = s.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == row.id,
-                    OutboxMessage.status == row.status,
-                    OutboxMessage.attempts == row.attempts,
-                )
-                .values(
-                    status="sending",
-                    due_at=now,
-                    attempts=OutboxMessage.attempts + 1,
-                    claimed_at=func.coalesce(OutboxMessage.claimed_at, now),
-                )
+        with self._rows.writing() as s:
+            result = s.connection().execute(
+                _CLAIM,
+                {
+                    "row_id": row.id,
+                    "was_status": row.status,
+                    "was_attempts": row.attempts,
+                    "claimed": now,
+                },
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result.rowcount)
 
     def _send_one(self, row: OutboxMessage, target: _Target, now: datetime) -> int:
         try:
@@ -232,11 +373,11 @@ class OutboxDrain:
         done: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": ""}
         if row.kind == "response":
             done["response_url"] = response_url.spent(row.response_url)
-        with self._sessions.begin() as s:
-            s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**done))
+        with self._rows.writing() as s:
+            s.connection().execute(update(OUTBOX).where(OUTBOX.c.id == row.id).values(**done))
             if row.purpose and row.kind in ("post", "dm") and ts:  # a card, or its DM fallback
-                s.add(
-                    SlackMessage(
+                s.connection().execute(
+                    insert(_SLACK_MESSAGES).values(
                         object_type=row.object_type,
                         object_id=row.object_id,
                         purpose=row.purpose,
@@ -263,8 +404,8 @@ class OutboxDrain:
         if row.kind == "ephemeral":
             resp = self._client.chat_postEphemeral(channel=row.channel, user=row.user_id, **payload)
             return row.channel, str(resp.get("message_ts", ""))
-        if row.kind == "dm":
-            channel, thread = self._dm_channel(row.user_id), ""
+        if row.kind == "dm":  # to the user id: Slack opens the DM (no conversations.open)
+            channel, thread = self._dm_channels.get(row.user_id, row.user_id), ""
         elif row.thread_purpose:
             channel, thread = target.channel, target.ts
         else:
@@ -280,6 +421,8 @@ class OutboxDrain:
         if posted != channel and channel.startswith("#"):
             self._aliases[posted] = channel
             self._channel_ids[channel] = posted
+        if row.kind == "dm":
+            self._dm_channels[row.user_id] = posted
         return posted, str(resp["ts"])
 
     def _posted_before(
@@ -300,11 +443,13 @@ class OutboxDrain:
         return channel_id, ts
 
     def _channel_id(self, channel: str) -> str | None:
+        if channel.startswith(("U", "W")):  # a DM by user id: history needs the D… id
+            return self._dm_channel(channel)
         if not channel.startswith("#"):
             return channel
         if channel not in self._channel_ids:
             self._channel_ids.update(channel_ids(self._client))
-            for name, cid in self._channel_ids.items():
+            for name, cid in list(self._channel_ids.items()):  # workers may add meanwhile
                 self._aliases.setdefault(cid, name)
         return self._channel_ids.get(channel)
 
@@ -351,6 +496,7 @@ class OutboxDrain:
         return ref.channel, ref.ts
 
     def _dm_channel(self, user_id: str) -> str:
+        """The DM's id, for a lookup only (posts go to the user id)."""
         if user_id not in self._dm_channels:
             resp = self._client.conversations_open(users=user_id)
             self._dm_channels[user_id] = str(resp["channel"]["id"])
@@ -365,7 +511,7 @@ class OutboxDrain:
             RATE_LIMITED_TOTAL.inc()
             retry = timedelta(seconds=float(exc.response.headers.get("Retry-After", "1")))
             # The whole channel waits: later rows for it in this drain, and every drain after.
-            self._free_at[target.key] = max(self._free_at.get(target.key, now), now + retry)
+            self._pacer.hold(target.key, now + retry)
             self._rows.reschedule(row, now + retry, error, count=False)
             return
         if row.kind == "ephemeral" and error in response_url.EPHEMERAL_UNREACHABLE:
@@ -403,7 +549,7 @@ class OutboxDrain:
         """Move rows whose channel is busy to when it frees: one UPDATE per moment."""
         if not deferred:
             return
-        with self._sessions.begin() as s:
+        with self._rows.writing() as s:
             for due, ids in deferred.items():
                 s.execute(
                     update(OutboxMessage)
@@ -423,6 +569,10 @@ def _single_shot(client: WebClient) -> WebClient:
     single = copy.copy(client)  # the listeners keep the shared client's retries
     single.retry_handlers = []
     return single
+
+
+def _seconds(delta: timedelta) -> float:
+    return max(delta.total_seconds(), 0.0)
 
 
 def _describe(exc: Exception) -> str:

@@ -1,7 +1,7 @@
 """the inbound inbox: acknowledged Slack requests waiting for a worker
 
 Revision ID: 0011_ack
-Revises: 0010_sweeps
+Revises: 0011_breakglass
 Create Date: 2026-11-30
 
 The listener records each command, click, submission or event here (in the transaction that
@@ -17,7 +17,7 @@ from alembic import op
 import bot.db.types
 
 revision = "0011_ack"
-down_revision = "0010_sweeps"
+down_revision = "0011_breakglass"
 branch_labels = None
 depends_on = None
 

@@ -67,19 +67,29 @@ def test_seeded_demo_workspace(fake: FakeSlack, client: WebClient) -> None:
     groups = client.usergroups_list(include_users=True)["usergroups"]
 
     # validating
-    assert [fake.user_id(n) for n in ("alice", "@bob", "carol", "dave")] == [
+    assert [fake.user_id(n) for n in ("alice", "@bob", "carol", "dave", "erin")] == [
         "U0ALICE",
         "U0BOB",
         "U0CAROL",
         "U0DAVE",
+        "U0ERIN",
     ]
     assert fake.channel_id("#platform") == "C0PLATFORM"
     assert fake.channel_id("sandbox-approvals") == "C0SBXAPPROVALS"
     assert fake.channel_id("production-approvals") == "C0PRDAPPROVALS"
     by_handle = {g["handle"]: g for g in groups}
-    assert set(by_handle) == {"engineering", "sandbox-owners", "production-owners"}
+    assert set(by_handle) == {
+        "engineering",
+        "sandbox-owners",
+        "production-owners",
+        "oncall",
+        "platform-leads",
+    }
     assert by_handle["engineering"]["users"] == ["U0ALICE", "U0BOB", "U0CAROL", "U0DAVE"]
     assert by_handle["sandbox-owners"]["users"] == ["U0BOB"]
+    assert by_handle["production-owners"]["users"] == ["U0CAROL", "U0ERIN"]
+    assert by_handle["oncall"]["users"] == ["U0DAVE"]
+    assert by_handle["platform-leads"]["users"] == ["U0BOB"]
     assert by_handle["production-owners"]["id"] == fake.usergroup_id("production-owners")
     assert all(g["id"].startswith("S") for g in groups)
     assert fake.user("carol").email == "carol@example.com"
@@ -644,17 +654,17 @@ def test_usergroups_users_list(fake: FakeSlack, client: WebClient) -> None:
 
 
 def test_added_user_and_channel_are_usable(fake: FakeSlack, client: WebClient) -> None:
-    erin = fake.add_user("erin", tz="America/New_York")
+    frank = fake.add_user("frank", tz="America/New_York")
     channel = fake.add_channel("#incidents")
-    fake.set_usergroup_users("sandbox-owners", ["bob", "erin"])
+    fake.set_usergroup_users("sandbox-owners", ["bob", "frank"])
 
-    info = client.users_info(user=erin.id)["user"]
+    info = client.users_info(user=frank.id)["user"]
     posted = client.chat_postMessage(channel="#incidents", text="hi")
 
-    assert erin.id == "U0ERIN"
-    assert (info["profile"]["email"], info["tz_offset"]) == ("erin@example.com", -5 * 3600)
+    assert frank.id == "U0FRANK"
+    assert (info["profile"]["email"], info["tz_offset"]) == ("frank@example.com", -5 * 3600)
     assert posted["channel"] == channel.id == "C0INCIDENTS"
-    assert client.usergroups_users_list(usergroup="S0SBXOWNERS")["users"] == ["U0BOB", "U0ERIN"]
+    assert client.usergroups_users_list(usergroup="S0SBXOWNERS")["users"] == ["U0BOB", "U0FRANK"]
 
 
 # -- failures injected by tests --------------------------------------------------------------------

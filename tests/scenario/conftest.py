@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from waitress.channel import HTTPChannel
 
 from bot.demo.fake_slack import FakeSlack
+from bot.demo.fake_slack_limits import RateLimits
 from bot.demo.fake_slack_store import Delivery, DeliveryKind, Message, View
 from bot.demo.forms import form_values
 from bot.demo.signing import event_body, interaction_body, sign, slash_body
@@ -236,9 +237,13 @@ def policy() -> Policy:
 
 @pytest.fixture
 def fake_slack(clock: ManualClock) -> Iterator[FakeSlack]:
-    slack = FakeSlack(now=clock.now).start()
+    # Slack's chat.postMessage limits, on the scenario's clock: the drain must never need a 429
+    slack = FakeSlack(now=clock.now, rate_limits=RateLimits()).start()
     yield slack
     slack.stop()
+    assert slack.limiter is not None
+    refused = slack.limiter.refused
+    assert refused == {"channel": 0, "workspace": 0}, f"the drain outran Slack's limits: {refused}"
 
 
 @pytest.fixture

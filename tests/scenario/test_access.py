@@ -341,7 +341,7 @@ def test_non_owner_and_self_approval_are_refused(world: World) -> None:
 
 def test_a_forged_button_value_is_authorized_on_the_request_it_names(world: World) -> None:
     # setup: bob owns sandbox, not production
-    prod = world.request("alice", 'production view 4h "check the release"')
+    prod = world.request("alice", 'production admin 2h "check the release"')
     sandbox = world.request("alice", 'sandbox view 1d "read the logs"')
     card = world.card(sandbox)
     before = (world.requests(), [len(world.events(r)) for r in (prod, sandbox)])

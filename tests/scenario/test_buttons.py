@@ -156,7 +156,7 @@ def test_legacy_bare_ids_still_approve_extend_and_delete(world: World) -> None:
 def test_a_value_whose_kind_does_not_match_its_block_is_refused(world: World) -> None:
     # setup
     env, card = world.pending_env("mismatch")
-    req_id = world.request("alice", 'production view 4h "check the release"')
+    req_id = world.request("alice", 'production admin 2h "check the release"')
     req_card = world.card("production-approvals", f"Access request {req_id}:")
     before = world.snapshot()
 
@@ -193,7 +193,7 @@ def test_a_value_whose_kind_does_not_match_its_block_is_refused(world: World) ->
 def test_a_home_row_with_another_objects_value_is_refused(world: World) -> None:
     # setup
     env, card = world.pending_env("home-row")
-    other = world.request("alice", 'production view 4h "check the release"')
+    other = world.request("alice", 'production admin 2h "check the release"')
     before = world.snapshot()
 
     # execution: both are carol's to approve, but each button belongs to its own row

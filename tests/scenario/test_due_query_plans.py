@@ -43,6 +43,7 @@ EXPECTED = {
     "access-expiry": {"ix_access_requests_state_expires_at"},
     "access-timeouts": {"ix_access_requests_state_pending_until"},
     "cloud-cleanup": {"ix_environments_state_next_check_at"},
+    "break-glass-reviews": {"ix_access_requests_review_next_at"},
     "reminders": {"ix_environments_state_remind_at", "ix_access_requests_state_remind_at"},
     # they watch every live object (READY and ACTIVE too: drift), by state: any index on state
     "reconcile": {
@@ -174,6 +175,14 @@ def _seed(engine: Engine, now: datetime) -> None:
     grants = [
         _grant("gpen", "PENDING", now, pending_until=now - hour),
         _grant("gexp", "ACTIVE", now, pending_until=now - DAY, expires_at=now - hour),
+        _grant(
+            "gbrk",
+            "EXPIRED",
+            now,
+            break_glass=True,
+            review_due_at=now + hour,
+            review_next_at=now - hour,
+        ),
     ]
     for i in range(n):
         later = now + DAY + timedelta(minutes=i * 97)

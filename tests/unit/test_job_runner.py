@@ -3,6 +3,7 @@ same effect, as when every job runs at every tick of its interval, in far fewer 
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -157,3 +158,30 @@ def test_jumping_does_the_same_work_at_the_same_moments_as_stepping(
     assert jumped.done == stepped.done
     assert jumped.runs <= stepped.runs
     assert jumped.clock.now() == stepped.clock.now()
+
+
+def test_a_job_that_skips_while_running_is_not_queued_behind_itself() -> None:
+    # setup: a lingering run holds the job; another tick or wake comes meanwhile
+    inside, release = threading.Event(), threading.Event()
+    runs: list[str] = []
+
+    def linger() -> None:
+        runs.append("run")
+        inside.set()
+        release.wait(timeout=10)
+
+    lingering = Job("outbox", MINUTE, linger, skip_if_running=True)
+    waiting = Job("reconcile", MINUTE, lambda: runs.append("other"))
+    runner = JobRunner([lingering, waiting])
+    first = threading.Thread(target=runner.run, args=(lingering,))
+    first.start()
+    assert inside.wait(timeout=10)
+    # execution: the second run of the lingering job returns at once; other jobs still run
+    runner.run(lingering)
+    runner.run(waiting)
+    release.set()
+    first.join(timeout=10)
+    # validating
+    assert runs == ["run", "other"]
+    runner.run(lingering)  # not running any more: runs
+    assert runs == ["run", "other", "run"]

@@ -485,7 +485,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
         'policy.yaml: templates.sandbox.workspace: unknown workspace "ghost" '
         "(expected one of: sandbox, team-a)",
         "policy.yaml: templates.dev.colour: unknown key (expected one of: workspace, kind, "
-        "description, ttl, quota, approval, allowed, cluster, namespace, backend)",
+        "description, ttl, quota, approval, approvals, allowed, cluster, namespace, backend)",
     }
     assert len(errors) == len(set(errors))
     assert str(caught.value) == "\n".join(errors)
