@@ -75,6 +75,9 @@ class JobSettings(BaseModel):
     # PostgreSQL only: a standby takes the jobs over within this many seconds of the leader
     # going silent (killed, frozen or cut off); bot/leader.py says how.
     leader_lease: float = Field(default=15.0, ge=1.0)
+    # An acknowledged command, click or event whose worker died (kill -9, a lost replica) is
+    # run again this many seconds after it was taken (handlers/intake.py).
+    inbox_lease: float = Field(default=60.0, gt=0)
 
 
 class Settings(BaseSettings):

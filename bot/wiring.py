@@ -162,6 +162,7 @@ def build_runtime(
         enterprise_id=enterprise_id,
         process_before_response=process_before_response,
         listener_executor=listeners,
+        inbox_lease=intervals.inbox_lease,
     )
     resume_after = timedelta(seconds=intervals.outbox_resume_after)
     # Under the stepped runner's manual clock the drain makes one pass in order (no threads,
@@ -225,6 +226,12 @@ def build_runtime(
                 grants.reconcile,
                 on_wake=True,
                 next_due=grants.reconcile_next_due,
+            ),
+            Job(
+                "inbox",
+                timedelta(seconds=intervals.inbox_lease),
+                app.intake.resume_due,
+                next_due=app.intake.inbox.next_due,
             ),
             Job(
                 "outbox",

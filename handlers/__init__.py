@@ -3,32 +3,43 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from slack_bolt import App
 
 from bot.services.container import Services
+from bot.services.inbox import Inbox
 from bot.slack.client import WebClient
 from handlers import actions, commands, errors, events, views
 from handlers.dedupe import register_dedupe
 from handlers.edge import EdgeRules
+from handlers.intake import Intake
 from handlers.transport import SlackApp
 
-__all__ = ["EdgeRules", "SlackApp", "build_app", "register_all"]
+__all__ = ["EdgeRules", "Intake", "SlackApp", "build_app", "register_all"]
+
+#: Workers that run acknowledged requests (`handlers.intake`); more only queue on the GIL and on
+#: SQLite's write lock, fewer let a few slow Slack lookups hold up the rest.
+WORKERS = 8
+#: Seconds before an acknowledged request whose worker died is run again
+#: (`ENVBOT_JOBS__INBOX_LEASE`).
+INBOX_LEASE = 60.0
 
 
-def register_all(app: App, services: Services) -> None:
+def register_all(app: App, services: Services, intake: Intake) -> None:
     """Register inbound dedupe, every surface's listeners, then the one error handler."""
-    register_dedupe(app, services.sessions, services.clock)
-    commands.register(app, services)
-    actions.register(app, services)
-    views.register(app, services)
-    events.register(app, services)
+    # The listeners record each key with the request's inbox row, in one transaction.
+    register_dedupe(app, services.sessions, services.clock, record=False)
+    commands.register(app, services, intake)
+    actions.register(app, services, intake)
+    views.register(app, services, intake)
+    events.register(app, services, intake)
     errors.register(app, services)
 
 
 def listener_pool() -> ThreadPoolExecutor:
-    """The pool listener bodies run on after ack()."""
-    return ThreadPoolExecutor(max_workers=32, thread_name_prefix="envbot-listener")
+    """The pool that works acknowledged requests (inbox rows)."""
+    return ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="envbot-worker")
 
 
 def build_app(
@@ -40,6 +51,7 @@ def build_app(
     enterprise_id: str | None = None,
     process_before_response: bool = False,
     listener_executor: ThreadPoolExecutor | None = None,
+    inbox_lease: float = INBOX_LEASE,
 ) -> SlackApp:
     """The Bolt app envbot serves (HTTP or Socket Mode) and the demo dispatches to.
 
@@ -49,22 +61,27 @@ def build_app(
         signing_secret: verifies that requests come from Slack.
         team_id: the installed workspace; signed requests from any other team are refused.
         enterprise_id: the installed Enterprise Grid org, when there is one.
-        process_before_response: hold the response until the listener ends (the demo,
-            so each line's output is complete before the next line runs).
-        listener_executor: where listener bodies run after ack() (default: 32 threads).
+        process_before_response: work each request before answering it (the demo, so each
+            line's output is complete before the next line runs); otherwise a request is
+            recorded, acked, and worked on `listener_executor`.
+        listener_executor: the workers (default: `WORKERS` threads).
+        inbox_lease: seconds before a request whose worker died is run again.
     """
+    pool = listener_executor or listener_pool()
     app = SlackApp(
         edge=EdgeRules(signing_secret, team_id=team_id, enterprise_id=enterprise_id),
         client=client,
-        # Listener bodies run after ack() on this pool; Bolt's default of 5 threads lets a few
-        # slow Slack lookups starve the next request's ack past Slack's 3 s.
-        listener_executor=listener_executor or listener_pool(),
+        listener_executor=pool,
         token_verification_enabled=False,
-        process_before_response=process_before_response,
+        # The listener only records the request (one short write) and hands it on, so Bolt
+        # answers as soon as it returns, without polling for the ack every 10 ms.
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
         # Without a name Bolt takes the caller's file name from inspect.stack(), which reads
         # the source of every frame: 0.1-0.5 s of each start-up.
         name="envbot",
     )
-    register_all(app, services)
+    inbox = Inbox(services.sessions, services.clock, timedelta(seconds=inbox_lease))
+    app.intake = Intake(services, inbox, pool, inline=process_before_response)
+    register_all(app, services, app.intake)
     return app

@@ -13,20 +13,25 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 
 from bot.access.buttons import BUTTONS as ACCESS_BUTTONS
 from bot.environments.buttons import BUTTONS as ENV_BUTTONS
 from bot.environments.render import CONFIRM_BLOCK
 from bot.lifecycle.render import REMINDER_BLOCK
 from bot.services.container import Services
+from bot.services.inbox import InboxLost
 from bot.services.once import OnceOnly, message_key
 from bot.slack.acted import acted_message, already_done
 from bot.slack.blocks import ActionId
 from bot.slack.presses import ButtonRouter, Press
 from handlers.answers import queue_answer
 from handlers.errors import explain
+from handlers.intake import Intake, delivery_key
 
+# Buttons that open a form: they run in the listener, while the trigger_id is fresh.
+OPENS_FORM = frozenset({ActionId.DENY})
+_LOG = logging.getLogger(__name__)
 ONE_SHOT_BLOCKS = frozenset({REMINDER_BLOCK, CONFIRM_BLOCK})
 _CHANNEL = re.compile(r"[A-Z0-9]{1,24}")
 _TS = re.compile(r"\d{1,12}\.\d{1,9}")
@@ -37,19 +42,41 @@ def router(services: Services) -> ButtonRouter:
     return ButtonRouter([ENV_BUTTONS.bind(services.envs), ACCESS_BUTTONS.bind(services.access)])
 
 
-def register(app: App, services: Services) -> None:
-    """Register one listener per button (`handle_<action_id>`)."""
+def register(app: App, services: Services, intake: Intake) -> None:
+    """Register one listener per button (`handle_<action_id>`). A press is recorded and handed
+    on, except Deny, which opens its form here (the trigger_id lives 3 s)."""
     buttons = router(services)
     once = OnceOnly(services.sessions, services.clock)
+    press = _press(services, buttons, once)
+    intake.register("action", lambda body: press(body, _action_id(body)))
     for action_id in buttons.actions:
-        app.action(action_id.value)(_listener(services, buttons, once, action_id))
+        app.action(action_id.value)(_listener(intake, press, action_id))
 
 
-def _listener(
-    services: Services, buttons: ButtonRouter, once: OnceOnly, action_id: ActionId
-) -> Callable[..., None]:
-    def handle(ack: Ack, body: dict[str, Any], logger: logging.Logger) -> None:
+Work = Callable[[dict[str, Any], ActionId], None]
+
+
+def _listener(intake: Intake, press: Work, action_id: ActionId) -> Callable[..., None]:
+    def handle(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
+        key = delivery_key(context, "action")
+        if action_id not in OPENS_FORM:
+            intake.take("action", key, body)
+        elif intake.first_time(key):
+            press(body, action_id)
+
+    handle.__name__ = f"handle_{action_id.value}"
+    return handle
+
+
+def _action_id(body: Mapping[str, Any]) -> ActionId:
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else {}
+    return ActionId(str(first.get("action_id") if isinstance(first, dict) else ""))
+
+
+def _press(services: Services, buttons: ButtonRouter, once: OnceOnly) -> Work:
+    def press_button(body: dict[str, Any], action_id: ActionId) -> None:
         # Slack ignores a click's ack body: every answer goes to its response_url (outbox)
         key: str | None = None
         try:
@@ -62,11 +89,13 @@ def _listener(
                     queue_answer(services, body, done, "answer")
                     return
             answer = buttons.press(press)
+        except InboxLost:
+            raise
         except Exception as exc:  # noqa: BLE001 - answered here: after an ack, Bolt's error
             # path resets the ack it has not yet sent, and the click would look unanswered
             if key is not None:
                 once.release(key)  # refused or failed: nothing changed, the buttons stay usable
-            queue_answer(services, body, {"text": explain(exc, body, logger)}, "answer")
+            queue_answer(services, body, {"text": explain(exc, body, _LOG)}, "answer")
             return
         if key is not None:
             shown = acted_message(_shown_blocks(body), answer, press.user_id, once.clock.now())
@@ -74,8 +103,7 @@ def _listener(
         elif answer:
             queue_answer(services, body, answer, "answer")
 
-    handle.__name__ = f"handle_{action_id.value}"
-    return handle
+    return press_button
 
 
 def _one_shot_key(press: Press, body: Mapping[str, Any]) -> str | None:

@@ -1,5 +1,5 @@
-"""`/env` and `/access`: parse and answer through one service call, in the ack body when the
-answer is ready in time, else through the outbox (`answers.SlashAnswer`)."""
+"""`/env` and `/access`: a parse error is answered in the ack; a command that opens a form runs
+here (`answers.SlashAnswer`); every other one is recorded and handed on (`handlers.slash`)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot.domain.commands import Actor
 from bot.services.container import Services
+from handlers import slash
 from handlers.answers import SlashAnswer
+from handlers.intake import Intake, delivery_key
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, services: Services, intake: Intake) -> None:
     """Register both slash commands (and stamp each request's arrival for their ack budget)."""
+    intake.register("command", slash.work(services))
 
     @app.middleware
     def stamp_arrival(context: BoltContext, next: Callable[[], None]) -> None:
@@ -23,15 +25,23 @@ def register(app: App, services: Services) -> None:
         next()
 
     def answer(surface: str, ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
-        actor = Actor(
-            user_id=str(command.get("user_id") or ""),
-            channel_id=command.get("channel_id", ""),
-            trigger_id=command.get("trigger_id", ""),
-        )
+        text = str(command.get("text") or "")
+        refusal = slash.instant_answer(surface, text)
+        if refusal is not None:
+            ack(response_type="ephemeral", **refusal)
+            return
+        key = delivery_key(context, "command")
+        if not slash.opens_form(surface, text):
+            reply = intake.take("command", key, command)
+            ack(response_type="ephemeral", **reply) if reply else ack()
+            return
+        if not intake.first_time(key):
+            ack()  # a replay: the form was opened for the first delivery
+            return
         # Bolt waits 3 s from the request, not from this listener: a wait in its pool counts.
         waited = time.monotonic() - float(context.get("received_at", time.monotonic()))
         with SlashAnswer(ack, services, command, waited) as answering:
-            answering.reply(services.commands.run(surface, command.get("text", ""), actor))
+            answering.reply(services.commands.run(surface, text, slash.actor_of(command)))
 
     @app.command("/env")
     def handle_env(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:

@@ -4,13 +4,16 @@ mounts at /slack/events) or a Socket Mode connection."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_sdk.web import WebClient
 
 from handlers.edge import EdgeRules, StartResponse, WsgiApp, slack_edge
 from handlers.socket_mode import CheckedSocketModeHandler
+
+if TYPE_CHECKING:
+    from handlers.intake import Intake
 
 __all__ = [
     "SlackApp",
@@ -28,6 +31,8 @@ class SlackApp(App):
     def __init__(self, *, edge: EdgeRules, **kwargs: Any) -> None:
         super().__init__(signing_secret=edge.signing_secret, **kwargs)
         self.edge = edge
+
+    intake: Intake  # where listeners record requests and hand them on (set by build_app)
 
 
 def slack_wsgi(app: SlackApp) -> WsgiApp:

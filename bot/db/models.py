@@ -383,6 +383,22 @@ class Offboarding(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
 
 
+class InboxRow(Base):
+    """An acknowledged Slack request not yet worked (`bot/services/inbox.py`): written with the
+    dedupe key before the ack, deleted in the transaction of the work's first write."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_claimed_until", "claimed_until"),)
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    body: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+    claimed_until: Mapped[datetime]
+    run_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Install(Base):
     """This install's identity, one row written once by `envbot migrate`: its id labels every
     object envbot writes, so two installs sharing a cluster never touch each other's."""

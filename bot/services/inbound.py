@@ -40,11 +40,11 @@ def delivery_key(body: Mapping[str, Any]) -> str | None:
     kind = body.get("type")
     trigger = body.get("trigger_id")
     if body.get("command") and isinstance(trigger, str) and trigger:
-        return _bounded(f"command:{trigger}")
+        return bounded(f"command:{trigger}")
     if kind == "view_submission" and isinstance(trigger, str) and trigger:
-        return _bounded(f"view:{trigger}")
+        return bounded(f"view:{trigger}")
     if kind == "event_callback" and body.get("event_id"):
-        return _bounded(f"event:{body['event_id']}")
+        return bounded(f"event:{body['event_id']}")
     if kind == "block_actions":
         who = body.get("user")
         user = who.get("id", "") if isinstance(who, dict) else ""
@@ -76,15 +76,19 @@ def first_time(sessions: sessionmaker[Session], clock: Clock, key: str) -> bool:
         Whether the caller should handle the delivery.
     """
     with sessions.begin() as s:
-        dialect = s.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        added = s.execute(
-            insert(InboundKey)
-            .values(key=_bounded(key), received_at=clock.now())
-            .on_conflict_do_nothing()
-            .returning(InboundKey.key)  # exact on both dialects, unlike rowcount via the ORM
-        ).first()
-        return added is not None
+        return record_key(s, clock, key)
+
+
+def record_key(s: Session, clock: Clock, key: str) -> bool:
+    """`first_time` inside the caller's transaction (the inbox records its row with it)."""
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    added = s.execute(
+        insert(InboundKey)
+        .values(key=bounded(key), received_at=clock.now())
+        .on_conflict_do_nothing()
+        .returning(InboundKey.key)  # exact on both dialects, unlike rowcount via the ORM
+    ).first()
+    return added is not None
 
 
 def _object(value: Any) -> Mapping[str, Any]:
@@ -97,7 +101,8 @@ def _value(action: Mapping[str, Any]) -> Any:
     return action.get("selected_option") or action.get("selected_options") or ""
 
 
-def _bounded(key: str) -> str:
+def bounded(key: str) -> str:
+    """`key`, or its first 100 characters and a digest when it is longer than `MAX_KEY`."""
     if len(key) <= MAX_KEY:
         return key
     return key[:100] + ":" + hashlib.sha256(key.encode()).hexdigest()

@@ -4,10 +4,12 @@ The points are chosen from outside the process, never by a hook in the bot: the 
 holds the answer to a `chat.postMessage` it has already accepted (a crash between Slack's
 accept and the commit), the fake API server holds a provisioning or grant write before doing
 it (and does it once released, after the client is gone, as a real API server may), or the
-process is killed right after Slack got the ack of an Approve click. Then a new process starts
-on the same database, the same signed request is sent again (a replay), jobs run until quiet,
-and the outcome is counted: lost and doubled channel/DM posts, rows or objects left stuck,
-and replays that had an effect. Used by tests/integration/test_crash.py and bench/crash_matrix.py.
+process is killed right after Slack got the ack of an Approve click, or after the ack of a
+command whose worker is held at its first Slack call (`users.info`), before it wrote anything.
+Then a new process starts on the same database, the same signed request is sent again (a
+replay), jobs run until quiet, and the outcome is counted: lost and doubled channel/DM posts,
+rows or objects left stuck, and replays that had an effect. Used by
+tests/integration/test_crash.py and bench/crash_matrix.py.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ SETTINGS = {
     "ENVBOT_JOBS__OUTBOX_INTERVAL": "0.2",
     "ENVBOT_JOBS__OUTBOX_RESUME_AFTER": "1",
     "ENVBOT_JOBS__RECONCILE_INTERVAL": "1",
+    "ENVBOT_JOBS__INBOX_LEASE": "1",  # an acknowledged request of a dead process runs after 1 s
 }
-POINTS = ("card-accepted", "provision-write", "approve-ack", "grant-write")
+POINTS = ("command-ack", "card-accepted", "provision-write", "approve-ack", "grant-write")
 HOLD_TIMEOUT = 60.0
 QUIET_TIMEOUT = 120.0  # a crash that strands work shows as stuck after this
 WRITES = frozenset({"POST", "PUT", "PATCH"})
@@ -255,6 +258,8 @@ def run_point(crash: CrashWorld, point: str) -> Outcome:
     if point not in POINTS:
         raise ValueError(f"unknown crash point {point!r}; one of {', '.join(POINTS)}")
     serve = crash.start()
+    if point == "command-ack":
+        return _command_ack(crash, serve)
     if point in ("card-accepted", "provision-write"):
         if point == "card-accepted":
             crash.slack_hold.armed = True
@@ -303,4 +308,23 @@ def run_point(crash: CrashWorld, point: str) -> Outcome:
     approved = _transitions(crash, "access_requests", "PENDING")
     requests_made = int(crash.scalar("SELECT count(*) FROM access_requests"))
     outcome.replays = max(approved - 1, 0) + requests_made - 1
+    return outcome
+
+
+def _command_ack(crash: CrashWorld, serve: Serve) -> Outcome:
+    """Acked, then killed before the work wrote anything: the inbox row is run after the
+    restart (its lease lapsed), and the replayed command is a duplicate."""
+    crash.slack_hold.matches = lambda method, params: method == "users.info"
+    crash.slack_hold.armed = True
+    body = crash.slash("alice", "/env", "create sandbox --reason crash")
+    headers = sign(SECRET, body)
+    assert crash.send(serve, body, headers) == 200
+    crash.slack_hold.wait("the worker's users.info")
+    _kill(serve)
+    crash.slack_hold.released.set()
+    assert _envs(crash, "sandbox") == 0  # the kill came before the work's first write
+    serve = crash.start()
+    assert crash.send(serve, body, headers) == 200  # the replay, inside Slack's window
+    outcome = crash.outcome("command-ack", lambda: _envs(crash, "sandbox", "READY") == 1)
+    outcome.replays = _envs(crash, "sandbox") - 1
     return outcome

@@ -93,6 +93,9 @@ class SlackClient:
     secret: str = SECRET
     cursor: int = field(default=0)
     presses: int = field(default=0)
+    # Waits until the requests handed on by the app's listeners were worked (the inbox), so
+    # a test reads the state its request made, as it did when the work ran before the ack.
+    settle: Callable[[], object] = field(default=lambda: None)
 
     def post(self, body: str, headers: dict[str, str] | None = None) -> requests.Response:
         """POST a raw body to /slack/events (signed now unless `headers` are given); a slash
@@ -106,6 +109,7 @@ class SlackClient:
         form = dict(parse_qsl(body)) if resp.status_code == 200 else {}
         if form.get("command") and form.get("channel_id") and form.get("user_id"):
             self.slack.show_ack_body(form["channel_id"], form["user_id"], resp.text)
+        self.settle()
         return resp
 
     def slash_body(self, user: str, command: str, text: str) -> str:
@@ -330,8 +334,12 @@ def server(runtime: Runtime) -> Iterator[HttpServer]:
 
 
 @pytest.fixture
-def slack_http(server: HttpServer, fake_slack: FakeSlack, clock: ManualClock) -> SlackClient:
-    return SlackClient(url=server.url, slack=fake_slack, clock=clock)
+def slack_http(
+    server: HttpServer, fake_slack: FakeSlack, clock: ManualClock, runtime: Runtime
+) -> SlackClient:
+    return SlackClient(
+        url=server.url, slack=fake_slack, clock=clock, settle=runtime.app.intake.wait_idle
+    )
 
 
 REQUEST_ID = re.compile(r"Request `(r\w+)`")

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, insert, text
 
-from bot.db.models import AccessRequest, Environment, OutboxMessage
+from bot.db.models import AccessRequest, Environment, InboxRow, OutboxMessage
 from bot.domain.clock import ManualClock
 from bot.policy import Policy
 from tests.scenario.conftest import RuntimeFactory
@@ -35,6 +35,7 @@ BIG = (
     "inbound",
     "slack_messages",
     "offboardings",
+    "inbox",
 )
 # Per job, the indexes built for its due queries: at least one must appear in its plans.
 EXPECTED = {
@@ -63,6 +64,8 @@ EXPECTED = {
     },
     "outbox": {"ix_outbox_status_due_at"},
     "offboarding": {"ix_offboardings_due_at"},
+    # requests whose worker died: by when their lease lapses
+    "inbox": {"ix_inbox_claimed_until"},
     "retention": {"ix_outbox_status_created_at", "ix_inbound_received_at", "ix_events_at"},
 }
 DAY = timedelta(days=1)
@@ -154,6 +157,17 @@ def _message(key: str, status: str, at: datetime) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _inbox(key: str, until: datetime) -> dict[str, Any]:
+    return {
+        "key": key,
+        "kind": "command",
+        "body": {"command": "/env", "text": "help"},
+        "received_at": until - timedelta(minutes=1),
+        "claimed_until": until,
+        "attempts": 0,
+    }
+
+
 def _seed(engine: Engine, now: datetime) -> None:
     """One object due for each job, so the per-item statements run too, among many more
     that are not due (of a backend this runtime does not have, so reconcile leaves them),
@@ -200,6 +214,11 @@ def _seed(engine: Engine, now: datetime) -> None:
         conn.execute(insert(Environment), envs)
         conn.execute(insert(AccessRequest), grants)
         conn.execute(insert(OutboxMessage), outbox)
+        # requests still queued in a live worker's pool: not due
+        conn.execute(
+            insert(InboxRow),
+            [_inbox(f"command:t{i}", now + timedelta(seconds=i + 1)) for i in range(n)],
+        )
         if engine.dialect.name == "postgresql":  # autovacuum does it there; envbot never
             conn.execute(text("ANALYZE"))  # runs it on SQLite, whose planner then trusts indexes
 

@@ -99,6 +99,8 @@ def test_a_command_that_says_payload_is_still_a_command(
         "alice", "/access", 'request sandbox view 1h "fix the payload parser"'
     )
 
+    cursor = slack_http.mark()
+
     # execution
     resp = slack_http.post(body, sign(SECRET, body))
 
@@ -108,4 +110,5 @@ def test_a_command_that_says_payload_is_still_a_command(
     with sessions() as s:
         reasons = s.scalars(select(AccessRequest.reason)).all()
     assert reasons == ["fix the payload parser"]
-    assert REQUEST_ID.search(resp.json()["text"])  # the private answer, in the ack body
+    answers = wait_for(lambda: slack_http.ephemerals_since(cursor, "alice"), what="the answer")
+    assert REQUEST_ID.search(answers[0].text)  # the private answer, at the response_url

@@ -1,0 +1,252 @@
+"""The inbound inbox: each acknowledged Slack request is a row until its work has written.
+
+The listener records a request (`accept`) in the one transaction that also records its dedupe
+key, claimed for a lease by the process that received it, and acks. A worker of that process
+runs it inside `running(...)`; rows whose lease lapsed (their process died) are claimed again
+by `claim_due`. While it runs, the first
+transaction of that thread that writes anything also deletes the row, so the work's first
+effect and "done" commit together: a `kill -9` before it leaves the row to be run again (after
+the lease, on any replica), a `kill -9` after it leaves nothing to repeat. A second run of the
+same row (a lease that lapsed under a slow but live worker) finds the row gone or re-claimed at
+that commit and is rolled back (`InboxLost`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, event, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import InboundKey, InboxRow
+from bot.domain.clock import Clock
+from bot.services.inbound import bounded
+
+#: A row whose run failed this many times is dropped (with an error log) instead of run again.
+MAX_ATTEMPTS = 5
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+class InboxLost(Exception):
+    """Another run has done (or taken over) this row: this run's write is rolled back."""
+
+
+@dataclass
+class Claimed:
+    """A row claimed by one run: what to run and the run's id."""
+
+    key: str
+    kind: str
+    body: dict[str, Any]
+    run_id: str
+    attempts: int = 1
+
+
+@dataclass
+class _Pending:
+    claimed: Claimed
+    added: bool = False
+    error: Exception | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _Run:
+    claimed: Claimed
+    wrote: bool = False  # a DML statement ran in the current transaction
+    owned: bool = False  # the row was deleted with an earlier write of this run
+    lost: bool = False
+
+
+_CURRENT: ContextVar[_Run | None] = ContextVar("envbot_inbox_run", default=None)
+
+
+class Inbox:
+    """The `inbox` table and the commit hook that marks a row done with its work's first write."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, lease: timedelta) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.lease = lease
+        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._committing = False
+        event.listen(sessions, "before_commit", _before_commit)
+        event.listen(sessions, "after_commit", _transaction_ended)
+        event.listen(sessions, "after_rollback", _transaction_ended)
+        bind = sessions.kw.get("bind")
+        if isinstance(bind, Engine):
+            event.listen(bind, "before_cursor_execute", _saw_statement)
+
+    def accept(self, key: str, kind: str, body: dict[str, Any]) -> Claimed | None:
+        """Record a delivery and its dedupe key, claimed by the caller for a lease; None for a
+        duplicate. Requests arriving together are committed together (one transaction per
+        batch): on SQLite, writers that each wait for the lock back off for up to 100 ms at
+        a time, which is what made the ack's tail under load."""
+        pending = _Pending(Claimed(bounded(key), kind, body, secrets.token_hex(8)))
+        with self._lock:
+            self._queue.append(pending)
+            lead = not self._committing
+            self._committing = True
+        while lead:
+            with self._lock:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._committing = False
+                    break
+            self._commit(batch)
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.claimed if pending.added else None
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """One transaction: one multi-row INSERT of the keys (those already seen are left
+        out by ON CONFLICT), one of the rows for the keys that were new."""
+        now = self.clock.now()
+        first: dict[str, _Pending] = {}
+        for item in batch:
+            first.setdefault(item.claimed.key, item)
+        try:
+            with self.sessions.begin() as s:
+                dialect = s.get_bind().dialect.name
+                insert = pg_insert if dialect == "postgresql" else sqlite_insert
+                added = set(
+                    s.scalars(
+                        insert(InboundKey)
+                        .values([{"key": key, "received_at": now} for key in first])
+                        .on_conflict_do_nothing()
+                        .returning(InboundKey.key)
+                    ).all()
+                )
+                rows = [
+                    {
+                        "key": key,
+                        "kind": item.claimed.kind,
+                        "body": item.claimed.body,
+                        "received_at": now,
+                        "claimed_until": now + self.lease,
+                        "run_id": item.claimed.run_id,
+                        "attempts": 1,
+                    }
+                    for key, item in first.items()
+                    if key in added
+                ]
+                if rows:
+                    s.execute(insert(InboxRow), rows)
+        except Exception as exc:  # noqa: BLE001 - every request of the batch is told
+            for item in batch:
+                item.error = exc
+        else:
+            for key in added:
+                first[key].added = True
+        for item in batch:
+            item.done.set()
+
+    def claim_due(self, limit: int = 50) -> tuple[list[Claimed], list[Claimed]]:
+        """Claim rows whose lease lapsed (their worker died or never started), oldest first;
+        on PostgreSQL with SKIP LOCKED, so replicas sweeping at once take different rows.
+
+        Returns:
+            (rows to run, rows dropped after `MAX_ATTEMPTS` failed runs).
+        """
+        now = self.clock.now()
+        run: list[Claimed] = []
+        dropped: list[Claimed] = []
+        with self.sessions.begin() as s:
+            rows = s.scalars(
+                select(InboxRow)
+                .where(InboxRow.claimed_until < now)
+                .order_by(InboxRow.claimed_until)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                claimed = Claimed(row.key, row.kind, dict(row.body), secrets.token_hex(8))
+                if row.attempts >= MAX_ATTEMPTS:
+                    dropped.append(claimed)
+                    s.delete(row)
+                    continue
+                row.run_id = claimed.run_id
+                row.claimed_until = now + self.lease
+                row.attempts += 1
+                claimed.attempts = row.attempts
+                run.append(claimed)
+        return run, dropped
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """When the earliest lease lapses (None: the inbox is empty)."""
+        with self.sessions() as s:
+            due: datetime | None = s.scalar(select(func.min(InboxRow.claimed_until)))
+        return None if due is None else max(due, now)
+
+    def pending(self) -> int:
+        """Rows not yet done (the tests and the bench wait for none)."""
+        with self.sessions() as s:
+            return int(s.scalar(select(func.count()).select_from(InboxRow)) or 0)
+
+    @contextmanager
+    def running(self, claimed: Claimed) -> Iterator[None]:
+        """Run `claimed`'s work in this block (this thread); the row is deleted with its first
+        write, or at the end when it wrote nothing. An exception leaves the row claimed, to be
+        run again when its lease lapses.
+
+        Raises:
+            InboxLost: another run did the row first; nothing of this run was committed.
+        """
+        run = _Run(claimed)
+        token = _CURRENT.set(run)
+        try:
+            yield
+        finally:
+            _CURRENT.reset(token)
+        if not run.owned and not run.lost:
+            with self.sessions.begin() as s:
+                _delete(s, claimed)
+
+
+def _delete(s: Session, claimed: Claimed) -> bool:
+    gone = s.execute(
+        delete(InboxRow)
+        .where(InboxRow.key == claimed.key, InboxRow.run_id == claimed.run_id)
+        .returning(InboxRow.key)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return gone is not None
+
+
+def _saw_statement(
+    _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+) -> None:
+    run = _CURRENT.get()
+    if run is not None and not run.wrote and statement.lstrip()[:6].upper() in _WRITES:
+        run.wrote = True
+
+
+def _before_commit(session: Session) -> None:
+    run = _CURRENT.get()
+    if run is None or run.owned:
+        return
+    if run.lost:
+        raise InboxLost(run.claimed.key)
+    if not (run.wrote or session.new or session.dirty or session.deleted):
+        return
+    if not _delete(session, run.claimed):
+        run.lost = True
+        raise InboxLost(run.claimed.key)
+    run.owned = True
+
+
+def _transaction_ended(_session: Session) -> None:
+    run = _CURRENT.get()
+    if run is not None:
+        run.wrote = False

@@ -1,0 +1,134 @@
+"""Record, ack, hand on: how a listener turns a Slack request into an inbox row and its work.
+
+The listener makes no network call and one short write (`Inbox.accept`), then returns the ack;
+a bounded pool of workers runs the row (`bot/services/inbox.py` says how a row is done exactly
+once). The demo runs a row at once in the listener instead (`inline`), so each line's answer
+is in its ack body, as Slack shows it. Rows whose worker died are run by the `inbox` job.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from slack_bolt import BoltContext
+
+from bot.services.container import Services
+from bot.services.inbound import first_time
+from bot.services.inbox import Claimed, Inbox, InboxLost
+from bot.slack.blocks import Message
+from handlers.answers import queue_answer
+
+logger = logging.getLogger(__name__)
+
+#: A row's work: returns a private answer for the request's user (None when it answered itself).
+Work = Callable[[dict[str, Any]], Message | None]
+
+
+def delivery_key(context: BoltContext, kind: str) -> str:
+    """The request's dedupe key (set by `handlers.dedupe`), or a fresh one when it has none."""
+    key = context.get("delivery_key")
+    return str(key) if key else f"{kind}:{secrets.token_hex(12)}"
+
+
+class Intake:
+    """The inbox, the work for each kind of row, and the pool that runs them."""
+
+    def __init__(
+        self, services: Services, inbox: Inbox, pool: ThreadPoolExecutor, *, inline: bool
+    ) -> None:
+        self.services = services
+        self.inbox = inbox
+        self.pool = pool
+        self.inline = inline
+        self._work: dict[str, Work] = {}
+        self._busy = 0
+        self._idle = threading.Condition()
+
+    def register(self, kind: str, work: Work) -> None:
+        """Say what runs a row of `kind`."""
+        self._work[kind] = work
+
+    def take(self, kind: str, key: str, body: dict[str, Any]) -> Message | None:
+        """Record the request and hand it on; call from the listener, then ack.
+
+        Returns:
+            The answer for the ack body (only when run inline, as the demo does).
+        """
+        claimed = self.inbox.accept(key, kind, body)
+        if claimed is None:
+            logger.info("dropped a duplicate Slack delivery", extra={"dedupe_key": key})
+            return None
+        if self.inline:
+            return self._run(claimed, answer=False)
+        self._submit(partial(self._run, claimed, answer=True))
+        return None
+
+    def first_time(self, key: str) -> bool:
+        """Record the key of a request run in the listener (one that opens a form)."""
+        return first_time(self.services.sessions, self.services.clock, key)
+
+    def resume_due(self) -> int:
+        """The `inbox` job: run the rows whose worker died (their lease lapsed)."""
+        run, dropped = self.inbox.claim_due()
+        for claimed in dropped:
+            logger.error(
+                "dropped an inbox row after its runs failed",
+                extra={"dedupe_key": claimed.key, "inbox_kind": claimed.kind},
+            )
+        for claimed in run:
+            logger.info(
+                "running an inbox row again",
+                extra={"dedupe_key": claimed.key, "attempt": claimed.attempts},
+            )
+            self._submit(partial(self._run, claimed, answer=True))
+        return len(run)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until no handed-on work is queued or running (tests, the bench)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _submit(self, task: Callable[[], object]) -> None:
+        with self._idle:
+            self._busy += 1
+
+        def done() -> None:
+            try:
+                task()
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+        try:
+            self.pool.submit(done)
+        except RuntimeError:  # shutting down: the row stays, run after its lease elsewhere
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def _run(self, claimed: Claimed, *, answer: bool) -> Message | None:
+        work = self._work.get(claimed.kind)
+        if work is None:
+            logger.error("no work for inbox rows of kind %s", claimed.kind)
+            return None
+        try:
+            with self.inbox.running(claimed):
+                message = work(claimed.body)
+                if answer and message:
+                    queue_answer(self.services, claimed.body, message, "answer")
+        except InboxLost:
+            logger.info("an inbox row was done by another run", extra={"dedupe_key": claimed.key})
+            return None
+        except Exception:  # a bug: logged; the row is run again after its lease, then dropped
+            logger.exception("an inbox row failed", extra={"dedupe_key": claimed.key})
+            return None
+        return None if answer else message
