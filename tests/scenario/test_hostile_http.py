@@ -159,6 +159,17 @@ MALFORMED: dict[str, Any] = {
     "view-without-callback": interaction_body(
         _click(type="view_submission", actions=None, view={"state": {"values": []}})
     ).encode(),
+    # Bolt reads `view["type"]` of every submission, and a workflow_step view's `workflow_step`
+    "view-without-type": interaction_body(
+        _click(type="view_submission", actions=None, view={"callback_id": "access_request"})
+    ).encode(),
+    "workflow-step-view-without-step": interaction_body(
+        _click(
+            type="view_submission",
+            actions=None,
+            view={"type": "workflow_step", "callback_id": "access_request"},
+        )
+    ).encode(),
     "unknown-type": json.dumps({"type": "nonsense", "team_id": "T0ENVBOT"}).encode(),
     # Values no database column takes: a NUL (PostgreSQL text), NaN (PostgreSQL json), a lone
     # surrogate (not UTF-8 at all); Slack sends none of them, and one would fail the inbox

@@ -205,6 +205,7 @@ def handler(pinned: Runtime) -> Iterator[CheckedSocketModeHandler]:
 )
 def test_fuzzed_envelopes_never_crash(
     handler: CheckedSocketModeHandler,
+    pinned: Runtime,
     caplog: pytest.LogCaptureFixture,
     kind: str,
     payload: Any,
@@ -217,5 +218,6 @@ def test_fuzzed_envelopes_never_crash(
     # execution
     handler.client.run_message_listeners(message, json.dumps(message))
 
-    # validating
+    # validating: what was admitted has also been run by its worker
+    assert pinned.app.intake.wait_idle()
     assert _tracebacks(caplog) == []
