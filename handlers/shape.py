@@ -179,13 +179,18 @@ def _interaction(body: Mapping[str, Any]) -> str | None:
             if found:
                 return f"action {found}"
     if kind in ("view_submission", "view_closed"):
-        return _view(body.get("view"))
+        return _view(body.get("view"), body.get("workflow_step"))
     return None
 
 
-def _view(view: Any) -> str | None:
+def _view(view: Any, step: Any) -> str | None:
     if not isinstance(view, dict) or not _text(view.get("callback_id")):
         return "a view without callback_id"
+    # Bolt reads a submission's `view["type"]`, and a workflow_step view's `workflow_step`
+    if not _text(view.get("type")):
+        return "a view without type"
+    if view["type"] == "workflow_step" and not isinstance(step, dict):
+        return "a workflow_step view without workflow_step"
     state = view.get("state")
     if state is None:
         return None
