@@ -17,8 +17,10 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.exc import OperationalError
 
 from bot.demo.signing import interaction_body, sign
+from bot.domain.clock import ManualClock
 from bot.server import HttpServer
 from bot.wiring import Runtime
 from handlers.edge import MAX_BODY, EdgeRules, slack_edge
@@ -324,3 +326,36 @@ def test_admitted_odd_bodies_are_answered_without_a_traceback(
     assert resp.status_code == 200
     assert runtime.app.intake.inbox.pending() == 0
     assert _tracebacks(caplog) == []
+
+
+def test_a_worker_bug_on_a_body_is_logged_once_and_dropped_not_run_five_times(
+    runtime: Runtime, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # setup: work that trips over its body, as a listener's bug on an odd admitted body would,
+    # and work whose database is down for now
+    intake = runtime.app.intake
+    runs: list[str] = []
+
+    def trips(body: dict[str, Any]) -> None:
+        runs.append("trips")
+        body["channel"].get("id")
+
+    def database_down(body: dict[str, Any]) -> None:
+        runs.append("down")
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    intake.register("trips", trips)
+    intake.register("down", database_down)
+
+    # execution: both acknowledged; then the inbox job after the lease
+    intake.take("trips", "trips:1", {"channel": "C0PLAT"})
+    intake.take("down", "down:1", {})
+    assert intake.wait_idle()
+    clock.advance(intake.inbox.lease * 2)
+    intake.resume_due()
+    assert intake.wait_idle()
+
+    # validating: the bug is one log line and gone; the outage is run again after the lease
+    assert sorted(runs) == ["down", "down", "trips"]
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
+    assert intake.inbox.pending() == 1
