@@ -24,10 +24,17 @@ ACK_BUDGET = 2.0
 def interaction(body: dict[str, Any]) -> tuple[str, str, str, str]:
     """(response_url, channel id, user id, a key unique to this invocation) of a payload."""
     url = str(body.get("response_url") or "")
-    channel = body.get("channel_id") or (body.get("channel") or {}).get("id") or ""
-    user = body.get("user_id") or (body.get("user") or {}).get("id") or ""
+    channel = body.get("channel_id") or _ref(body.get("channel"))
+    user = body.get("user_id") or _ref(body.get("user"))
     key = str(body.get("trigger_id") or secrets.token_hex(8))
     return url, str(channel), str(user), key
+
+
+def _ref(value: Any) -> str:
+    """An id Slack sends either bare or as an object's `id` (the edge admits both shapes)."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else ""
 
 
 def queue_answer(services: Services, body: dict[str, Any], message: Message, what: str) -> bool:

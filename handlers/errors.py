@@ -95,5 +95,7 @@ def _with_response_url(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _user(body: dict[str, Any]) -> str:
-    user = body.get("user_id") or body.get("user", {})
-    return user if isinstance(user, str) else str(user.get("id", ""))
+    user = body.get("user_id") or body.get("user")
+    if isinstance(user, dict):
+        user = user.get("id")
+    return user if isinstance(user, str) else ""

@@ -26,6 +26,10 @@ from handlers.answers import queue_answer
 
 logger = logging.getLogger(__name__)
 
+#: What a row's work raises when it trips over its body (a bug, or a body Slack would not send):
+#: running it again after the lease would fail the same way.
+_BUGS = (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError)
+
 #: A row's work: returns a private answer for the request's user (None when it answered itself).
 Work = Callable[[dict[str, Any]], Message | None]
 
@@ -128,7 +132,13 @@ class Intake:
         except InboxLost:
             logger.info("an inbox row was done by another run", extra={"dedupe_key": claimed.key})
             return None
-        except Exception:  # a bug: logged; the row is run again after its lease, then dropped
+        except _BUGS:  # the same body would fail the same way: one log line, and no rerun
+            logger.exception(
+                "dropped an inbox row its work cannot run", extra={"dedupe_key": claimed.key}
+            )
+            self.inbox.drop(claimed)
+            return None
+        except Exception:  # an outage (database, network): run again after the lease, 5 times
             logger.exception("an inbox row failed", extra={"dedupe_key": claimed.key})
             return None
         return None if answer else message

@@ -8,6 +8,7 @@ garbled body from reaching them as an exception. Pure: no Bolt, no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,9 @@ def problem(body: Any) -> str | None:
     """
     if not isinstance(body, dict):
         return "the body is not an object"
+    unstorable = _unstorable(body)
+    if unstorable:
+        return unstorable
     if "command" in body:
         missing = [f for f in _SLASH_FIELDS if not _text(body.get(f))]
         return f"a slash command without {', '.join(missing)}" if missing else None
@@ -72,6 +76,31 @@ def problem(body: Any) -> str | None:
     if kind in _INTERACTIONS:
         return _interaction(body)
     return f"unknown request type {str(kind)[:40]!r}"
+
+
+def _unstorable(body: dict[str, Any]) -> str | None:
+    """A value no database column takes and Slack never sends: a NUL (PostgreSQL's text), NaN
+    or infinity (PostgreSQL's json), a lone surrogate (not UTF-8). The request is recorded in
+    the inbox before the ack, and such a value would fail that insert for its whole batch."""
+    stack: list[Any] = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            if "\x00" in node:
+                return "a value holds a NUL character"
+            if not node.isascii():
+                try:
+                    node.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "a value is not valid Unicode"
+        elif isinstance(node, float) and not math.isfinite(node):
+            return "a number is not finite"
+    return None
 
 
 def _text(value: Any) -> bool:
@@ -150,13 +179,18 @@ def _interaction(body: Mapping[str, Any]) -> str | None:
             if found:
                 return f"action {found}"
     if kind in ("view_submission", "view_closed"):
-        return _view(body.get("view"))
+        return _view(body.get("view"), body.get("workflow_step"))
     return None
 
 
-def _view(view: Any) -> str | None:
+def _view(view: Any, step: Any) -> str | None:
     if not isinstance(view, dict) or not _text(view.get("callback_id")):
         return "a view without callback_id"
+    # Bolt reads a submission's `view["type"]`, and a workflow_step view's `workflow_step`
+    if not _text(view.get("type")):
+        return "a view without type"
+    if view["type"] == "workflow_step" and not isinstance(step, dict):
+        return "a workflow_step view without workflow_step"
     state = view.get("state")
     if state is None:
         return None

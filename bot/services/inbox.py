@@ -183,6 +183,11 @@ class Inbox:
                 run.append(claimed)
         return run, dropped
 
+    def drop(self, claimed: Claimed) -> None:
+        """Delete the row of a run whose work cannot succeed (if this run still holds it)."""
+        with self.sessions.begin() as s:
+            _delete(s, claimed)
+
     def next_due(self, now: datetime) -> datetime | None:
         """When the earliest lease lapses (None: the inbox is empty)."""
         with self.sessions() as s:

@@ -17,8 +17,10 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.exc import OperationalError
 
 from bot.demo.signing import interaction_body, sign
+from bot.domain.clock import ManualClock
 from bot.server import HttpServer
 from bot.wiring import Runtime
 from handlers.edge import MAX_BODY, EdgeRules, slack_edge
@@ -117,7 +119,9 @@ def test_fuzzed_requests_never_crash(
         f"{slack_http.url}/slack/events", data=body, headers=headers, timeout=DEADLINE
     )
 
-    # validating
+    # validating: the worker that runs what the edge let through has finished too (its
+    # errors are logged after the ack, so they would race the assertion otherwise)
+    assert slack_http.settle()
     assert resp.status_code < 500, (resp.status_code, body[:200])
     if signing != "valid":
         assert resp.status_code == 401
@@ -157,7 +161,26 @@ MALFORMED: dict[str, Any] = {
     "view-without-callback": interaction_body(
         _click(type="view_submission", actions=None, view={"state": {"values": []}})
     ).encode(),
+    # Bolt reads `view["type"]` of every submission, and a workflow_step view's `workflow_step`
+    "view-without-type": interaction_body(
+        _click(type="view_submission", actions=None, view={"callback_id": "access_request"})
+    ).encode(),
+    "workflow-step-view-without-step": interaction_body(
+        _click(
+            type="view_submission",
+            actions=None,
+            view={"type": "workflow_step", "callback_id": "access_request"},
+        )
+    ).encode(),
     "unknown-type": json.dumps({"type": "nonsense", "team_id": "T0ENVBOT"}).encode(),
+    # Values no database column takes: a NUL (PostgreSQL text), NaN (PostgreSQL json), a lone
+    # surrogate (not UTF-8 at all); Slack sends none of them, and one would fail the inbox
+    # insert of every request committed in the same batch.
+    "nul-in-a-value": interaction_body(_click(trigger_id="1.2\x003")).encode(),
+    "nan-in-a-value": b'{"type": "event_callback", "event_id": "Ev1", "x": NaN,'
+    b' "event": {"type": "app_home_opened", "user": "U0ALICE"}}',
+    "lone-surrogate": b'{"type": "event_callback", "event_id": "Ev\\ud800",'
+    b' "event": {"type": "app_home_opened", "user": "U0ALICE"}}',
 }
 
 
@@ -273,3 +296,67 @@ def test_a_signed_request_from_another_team_is_403(
     # validating: only our own workspace's command gets through
     assert results == [403, 403, 200]
     assert _tracebacks(caplog) == []
+
+
+# Bodies the edge lets through (Slack's documented shapes allow them) that the listeners and
+# the workers must read without raising: a `channel` sent as a bare id, on a button that runs
+# in a worker (approve) and on one that runs in the listener (deny opens its form).
+ADMITTED: dict[str, dict[str, Any]] = {
+    "channel-a-string": _click(channel="C0PLAT"),
+    "channel-a-string-deny": _click(
+        channel="C0PLAT",
+        actions=[{"action_id": "deny", "block_id": "request_actions", "value": "r1"}],
+    ),
+}
+
+
+@pytest.mark.parametrize("payload", ADMITTED.values(), ids=ADMITTED.keys())
+def test_admitted_odd_bodies_are_answered_without_a_traceback(
+    slack_http: SlackClient, runtime: Runtime, caplog: pytest.LogCaptureFixture, payload: Any
+) -> None:
+    # execution
+    raw = interaction_body(payload).encode()
+    resp = requests.post(
+        f"{slack_http.url}/slack/events", data=raw, headers=_signed(raw), timeout=DEADLINE
+    )
+    assert slack_http.settle()
+
+    # validating: acked, the press answered (its value names no request), nothing left in the
+    # inbox to be run again, no traceback
+    assert resp.status_code == 200
+    assert runtime.app.intake.inbox.pending() == 0
+    assert _tracebacks(caplog) == []
+
+
+def test_a_worker_bug_on_a_body_is_logged_once_and_dropped_not_run_five_times(
+    runtime: Runtime, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # setup: work that trips over its body, as a listener's bug on an odd admitted body would,
+    # and work whose database is down for now
+    intake = runtime.app.intake
+    runs: list[str] = []
+
+    def trips(body: dict[str, Any]) -> None:
+        runs.append("trips")
+        body["channel"].get("id")
+
+    def database_down(body: dict[str, Any]) -> None:
+        runs.append("down")
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    intake.register("trips", trips)
+    intake.register("down", database_down)
+
+    # execution: both acknowledged; then the inbox job after the lease
+    intake.take("trips", "trips:1", {"channel": "C0PLAT"})
+    intake.take("down", "down:1", {})
+    assert intake.wait_idle()
+    clock.advance(intake.inbox.lease * 2)
+    intake.resume_due()
+    assert intake.wait_idle()
+
+    # validating: the bug is one log line and gone; the outage is run again after the lease
+    assert sorted(runs) == ["down", "down", "trips"]
+    tripped = [r for r in caplog.records if getattr(r, "dedupe_key", "") == "trips:1"]
+    assert [r.getMessage() for r in tripped] == ["dropped an inbox row its work cannot run"]
+    assert intake.inbox.pending() == 1

@@ -135,9 +135,11 @@ def world(
         job_settings=JOBS,
     )
     server = HttpServer(make_wsgi_app(runtime.app), "127.0.0.1", 0).start()
-    world = World(runtime, SlackClient(server.url, fake_slack, clock), fake_slack, clock)
+    http = SlackClient(server.url, fake_slack, clock, settle=runtime.app.intake.wait_idle)
+    world = World(runtime, http, fake_slack, clock)
     for template, name in (("sandbox", "one"), ("sandbox", "two"), ("dev", "three")):
-        world.http.ask("alice", "/env", f"create {template} {name}")
+        # acked, then run by a worker (its answer waits in the outbox for the stepped drain)
+        assert world.http.command("alice", "/env", f"create {template} {name}").status_code == 200
         clock.set(clock.now() + timedelta(seconds=1))  # a distinct created_at: a known order
     runtime.jobs.advance(clock, timedelta(minutes=1))
     assert {e.state for e in world.envs().values()} <= ENV_LIVE

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import AccessRequest, Environment, Event
-from bot.demo.signing import sign
+from bot.demo.signing import event_body, interaction_body, sign
+from bot.wiring import Runtime
 from tests.scenario.conftest import REQUEST_ID, SECRET, SlackClient, wait_for
 
 
@@ -112,3 +116,48 @@ def test_a_command_that_says_payload_is_still_a_command(
     assert reasons == ["fix the payload parser"]
     answers = wait_for(lambda: slack_http.ephemerals_since(cursor, "alice"), what="the answer")
     assert REQUEST_ID.search(answers[0].text)  # the private answer, at the response_url
+
+
+def test_a_replayed_click_and_event_run_once_through_the_inbox(
+    slack_http: SlackClient, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    # setup: a signed click (on a button whose value names no request) and a Home tab event
+    caplog.set_level(logging.INFO, logger="handlers.intake")
+    uid = slack_http.slack.user_id("alice")
+    click = interaction_body(
+        {
+            "type": "block_actions",
+            "team": {"id": "T0ENVBOT"},
+            "user": {"id": uid},
+            "trigger_id": slack_http.slack.new_trigger_id(uid),
+            "response_url": slack_http.slack.new_response_url(
+                slack_http.slack.channel_id("platform"), uid
+            ),
+            "actions": [
+                {
+                    "action_id": "approve",
+                    "block_id": "request_actions",
+                    "value": "rnone",
+                    "action_ts": "1.5",
+                }
+            ],
+        }
+    )
+    event = event_body({"type": "app_home_opened", "user": uid, "tab": "home"}, "Ev0REPLAY", 0)
+    signed = [
+        (click, sign(SECRET, click)),
+        (event, sign(SECRET, event, content_type="application/json")),
+    ]
+
+    # execution: each delivered, then the same signed body again
+    statuses = [slack_http.post(body, headers).status_code for body, headers in signed * 2]
+
+    # validating: all acked; each replay dropped as a duplicate, before any work
+    assert statuses == [200] * 4
+    assert len(slack_http.slack.calls_to("views.publish")) == 1
+    dropped = [r for r in caplog.records if r.getMessage() == "dropped a duplicate Slack delivery"]
+    assert sorted(str(getattr(r, "dedupe_key", "")).split(":")[0] for r in dropped) == [
+        "action",
+        "event",
+    ]
+    assert runtime.app.intake.inbox.pending() == 0

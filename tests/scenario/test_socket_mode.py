@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -106,7 +107,11 @@ def _slash(slack: FakeSlack, text: str, team: str = TEAM) -> dict[str, Any]:
 
 
 def test_our_workspace_is_served_and_another_is_refused(
-    socket: FakeSocketMode, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+    socket: FakeSocketMode,
+    fake_slack: FakeSlack,
+    pinned: Runtime,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # setup
     alice = fake_slack.user_id("alice")
@@ -121,7 +126,12 @@ def test_our_workspace_is_served_and_another_is_refused(
     # validating: the foreign ones acknowledged empty, logged once each, and never dispatched
     assert set(theirs) == set(their_slash) == {"envelope_id"}
     assert set(ours) == {"envelope_id"}
-    assert "/env commands" in json.dumps(our_slash["payload"])
+    # the command is recorded and acked empty; a worker answers at its response_url
+    assert set(our_slash) == {"envelope_id"}
+    assert pinned.app.intake.wait_idle()
+    pinned.jobs.advance(clock, timedelta(seconds=1))  # the outbox drain
+    answers = [c.params.get("text", "") for c in fake_slack.calls_to("response_url")]
+    assert any("/env commands" in str(text) for text in answers), answers
     assert len(fake_slack.calls_to("views.publish")) == 1
     refusals = _refusals(caplog)
     assert [("T0EVIL" in r) for r in refusals] == [True, True], refusals
@@ -195,6 +205,7 @@ def handler(pinned: Runtime) -> Iterator[CheckedSocketModeHandler]:
 )
 def test_fuzzed_envelopes_never_crash(
     handler: CheckedSocketModeHandler,
+    pinned: Runtime,
     caplog: pytest.LogCaptureFixture,
     kind: str,
     payload: Any,
@@ -207,5 +218,6 @@ def test_fuzzed_envelopes_never_crash(
     # execution
     handler.client.run_message_listeners(message, json.dumps(message))
 
-    # validating
+    # validating: what was admitted has also been run by its worker
+    assert pinned.app.intake.wait_idle()
     assert _tracebacks(caplog) == []
