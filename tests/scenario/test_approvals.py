@@ -300,3 +300,18 @@ def test_the_card_says_who_may_decide_once_it_escalates(world: World) -> None:
     # execution: it escalates; bob may decide now
     world.advance(timedelta(minutes=31))
     assert f"<@{bob}>" in card_text(world, req_id).split("may decide:")[1]
+
+
+def test_a_requester_in_the_escalation_group_never_decides_their_own(world: World) -> None:
+    # setup: bob (platform-leads, production's escalation group) asks; it escalates
+    req_id = world.request("bob", ADMIN)
+    world.advance(timedelta(minutes=31))
+    assert world.req(req_id).escalated_at is not None
+
+    # execution
+    answer = world.http.press("bob", world.card(req_id), "approve")
+
+    # validating: told why (not "only owners"), nothing counted, and he is not named
+    assert "you cannot approve your own request" in answer, answer
+    assert votes(world, req_id) == []
+    assert f"<@{world.uid('bob')}>" not in card_text(world, req_id).split("may decide:")[1]
