@@ -129,7 +129,8 @@ class Reviews(WorkflowUseCases[AccessRequest]):
 
     def _escalate(self, s: Session, req: AccessRequest, due: datetime, now: datetime) -> None:
         ws = self.policy.workspaces.get(req.workspace)
-        group = (ws.approvals.escalate_to or ws.owners) if ws is not None else ()
+        # The role's escalation group (its override of the workspace's), else the owners.
+        group = (ACCESS.approvals(self.policy, req).escalate_to or ws.owners) if ws else ()
         people = " ".join(f"<@{u}>" for u in sorted(self.directory.members(group)))
         names = ", ".join(str(p) for p in group) or "nobody (the workspace is gone)"
         within = time_left(due - req.created_at)

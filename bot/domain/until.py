@@ -151,10 +151,11 @@ def describe(moment: datetime, tz: ZoneInfo) -> str:
 
 
 def user_zone(name: str) -> ZoneInfo:
-    """The zone Slack gives for a user (`users.info` tz); UTC when it is empty or unknown."""
+    """The zone Slack gives for a user (`users.info` tz); UTC when it is empty or unknown
+    (a zone directory such as "America" or an over-long name raises an OSError)."""
     try:
         return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return ZoneInfo("UTC")
 
 

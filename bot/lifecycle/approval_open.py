@@ -54,11 +54,13 @@ class ApprovalOpening(Generic[T]):
         ping = ""
         if ws is not None and settings.notify in ("channel", "both"):
             ping = mention(self.ctx.directory, ws.owners)
-        obj.approval = ApprovalState(
-            settings.required, (), who.eligible, until, ping, escalated=False
-        ).to_json()
         after = settings.escalate_after
         obj.escalate_at = now + after if after is not None and settings.escalate_to else None
+        # Named in plain text (`@platform-leads`): a mention would ping the group before it is due.
+        later = ", ".join(str(p) for p in settings.escalate_to) if obj.escalate_at else ""
+        obj.approval = ApprovalState(
+            settings.required, (), who.eligible, until, ping, False, obj.escalate_at, later
+        ).to_json()
 
     def notify(self, s: Session, obj: T, who: Approvers, now: datetime) -> None:
         """`notify: dm | both`: DM each eligible approver the card (same buttons, same checks)."""

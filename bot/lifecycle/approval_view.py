@@ -29,13 +29,15 @@ class ApprovalState:
     until: datetime | None  # the request's own expiry (its pending timeout)
     mention: str  # the owners' user group, `<!subteam^ID>`, or ""
     escalated: bool
+    escalates_at: datetime | None = None  # when the escalation group becomes eligible
+    escalation: str = ""  # that group in plain text, `@platform-leads` (no ping before it is due)
 
     @classmethod
     def of(cls, raw: Mapping[str, Any] | None) -> ApprovalState | None:
         """The state in `raw`, or None for an object filed before N of M approvals."""
         if not raw or "required" not in raw:
             return None
-        until = raw.get("until")
+        until, escalates_at = raw.get("until"), raw.get("escalates_at")
         return cls(
             required=int(raw["required"]),
             votes=tuple((str(u), _at(at)) for u, at in raw.get("votes", [])),
@@ -43,6 +45,8 @@ class ApprovalState:
             until=_at(until) if until is not None else None,
             mention=str(raw.get("mention", "")),
             escalated=bool(raw.get("escalated", False)),
+            escalates_at=_at(escalates_at) if escalates_at is not None else None,
+            escalation=str(raw.get("escalation", "")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -53,6 +57,10 @@ class ApprovalState:
             "until": int(self.until.timestamp()) if self.until is not None else None,
             "mention": self.mention,
             "escalated": self.escalated,
+            "escalates_at": (
+                int(self.escalates_at.timestamp()) if self.escalates_at is not None else None
+            ),
+            "escalation": self.escalation,
         }
 
     @property
@@ -60,9 +68,15 @@ class ApprovalState:
         return frozenset(u for u, _ in self.votes)
 
     @property
+    def counted(self) -> tuple[tuple[str, datetime], ...]:
+        """The votes that count: by people eligible when the column was last written (a vote
+        by an owner removed from the group since no longer counts, as `votes.py` decides)."""
+        return tuple((u, at) for u, at in self.votes if u in self.eligible)
+
+    @property
     def missing(self) -> int:
         """How many more approvals it needs."""
-        return max(0, self.required - len(self.votes))
+        return max(0, self.required - len(self.counted))
 
 
 def _at(epoch: object) -> datetime:
@@ -70,10 +84,14 @@ def _at(epoch: object) -> datetime:
 
 
 def count_line(state: ApprovalState) -> str:
-    """`1 of 2 approvals: <@carol> at <date>`."""
-    done = ", ".join(f"<@{u}> at {slack_time(at)}" for u, at in state.votes)
+    """`1 of 2 approvals: <@carol> at <date>`, then any votes that no longer count."""
+    done = ", ".join(f"<@{u}> at {slack_time(at)}" for u, at in state.counted)
     word = "approval" if state.required == 1 else "approvals"
-    return f"{len(state.votes)} of {state.required} {word}" + (f": {done}" if done else "")
+    line = f"{len(state.counted)} of {state.required} {word}" + (f": {done}" if done else "")
+    gone = [u for u, _ in state.votes if u not in state.eligible]
+    if gone:
+        line += f" (not counted, no longer eligible: {', '.join(f'<@{u}>' for u in gone)})"
+    return line
 
 
 def pending_blocks(raw: Mapping[str, Any] | None, workspace: str) -> list[Block]:
@@ -81,14 +99,25 @@ def pending_blocks(raw: Mapping[str, Any] | None, workspace: str) -> list[Block]
     state = ApprovalState.of(raw)
     if state is None:
         return []
-    still = names(state.eligible - state.voters)
     who = f"{state.mention} (owners of {workspace})" if state.mention else f"owners of {workspace}"
     escalated = " and, escalated, its escalation group" if state.escalated else ""
     until = f" until {slack_time(state.until)}" if state.until is not None else ""
     return [
         context(count_line(state)),
-        context(f"Waiting for {who}{escalated}{until}; may decide: {still}"),
+        context(f"Waiting for {who}{escalated}{until}; may decide: {_deciders(state)}"),
     ]
+
+
+def _deciders(state: ApprovalState) -> str:
+    """Who may still decide, and who will once it escalates (when that is still to come)."""
+    still = state.eligible - state.voters
+    if state.escalated or state.escalates_at is None or not state.escalation:
+        return names(still)
+    later = f"{state.escalation} (its escalation group)"
+    when = slack_time(state.escalates_at)
+    if not still:
+        return f"nobody until {when}, then {later}"
+    return f"{names(still)}; from {when} also {later}"
 
 
 def decided_blocks(raw: Mapping[str, Any] | None) -> list[Block]:

@@ -94,11 +94,17 @@ class Decisions(UseCases, Generic[T]):
             NotAllowed: the user is not eligible, or asked for it themselves.
         """
         who = self.approvers(obj)
-        if user_id == obj.requester_id and user_id in self.owners_of(obj.workspace):
-            raise NotAllowed(
-                f"you cannot {verb} your own request, even as an owner; "
-                f"another owner of {obj.workspace} must decide"
-            )
+        if user_id == obj.requester_id:
+            if user_id in self.owners_of(obj.workspace):
+                raise NotAllowed(
+                    f"you cannot {verb} your own request, even as an owner; "
+                    f"another owner of {obj.workspace} must decide"
+                )
+            if user_id in self.directory.members(who.settings.escalate_to):
+                raise NotAllowed(
+                    f"you cannot {verb} your own request, even in its escalation group; "
+                    f"may decide now: {names(who.eligible)}"
+                )
         if user_id not in who.eligible:
             soon = " (its escalation group too, once it escalates)"
             also = soon if who.escalation and not who.escalated else ""

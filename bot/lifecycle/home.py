@@ -59,17 +59,26 @@ class HomeList(Generic[T]):
         """What waits for this user's decision: pending, not theirs, in a workspace they own or
         escalated, and (`may_decide`) where they are an eligible approver who has not voted."""
         model: Any = self.workflow.model
-        found = s.scalars(
+        query = (
             select(model)
             .where(
                 or_(model.workspace.in_(owned), model.escalated_at.is_not(None)),
                 model.state == self.workflow.machine.pending,
                 model.requester_id != user_id,
             )
-            .order_by(model.created_at)
-            .limit(limit * 4)  # room for the ones `may_decide` leaves out
-        ).all()
-        return [obj for obj in found if may_decide(obj)][:limit]
+            .order_by(model.created_at, model.id)
+        )
+        # Page on until the list is full: escalated requests this user may not decide (another
+        # workspace's escalation group) or has voted on must not crowd theirs out.
+        page = limit * 4
+        out: list[T] = []
+        start = 0
+        while True:
+            found = s.scalars(query.offset(start).limit(page)).all()
+            out += [obj for obj in found if may_decide(obj)]
+            if len(out) >= limit or len(found) < page:
+                return out[:limit]
+            start += page
 
 
 @dataclass(frozen=True)

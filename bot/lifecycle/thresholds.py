@@ -23,7 +23,8 @@ def _subjects(policy: Policy) -> Iterator[tuple[str, str, Approvals]]:
 
 def threshold_warnings(policy: Policy, directory: Directory) -> list[str]:
     """One line per threshold higher than the approvers who resolve: never reachable (every
-    request refused), or reachable only after escalation."""
+    request refused), unreachable for a request by one of them, or reachable only after
+    escalation."""
     out: list[str] = []
     for path, ws_name, settings in _subjects(policy):
         owners = directory.members(policy.workspaces[ws_name].owners)
@@ -35,9 +36,16 @@ def threshold_warnings(policy: Policy, directory: Directory) -> list[str]:
                 f"resolve ({names(everyone)}): every request will be refused; add owners or "
                 "escalate_to members, or lower it"
             )
-        elif need > len(owners):
+            continue
+        if need > len(owners):
             out.append(
                 f"{path}: approvals.required is {need} but {ws_name} has {len(owners)} "
                 f"owner(s) ({names(owners)}): no request is approved before it escalates"
+            )
+        if need == len(everyone) > 1:  # 1 of a lone owner: their own requests, as ever
+            out.append(
+                f"{path}: approvals.required is {need} and exactly {need} approver(s) resolve "
+                f"({names(everyone)}): a request by one of them will be refused (the requester "
+                "never counts); add owners or escalate_to members, or lower it"
             )
     return out

@@ -82,7 +82,8 @@ class Votes(Generic[T]):
                 raise Conflict(self.already(row))
             before = voted(s, kind, row.id)
             if user_id in {u for u, _ in before}:
-                missing = max(1, who.required - len(before))
+                counted = {u for u, _ in before} & who.eligible  # as below: eligible now
+                missing = max(1, who.required - len(counted))
                 raise Conflict(
                     f"you already approved {row.label}; waiting for {missing} more "
                     f"approval{'s' if missing > 1 else ''}"

@@ -121,7 +121,9 @@ class ApprovalsOverride(PolicyModel):
 
     def over(self, base: Approvals) -> Approvals:
         """The workspace's settings with this override's set keys replacing them."""
-        return base.model_copy(update=self.model_dump(exclude_none=True))
+        # The values themselves: model_dump would turn principals into dicts.
+        changes = {k: getattr(self, k) for k in type(self).model_fields}
+        return base.model_copy(update={k: v for k, v in changes.items() if v is not None})
 
 
 class AutoApprove(PolicyModel):

@@ -251,3 +251,67 @@ def test_an_approval_template_needs_two_and_dms_each_approver(world: World) -> N
         assert approved is not None
     assert approved.state in ("PROVISIONING", "READY")
     assert approved.decided_by == erin
+
+
+def test_a_vote_by_an_owner_removed_since_does_not_count_on_the_card(world: World) -> None:
+    # setup: three owners, admin needs two; carol approves, then leaves the owners
+    world.slack.set_usergroup_users("production-owners", ["carol", "erin", "dave"])
+    req_id = world.request("alice", ADMIN)
+    carol, erin, dave = world.uid("carol"), world.uid("erin"), world.uid("dave")
+    world.http.press("carol", world.card(req_id), "approve")
+    world.jobs()
+    world.slack.set_usergroup_users("production-owners", ["erin", "dave"])
+
+    # execution: erin approves
+    answer = world.http.press("erin", world.card(req_id), "approve")
+    world.jobs()
+
+    # validating: carol's vote no longer counts (membership is live); the card agrees
+    assert "waiting for 1 more approval" in answer
+    assert world.req(req_id).state == "PENDING"
+    text = card_text(world, req_id)
+    assert "2 of 2 approvals" not in text, text
+    assert f"1 of 2 approvals: <@{erin}> at" in text
+    assert f"<@{carol}>" in text  # her vote is still shown, as no longer counted
+    assert f"may decide: <@{dave}>" in text
+
+    # execution: dave's vote reaches two
+    assert f"Approved `{req_id}`" in world.http.press("dave", world.card(req_id), "approve")
+    world.jobs()
+    assert world.req(req_id).state == "ACTIVE"
+    assert f"2 of 2 approvals: <@{erin}> at" in card_text(world, req_id)
+
+
+def test_the_card_says_who_may_decide_once_it_escalates(world: World) -> None:
+    # setup: carol (an owner) asks; erin is the only other owner; admin needs two, so bob
+    # (platform-leads) is needed after the 30m escalation
+    req_id = world.request("carol", ADMIN)
+    bob = world.uid("bob")
+    world.http.press("erin", world.card(req_id), "approve")
+    world.jobs()
+
+    # validating: not "nobody": the card names the escalation group (without pinging it
+    # before it is due) and when it may decide
+    line = card_text(world, req_id).split("may decide:")[1]
+    assert line.strip().startswith("nobody until <!date^"), line
+    assert "then @platform-leads (its escalation group)" in line, line
+    assert "<!subteam^" not in line
+
+    # execution: it escalates; bob may decide now
+    world.advance(timedelta(minutes=31))
+    assert f"<@{bob}>" in card_text(world, req_id).split("may decide:")[1]
+
+
+def test_a_requester_in_the_escalation_group_never_decides_their_own(world: World) -> None:
+    # setup: bob (platform-leads, production's escalation group) asks; it escalates
+    req_id = world.request("bob", ADMIN)
+    world.advance(timedelta(minutes=31))
+    assert world.req(req_id).escalated_at is not None
+
+    # execution
+    answer = world.http.press("bob", world.card(req_id), "approve")
+
+    # validating: told why (not "only owners"), nothing counted, and he is not named
+    assert "you cannot approve your own request" in answer, answer
+    assert votes(world, req_id) == []
+    assert f"<@{world.uid('bob')}>" not in card_text(world, req_id).split("may decide:")[1]

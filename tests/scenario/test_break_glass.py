@@ -21,7 +21,7 @@ from bot.demo.fake_slack_store import Message
 from bot.demo.signing import sign
 from bot.domain.clock import ManualClock
 from bot.policy import Policy, load_policy
-from bot.policy.approvals import Approvals, BreakGlass
+from bot.policy.approvals import Approvals, ApprovalsOverride, BreakGlass
 from bot.wiring import Runtime
 from provisioning.base import AccessBackend
 from provisioning.fake import FakeAccessBackend
@@ -54,6 +54,15 @@ def escalating(policy: Policy) -> Policy:
 def no_escalation(policy: Policy) -> Policy:
     """Production with no escalation group: the owners are pinged instead."""
     return _production(policy, approvals=Approvals())
+
+
+def role_escalates(policy: Policy) -> Policy:
+    """Production with no escalation group; its admin role escalates to @platform-leads."""
+    ws = policy.workspaces["production"]
+    admin = ws.roles["admin"].model_copy(
+        update={"approvals": ApprovalsOverride.model_validate({"escalate_to": ["@platform-leads"]})}
+    )
+    return _production(policy, approvals=Approvals(), roles={**ws.roles, "admin": admin})
 
 
 def owners_may_break(policy: Policy) -> Policy:
@@ -308,9 +317,10 @@ def test_the_one_who_broke_the_glass_never_reviews_it(world: World) -> None:
     [
         (escalating, ["bob"], "@platform-leads"),
         (no_escalation, ["carol", "erin"], "@production-owners"),
+        (role_escalates, ["bob"], "@platform-leads"),
     ],
     indirect=["policy"],
-    ids=["escalate-to", "no-escalate-to-owners"],
+    ids=["escalate-to", "no-escalate-to-owners", "the-roles-escalate-to"],
 )
 def test_an_unreviewed_break_glass_is_reminded_then_escalated_once(
     world: World, pinged: list[str], named: str

@@ -52,7 +52,8 @@ def test_a_request_filed_before_n_of_m_shows_nothing_new() -> None:
 
 def test_one_approval_is_not_repeated_once_decided() -> None:
     one = ApprovalState(1, (("U0BOB", AT),), frozenset(), None, "", False).to_json()
-    two = ApprovalState(2, (("U0BOB", AT), ("U0ERIN", AT)), frozenset(), None, "", False)
+    both = frozenset({"U0BOB", "U0ERIN"})  # the voters were eligible when the last one voted
+    two = ApprovalState(2, (("U0BOB", AT), ("U0ERIN", AT)), both, None, "", False)
 
     assert decided_blocks(one) == []
     assert _texts(decided_blocks(two.to_json()))[0].startswith("2 of 2 approvals: <@U0BOB> at")
@@ -67,3 +68,32 @@ def test_a_large_group_stays_within_block_kit_limits() -> None:
     assert waiting.endswith("and 480 more")
     assert len(waiting) <= 2000
     assert names(frozenset()) == "nobody"
+
+
+def test_a_vote_by_someone_no_longer_eligible_is_shown_but_not_counted() -> None:
+    votes = (("U0CAROL", AT), ("U0ERIN", AT))
+    state = ApprovalState(2, votes, frozenset({"U0ERIN", "U0DAVE"}), UNTIL, "", False)
+
+    count, waiting = _texts(pending_blocks(state.to_json(), "production"))
+
+    assert state.missing == 1
+    assert count.startswith("1 of 2 approvals: <@U0ERIN> at <!date^")
+    assert count.endswith("(not counted, no longer eligible: <@U0CAROL>)")
+    assert waiting.endswith("; may decide: <@U0DAVE>")
+
+
+def test_before_escalation_the_card_says_who_decides_from_when() -> None:
+    soon = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    lead = "@platform-leads"
+    alone = ApprovalState(2, (("U0ERIN", AT),), frozenset({"U0ERIN"}), UNTIL, "", False, soon, lead)
+    more = ApprovalState(2, (), frozenset({"U0ERIN"}), UNTIL, "", False, soon, lead)
+
+    _, nobody = _texts(pending_blocks(alone.to_json(), "production"))
+    _, erin = _texts(pending_blocks(more.to_json(), "production"))
+
+    assert ApprovalState.of(alone.to_json()) == alone
+    assert nobody.endswith(
+        f"may decide: nobody until <!date^1767607200^{{date_short_pretty}} at {{time}}|"
+        f"2026-01-05 10:00 UTC>, then {lead} (its escalation group)"
+    )
+    assert "may decide: <@U0ERIN>; from <!date^1767607200^" in erin

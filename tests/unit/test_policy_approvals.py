@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.policy import load_policy
-from bot.policy.approvals import to_window
+from bot.policy import Principal, PrincipalKind, load_policy
+from bot.policy.approvals import Approvals, ApprovalsOverride, effective, to_window
 from tests.unit.test_policy import base, problems, write
 
 
@@ -172,3 +172,12 @@ def test_rule_names_default_from_the_role(tmp_path):
     assert loaded is not None
     assert loaded.rule_name("view") == "view-hours"
     assert loaded.model_copy(update={"during": None}).rule_name("view") == "view-members"
+
+
+def test_a_role_override_of_escalate_to_keeps_its_principals() -> None:
+    # model_dump turned them into dicts: every lookup of the group then failed
+    override = ApprovalsOverride.model_validate({"escalate_to": ["@platform-leads"], "required": 2})
+    got = effective(Approvals(notify="dm"), override)
+
+    assert got.escalate_to == (Principal(kind=PrincipalKind.GROUP, value="platform-leads"),)
+    assert (got.required, got.notify) == (2, "dm")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain.until import UntilError, lifetime_until, parse_until
+from bot.domain.until import UntilError, lifetime_until, parse_until, user_zone
 from bot.errors import UserError
 
 # Monday 2026-11-30 15:00 UTC is 16:00 in Berlin and 10:00 in New York.
@@ -138,3 +138,9 @@ def test_a_weekday_is_its_next_occurrence(
     got = parse_until(f"{day} {hour}:{minute:02d}", now, ZoneInfo(zone))
     assert now < got <= now + timedelta(days=7, hours=2)  # two hours of slack for a DST gap
     assert f"{got.astimezone(ZoneInfo(zone)):%a}".lower() == day
+
+
+@pytest.mark.parametrize("tz", ["", "Not/AZone", "America", "Etc", "x" * 300, "../../etc/passwd"])
+def test_a_missing_or_invalid_slack_zone_is_utc(tz: str) -> None:
+    # a zone directory ("America") or an over-long name made ZoneInfo raise an OSError
+    assert user_zone(tz) == ZoneInfo("UTC")
