@@ -27,7 +27,8 @@ from bot.slack.notify import Notifier
 from provisioning.base import EnvironmentBackend
 from provisioning.kube.client import KubeClients
 from provisioning.kube.namespace import NamespaceBackend
-from tests.integration.test_access_race import Directory, NoViews
+from tests.fakes.static_directory import NoViews
+from tests.integration.test_access_race import Directory
 
 POLICY_PATH = Path(__file__).resolve().parents[1] / "examples" / "policy.yaml"
 INSTALL = "inst-p4"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,45 +16,22 @@ from bot.db.models import AccessRequest, Event
 from bot.domain.clock import ManualClock
 from bot.errors import Conflict, NotAllowed
 from bot.lifecycle.context import Context
-from bot.policy import Principal, PrincipalKind, load_policy
+from bot.policy import load_policy
 from bot.slack.notify import Notifier
-from bot.slack.ports import UserInfo
 from provisioning.fake import FakeAccessBackend
+from tests.fakes.static_directory import NoViews, StaticDirectory
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "examples" / "policy.yaml")
 ROUNDS = 50
 
 
-class Directory:
+class Directory(StaticDirectory):
     """Two owners of sandbox (bob, erin) and a requester (alice); no Slack needed here."""
 
     groups: ClassVar[dict[str, set[str]]] = {
         "sandbox-owners": {"U0BOB", "U0ERIN"},
         "engineering": {"U0ALICE", "U0BOB"},
     }
-
-    def user(self, user_id: str) -> UserInfo:
-        return UserInfo(id=user_id, name=user_id.lower(), email=f"{user_id.lower()}@example.com")
-
-    def members(self, principals: Iterable[Principal]) -> frozenset[str]:
-        out: set[str] = set()
-        for p in principals:
-            out |= self.groups.get(p.value, set()) if p.kind is PrincipalKind.GROUP else {p.value}
-        return frozenset(out)
-
-    def posts_in(self, channel_id: str) -> bool:
-        return True
-
-    def group_id(self, handle: str) -> str | None:
-        return None
-
-
-class NoViews:
-    def open_view(self, trigger_id: str, view: dict[str, object]) -> None:
-        raise AssertionError("no modal expected")
-
-    def publish_home(self, user_id: str, view: dict[str, object]) -> None:
-        raise AssertionError("no home tab expected")
 
 
 def _service(

@@ -7,7 +7,6 @@ IMMEDIATE, serialize the votes there)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,17 +19,17 @@ from bot.db.models import AccessRequest, ApprovalVote, Event
 from bot.domain.clock import ManualClock
 from bot.errors import Conflict
 from bot.lifecycle.context import Context
-from bot.policy import Principal, PrincipalKind, load_policy
+from bot.policy import load_policy
 from bot.slack.notify import Notifier
-from bot.slack.ports import UserInfo
 from provisioning.fake import FakeAccessBackend
+from tests.fakes.static_directory import NoViews, StaticDirectory
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "examples" / "policy.yaml")
 ROUNDS = 15
 CAROL, ERIN, DAVE = "U0CAROL", "U0ERIN", "U0DAVE"
 
 
-class Directory:
+class Directory(StaticDirectory):
     """Three owners of production (production admin needs two of them); no Slack here."""
 
     groups: ClassVar[dict[str, set[str]]] = {
@@ -38,28 +37,8 @@ class Directory:
         "platform-leads": {"U0BOB"},
     }
 
-    def user(self, user_id: str) -> UserInfo:
-        return UserInfo(id=user_id, name=user_id.lower(), email=f"{user_id.lower()}@example.com")
-
-    def members(self, principals: Iterable[Principal]) -> frozenset[str]:
-        out: set[str] = set()
-        for p in principals:
-            out |= self.groups.get(p.value, set()) if p.kind is PrincipalKind.GROUP else {p.value}
-        return frozenset(out)
-
-    def posts_in(self, channel_id: str) -> bool:
-        return True
-
     def group_id(self, handle: str) -> str | None:
         return "S0" + handle.upper().replace("-", "") if handle in self.groups else None
-
-
-class NoViews:
-    def open_view(self, trigger_id: str, view: dict[str, object]) -> None:
-        raise AssertionError("no modal expected")
-
-    def publish_home(self, user_id: str, view: dict[str, object]) -> None:
-        raise AssertionError("no home tab expected")
 
 
 def _service(

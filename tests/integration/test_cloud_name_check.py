@@ -15,7 +15,8 @@ from bot.lifecycle.context import Context
 from bot.slack.notify import Notifier
 from provisioning.fake import FakeEnvironmentBackend
 from provisioning.names import CloudNames
-from tests.integration.test_access_race import Directory, NoViews
+from tests.fakes.static_directory import NoViews
+from tests.integration.test_access_race import Directory
 from tests.integration.test_env_names import POLICY
 
 

@@ -19,7 +19,8 @@ from bot.errors import Conflict
 from bot.lifecycle.context import Context
 from bot.policy import load_policy
 from bot.slack.notify import Notifier
-from tests.integration.test_access_race import Directory, NoViews
+from tests.fakes.static_directory import NoViews
+from tests.integration.test_access_race import Directory
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "examples" / "policy.yaml")
 # below the sandbox template's total quota (20): at the 20th create the loser of the race may

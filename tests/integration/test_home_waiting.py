@@ -4,7 +4,6 @@ may not decide must not crowd it out of the list)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -16,16 +15,16 @@ from bot.db.models import AccessRequest, new_id
 from bot.domain.clock import ManualClock
 from bot.lifecycle.context import Context
 from bot.lifecycle.home import HomeRows
-from bot.policy import Principal, PrincipalKind, load_policy
+from bot.policy import load_policy
 from bot.services.home import PER_LIST, HomeService
 from bot.slack.notify import Notifier
-from bot.slack.ports import UserInfo
+from tests.fakes.static_directory import NoViews, StaticDirectory
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "examples" / "policy.yaml")
 ALICE, SAM, BOB = "U0ALICE", "U0SAM", "U0BOB"
 
 
-class Directory:
+class Directory(StaticDirectory):
     """Sam owns sandbox only; bob leads the platform (production's escalation group)."""
 
     groups: ClassVar[dict[str, set[str]]] = {
@@ -33,29 +32,6 @@ class Directory:
         "production-owners": {"U0CAROL", "U0ERIN"},
         "platform-leads": {BOB},
     }
-
-    def user(self, user_id: str) -> UserInfo:
-        return UserInfo(id=user_id, name=user_id.lower(), email=f"{user_id.lower()}@example.com")
-
-    def members(self, principals: Iterable[Principal]) -> frozenset[str]:
-        out: set[str] = set()
-        for p in principals:
-            out |= self.groups.get(p.value, set()) if p.kind is PrincipalKind.GROUP else {p.value}
-        return frozenset(out)
-
-    def posts_in(self, channel_id: str) -> bool:
-        return True
-
-    def group_id(self, handle: str) -> str | None:
-        return None
-
-
-class NoViews:
-    def open_view(self, trigger_id: str, view: dict[str, object]) -> None:
-        raise AssertionError("no modal expected")
-
-    def publish_home(self, user_id: str, view: dict[str, object]) -> None:
-        raise AssertionError("not published here")
 
 
 def _pending(s: Session, workspace: str, role: str, clock: ManualClock, escalated: bool) -> str:

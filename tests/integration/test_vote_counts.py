@@ -19,7 +19,8 @@ from bot.policy import Policy
 from bot.policy.approvals import ApprovalsOverride
 from bot.slack.notify import Notifier
 from provisioning.fake import FakeAccessBackend
-from tests.integration.test_approval_race import POLICY, Directory, NoViews
+from tests.fakes.static_directory import NoViews
+from tests.integration.test_approval_race import POLICY, Directory
 
 CAROL, ERIN, DAVE, FRED = "U0CAROL", "U0ERIN", "U0DAVE", "U0FRED"
 

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
 import yaml
 
 from bot.lifecycle.thresholds import threshold_warnings
-from bot.policy import Policy, Principal, PrincipalKind, load_policy
-from bot.slack.ports import UserInfo
+from bot.policy import Policy, load_policy
+from tests.fakes.static_directory import StaticDirectory
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-class Directory:
+class Directory(StaticDirectory):
     """The demo's groups: production-owners carol and erin, platform-leads and sandbox bob."""
 
     groups: ClassVar[dict[str, set[str]]] = {
@@ -25,21 +24,6 @@ class Directory:
         "sandbox-owners": {"U0BOB"},
         "platform": {"U0BOB", "U0CAROL", "U0DAVE"},
     }
-
-    def user(self, user_id: str) -> UserInfo:
-        return UserInfo(id=user_id, name=user_id.lower(), email=f"{user_id.lower()}@example.com")
-
-    def members(self, principals: Iterable[Principal]) -> frozenset[str]:
-        out: set[str] = set()
-        for p in principals:
-            out |= self.groups.get(p.value, set()) if p.kind is PrincipalKind.GROUP else {p.value}
-        return frozenset(out)
-
-    def posts_in(self, channel_id: str) -> bool:
-        return True
-
-    def group_id(self, handle: str) -> str | None:
-        return None
 
 
 def _policy(tmp_path: Path, admin_required: int) -> Policy:
