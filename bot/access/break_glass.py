@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.access import ID_PREFIX
 from bot.access.glass_card import HEADER
+from bot.access.workflow import signer
 from bot.db.models import AccessRequest, new_id
 from bot.domain.commands import Actor, Command
 from bot.domain.durations import DurationError, format_duration, parse_duration
@@ -123,12 +124,7 @@ class BreakGlass(UseCases):
         parsed, errors = self.validate(user_id, workspace, role, duration, reason)
         if errors:
             raise UserError("; ".join(errors.values()))
-        user = self.directory.user(user_id)
-        if not user.email:
-            raise UserError(
-                "your Slack profile has no email, which is your sign-in name; "
-                "ask a Slack admin to add it"
-            )
+        user = signer(self.directory, user_id)
         ws = self.policy.workspace(workspace)
         review_within = ws.break_glass.review_within if ws.break_glass else timedelta(0)
         now = self.clock.now()

@@ -14,6 +14,7 @@ from bot.access.break_glass import BreakGlass
 from bot.access.decisions import AccessDecisions
 from bot.access.grants import GrantWorker
 from bot.access.review import Reviews
+from bot.access.workflow import signer
 from bot.db.models import AccessRequest, new_id
 from bot.domain.commands import Actor, Command
 from bot.domain.durations import DurationError, format_duration, parse_duration
@@ -122,12 +123,7 @@ class AccessService(AccessDecisions):
         parsed, errors = self.validate(workspace, role, duration, reason)
         if errors:
             raise UserError("; ".join(errors.values()))
-        user = self.directory.user(user_id)
-        if not user.email:
-            raise UserError(
-                "your Slack profile has no email, which is your sign-in name; "
-                "ask a Slack admin to add it"
-            )
+        user = signer(self.directory, user_id)
         ws = self.policy.workspace(workspace)
         now = self.clock.now()
         rule = matching_rule(self.policy, self.directory, user_id, (workspace, role), now)

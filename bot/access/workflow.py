@@ -8,10 +8,12 @@ from bot.access import KIND, render
 from bot.db.models import AccessRequest
 from bot.domain.durations import format_duration
 from bot.domain.states import ACCESS_MACHINE, AccessState
+from bot.errors import UserError
 from bot.lifecycle.extension import Limits
 from bot.lifecycle.workflow import Workflow
 from bot.policy import Policy
 from bot.policy.approvals import Approvals
+from bot.slack.ports import Directory, UserInfo
 
 
 def _approvals(policy: Policy, req: AccessRequest) -> Approvals:
@@ -49,3 +51,18 @@ def grant_limits(policy: Policy, req: AccessRequest) -> Limits:
 
 
 EXTENDABLE = (frozenset({AccessState.ACTIVE}), "an active grant")
+
+
+def signer(directory: Directory, user_id: str) -> UserInfo:
+    """The user asking for access, who signs in with their Slack email.
+
+    Raises:
+        UserError: their Slack profile has no email; says whom to ask.
+    """
+    user = directory.user(user_id)
+    if not user.email:
+        raise UserError(
+            "your Slack profile has no email, which is your sign-in name; "
+            "ask a Slack admin to add it"
+        )
+    return user
