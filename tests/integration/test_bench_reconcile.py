@@ -3,25 +3,15 @@ asserted; the figures themselves are for docs/PERFORMANCE.md)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench_run import run_bench
 
 
 def test_reconcile_bench_smoke_run() -> None:
     # execution
-    argv = [sys.executable, str(ROOT / "bench" / "reconcile.py"), "--small"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    figures, out = run_bench("reconcile.py", "--small")
 
     # validating: every line is `name value unit`, each figure is there, and the counts that
     # do not depend on the machine say what P4 promises
-    assert done.returncode == 0, done.stderr
-    figures = {}
-    for line in done.stdout.splitlines():
-        name, value, unit = line.split(" ")
-        figures[name] = (float(value), unit)
     assert {
         "ideal_s",
         "create_pass_s",
@@ -30,7 +20,7 @@ def test_reconcile_bench_smoke_run() -> None:
         "create_pass_s_sequential_baseline",
         "create_pass_client_cpu_s",
         "create_pass_server_cpu_s",
-    } <= set(figures), done.stdout
+    } <= set(figures), out
     assert figures["requests_per_env"] == (5.0, "requests")
     assert figures["requests_per_observe_pass_4"] == figures["requests_per_observe_pass_12"]
     assert figures["rows_loaded_per_idle_pass_12"] == (0.0, "rows")
