@@ -222,7 +222,9 @@ class EnvironmentReconciler(BackendUseCases[Environment, EnvironmentBackend, Env
             return
         with self._write() as s:
             row = s.get(Environment, env.id, with_for_update=True)
-            if row is not None:
+            # A transfer or extend that landed while this call ran set the flag again for the
+            # next pass: clear it only when the row still says what was applied.
+            if row is not None and self.spec(row) == spec:
                 row.needs_refresh = False
 
     def _call(

@@ -15,6 +15,7 @@ from bot.demo.fake_slack import FakeSlack
 from bot.demo.fake_slack_store import Message
 from bot.domain.clock import ManualClock
 from bot.wiring import Runtime
+from provisioning.base import EnvSpec
 from provisioning.fake import FakeEnvironmentBackend
 from tests.scenario.conftest import RuntimeFactory, SlackClient, buttons, message_text, wait_for
 
@@ -319,3 +320,33 @@ def test_double_click_on_delete_now_deletes_once(world: World) -> None:
     assert "(Delete now)" in second
     assert world.backend.calls.count(("delete", env.id)) == 1
     wait_for(lambda: world.env("twice").state == "DELETED", what="deleted")
+
+
+def test_a_transfer_during_a_refresh_is_applied_next_pass(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setup: a READY environment whose next create (the extend's refresh) lets a transfer land
+    # while it runs
+    env = _ready(world, "racing")
+    alice, bob = world.slack.user_id("alice"), world.slack.user_id("bob")
+    applied: list[str] = []
+    create = world.backend.create
+
+    def create_then_transfer(spec: EnvSpec) -> None:
+        create(spec)
+        applied.append(spec.owner_id)
+        if len(applied) == 1:
+            world.http.ask("alice", "/env", f"transfer racing <@{bob}|bob>")
+
+    monkeypatch.setattr(world.backend, "create", create_then_transfer)
+
+    # execution: extend (its objects need the new expiry), then the passes that follow
+    world.http.ask("alice", "/env", "extend racing")
+    for _ in range(4):
+        world.advance(timedelta(seconds=30))
+
+    # validating: the extend's refresh did not clear the transfer's; bob's spec went out
+    assert applied[0] == alice
+    assert applied[-1] == bob, applied
+    moved = world.env("racing")
+    assert (moved.id, moved.owner_id, moved.needs_refresh) == (env.id, bob, False)
