@@ -118,3 +118,38 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("figures")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+# The fixtures through which a test reaches the database under test.
+DATABASE_FIXTURES = frozenset({"database_url", "fresh_database_url", "engine", "sessions"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "database: reads ENVBOT_TEST_DATABASE_URL itself (runs in the PostgreSQL pass too)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Select a part of the suite: `ENVBOT_TEST_PART=database` keeps the tests that reach the
+    database under test (through a database fixture, or marked `database`), `rest` the others.
+    The PostgreSQL pass (ENVBOT_TEST_DATABASE_URL set) is the database part unless told
+    otherwise: the rest (the grammar, Block Kit, policy, the fakes, tours on the demo's own
+    SQLite...) would only repeat what the SQLite pass runs."""
+    part = os.environ.get("ENVBOT_TEST_PART") or (
+        "database" if os.environ.get("ENVBOT_TEST_DATABASE_URL") else "all"
+    )
+    if part not in ("all", "database", "rest"):
+        raise pytest.UsageError(f"ENVBOT_TEST_PART={part!r}: use database, rest or all")
+    if part == "all":
+        return
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        uses = bool(names & DATABASE_FIXTURES) or item.get_closest_marker("database") is not None
+        (keep if uses == (part == "database") else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.bench_run import run_bench
 
 FIGURES = ("server_p50", "server_p99", "server_max", "client_p99", "over_3s", "failed")
 
 
+@pytest.mark.database  # runs the bench on PostgreSQL too when the pass has one
 def test_ack_load_bench_smoke_run() -> None:
     # setup: a few requests of every kind, backends blocking 0.2 s
     args = ["--requests", "8", "--block", "0.2", "--mix"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.bench_run import run_bench
 
 
+@pytest.mark.database  # runs the bench on PostgreSQL too when the pass has one
 def test_sweeps_bench_smoke_run() -> None:
     # setup
     args = ["--small"]

@@ -57,21 +57,40 @@ class KubeFaultProfile:
             raise ValueError(f"fault rate must be within 0..1, got {self.rate}")
         self._rng = random.Random(self.seed)  # noqa: S311 - a reproducible test fault, not a secret
         self._lock = threading.Lock()
+        self._decks: dict[bool, list[Plan]] = {}  # plans left to draw, for writes and reads
 
     def pick(self, method: str) -> Plan | None:
-        """A fault for this request, or None; counts what it injects (`500_after`, ...)."""
+        """A fault for this request, or None; counts what it injects (`500_after`, ...).
+
+        Which fault is drawn from a seeded shuffle of every plan the request's kind allows
+        (writes: each kind, before and after applying; reads: 500 and timeout), refilled when
+        used up, so a run with a handful of faults has injected every one, whatever order the
+        requests came in.
+        """
         with self._lock:
             if self._rng.random() >= self.rate:
                 return None
             write = method in WRITES
-            kinds = [k for k in self.kinds if write or k is not KubeFault.CONFLICT]
-            if not kinds:
+            deck = self._decks.setdefault(write, [])
+            if not deck:
+                deck.extend(self._plans(write))
+                self._rng.shuffle(deck)
+            if not deck:
                 return None
-            kind = self._rng.choice(kinds)
-            after = write and kind is not KubeFault.CONFLICT and self._rng.random() < 0.5
-            label = kind.value + ("_after" if after else "")
+            plan = deck.pop()
+            label = plan.kind.value + ("_after" if plan.after else "")
             self.injected[label] = self.injected.get(label, 0) + 1
-            return Plan(kind, after)
+            return plan
+
+    def _plans(self, write: bool) -> list[Plan]:
+        """Every plan a write (or a read) may get."""
+        plans = []
+        for kind in self.kinds:
+            if kind is KubeFault.CONFLICT:
+                plans += [Plan(kind, False)] if write else []
+            else:
+                plans += [Plan(kind, False), Plan(kind, True)] if write else [Plan(kind, False)]
+        return plans
 
     @property
     def total(self) -> int:
