@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--points", default=",".join(POINTS))
     parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
     parser.add_argument("--quiet", type=float, default=60.0, help="seconds to wait for the end")
+    parser.add_argument("--logs", default="", help="keep each serve's log here (default: dropped)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)  # the fakes' dead-client errors are expected
     started = time.monotonic()
@@ -65,8 +66,8 @@ def main() -> None:
         for point in args.points.split(","):
             for run in range(args.runs):
                 _empty(engine)
-                logs = Path(tmp) / f"{point}-{run}"
-                logs.mkdir()
+                logs = Path(args.logs or tmp) / f"{point}-{run}"
+                logs.mkdir(parents=True, exist_ok=True)
                 with crash_world(url, engine, logs, args.quiet) as crash:
                     outcome = run_point(crash, point)
                 outcomes.append(outcome)
