@@ -40,9 +40,13 @@ POLICY = ROOT / "examples" / "policy.yaml"
 SETTINGS = {
     "ENVBOT_JOBS__OUTBOX_INTERVAL": "0.2",
     "ENVBOT_JOBS__OUTBOX_RESUME_AFTER": "1",
-    "ENVBOT_JOBS__RECONCILE_INTERVAL": "1",
+    "ENVBOT_JOBS__RECONCILE_INTERVAL": "0.5",
     "ENVBOT_JOBS__INBOX_LEASE": "1",  # an acknowledged request of a dead process runs after 1 s
 }
+# The end state must hold this long with nothing unsent and nothing in the inbox: five outbox
+# drains and two reconcile passes, any of which would show a late second post.
+QUIET = 1.0
+CLUSTER_READY_AFTER = 0.5  # the CAPI stand-in's provisioning time (3 s in the demo)
 POINTS = ("command-ack", "card-accepted", "provision-write", "approve-ack", "grant-write")
 HOLD_TIMEOUT = 60.0
 QUIET_TIMEOUT = 120.0  # a crash that strands work shows as stuck after this
@@ -75,7 +79,7 @@ class Outcome:
     point: str
     lost: int  # outbox posts/DMs with no message in Slack
     doubled: int  # outbox posts/DMs with more than one message in Slack
-    stuck: int  # rows not sent, or the environment/grant short of its state
+    stuck: int  # outbox rows not sent, inbox rows not run, or the env/grant short of its state
     replays: int  # replayed requests that made a second environment or request
     messages: int  # posts/DMs checked
     detail: str
@@ -94,6 +98,7 @@ class CrashWorld:
     ) -> None:
         self.quiet_timeout = quiet_timeout
         self.world = world
+        world.capi.ready_after = CLUSTER_READY_AFTER
         self.slack = world.slack
         self.kube = world.kube
         self.database_url = database_url
@@ -119,9 +124,8 @@ class CrashWorld:
         self.kube._record = kube_record  # type: ignore[method-assign]
 
     def start(self) -> Serve:
-        serve = Serve(
-            self.database_url, self.slack, self.logs / f"serve-{len(self.serves)}.log", **SETTINGS
-        )
+        log = self.logs / f"serve-{len(self.serves)}.log"
+        serve = Serve(self.database_url, self.slack, log, migrate=False, **SETTINGS)
         self.serves.append(serve)
         serve.wait_ready()
         return serve
@@ -177,6 +181,10 @@ class CrashWorld:
     def unsent(self) -> int:
         return int(self.scalar("SELECT count(*) FROM outbox WHERE status <> 'sent'"))
 
+    def inbox(self) -> int:
+        """Acknowledged requests not yet worked (a dead process's rows are run after the lease)."""
+        return int(self.scalar("SELECT count(*) FROM inbox"))
+
     def posted_keys(self) -> dict[str, int]:
         """How many accepted chat.postMessage calls carried each outbox key."""
         counts: dict[str, int] = {}
@@ -189,13 +197,14 @@ class CrashWorld:
         return counts
 
     def outcome(self, point: str, reached: Callable[[], bool]) -> Outcome:
-        """Wait until the target state and an empty outbox hold for a few drains, then count."""
+        """Wait until the target state, an empty outbox and an empty inbox hold for `QUIET`
+        seconds, then count."""
         deadline = time.monotonic() + self.quiet_timeout
         quiet_since: float | None = None
         while time.monotonic() < deadline:
-            if reached() and self.unsent() == 0:
+            if reached() and self.unsent() == 0 and self.inbox() == 0:
                 quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since > 2.0:  # ten drains with nothing to send
+                if time.monotonic() - quiet_since > QUIET:
                     break
             else:
                 quiet_since = None
@@ -207,8 +216,11 @@ class CrashWorld:
         posted = self.posted_keys()
         lost = [k for k, _ in rows if posted.get(k, 0) == 0]
         doubled = [k for k, _ in rows if posted.get(k, 0) > 1]
-        stuck = self.unsent() + (0 if reached() else 1)
-        detail = f"lost={lost} doubled={doubled} unsent={self.unsent()} reached={reached()}"
+        stuck = self.unsent() + self.inbox() + (0 if reached() else 1)
+        detail = (
+            f"lost={lost} doubled={doubled} unsent={self.unsent()} inbox={self.inbox()} "
+            f"reached={reached()}"
+        )
         return Outcome(point, len(lost), len(doubled), stuck, 0, len(rows), detail)
 
 

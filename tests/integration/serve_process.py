@@ -25,7 +25,7 @@ _LISTENING = re.compile(r"listening on http://127\.0\.0\.1:([0-9]+)")
 
 
 class Serve:
-    """One `envbot serve --migrate` process; its log goes to `log_path`.
+    """One `envbot serve [--migrate]` process; its log goes to `log_path`.
 
     It binds port 0 and `wait_ready` reads the port from its own log: a port picked here and
     bound seconds later (a cold start) can be taken meanwhile by another process on a shared
@@ -34,7 +34,12 @@ class Serve:
     """
 
     def __init__(
-        self, database_url: str, slack: FakeSlack, log_path: Path, **settings: str
+        self,
+        database_url: str,
+        slack: FakeSlack,
+        log_path: Path,
+        migrate: bool = True,
+        **settings: str,
     ) -> None:
         self.port = 0  # known once the process logged it is listening (`wait_ready`)
         self.log_path = log_path
@@ -54,7 +59,8 @@ class Serve:
         }
         self._log: IO[bytes] = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--migrate"],
+            # without --migrate (a database migrated before), serve imports no alembic
+            [sys.executable, "-m", "bot.cli", "serve", *(["--migrate"] if migrate else [])],
             cwd=ROOT,
             env=env,
             stdout=self._log,
