@@ -34,7 +34,7 @@ from bot.demo.kube.http import RecordedRequest
 from bot.demo.signing import sign, slash_body
 from bot.demo.world import World
 from bot.policy import load_policy
-from tests.integration.serve_process import ROOT, SECRET, Serve
+from tests.integration.serve_process import ROOT, SECRET, MigratedServe, Serve
 
 POLICY = ROOT / "examples" / "policy.yaml"
 SETTINGS = {
@@ -125,7 +125,7 @@ class CrashWorld:
 
     def start(self) -> Serve:
         log = self.logs / f"serve-{len(self.serves)}.log"
-        serve = Serve(self.database_url, self.slack, log, migrate=False, **SETTINGS)
+        serve = MigratedServe(self.database_url, self.slack, log, **SETTINGS)
         self.serves.append(serve)
         serve.wait_ready()
         return serve

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 
 import requests
 from sqlalchemy import Engine, text
@@ -33,13 +33,11 @@ class Serve:
     401: another secret) while this serve dies on EADDRINUSE (docs/RELIABILITY.md, crash matrix).
     """
 
+    #: `serve --migrate`; False (`MigratedServe`) for a database migrated before: no alembic import
+    migrate: ClassVar[bool] = True
+
     def __init__(
-        self,
-        database_url: str,
-        slack: FakeSlack,
-        log_path: Path,
-        migrate: bool = True,
-        **settings: str,
+        self, database_url: str, slack: FakeSlack, log_path: Path, **settings: str
     ) -> None:
         self.port = 0  # known once the process logged it is listening (`wait_ready`)
         self.log_path = log_path
@@ -59,8 +57,7 @@ class Serve:
         }
         self._log: IO[bytes] = log_path.open("wb")
         self.proc = subprocess.Popen(
-            # without --migrate (a database migrated before), serve imports no alembic
-            [sys.executable, "-m", "bot.cli", "serve", *(["--migrate"] if migrate else [])],
+            [sys.executable, "-m", "bot.cli", "serve", *(["--migrate"] if self.migrate else [])],
             cwd=ROOT,
             env=env,
             stdout=self._log,
@@ -127,6 +124,12 @@ class Serve:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self._log.close()
+
+
+class MigratedServe(Serve):
+    """`envbot serve` on a database migrated before (the crash harness: a restart is quicker)."""
+
+    migrate = False
 
 
 def lock_holder_pid(engine: Engine, key: int) -> int | None:
