@@ -5,6 +5,8 @@ Each run starts the demo world (fake Slack, fake API server with TLS, the CAPI s
 tests/integration/crash_world.py), starts a new `serve` on the same database, replays the same
 signed request and runs the jobs until quiet. Points:
 
+* `command-ack`: `/env create sandbox` is acknowledged and its worker held at its first Slack call
+  (`users.info`), before it wrote anything; kill.
 * `card-accepted`: Slack accepted the card's chat.postMessage; its answer is held; kill.
 * `provision-write`: the fake API server holds the Cluster write of `/env create sandbox`; kill;
   the write is then done (the server finishes what it accepted, the client is gone).
@@ -13,7 +15,9 @@ signed request and runs the jobs until quiet. Points:
 
 Prints `name value unit` lines per point and in total: runs, lost and doubled channel/DM posts
 (checked by each outbox key's metadata in the fake's accepted calls), stuck (rows not sent, or
-the environment/grant short of READY/ACTIVE after `--quiet` seconds), replays executed.
+the environment/grant short of READY/ACTIVE after `--quiet` seconds, inbox rows not run),
+replays executed, and `serve` logs with a traceback. Every request must be answered 200 (a run
+that is not stops the bench with the status, the body and the log); `--logs DIR` keeps the logs.
 
     .venv/bin/python bench/crash_matrix.py --runs 3
     .venv/bin/python bench/crash_matrix.py --runs 3 --database-url postgresql+psycopg://...
@@ -54,6 +58,7 @@ def main() -> None:
     parser.add_argument("--points", default=",".join(POINTS))
     parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
     parser.add_argument("--quiet", type=float, default=60.0, help="seconds to wait for the end")
+    parser.add_argument("--logs", default="", help="keep each serve's log here (default: dropped)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)  # the fakes' dead-client errors are expected
     started = time.monotonic()
@@ -62,13 +67,17 @@ def main() -> None:
         migrate.upgrade(url)
         engine = make_engine(url)
         outcomes: list[Outcome] = []
+        tracebacks: dict[str, int] = {}  # serve logs with a traceback, per point
         for point in args.points.split(","):
             for run in range(args.runs):
                 _empty(engine)
-                logs = Path(tmp) / f"{point}-{run}"
-                logs.mkdir()
+                logs = Path(args.logs or tmp) / f"{point}-{run}"
+                logs.mkdir(parents=True, exist_ok=True)
                 with crash_world(url, engine, logs, args.quiet) as crash:
                     outcome = run_point(crash, point)
+                tracebacks[point] = tracebacks.get(point, 0) + sum(
+                    "Traceback" in log.read_text(errors="replace") for log in logs.glob("*.log")
+                )
                 outcomes.append(outcome)
                 print(f"# {point} run {run}: {outcome.detail}", flush=True)
         engine.dispose()
@@ -80,6 +89,8 @@ def main() -> None:
         for name in ("lost", "doubled", "stuck", "replays"):
             unit = "replays_executed" if name == "replays" else "count"
             print(f"{point}.{name} {sum(getattr(o, name) for o in mine)} {unit}")
+        logged = sum(n for p, n in tracebacks.items() if point in ("total", p))
+        print(f"{point}.tracebacks {logged} serve_logs")
     print(f"elapsed {time.monotonic() - started:.1f} s")
 
 

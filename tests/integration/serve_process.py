@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 
 import requests
 from sqlalchemy import Engine, text
@@ -20,22 +20,26 @@ from bot.demo.signing import sign, slash_body
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "replica-signing-secret"
 START_TIMEOUT = 90.0  # imports and migrations of a cold process on a loaded 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# What bot.server logs once it is bound (plain or JSON lines): the port the process really has.
+_LISTENING = re.compile(r"listening on http://127\.0\.0\.1:([0-9]+)")
 
 
 class Serve:
-    """One `envbot serve --migrate` process; its log goes to `log_path`."""
+    """One `envbot serve [--migrate]` process; its log goes to `log_path`.
+
+    It binds port 0 and `wait_ready` reads the port from its own log: a port picked here and
+    bound seconds later (a cold start) can be taken meanwhile by another process on a shared
+    machine, whose server then answers the readiness probe and the signed requests (with a
+    401: another secret) while this serve dies on EADDRINUSE (docs/RELIABILITY.md, crash matrix).
+    """
+
+    #: `serve --migrate`; False (`MigratedServe`) for a database migrated before: no alembic import
+    migrate: ClassVar[bool] = True
 
     def __init__(
         self, database_url: str, slack: FakeSlack, log_path: Path, **settings: str
     ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = 0  # known once the process logged it is listening (`wait_ready`)
         self.log_path = log_path
         self.slack = slack
         env = {
@@ -46,18 +50,25 @@ class Serve:
             "ENVBOT_SLACK__API_URL": slack.api_url,
             "ENVBOT_POLICY_FILE": str(ROOT / "examples" / "policy.yaml"),
             "ENVBOT_HTTP_HOST": "127.0.0.1",
-            "ENVBOT_HTTP_PORT": str(self.port),
+            "ENVBOT_HTTP_PORT": "0",
+            "ENVBOT_LOG_LEVEL": "INFO",  # the "listening on" line
             "ENVBOT_SHUTDOWN_DELAY": "0",
             **settings,
         }
         self._log: IO[bytes] = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--migrate"],
+            [sys.executable, "-m", "bot.cli", "serve", *(["--migrate"] if self.migrate else [])],
             cwd=ROOT,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+
+    @property
+    def url(self) -> str:
+        if not self.port:
+            raise AssertionError("the serve's port is known once wait_ready() has returned")
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -71,8 +82,11 @@ class Serve:
         while True:
             if self.proc.poll() is not None:
                 raise AssertionError(f"serve exited {self.proc.returncode}: {self.log()}")
+            if not self.port:
+                bound = _LISTENING.search(self.log())
+                self.port = int(bound.group(1)) if bound else 0
             try:
-                if self.readyz() == 200:
+                if self.port and self.readyz() == 200:
                     return
             except requests.ConnectionError:
                 pass
@@ -110,6 +124,12 @@ class Serve:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self._log.close()
+
+
+class MigratedServe(Serve):
+    """`envbot serve` on a database migrated before (the crash harness: a restart is quicker)."""
+
+    migrate = False
 
 
 def lock_holder_pid(engine: Engine, key: int) -> int | None:
