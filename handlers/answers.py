@@ -16,6 +16,7 @@ from slack_bolt import Ack
 
 from bot.services.container import Services
 from bot.slack.blocks import Message
+from handlers import fallback
 
 #: How long a slash command may compute its answer before the empty ack goes (Slack waits 3 s).
 ACK_BUDGET = 2.0
@@ -47,9 +48,26 @@ def queue_answer(services: Services, body: dict[str, Any], message: Message, wha
     if not user:
         return False
     if url:
-        services.answer(
-            key=f"{key}:{what}", url=url, channel=channel, user_id=user, message=message
-        )
+        standby = fallback.current()
+        if standby is None or (standby.user, standby.key) != (user, key):
+            standby = None
+        replaces = standby.row_key if standby is not None else ""
+        if standby is not None:
+            standby.answering = True  # if this is the run's first write, it queues no fallback
+        try:
+            services.answer(
+                key=f"{key}:{what}",
+                url=url,
+                channel=channel,
+                user_id=user,
+                message=message,
+                replaces=replaces,
+            )
+        finally:
+            if standby is not None:
+                standby.answering = False
+        if standby is not None:
+            standby.replaced = True
     else:
         services.notify_user(user, message)
     return True

@@ -22,7 +22,8 @@ from bot.services.container import Services
 from bot.services.inbound import first_time
 from bot.services.inbox import Claimed, Inbox, InboxLost
 from bot.slack.blocks import Message
-from handlers.answers import queue_answer
+from handlers import fallback
+from handlers.answers import interaction, queue_answer
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +125,25 @@ class Intake:
         if work is None:
             logger.error("no work for inbox rows of kind %s", claimed.kind)
             return None
+        # the worker's answer goes in a later transaction than the first write: a fallback
+        # goes with that write, in case a crash comes between (`handlers.fallback`)
+        standby = (
+            fallback.for_request(
+                self.services, claimed.body, interaction(claimed.body), self.inbox.lease
+            )
+            if answer
+            else None
+        )
         try:
-            with self.inbox.running(claimed):
+            with (
+                self.inbox.running(claimed, standby.queue if standby else None),
+                fallback.active(standby),
+            ):
                 message = work(claimed.body)
                 if answer and message:
                     queue_answer(self.services, claimed.body, message, "answer")
+            if standby is not None:
+                standby.settle()
         except InboxLost:
             logger.info("an inbox row was done by another run", extra={"dedupe_key": claimed.key})
             return None

@@ -40,9 +40,21 @@ class Services:
     home: HomeService
     wake: Wake = field(default_factory=NoWake)  # the job runner: a queued answer goes at once
 
-    def answer(self, *, key: str, url: str, channel: str, user_id: str, message: Message) -> None:
-        """Queue a private answer for an interaction's response_url and wake the drain."""
+    def answer(
+        self,
+        *,
+        key: str,
+        url: str,
+        channel: str,
+        user_id: str,
+        message: Message,
+        replaces: str = "",
+    ) -> None:
+        """Queue a private answer for an interaction's response_url and wake the drain; in the
+        same transaction, withdraw the unsent answer keyed `replaces` (a fallback)."""
         with self.sessions.begin() as s:
+            if replaces:
+                self.notifier.withdraw_response(s, user_id=user_id, key=replaces)
             self.notifier.respond(
                 s,
                 now=self.clock.now(),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -65,6 +65,8 @@ class _Run:
     wrote: bool = False  # a DML statement ran in the current transaction
     owned: bool = False  # the row was deleted with an earlier write of this run
     lost: bool = False
+    # called in the transaction that deletes the row (`handlers.fallback` queues its answer)
+    on_done: Callable[[Session], None] | None = None
 
 
 _CURRENT: ContextVar[_Run | None] = ContextVar("envbot_inbox_run", default=None)
@@ -200,15 +202,18 @@ class Inbox:
             return int(s.scalar(select(func.count()).select_from(InboxRow)) or 0)
 
     @contextmanager
-    def running(self, claimed: Claimed) -> Iterator[None]:
+    def running(
+        self, claimed: Claimed, on_done: Callable[[Session], None] | None = None
+    ) -> Iterator[None]:
         """Run `claimed`'s work in this block (this thread); the row is deleted with its first
         write, or at the end when it wrote nothing. An exception leaves the row claimed, to be
-        run again when its lease lapses.
+        run again when its lease lapses. `on_done(session)` runs in the transaction of the
+        first write, after the delete (it may add to that transaction).
 
         Raises:
             InboxLost: another run did the row first; nothing of this run was committed.
         """
-        run = _Run(claimed)
+        run = _Run(claimed, on_done=on_done)
         token = _CURRENT.set(run)
         try:
             yield
@@ -248,6 +253,8 @@ def _before_commit(session: Session) -> None:
     if not _delete(session, run.claimed):
         run.lost = True
         raise InboxLost(run.claimed.key)
+    if run.on_done is not None:
+        run.on_done(session)
     run.owned = True
 
 

@@ -151,6 +151,8 @@ class Notifier:
         channel: str,
         user_id: str,
         message: Message,
+        due_at: datetime | None = None,
+        purpose: str = "",
     ) -> None:
         """Answer one user privately through their interaction's response_url; when Slack no
         longer takes it, the drain shows it as an ephemeral in `channel`, else as a DM."""
@@ -163,6 +165,18 @@ class Notifier:
             channel=channel,
             user_id=user_id,
             response_url=url,
+            due_at=due_at,
+            purpose=purpose,
+        )
+
+    @staticmethod
+    def withdraw_response(s: Session, *, user_id: str, key: str) -> None:
+        """Drop a `respond` row with this key that the drain has not taken yet (a fallback
+        answer the real one replaces; once taken, both are sent)."""
+        s.execute(
+            delete(OUTBOX).where(
+                OUTBOX.c.key == f"resp:{user_id}:{key}"[:200], OUTBOX.c.status == "pending"
+            )
         )
 
     @staticmethod

@@ -1,0 +1,92 @@
+"""The fallback answer over signed HTTP: queued with a command's first write, withdrawn by its
+real answer (exactly one answer, never the fallback), and sent after the inbox lease when the
+worker never got to its answer. A real `kill -9` in that window: tests/integration/test_crash.py
+(`answer-held`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.db.models import OutboxMessage
+from bot.wiring import Runtime
+from handlers import intake
+from handlers.fallback import MARK, PURPOSE
+from tests.scenario.conftest import SlackClient, wait_for
+
+PAST_LEASE = timedelta(seconds=61)  # the inbox lease is 60 s by default
+
+
+def _answers(http: SlackClient, word: str) -> list[str]:
+    return [str(c.params) for c in http.slack.calls_to("response_url") if word in str(c.params)]
+
+
+def _fallback_rows(runtime: Runtime) -> list[str]:
+    with runtime.services.sessions() as s:
+        return list(s.scalars(select(OutboxMessage.status).where(OutboxMessage.purpose == PURPOSE)))
+
+
+def test_a_command_is_answered_once_and_its_fallback_never_sent(
+    slack_http: SlackClient, runtime: Runtime
+) -> None:
+    # execution: a command whose first write is its effect (the environment and its card), and
+    # one whose first write is its answer (a listing writes nothing else); then past the lease
+    slack_http.command("alice", "/env", "create sandbox --reason first")
+    wait_for(lambda: _answers(slack_http, "sandbox"), what="the create answer")
+    slack_http.command("alice", "/env", "list")
+    wait_for(lambda: len(slack_http.slack.calls_to("response_url")) >= 2, what="the list answer")
+    runtime.jobs.advance(slack_http.clock, PAST_LEASE)
+
+    # validating: one answer each, no fallback sent, and none left queued or sent
+    assert len(slack_http.slack.calls_to("response_url")) == 2
+    assert _answers(slack_http, MARK) == []
+    assert _fallback_rows(runtime) == []
+
+
+def test_a_click_is_answered_once_and_its_fallback_never_sent(
+    slack_http: SlackClient, runtime: Runtime
+) -> None:
+    # setup: a prod-cluster request's card, waiting for carol's approval
+    slack_http.command("alice", "/env", "create prod-cluster fb --reason click")
+    runtime.jobs.advance(slack_http.clock, timedelta(seconds=5))
+    approvals = slack_http.slack.channel_id("production-approvals")
+    (card,) = [m for m in slack_http.slack.history(approvals) if m.text.startswith("fb:")]
+    before = len(slack_http.slack.calls_to("response_url"))
+
+    # execution: carol's Approve (its first write is the decision), then past the lease
+    answer = slack_http.press("carol", card, "approve")
+    runtime.jobs.advance(slack_http.clock, PAST_LEASE)
+
+    # validating
+    assert MARK not in answer
+    assert len(slack_http.slack.calls_to("response_url")) == before + 1
+    assert _answers(slack_http, MARK) == []
+    assert _fallback_rows(runtime) == []
+
+
+def test_a_worker_that_dies_after_its_first_write_leaves_the_fallback(
+    slack_http: SlackClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setup: the worker's answer transaction never happens (as if the process died after the
+    # effect's commit); the effect and the fallback committed together
+    def died(*_args: Any) -> bool:
+        raise OSError("the process died here")
+
+    monkeypatch.setattr(intake, "queue_answer", died)
+
+    # execution
+    slack_http.command("alice", "/env", "create sandbox --reason lost")
+    assert _fallback_rows(runtime) == ["pending"]
+    runtime.jobs.advance(slack_http.clock, timedelta(seconds=30))
+    early = _answers(slack_http, MARK)
+    runtime.jobs.advance(slack_http.clock, PAST_LEASE)
+
+    # validating: nothing before the lease; then the fallback, once, saying what to do
+    assert early == []
+    (sent,) = _answers(slack_http, MARK)
+    assert "/env create sandbox --reason lost" in sent
+    assert "/env list" in sent
+    assert _fallback_rows(runtime) == ["sent"]
