@@ -5,7 +5,9 @@ holds the answer to a `chat.postMessage` it has already accepted (a crash betwee
 accept and the commit), the fake API server holds a provisioning or grant write before doing
 it (and does it once released, after the client is gone, as a real API server may), or the
 process is killed right after Slack got the ack of an Approve click, or after the ack of a
-command whose worker is held at its first Slack call (`users.info`), before it wrote anything.
+command whose worker is held at its first Slack call (`users.info`), before it wrote anything,
+or (PostgreSQL) after a command's effect committed, while its answer's INSERT waits on a row the
+harness holds with the same key.
 Then a new process starts on the same database, the same signed request is sent again (a
 replay), jobs run until quiet, and the outcome is counted: lost and doubled channel/DM posts,
 rows or objects left stuck, and replays that had an effect. Used by
@@ -21,12 +23,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import requests
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text
 
 from bot.demo.buttons import click_payload, find_button
 from bot.demo.fake_slack_workspace import TEAM_ID
@@ -34,6 +37,8 @@ from bot.demo.kube.http import RecordedRequest
 from bot.demo.signing import sign, slash_body
 from bot.demo.world import World
 from bot.policy import load_policy
+from bot.slack.notify import OUTBOX
+from handlers.fallback import MARK as FALLBACK_MARK
 from tests.integration.serve_process import ROOT, SECRET, MigratedServe, Serve
 
 POLICY = ROOT / "examples" / "policy.yaml"
@@ -47,7 +52,16 @@ SETTINGS = {
 # drains and two reconcile passes, any of which would show a late second post.
 QUIET = 1.0
 CLUSTER_READY_AFTER = 0.5  # the CAPI stand-in's provisioning time (3 s in the demo)
-POINTS = ("command-ack", "card-accepted", "provision-write", "approve-ack", "grant-write")
+POINTS = (
+    "command-ack",
+    "card-accepted",
+    "provision-write",
+    "approve-ack",
+    "grant-write",
+    "answer-held",
+)
+#: Points the harness can only hold on PostgreSQL (a row lock on the outbox's unique key).
+POSTGRES_ONLY = frozenset({"answer-held"})
 HOLD_TIMEOUT = 60.0
 QUIET_TIMEOUT = 120.0  # a crash that strands work shows as stuck after this
 WRITES = frozenset({"POST", "PUT", "PATCH"})
@@ -279,6 +293,8 @@ def run_point(crash: CrashWorld, point: str) -> Outcome:
     serve = crash.start()
     if point == "command-ack":
         return _command_ack(crash, serve)
+    if point == "answer-held":
+        return _answer_held(crash, serve)
     if point in ("card-accepted", "provision-write"):
         if point == "card-accepted":
             crash.slack_hold.armed = True
@@ -346,4 +362,56 @@ def _command_ack(crash: CrashWorld, serve: Serve) -> Outcome:
     crash.send(serve, body, headers)  # the replay, inside Slack's window
     outcome = crash.outcome("command-ack", lambda: _envs(crash, "sandbox", "READY") == 1)
     outcome.replays = _envs(crash, "sandbox") - 1
+    return outcome
+
+
+def _answer_held(crash: CrashWorld, serve: Serve) -> Outcome:
+    """Killed after the command's effect committed and before its answer did: the harness holds
+    an uncommitted outbox row with the answer's key, so the worker's answer INSERT waits on the
+    unique index (PostgreSQL); the kill comes there, the harness rolls back. The restarted serve
+    must send the fallback queued with the effect, once, to the command's response_url."""
+    if crash.engine.dialect.name != "postgresql":
+        raise ValueError("answer-held needs PostgreSQL (a held row lock on the outbox key)")
+    body = crash.slash("alice", "/env", "create sandbox --reason crash")
+    form = dict(parse_qsl(body))
+    key = f"resp:{form['user_id']}:{form['trigger_id']}:answer"
+    with crash.engine.connect() as holder:
+        held = holder.begin()
+        pid = holder.execute(text("SELECT pg_backend_pid()")).scalar()
+        holder.execute(
+            insert(OUTBOX),
+            {
+                "key": key,
+                "kind": "response",
+                "payload": {"text": "held by the crash harness"},
+                "created_at": datetime.now(UTC),
+                "due_at": datetime.now(UTC),
+            },
+        )
+        headers = sign(SECRET, body)
+        crash.send(serve, body, headers)
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'INSERT INTO outbox%' "
+            "AND :pid = ANY(pg_blocking_pids(pid))"
+        )
+        wait_until(
+            lambda: crash.scalar(waiting, pid=pid), HOLD_TIMEOUT, "the answer's INSERT to wait"
+        )
+        _kill(serve)
+        held.rollback()
+    # the crash came where it was meant to: the effect committed, the answer did not
+    row = "SELECT count(*) FROM outbox WHERE key = :k"
+    queued = int(crash.scalar(row, k=f"resp:{form['user_id']}:{form['trigger_id']}:fallback"))
+    if (_envs(crash, "sandbox"), int(crash.scalar(row, k=key))) != (1, 0):
+        raise AssertionError("answer-held: the kill did not come between effect and answer")
+    serve = crash.start()
+    crash.send(serve, body, headers)  # the replay, inside Slack's window: a duplicate
+    outcome = crash.outcome("answer-held", lambda: _envs(crash, "sandbox", "READY") == 1)
+    outcome.replays = _envs(crash, "sandbox") - 1
+    answers = [c for c in crash.slack.calls_to("response_url") if c.status == 200]
+    fallbacks = [c for c in answers if FALLBACK_MARK in str(c.params)]
+    outcome.lost += int(not fallbacks)
+    outcome.doubled += max(len(answers) - 1, 0)
+    outcome.messages += len(answers)
+    outcome.detail += f" fallback_queued={queued} answers={len(answers)} fallbacks={len(fallbacks)}"
     return outcome
