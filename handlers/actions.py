@@ -20,7 +20,7 @@ from bot.environments.buttons import BUTTONS as ENV_BUTTONS
 from bot.environments.render import CONFIRM_BLOCK
 from bot.lifecycle.render import REMINDER_BLOCK
 from bot.services.container import Services
-from bot.services.inbox import InboxLost
+from bot.services.inbox import InboxLost, current_key
 from bot.services.once import OnceOnly, message_key
 from bot.slack.acted import acted_message, already_done
 from bot.slack.blocks import ActionId
@@ -83,7 +83,7 @@ def _press(services: Services, buttons: ButtonRouter, once: OnceOnly) -> Work:
             press = Press.from_body(action_id, body)
             key = _one_shot_key(press, body)
             if key is not None:
-                earlier = once.claim(key, action_id.value, press.user_id)
+                earlier = once.claim(key, action_id.value, press.user_id, current_key())
                 if earlier is not None:
                     done = already_done(earlier.action, earlier.user_id, earlier.at)
                     queue_answer(services, body, done, "answer")

@@ -34,6 +34,7 @@ from bot.services.inbound import bounded
 #: A row whose run failed this many times is dropped (with an error log) instead of run again.
 MAX_ATTEMPTS = 5
 _WRITES = ("INSERT", "UPDATE", "DELETE")
+_KEEP_OPEN = "envbot_inbox_keep_open"
 
 
 class InboxLost(Exception):
@@ -224,6 +225,19 @@ class Inbox:
                 _delete(s, claimed)
 
 
+def keep_open(session: Session) -> None:
+    """Commit this transaction of a run without marking the row done: a step (a one-shot
+    button's claim) whose effect follows in a later transaction; a run again after a crash
+    between the two must find the step and go on (`bot.services.once`)."""
+    session.info[_KEEP_OPEN] = True
+
+
+def current_key() -> str | None:
+    """The key of the inbox row this thread is running, if any."""
+    run = _CURRENT.get()
+    return None if run is None else run.claimed.key
+
+
 def _delete(s: Session, claimed: Claimed) -> bool:
     gone = s.execute(
         delete(InboxRow)
@@ -244,7 +258,7 @@ def _saw_statement(
 
 def _before_commit(session: Session) -> None:
     run = _CURRENT.get()
-    if run is None or run.owned:
+    if session.info.pop(_KEEP_OPEN, False) or run is None or run.owned:
         return
     if run.lost:
         raise InboxLost(run.claimed.key)

@@ -4,11 +4,14 @@ double click, a second tab, three clicks on Extend) learn who pressed what, and 
 A claim is two rows of the inbound-dedupe table, written in one transaction: the message's key
 (`once:<channel>:<ts>`, inserted with ON CONFLICT DO NOTHING, so exactly one press wins on any
 replica) and a record of the winning press (`once:<channel>:<ts>|<action>|<user>`). Retention
-prunes both with the other inbound keys; by then the message has lost its buttons.
+prunes both with the other inbound keys; by then the message has lost its buttons. A press run
+from the inbox adds a third row, a marker of its request, and leaves the inbox row open: a run of
+that row again after a crash between the claim and the action finds its own claim and acts.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,9 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import InboundKey
 from bot.domain.clock import Clock
+from bot.services.inbox import keep_open
 
 PREFIX = "once:"
 SEPARATOR = "|"
+MARKER = "@"  # `once:<channel>:<ts>@<digest of the inbox key>`: which request claimed it
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,19 @@ class OnceOnly:
         self.sessions = sessions
         self.clock = clock
 
-    def claim(self, key: str, action: str, user_id: str) -> Pressed | None:
-        """Claim the message for this press; None when it is ours, else the press that won."""
+    def claim(self, key: str, action: str, user_id: str, run: str | None = None) -> Pressed | None:
+        """Claim the message for this press; None when it is ours, else the press that won.
+
+        `run` is the key of the inbox row the press is run from: the claim then leaves the row
+        open (its action is the run's effect), with a marker, so that a run of the same row
+        again after a crash between the claim and the action finds its own claim and acts.
+        """
         now = self.clock.now()
         record = f"{key}{SEPARATOR}{action}{SEPARATOR}{user_id}"
+        marker = f"{key}{MARKER}{hashlib.sha256(run.encode()).hexdigest()[:24]}" if run else ""
         with self.sessions.begin() as s:
+            if marker:
+                keep_open(s)
             insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
             won = s.execute(
                 insert(InboundKey)
@@ -59,7 +72,11 @@ class OnceOnly:
             ).first()
             if won is not None:
                 s.add(InboundKey(key=record, received_at=now))
+                if marker:
+                    s.add(InboundKey(key=marker, received_at=now))
                 return None
+            if marker and s.get(InboundKey, marker) is not None:
+                return None  # this request's own claim: its first run died before the action
         return self.pressed(key) or Pressed("", "", now)
 
     def pressed(self, key: str) -> Pressed | None:
@@ -82,5 +99,6 @@ class OnceOnly:
                 delete(InboundKey).where(
                     (InboundKey.key == key)
                     | InboundKey.key.startswith(key + SEPARATOR, autoescape=True)
+                    | InboundKey.key.startswith(key + MARKER, autoescape=True)
                 )
             )

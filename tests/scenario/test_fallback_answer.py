@@ -1,7 +1,8 @@
 """The fallback answer over signed HTTP: queued with a command's first write, withdrawn by its
 real answer (exactly one answer, never the fallback), and sent after the inbox lease when the
-worker never got to its answer. A real `kill -9` in that window: tests/integration/test_crash.py
-(`answer-held`)."""
+worker never got to its answer; a one-shot press whose run died between its claim and its action
+acts when the row is run again. A real `kill -9` between effect and answer:
+tests/integration/test_crash.py (`answer-held`)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.db.models import OutboxMessage
+from bot.services.inbox import InboxLost
+from bot.slack.presses import ButtonRouter
 from bot.wiring import Runtime
 from handlers import intake
 from handlers.fallback import MARK, PURPOSE
-from tests.scenario.conftest import SlackClient, wait_for
+from tests.scenario.conftest import SlackClient, buttons, wait_for
+from tests.scenario.test_environments import World, world  # noqa: F401  (the fixture)
 
 PAST_LEASE = timedelta(seconds=61)  # the inbox lease is 60 s by default
 
@@ -90,3 +94,47 @@ def test_a_worker_that_dies_after_its_first_write_leaves_the_fallback(
     assert "/env create sandbox --reason lost" in sent
     assert "/env list" in sent
     assert _fallback_rows(runtime) == ["sent"]
+
+
+def test_a_one_shot_press_whose_run_died_after_its_claim_acts_when_run_again(
+    world: World,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # setup: alice's sandbox and its delete confirmation; the first run of her press dies
+    # after it claimed the confirmation and before its action wrote anything (nothing of the
+    # action commits; the run ends as a run that lost its row does)
+    world.create("alice", 'sandbox doomed --reason "scenario"')
+    world.advance(timedelta(minutes=30))
+    env = world.env("doomed")
+    assert env.state == "READY"
+    alice = world.slack.user_id("alice")
+    world.http.ask("alice", "/env", "delete doomed")
+    (confirm,) = [
+        m
+        for m in world.slack.visible_messages(alice)
+        if m.ephemeral_to == alice and m.text.startswith("Delete doomed?")
+    ]
+    press = ButtonRouter.press
+    died: list[str] = []
+
+    def dies_once(self: ButtonRouter, pressed: Any) -> Any:
+        if not died:
+            died.append(pressed.action_id)
+            raise InboxLost("the worker died after the claim")
+        return press(self, pressed)
+
+    monkeypatch.setattr(ButtonRouter, "press", dies_once)
+    (button,) = [b for b in buttons(confirm.blocks) if b["action_id"] == "delete_now"]
+
+    # execution: the press, then past the inbox lease: the inbox job runs the row again
+    world.http.click("alice", confirm, button)
+    assert died
+    world.advance(PAST_LEASE)
+    world.runtime.app.intake.wait_idle()
+    world.jobs()
+    again = world.http.press("alice", confirm, "delete_now")
+
+    # validating: the run again found its own claim and deleted once; a later press is told
+    assert sum(1 for e in world.events(env.id) if e.to_state == "DELETING") == 1
+    assert _answers(world.http, "Deleting `doomed`")
+    assert "Already done by" in again
