@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from sqlalchemy import select
@@ -138,3 +139,25 @@ def test_a_one_shot_press_whose_run_died_after_its_claim_acts_when_run_again(
     assert sum(1 for e in world.events(env.id) if e.to_state == "DELETING") == 1
     assert _answers(world.http, "Deleting `doomed`")
     assert "Already done by" in again
+
+
+def test_a_run_that_wrote_but_queued_no_answer_withdraws_its_fallback(
+    slack_http: SlackClient, runtime: Runtime
+) -> None:
+    # setup: work that writes (a DM, as work that answers some other way does) and returns no
+    # answer for the response_url
+    intake = runtime.app.intake
+    intake.register(
+        "dm-only", lambda body: runtime.services.notify_user(body["user_id"], {"text": "by DM"})
+    )
+    body = dict(parse_qsl(slack_http.slash_body("alice", "/env", "list")))
+
+    # execution: the row, run by a worker; then past the lease
+    assert intake.take("dm-only", "dm-only:1", body) is None
+    intake.wait_idle()
+    runtime.jobs.advance(slack_http.clock, PAST_LEASE)
+
+    # validating: the DM went, the fallback was withdrawn at the end of the run, never sent
+    assert [c for c in slack_http.slack.calls_to("chat.postMessage") if "by DM" in str(c.params)]
+    assert _fallback_rows(runtime) == []
+    assert slack_http.slack.calls_to("response_url") == []
