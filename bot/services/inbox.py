@@ -14,22 +14,22 @@ that commit and is rolled back (`InboxLost`).
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, Table, delete, event, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, delete, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import InboundKey, InboxRow
+from bot.db.models import InboxRow
 from bot.domain.clock import Clock
 from bot.services.inbound import bounded
+from bot.services.inbox_batch import Claimed, GroupCommit, write_batch
+
+__all__ = ["MAX_ATTEMPTS", "Claimed", "Inbox", "InboxLost"]
 
 #: A row whose run failed this many times is dropped (with an error log) instead of run again.
 MAX_ATTEMPTS = 5
@@ -38,27 +38,6 @@ _WRITES = ("INSERT", "UPDATE", "DELETE")
 
 class InboxLost(Exception):
     """Another run has done (or taken over) this row: this run's write is rolled back."""
-
-
-@dataclass
-class Claimed:
-    """A row claimed by one run: what to run and the run's id."""
-
-    key: str
-    kind: str
-    body: dict[str, Any]
-    run_id: str
-    attempts: int = 1
-
-
-@dataclass
-class _Pending:
-    claimed: Claimed
-    lead: bool = False  # this caller commits the next batch
-    done: bool = False  # its batch committed (or failed: `error`)
-    added: bool = False
-    error: Exception | None = None
-    woken: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -79,113 +58,22 @@ class Inbox:
         self.sessions = sessions
         self.clock = clock
         self.lease = lease
-        self._lock = threading.Lock()
-        self._queue: list[_Pending] = []
-        self._committing = False
-        self._compiled: tuple[Executable, Executable] | None = None
         event.listen(sessions, "before_commit", _before_commit)
         event.listen(sessions, "after_commit", _transaction_ended)
         event.listen(sessions, "after_rollback", _transaction_ended)
-        bind = sessions.kw.get("bind")
-        self._engine = bind if isinstance(bind, Engine) else None
-        if self._engine is not None:
-            event.listen(self._engine, "before_cursor_execute", _saw_statement)
+        engine = sessions.kw.get("bind")
+        if not isinstance(engine, Engine):
+            raise TypeError("the inbox needs a sessionmaker bound to an Engine")
+        event.listen(engine, "before_cursor_execute", _saw_statement)
+        self._batches = GroupCommit(
+            lambda claims: write_batch(engine, self.clock.now(), self.lease, claims)
+        )
 
     def accept(self, key: str, kind: str, body: dict[str, Any]) -> Claimed | None:
         """Record a delivery and its dedupe key, claimed by the caller for a lease; None for a
-        duplicate. Requests arriving together are committed together (one transaction per
-        batch): on SQLite, writers that each wait for the lock back off for up to 100 ms at
-        a time, which is what made the ack's tail under load.
-
-        The first caller leads: it commits what is queued, itself included. Whoever arrived
-        while it committed is the next batch, led by the oldest of them (the leader hands on
-        and returns), so no request waits for more than the batch before its own.
-        """
-        pending = _Pending(Claimed(bounded(key), kind, body, secrets.token_hex(8)))
-        with self._lock:
-            self._queue.append(pending)
-            if not self._committing:
-                self._committing = pending.lead = True
-        if not pending.lead:
-            pending.woken.wait()  # its batch committed, or it leads the next one
-        if pending.lead:
-            with self._lock:
-                batch, self._queue = self._queue, []
-            try:
-                self._commit(batch)
-            finally:
-                with self._lock:
-                    if self._queue:
-                        self._queue[0].lead = True
-                        self._queue[0].woken.set()
-                    else:
-                        self._committing = False
-        if pending.error is not None:
-            raise pending.error
-        return pending.claimed if pending.added else None
-
-    def _commit(self, batch: list[_Pending]) -> None:
-        """One transaction: one INSERT of the keys (those already seen are left out by ON
-        CONFLICT), one of the rows for the keys that were new. SQLAlchemy Core on a connection
-        (no ORM session, statements compiled once): the ORM's work per batch was most of the
-        time the listeners waited for under load."""
-        first: dict[str, _Pending] = {}
-        for item in batch:
-            first.setdefault(item.claimed.key, item)
-        try:
-            now = self.clock.now()
-            with self._connect() as conn:
-                keys, rows = self._statements(conn.dialect.name)
-                added = set(
-                    conn.execute(keys, [{"key": key, "received_at": now} for key in first])
-                    .scalars()
-                    .all()
-                )
-                new = [
-                    {
-                        "key": key,
-                        "kind": item.claimed.kind,
-                        "body": item.claimed.body,
-                        "received_at": now,
-                        "claimed_until": now + self.lease,
-                        "run_id": item.claimed.run_id,
-                        "attempts": 1,
-                    }
-                    for key, item in first.items()
-                    if key in added
-                ]
-                if new:
-                    conn.execute(rows, new)
-        except Exception as exc:  # noqa: BLE001 - every request of the batch is told
-            for item in batch:
-                item.error = exc
-        else:
-            for key in added:
-                first[key].added = True
-        finally:
-            for item in batch:
-                item.done = True
-                item.woken.set()
-
-    @contextmanager
-    def _connect(self) -> Iterator[Connection]:
-        """A connection in a transaction, committed at the end of the block."""
-        if self._engine is not None:
-            with self._engine.begin() as conn:
-                yield conn
-            return
-        with self.sessions.begin() as s:
-            yield s.connection()
-
-    def _statements(self, dialect: str) -> tuple[Executable, Executable]:
-        if self._compiled is None:
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            keys, rows = cast(Table, InboundKey.__table__), cast(Table, InboxRow.__table__)
-            self._compiled = (
-                insert(keys).on_conflict_do_nothing().returning(keys.c.key),
-                insert(rows),
-            )
-        return self._compiled
+        duplicate. Requests arriving together are committed together (`inbox_batch`)."""
+        claimed = Claimed(bounded(key), kind, body, secrets.token_hex(8))
+        return claimed if self._batches.record(claimed) else None
 
     def claim_due(self, limit: int = 50) -> tuple[list[Claimed], list[Claimed]]:
         """Claim rows whose lease lapsed (their worker died or never started), oldest first;

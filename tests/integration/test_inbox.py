@@ -87,7 +87,7 @@ def test_a_leader_returns_after_its_own_batch_and_the_next_arrival_leads_the_nex
     batches: list[int] = []
 
     def hold(_c: Any, _cur: Any, statement: str, _p: Any, _ctx: Any, _many: bool) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO INBOUND"):
+        if "INSERT INTO INBOUND" in statement.upper():
             n = len(batches)
             batches.append(n)
             started[n].set()
@@ -107,7 +107,7 @@ def test_a_leader_returns_after_its_own_batch_and_the_next_arrival_leads_the_nex
         assert started[0].wait(10)
         follower.start()
         for _ in range(1000):
-            if inbox._queue:
+            if inbox._batches._queue:
                 break
             follower.join(0.01)
         go[0].set()
