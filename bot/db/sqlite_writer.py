@@ -20,8 +20,9 @@ import threading
 import weakref
 from typing import Any
 
-#: Statements before which Python's sqlite3 opens a transaction (its "legacy" control).
-_OPENS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+#: Statements that open a write transaction: those before which Python's sqlite3 opens one (its
+#: "legacy" control), and an explicit BEGIN IMMEDIATE or EXCLUSIVE (`bot.lifecycle.batch`).
+_OPENS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 #: Seconds a writer waits for the lock before it leaves the wait to SQLite's busy timeout.
 WAIT = 30.0
 
@@ -90,7 +91,7 @@ class WriterConnection(sqlite3.Connection):
         """Take the turn when `sql` opens a write transaction."""
         if self._writer is None or self._holding or self.in_transaction:
             return
-        if sql.lstrip()[:7].upper().startswith(_OPENS):
+        if " ".join(sql[:40].split()).upper().startswith(_OPENS):
             self._holding = self._writer.acquire()
 
     def after(self) -> None:

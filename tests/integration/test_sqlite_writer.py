@@ -45,11 +45,18 @@ def _write_in_thread(conn: WriterConnection, key: str) -> tuple[threading.Thread
     return thread, done
 
 
-@pytest.mark.parametrize("end", ["commit", "rollback"])
-def test_a_second_writer_waits_for_the_first_transaction_to_end(db: Path, end: str) -> None:
+@pytest.mark.parametrize(
+    ("opening", "end"),
+    [("INSERT", "commit"), ("INSERT", "rollback"), ("BEGIN IMMEDIATE", "commit")],
+)
+def test_a_second_writer_waits_for_the_first_transaction_to_end(
+    db: Path, opening: str, end: str
+) -> None:
     # setup: the first connection holds an open write transaction; the second's own SQLite
     # busy timeout is short, so only the Python lock can make it wait longer than that
     first, second = _connect(db), _connect(db, timeout=0.01)
+    if opening == "BEGIN IMMEDIATE":
+        first.execute("BEGIN IMMEDIATE")
     first.execute("INSERT INTO t VALUES ('a')")
     lock = lock_for(str(db))
     assert lock is not None
