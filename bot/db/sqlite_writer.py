@@ -117,8 +117,13 @@ class WriterConnection(sqlite3.Connection):
         finally:
             self._give_back()
 
+    def __del__(self) -> None:
+        # A connection dropped without close() (sqlite3 closes it as it is freed) ends its
+        # transaction, so it must not keep the turn either.
+        self._give_back()
+
     def _give_back(self) -> None:
-        if self._holding and self._writer is not None:
+        if getattr(self, "_holding", False) and self._writer is not None:
             self._holding = False
             self._writer.release()
 

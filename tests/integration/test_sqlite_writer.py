@@ -4,6 +4,7 @@ the turn back, and a thread that writes on two connections is not made to wait f
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 from pathlib import Path
@@ -102,6 +103,22 @@ def test_a_thread_writing_on_two_connections_meets_sqlites_lock_not_its_own(db: 
     first.commit()
     second.execute("INSERT INTO t VALUES ('e')")
     second.commit()
+
+
+def test_a_connection_dropped_in_a_transaction_gives_the_turn_back(db: Path) -> None:
+    # setup: a connection holds a write transaction, then is dropped without close()
+    first = _connect(db)
+    first.execute("INSERT INTO t VALUES ('f')")
+    lock = lock_for(str(db))
+    assert lock is not None
+    assert lock._owner is not None
+
+    # execution
+    del first
+    gc.collect()
+
+    # validating: the turn is free (SQLite ended the transaction as the connection was freed)
+    assert lock._owner is None
 
 
 def test_in_memory_databases_share_no_lock() -> None:
