@@ -19,6 +19,7 @@ body), client-side time is the round trip (it includes waiting for a waitress th
     .venv/bin/python bench/ack_load.py                       # SQLite, 200 requests
     .venv/bin/python bench/ack_load.py --pg-url "$PG_URL"    # and PostgreSQL
     .venv/bin/python bench/ack_load.py --requests 10 --block 0.2   # the CI smoke run
+    .venv/bin/python bench/ack_load.py --no-hand   # bare and envbot only: quicker repeated runs
 """
 
 from __future__ import annotations
@@ -315,9 +316,10 @@ def run(db: str, url: str, args: argparse.Namespace) -> None:
         stop = threading.Event()
         with envbot_app(url, slack, args.block, stop) as app:
             envbot = measure(f"{db}_envbot", app, payloads, warm)
-        stop = threading.Event()
-        measure(f"{db}_hand", hand_app(slack.web_client(), args.block, stop), payloads, warm)
-        stop.set()
+        if not args.no_hand:
+            stop = threading.Event()
+            measure(f"{db}_hand", hand_app(slack.web_client(), args.block, stop), payloads, warm)
+            stop.set()
     ratio = envbot["server_p99"] / bare["server_p99"] if bare["server_p99"] else 0.0
     print(f"{db}_ratio_server_p99_envbot_over_bare {ratio:.2f} x")
     client = envbot["client_p99"] / bare["client_p99"] if bare["client_p99"] else 0.0
@@ -330,12 +332,17 @@ def main() -> None:
     parser.add_argument("--block", type=float, default=5.0, help="seconds each backend call blocks")
     parser.add_argument("--mix", action="store_true", help="commands and clicks, not only creates")
     parser.add_argument("--pg-url", help="also run envbot on this (empty) PostgreSQL database")
+    parser.add_argument("--only-pg", action="store_true", help="with --pg-url: skip SQLite")
+    parser.add_argument(
+        "--no-hand", action="store_true", help="skip the hand-written app (quicker A/B runs)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
     print(f"requests {args.requests} count")
     print(f"backend_block {args.block} s")
-    with tempfile.TemporaryDirectory() as tmp:
-        run("sqlite", f"sqlite:///{tmp}/bench.db", args)
+    if not (args.only_pg and args.pg_url):
+        with tempfile.TemporaryDirectory() as tmp:
+            run("sqlite", f"sqlite:///{tmp}/bench.db", args)
     if args.pg_url:
         run("pg", args.pg_url, args)
     sys.stdout.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -38,8 +39,14 @@ def register_all(app: App, services: Services, intake: Intake) -> None:
 
 
 def listener_pool() -> ThreadPoolExecutor:
-    """The pool that works acknowledged requests (inbox rows)."""
-    return ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="envbot-worker")
+    """The pool that works acknowledged requests (inbox rows), its threads already started: the
+    pool starts a thread inside `submit`, which waits for the new thread to run, and under a
+    burst that wait was the slowest part of the first acks."""
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="envbot-worker")
+    together = threading.Barrier(WORKERS)
+    for _ in range(WORKERS):  # each waits for all: the pool has to start every thread
+        pool.submit(together.wait, 10.0)
+    return pool
 
 
 def build_app(

@@ -7,12 +7,19 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.sqlite_writer import WriterConnection
+
 
 def make_engine(url: str) -> Engine:
     """Create the engine for `url`, with SQLite set up for several threads and foreign keys."""
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        # One writer at a time per file, handed on at once (`bot.db.sqlite_writer`).
+        kwargs["connect_args"] = {
+            "check_same_thread": False,
+            "timeout": 30,
+            "factory": WriterConnection,
+        }
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -18,18 +18,19 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, event, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import InboundKey, InboxRow
+from bot.db.models import InboxRow
 from bot.domain.clock import Clock
 from bot.services.inbound import bounded
+from bot.services.inbox_batch import Claimed, GroupCommit, write_batch
+
+__all__ = ["MAX_ATTEMPTS", "Claimed", "Inbox", "InboxLost"]
 
 #: A row whose run failed this many times is dropped (with an error log) instead of run again.
 MAX_ATTEMPTS = 5
@@ -39,25 +40,6 @@ _KEEP_OPEN = "envbot_inbox_keep_open"
 
 class InboxLost(Exception):
     """Another run has done (or taken over) this row: this run's write is rolled back."""
-
-
-@dataclass
-class Claimed:
-    """A row claimed by one run: what to run and the run's id."""
-
-    key: str
-    kind: str
-    body: dict[str, Any]
-    run_id: str
-    attempts: int = 1
-
-
-@dataclass
-class _Pending:
-    claimed: Claimed
-    added: bool = False
-    error: Exception | None = None
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -80,80 +62,22 @@ class Inbox:
         self.sessions = sessions
         self.clock = clock
         self.lease = lease
-        self._lock = threading.Lock()
-        self._queue: list[_Pending] = []
-        self._committing = False
         event.listen(sessions, "before_commit", _before_commit)
         event.listen(sessions, "after_commit", _transaction_ended)
         event.listen(sessions, "after_rollback", _transaction_ended)
-        bind = sessions.kw.get("bind")
-        if isinstance(bind, Engine):
-            event.listen(bind, "before_cursor_execute", _saw_statement)
+        engine = sessions.kw.get("bind")
+        if not isinstance(engine, Engine):
+            raise TypeError("the inbox needs a sessionmaker bound to an Engine")
+        event.listen(engine, "before_cursor_execute", _saw_statement)
+        self._batches = GroupCommit(
+            lambda claims: write_batch(engine, self.clock.now(), self.lease, claims)
+        )
 
     def accept(self, key: str, kind: str, body: dict[str, Any]) -> Claimed | None:
         """Record a delivery and its dedupe key, claimed by the caller for a lease; None for a
-        duplicate. Requests arriving together are committed together (one transaction per
-        batch): on SQLite, writers that each wait for the lock back off for up to 100 ms at
-        a time, which is what made the ack's tail under load."""
-        pending = _Pending(Claimed(bounded(key), kind, body, secrets.token_hex(8)))
-        with self._lock:
-            self._queue.append(pending)
-            lead = not self._committing
-            self._committing = True
-        while lead:
-            with self._lock:
-                batch, self._queue = self._queue, []
-                if not batch:
-                    self._committing = False
-                    break
-            self._commit(batch)
-        pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
-        return pending.claimed if pending.added else None
-
-    def _commit(self, batch: list[_Pending]) -> None:
-        """One transaction: one multi-row INSERT of the keys (those already seen are left
-        out by ON CONFLICT), one of the rows for the keys that were new."""
-        now = self.clock.now()
-        first: dict[str, _Pending] = {}
-        for item in batch:
-            first.setdefault(item.claimed.key, item)
-        try:
-            with self.sessions.begin() as s:
-                dialect = s.get_bind().dialect.name
-                insert = pg_insert if dialect == "postgresql" else sqlite_insert
-                added = set(
-                    s.scalars(
-                        insert(InboundKey)
-                        .values([{"key": key, "received_at": now} for key in first])
-                        .on_conflict_do_nothing()
-                        .returning(InboundKey.key)
-                    ).all()
-                )
-                rows = [
-                    {
-                        "key": key,
-                        "kind": item.claimed.kind,
-                        "body": item.claimed.body,
-                        "received_at": now,
-                        "claimed_until": now + self.lease,
-                        "run_id": item.claimed.run_id,
-                        "attempts": 1,
-                    }
-                    for key, item in first.items()
-                    if key in added
-                ]
-                if rows:
-                    s.execute(insert(InboxRow), rows)
-        except Exception as exc:  # noqa: BLE001 - every request of the batch is told
-            for item in batch:
-                item.error = exc
-        else:
-            for key in added:
-                first[key].added = True
-        for item in batch:
-            item.done.set()
+        duplicate. Requests arriving together are committed together (`inbox_batch`)."""
+        claimed = Claimed(bounded(key), kind, body, secrets.token_hex(8))
+        return claimed if self._batches.record(claimed) else None
 
     def claim_due(self, limit: int = 50) -> tuple[list[Claimed], list[Claimed]]:
         """Claim rows whose lease lapsed (their worker died or never started), oldest first;

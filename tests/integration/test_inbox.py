@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import InboundKey, InboxRow
@@ -73,6 +74,59 @@ def test_concurrent_deliveries_share_transactions_and_each_key_wins_once(
     # validating: every key is recorded and handed on exactly once
     assert sorted(won) == sorted(f"command:T{i}" for i in range(12))
     assert inbox.pending() == 12
+
+
+def test_a_leader_returns_after_its_own_batch_and_the_next_arrival_leads_the_next(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    # setup: each batch's INSERT of keys waits for the test's go-ahead
+    inbox = Inbox(sessions, clock, LEASE)
+    engine = sessions.kw["bind"]
+    started = [threading.Event(), threading.Event()]
+    go = [threading.Event(), threading.Event()]
+    batches: list[int] = []
+
+    def hold(_c: Any, _cur: Any, statement: str, _p: Any, _ctx: Any, _many: bool) -> None:
+        if "INSERT INTO INBOUND" in statement.upper():
+            n = len(batches)
+            batches.append(n)
+            started[n].set()
+            go[n].wait(10)
+
+    event.listen(engine, "before_cursor_execute", hold)
+    got: dict[str, object] = {}
+
+    def send(key: str) -> None:
+        got[key] = inbox.accept(key, "command", {})
+
+    leader = threading.Thread(target=send, args=("command:L",))
+    follower = threading.Thread(target=send, args=("command:F",))
+    try:
+        # execution: the leader's batch is committing when the follower arrives
+        leader.start()
+        assert started[0].wait(10)
+        follower.start()
+        for _ in range(1000):
+            if inbox._batches._queue:
+                break
+            follower.join(0.01)
+        go[0].set()
+
+        # validating: the leader is answered while the follower's own batch is still held
+        # (a leader that went on to commit the next batch itself would still be waiting)
+        assert started[1].wait(10)
+        leader.join(10)
+        assert not leader.is_alive()
+        assert "command:F" not in got
+        go[1].set()
+        follower.join(10)
+    finally:
+        for gate in go:
+            gate.set()
+        event.remove(engine, "before_cursor_execute", hold)
+    assert got["command:L"] is not None
+    assert got["command:F"] is not None
+    assert inbox.pending() == 2
 
 
 def test_the_row_is_done_with_the_first_write_so_a_crash_after_it_repeats_nothing(
