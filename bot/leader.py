@@ -194,6 +194,11 @@ class PostgresAdvisoryLeader:
                 logger.warning("job leader: the lock connection failed (%s)", type(exc).__name__)
                 self._drop()
                 held = False
+                with self._state:
+                    self._held = False
+                if was:  # said now: a retry through a dead network can take a while
+                    self._log_change(leads=False)
+                    was = False
                 if retry and not self._stopping.is_set():
                     sent = self._monotonic()
                     held = self._retry_acquire()
@@ -204,13 +209,16 @@ class PostgresAdvisoryLeader:
                     self._good_at = sent
                 now_leads = self._fresh()
             if now_leads != was:
-                logger.info(
-                    "job leader: %s the jobs lock %s (lease %ss)",
-                    "took" if now_leads else "lost",
-                    self._key,
-                    self.lease,
-                    extra={"leader": now_leads},
-                )
+                self._log_change(leads=now_leads)
+
+    def _log_change(self, *, leads: bool) -> None:
+        logger.info(
+            "job leader: %s the jobs lock %s (lease %ss)",
+            "took" if leads else "lost",
+            self._key,
+            self.lease,
+            extra={"leader": leads},
+        )
 
     def is_fresh_holder(self) -> bool:
         """`is_leader()` without ticking."""

@@ -14,7 +14,6 @@ that commit and is rolled back (`InboxLost`).
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
