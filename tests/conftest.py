@@ -142,39 +142,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     )
     if part not in ("all", "database", "rest"):
         raise pytest.UsageError(f"ENVBOT_TEST_PART={part!r}: use database, rest or all")
-    if part != "all":
-        _select(config, items, database=part == "database")
-    _shard(config, items)
-
-
-def _select(config: pytest.Config, items: list[pytest.Item], *, database: bool) -> None:
-    """Keep the tests that reach the database (`database`), or the others."""
+    if part == "all":
+        return
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         uses = bool(names & DATABASE_FIXTURES) or item.get_closest_marker("database") is not None
-        (keep if uses == database else dropped).append(item)
+        (keep if uses == (part == "database") else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
-
-
-def _shard(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`ENVBOT_TEST_SHARD=k/n` keeps every n-th test from the k-th (by node id, so the shards of
-    one selection never overlap and together hold all of it, whatever the collection order)."""
-    shard = os.environ.get("ENVBOT_TEST_SHARD")
-    if not shard:
-        return
-    try:
-        k, n = (int(x) for x in shard.split("/"))
-        if not 1 <= k <= n:
-            raise ValueError
-    except ValueError:
-        raise pytest.UsageError(f"ENVBOT_TEST_SHARD={shard!r}: use k/n with 1 <= k <= n") from None
-    ordered = sorted(item.nodeid for item in items)
-    mine = set(ordered[k - 1 :: n])
-    dropped = [item for item in items if item.nodeid not in mine]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if item.nodeid in mine]
