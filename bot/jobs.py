@@ -19,6 +19,7 @@ from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.db.version import DataVersion
 from bot.domain.clock import ManualClock
 from bot.leader import LeaderElector
 from bot.lifecycle.wake import in_job
@@ -100,6 +101,10 @@ class JobRunner:
     """Runs a fixed set of jobs, in the given order; only on the leader when given one.
 
     A job never runs twice at once: the scheduler's tick and a wake share one lock per job.
+
+    `version`, for the stepped runner only, tells whether anything was committed since it was
+    last asked: while it stays the same, a job's `next_due` answer is kept rather than asked
+    again (it reads only the database and `now`).
     """
 
     def __init__(
@@ -107,10 +112,14 @@ class JobRunner:
         jobs: Sequence[Job],
         leader: LeaderElector | None = None,
         wakeup: Wakeup | None = None,
+        version: DataVersion | None = None,
     ) -> None:
         self.jobs = tuple(jobs)
         self.leader = leader
         self.wakeup = wakeup or Wakeup()
+        self.version = version
+        # job name -> (data version, moment asked, answer) of its last `next_due`
+        self._due_cache: dict[str, tuple[object, datetime, datetime | None]] = {}
         self._locks = {job.name: threading.Lock() for job in self.jobs}
         self._stopping = threading.Event()
         self._waker: threading.Thread | None = None
@@ -185,28 +194,65 @@ class JobRunner:
         clock.set(end)
         self.run_all()
 
-    @staticmethod
-    def _next_tick(job: Job, start: datetime, after: datetime) -> datetime | None:
+    def step(self, clock: ManualClock, seconds: int) -> None:
+        """Move a manual clock `seconds` seconds forward one second at a time, running every
+        job at each second at which it may have work, as if every job ran every second.
+
+        At the first second every job runs (something outside the jobs may have changed what
+        they would find); after that a job runs when its `next_due` says it may have work
+        (a job without one runs every second). This is what the tests call "the jobs over ten
+        seconds": the drain sends one message a second per channel, a retry waits its backoff.
+        """
+        self.settle()
+        for second in range(seconds):
+            clock.set(clock.now() + timedelta(seconds=1))
+            now = clock.now()
+            for job in self.jobs:
+                if second == 0 or self._has_work(job, now):
+                    self._stepped(job)
+
+    def _has_work(self, job: Job, now: datetime) -> bool:
+        due = self._next_due(job, now)
+        return due is not None and due <= now
+
+    def _next_due(self, job: Job, now: datetime) -> datetime | None:
+        """`job.next_due(now)`, kept while nothing is committed (see `version`).
+
+        An answer asked at an earlier moment with the same data version still holds at `now`:
+        a moment not yet reached is still the earliest, and work that was due is still due,
+        since nothing committed its doing. Without a version every call asks the job.
+        """
+        if job.next_due is None:
+            return now
+        if self.version is None:
+            return job.next_due(now)
+        version = self.version()
+        cached = self._due_cache.get(job.name)
+        if cached is not None and cached[0] == version and cached[1] <= now:
+            return cached[2]
+        due = job.next_due(now)
+        self._due_cache[job.name] = (version, now, due)
+        return due
+
+    def _next_tick(self, job: Job, start: datetime, after: datetime) -> datetime | None:
         """The job's first tick after `after` at which it is due, or None if it never is."""
         first = start + job.interval
         if after < first:
             return first
-        due = after if job.next_due is None else job.next_due(after)
+        due = self._next_due(job, after)
         if due is None:
             return None
         k = max((after - start) // job.interval + 1, -((start - due) // job.interval))
         return start + k * job.interval
 
-    @staticmethod
-    def _due_at(job: Job, start: datetime, moment: datetime) -> bool:
+    def _due_at(self, job: Job, start: datetime, moment: datetime) -> bool:
         """Whether the job runs at `moment`: one of its ticks, and it has work then."""
         offset = moment - start
         if offset <= timedelta(0) or offset % job.interval:
             return False
         if offset == job.interval or job.next_due is None:
             return True
-        due = job.next_due(moment)
-        return due is not None and due <= moment
+        return self._has_work(job, moment)
 
     def start_background(self) -> BackgroundScheduler:
         """Start APScheduler with one interval job each (coalesced, never overlapping).

@@ -19,6 +19,7 @@ from bot.access.reminders import access_reminders
 from bot.access.service import AccessService
 from bot.db.install import InstallIdError, load_install_id
 from bot.db.session import make_engine, make_sessionmaker
+from bot.db.version import data_version
 from bot.domain.clock import Clock, ManualClock
 from bot.environments.cloud_cleanup import CloudCleanupJob
 from bot.environments.expiry import EnvironmentExpiry
@@ -69,6 +70,8 @@ class Runtime:
         self.jobs.stop(timeout)
         self.listeners.shutdown(wait=True)
         self.leader.close()
+        if self.jobs.version is not None:
+            self.jobs.version.close()
         self.engine.dispose()
 
 
@@ -250,6 +253,8 @@ def build_runtime(
         ],
         leader=leader,
         wakeup=wakeup,
+        # The stepped runner keeps `next_due` answers while nothing is committed.
+        version=None if real_time else data_version(engine),
     )
     return Runtime(
         services=services,

@@ -354,8 +354,7 @@ class ScenarioClock:
 
     def jobs(self) -> None:
         """Run the jobs over ten simulated seconds: the drain sends one message/s per channel."""
-        for _ in range(10):
-            self.runtime.jobs.advance(self.clock, timedelta(seconds=1))
+        self.runtime.jobs.step(self.clock, 10)
 
     def advance(self, delta: timedelta) -> None:
         self.runtime.jobs.advance(self.clock, delta)
