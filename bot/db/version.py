@@ -44,17 +44,30 @@ class _SqliteVersion:
 
 class _PostgresVersion:
     """The server's transaction snapshot (`xmin:xmax:in-progress`): a transaction that writes
-    takes a transaction id, which the snapshot lists until it ends, so every commit changes it."""
+    takes a transaction id, which the snapshot lists until it ends, so every commit changes it.
+
+    Asked on a connection of its own in autocommit (one round trip, no pool checkout or ping);
+    it never goes back to the pool, so no other user gets an autocommit connection.
+    """
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._lock = threading.Lock()
+        self._conn = engine.raw_connection()
+        self._conn.driver_connection.autocommit = True  # type: ignore[union-attr]
 
     def __call__(self) -> object:
-        with self._engine.connect() as conn:
-            return conn.exec_driver_sql("SELECT txid_current_snapshot()::text").scalar_one()
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                cur.execute("SELECT txid_current_snapshot()::text")
+                row = cur.fetchone()
+            finally:
+                cur.close()
+            return row[0] if row else None
 
     def close(self) -> None:
-        return None
+        with self._lock:
+            self._conn.invalidate()
 
 
 def data_version(engine: Engine) -> DataVersion | None:
