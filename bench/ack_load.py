@@ -50,6 +50,7 @@ from bot.demo.fake_slack import FakeSlack
 from bot.demo.fake_slack_workspace import TEAM_ID
 from bot.demo.signing import sign, slash_body
 from bot.domain.clock import SystemClock
+from bot.heap import freeze_startup_heap
 from bot.policy import load_policy
 from bot.server import HttpServer, make_wsgi_app
 from bot.slack.directory import SlackDirectory
@@ -176,6 +177,7 @@ def envbot_app(url: str, slack: FakeSlack, block: float, stop: threading.Event) 
         env_backends={"fake": env, "capi": env, "namespace": env},
         access_backends={"fake": access, "kommander": access, "rbac": access},
     )
+    freeze_startup_heap()  # as `envbot serve` does once start-up is done
     scheduler = runtime.jobs.start_background()  # as `envbot serve` runs them
     runtime.jobs.start_waking()
     try:

@@ -145,6 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the bot: HTTP (signed requests) or Socket Mode, plus the background jobs."""
     from bot.db.revision import schema_ready
     from bot.domain.clock import SystemClock
+    from bot.heap import freeze_startup_heap
     from bot.policy.ineffective import check_policy_warnings
     from bot.preflight import StartupError, preflight
     from bot.server import HttpServer, make_wsgi_app
@@ -190,6 +191,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         job_settings=settings.jobs,
         install_id=settings.install_id,
     )
+    freeze_startup_heap()  # full collections skip start-up's objects (bot/heap.py)
     stop = StopSignal()
     stop.install()
     wsgi = make_wsgi_app(
