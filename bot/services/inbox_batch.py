@@ -16,13 +16,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, Table, bindparam, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, bindparam, text
 
-from bot.db.models import InboundKey, InboxRow
 from bot.db.types import UTCDateTime
+from bot.services.inbox_sqlite import write_sqlite
 
 
 @dataclass
@@ -100,13 +99,6 @@ class GroupCommit:
 
 # -- the batch's statements ------------------------------------------------------------------
 
-_KEYS = cast(Table, InboundKey.__table__)
-_ROWS = cast(Table, InboxRow.__table__)
-
-# SQLite: two statements in one transaction (no round trips: it is in this process).
-_SQLITE_KEYS: Executable = sqlite_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.key)
-_SQLITE_ROWS: Executable = sqlite_insert(_ROWS)
-
 # PostgreSQL: one statement, so one round trip in autocommit.
 _PG_BATCH = text(
     """
@@ -141,27 +133,4 @@ def write_batch(
             found = conn.execute(_PG_BATCH, {"batch": batch, "now": now, "until": now + lease})
             return set(found.scalars().all())
     with engine.begin() as conn:
-        return _write_sqlite(conn, now, lease, claims)
-
-
-def _write_sqlite(
-    conn: Connection, now: datetime, lease: timedelta, claims: dict[str, Claimed]
-) -> set[str]:
-    keys = [{"key": key, "received_at": now} for key in claims]
-    added = set(conn.execute(_SQLITE_KEYS, keys).scalars().all())
-    rows = [
-        {
-            "key": key,
-            "kind": c.kind,
-            "body": c.body,
-            "received_at": now,
-            "claimed_until": now + lease,
-            "run_id": c.run_id,
-            "attempts": 1,
-        }
-        for key, c in claims.items()
-        if key in added
-    ]
-    if rows:
-        conn.execute(_SQLITE_ROWS, rows)
-    return added
+        return write_sqlite(conn, now, lease, claims)
