@@ -190,6 +190,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cloud=_cloud_cleaner(policy),
         job_settings=settings.jobs,
         install_id=settings.install_id,
+        ack_commit=settings.database.ack_commit,
     )
     freeze_startup_heap()  # full collections skip start-up's objects (bot/heap.py)
     stop = StopSignal()

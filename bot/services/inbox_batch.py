@@ -6,7 +6,9 @@ the next batch, led by the oldest of them (the leader hands on and returns, so n
 waits for more than the batch before its own). The batch is written with Core statements
 compiled once, without an ORM session: the ORM's work per batch was most of the listeners'
 wait. On PostgreSQL the batch is one statement in autocommit, so one round trip (its default
-`synchronous_commit` still makes the commit durable before the statement returns).
+`synchronous_commit` still makes the commit durable before the statement returns, unless
+`ENVBOT_DATABASE__ACK_COMMIT=fast` turns it off for that statement). SQLite's statements are in
+`inbox_sqlite`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, text
+from sqlalchemy import Connection, Engine, bindparam, text
 
 from bot.db.types import UTCDateTime
 from bot.services.inbox_sqlite import write_sqlite
@@ -99,12 +101,14 @@ class GroupCommit:
 
 # -- the batch's statements ------------------------------------------------------------------
 
-# PostgreSQL: one statement, so one round trip in autocommit.
-_PG_BATCH = text(
-    """
+# PostgreSQL: one statement, so one round trip in autocommit. With `fast` it also sets
+# `synchronous_commit` off for its own transaction (`set_config(..., true)`: the statement is
+# the transaction), so the commit returns before the WAL is flushed (README, `ack_commit`).
+_PG_BATCH = """
     WITH batch AS (
         SELECT * FROM json_to_recordset(CAST(:batch AS json))
             AS b(key text, kind text, body json, run_id text)
+        {fast}
     ), added AS (
         INSERT INTO inbound (key, received_at) SELECT key, :now FROM batch
         ON CONFLICT DO NOTHING RETURNING key
@@ -114,23 +118,43 @@ _PG_BATCH = text(
     FROM batch JOIN added ON added.key = batch.key
     RETURNING key
     """
-).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("until", type_=UTCDateTime()))
+_PG_STATEMENTS = {
+    fast: text(
+        _PG_BATCH.format(
+            fast="WHERE set_config('synchronous_commit', 'off', true) = 'off'" if fast else ""
+        )
+    ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("until", type_=UTCDateTime()))
+    for fast in (False, True)
+}
 
 
 def write_batch(
-    engine: Engine, now: datetime, lease: timedelta, claims: dict[str, Claimed]
+    engine: Engine,
+    now: datetime,
+    lease: timedelta,
+    claims: dict[str, Claimed],
+    *,
+    fast: bool = False,
 ) -> set[str]:
-    """Record `claims` (distinct keys) in one transaction; the keys that were new."""
+    """Record `claims` (distinct keys) in one transaction; the keys that were new. `fast`: on
+    PostgreSQL, do not wait for the WAL flush (SQLite's commit never waits for the disk)."""
     if engine.dialect.name == "postgresql":
-        batch = json.dumps(
-            [
-                {"key": c.key, "kind": c.kind, "body": c.body, "run_id": c.run_id}
-                for c in claims.values()
-            ]
-        )
         with engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            found = conn.execute(_PG_BATCH, {"batch": batch, "now": now, "until": now + lease})
-            return set(found.scalars().all())
+            return pg_batch(conn, now, lease, claims, fast=fast)
     with engine.begin() as conn:
         return write_sqlite(conn, now, lease, claims)
+
+
+def pg_batch(
+    conn: Connection, now: datetime, lease: timedelta, claims: dict[str, Claimed], *, fast: bool
+) -> set[str]:
+    """The PostgreSQL batch statement on `conn` (its own transaction in autocommit)."""
+    batch = json.dumps(
+        [
+            {"key": c.key, "kind": c.kind, "body": c.body, "run_id": c.run_id}
+            for c in claims.values()
+        ]
+    )
+    found = conn.execute(_PG_STATEMENTS[fast], {"batch": batch, "now": now, "until": now + lease})
+    return set(found.scalars().all())

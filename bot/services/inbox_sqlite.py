@@ -71,7 +71,7 @@ def write_sqlite(
         added.update(conn.exec_driver_sql(_rows_sql(len(chunk)), tuple(params)).scalars())
     new = [key for key in claims if key in added]
     for start in range(0, len(new), CHUNK):
-        chunk = new[start : start + CHUNK]
-        pairs = tuple(value for key in chunk for value in (key, at))
-        conn.exec_driver_sql(_keys_sql(len(chunk)), pairs)
+        keys = new[start : start + CHUNK]
+        pairs = tuple(value for key in keys for value in (key, at))
+        conn.exec_driver_sql(_keys_sql(len(keys)), pairs)
     return added
