@@ -50,8 +50,10 @@ from bot.demo.fake_slack import FakeSlack
 from bot.demo.fake_slack_workspace import TEAM_ID
 from bot.demo.signing import sign, slash_body
 from bot.domain.clock import SystemClock
+from bot.heap import freeze_startup_heap
 from bot.policy import load_policy
 from bot.server import HttpServer, make_wsgi_app
+from bot.settings import DEFAULT_ACK_COMMIT, AckCommit
 from bot.slack.directory import SlackDirectory
 from bot.slack.ports import Directory, UserInfo
 from bot.wiring import build_runtime
@@ -159,7 +161,9 @@ def hand_app(client: Any, block: float, stop: threading.Event) -> Wsgi:
 
 
 @contextmanager
-def envbot_app(url: str, slack: FakeSlack, block: float, stop: threading.Event) -> Iterator[Wsgi]:
+def envbot_app(
+    url: str, slack: FakeSlack, block: float, stop: threading.Event, ack_commit: AckCommit
+) -> Iterator[Wsgi]:
     migrate.upgrade(url)
     clock = SystemClock()
     client = slack.web_client()
@@ -175,7 +179,9 @@ def envbot_app(url: str, slack: FakeSlack, block: float, stop: threading.Event) 
         team_id=TEAM_ID,
         env_backends={"fake": env, "capi": env, "namespace": env},
         access_backends={"fake": access, "kommander": access, "rbac": access},
+        ack_commit=ack_commit,
     )
+    freeze_startup_heap()  # as `envbot serve` does once start-up is done
     scheduler = runtime.jobs.start_background()  # as `envbot serve` runs them
     runtime.jobs.start_waking()
     try:
@@ -314,7 +320,7 @@ def run(db: str, url: str, args: argparse.Namespace) -> None:
         warm = bodies(slack, 3, args.mix)
         bare = measure(f"{db}_bare", bare_app(slack.web_client()), payloads, warm)
         stop = threading.Event()
-        with envbot_app(url, slack, args.block, stop) as app:
+        with envbot_app(url, slack, args.block, stop, args.ack_commit) as app:
             envbot = measure(f"{db}_envbot", app, payloads, warm)
         if not args.no_hand:
             stop = threading.Event()
@@ -332,6 +338,12 @@ def main() -> None:
     parser.add_argument("--block", type=float, default=5.0, help="seconds each backend call blocks")
     parser.add_argument("--mix", action="store_true", help="commands and clicks, not only creates")
     parser.add_argument("--pg-url", help="also run envbot on this (empty) PostgreSQL database")
+    parser.add_argument(
+        "--ack-commit",
+        choices=["fast", "durable"],
+        default=DEFAULT_ACK_COMMIT,
+        help="ENVBOT_DATABASE__ACK_COMMIT: the ack's commit on PostgreSQL",
+    )
     parser.add_argument("--only-pg", action="store_true", help="with --pg-url: skip SQLite")
     parser.add_argument(
         "--no-hand", action="store_true", help="skip the hand-written app (quicker A/B runs)"

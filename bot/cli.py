@@ -145,6 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the bot: HTTP (signed requests) or Socket Mode, plus the background jobs."""
     from bot.db.revision import schema_ready
     from bot.domain.clock import SystemClock
+    from bot.heap import freeze_startup_heap
     from bot.policy.ineffective import check_policy_warnings
     from bot.preflight import StartupError, preflight
     from bot.server import HttpServer, make_wsgi_app
@@ -189,7 +190,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cloud=_cloud_cleaner(policy),
         job_settings=settings.jobs,
         install_id=settings.install_id,
+        ack_commit=settings.database.ack_commit,
     )
+    freeze_startup_heap()  # full collections skip start-up's objects (bot/heap.py)
     stop = StopSignal()
     stop.install()
     wsgi = make_wsgi_app(

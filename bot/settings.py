@@ -80,6 +80,21 @@ class JobSettings(BaseModel):
     inbox_lease: float = Field(default=60.0, gt=0)
 
 
+#: How an acknowledged request's record commits on PostgreSQL (SQLite's never waits for the disk).
+AckCommit = Literal["fast", "durable"]
+DEFAULT_ACK_COMMIT: AckCommit = "durable"
+
+
+class DatabaseSettings(BaseModel):
+    """How envbot uses its database (the URL is `database_url`)."""
+
+    # `fast`: the ack's record is committed with synchronous_commit off (that statement only):
+    # a crash of envbot loses nothing, a crash of the PostgreSQL server (or its machine) may
+    # lose the acks of its last ~0.6 s (3 x wal_writer_delay), as SQLite's synchronous=NORMAL
+    # may on a power loss. `durable`: the ack waits for the WAL flush. docs/RELIABILITY.md.
+    ack_commit: AckCommit = DEFAULT_ACK_COMMIT
+
+
 class Settings(BaseSettings):
     """Everything the process needs that is not policy."""
 
@@ -93,6 +108,7 @@ class Settings(BaseSettings):
 
     slack: SlackSettings = Field(default_factory=SlackSettings)
     database_url: SecretStr = Field(default_factory=lambda: SecretStr(default_database_url()))
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     policy_file: Path = Path("policy.yaml")
     kubeconfig: Path | None = None
     kube_context: str | None = None

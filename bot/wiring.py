@@ -41,7 +41,7 @@ from bot.services.help import HelpService
 from bot.services.home import HomeService
 from bot.services.offboarding import OffboardingJob
 from bot.services.retention import next_prune, prune
-from bot.settings import JobSettings
+from bot.settings import DEFAULT_ACK_COMMIT, AckCommit, JobSettings
 from bot.slack.client import WebClient
 from bot.slack.delivery import OutboxDrain
 from bot.slack.notify import Notifier
@@ -92,11 +92,13 @@ def build_runtime(
     job_settings: JobSettings | None = None,
     process_before_response: bool = False,
     install_id: str | None = None,
+    ack_commit: AckCommit = DEFAULT_ACK_COMMIT,
 ) -> Runtime:
     """Wire everything; the database must already be migrated (it holds the install id).
 
     Args:
         install_id: `ENVBOT_INSTALL_ID`, if set: it must be the stored one.
+        ack_commit: `ENVBOT_DATABASE__ACK_COMMIT` (how an ack's record commits on PostgreSQL).
 
     Raises:
         InstallIdError: the database has no install id, or another one than `install_id`.
@@ -166,6 +168,7 @@ def build_runtime(
         process_before_response=process_before_response,
         listener_executor=listeners,
         inbox_lease=intervals.inbox_lease,
+        fast_ack_commit=ack_commit == "fast",
     )
     resume_after = timedelta(seconds=intervals.outbox_resume_after)
     # Under the stepped runner's manual clock the drain makes one pass in order (no threads,

@@ -59,6 +59,7 @@ def build_app(
     process_before_response: bool = False,
     listener_executor: ThreadPoolExecutor | None = None,
     inbox_lease: float = INBOX_LEASE,
+    fast_ack_commit: bool = False,
 ) -> SlackApp:
     """The Bolt app envbot serves (HTTP or Socket Mode) and the demo dispatches to.
 
@@ -73,6 +74,7 @@ def build_app(
             recorded, acked, and worked on `listener_executor`.
         listener_executor: the workers (default: `WORKERS` threads).
         inbox_lease: seconds before a request whose worker died is run again.
+        fast_ack_commit: on PostgreSQL, a request's record does not wait for the WAL flush.
     """
     pool = listener_executor or listener_pool()
     app = SlackApp(
@@ -88,7 +90,12 @@ def build_app(
         # the source of every frame: 0.1-0.5 s of each start-up.
         name="envbot",
     )
-    inbox = Inbox(services.sessions, services.clock, timedelta(seconds=inbox_lease))
+    inbox = Inbox(
+        services.sessions,
+        services.clock,
+        timedelta(seconds=inbox_lease),
+        fast_commit=fast_ack_commit,
+    )
     app.intake = Intake(services, inbox, pool, inline=process_before_response)
     register_all(app, services, app.intake)
     return app

@@ -26,12 +26,12 @@ def register(app: App, services: Services, intake: Intake) -> None:
 
     def answer(surface: str, ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
         text = str(command.get("text") or "")
-        refusal = slash.instant_answer(surface, text)
-        if refusal is not None:
-            ack(response_type="ephemeral", **refusal)
+        checked = slash.instant_answer(surface, text)
+        if not isinstance(checked, bool):  # it does not parse: the answer is the ack's body
+            ack(response_type="ephemeral", **checked)
             return
         key = delivery_key(context, "command")
-        if not slash.opens_form(surface, text):
+        if not checked:  # no form to open: record it and hand it on
             reply = intake.take("command", key, command)
             ack(response_type="ephemeral", **reply) if reply else ack()
             return

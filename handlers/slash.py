@@ -27,19 +27,14 @@ def surface_of(body: dict[str, Any]) -> str:
     return str(body.get("command") or "").lstrip("/")
 
 
-def instant_answer(surface: str, text: str) -> Message | None:
-    """The answer to a command that does not parse (None when it parses)."""
+def instant_answer(surface: str, text: str) -> Message | bool:
+    """The answer to a command that does not parse; otherwise whether it opens a modal:
+    `/access request` without everything it needs (`AccessService.request_command` fills the
+    form with what was given). One parse: the listener's whole check before the record."""
     try:
-        parse_command(surface, text)
+        cmd = parse_command(surface, text)
     except UserError as exc:
         return {"text": str(exc)}
-    return None
-
-
-def opens_form(surface: str, text: str) -> bool:
-    """Whether the command opens a modal: `/access request` without everything it needs
-    (`AccessService.request_command` fills the form with what was given)."""
-    cmd = parse_command(surface, text)
     if (surface, cmd.verb) != ("access", "request"):
         return False
     given = len(cmd.args) + (1 if "until" in cmd.options else 0)

@@ -12,14 +12,18 @@ from bot.db.sqlite_writer import WriterConnection
 
 def make_engine(url: str) -> Engine:
     """Create the engine for `url`, with SQLite set up for several threads and foreign keys."""
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
+        # No pre-ping: a file does not drop connections, and the ping is one more statement
+        # (one more give-up of the GIL) on every checkout, the ack's batch's included.
         # One writer at a time per file, handed on at once (`bot.db.sqlite_writer`).
         kwargs["connect_args"] = {
             "check_same_thread": False,
             "timeout": 30,
             "factory": WriterConnection,
         }
+    else:
+        kwargs["pool_pre_ping"] = True  # a server may have closed an idle connection
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

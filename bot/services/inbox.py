@@ -57,7 +57,16 @@ _CURRENT: ContextVar[_Run | None] = ContextVar("envbot_inbox_run", default=None)
 class Inbox:
     """The `inbox` table and the commit hook that marks a row done with its work's first write."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock, lease: timedelta) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        lease: timedelta,
+        *,
+        fast_commit: bool = False,
+    ) -> None:
+        """`fast_commit`: on PostgreSQL, the record's commit does not wait for the WAL flush
+        (`ENVBOT_DATABASE__ACK_COMMIT=fast`; README, "Configuration")."""
         self.sessions = sessions
         self.clock = clock
         self.lease = lease
@@ -69,7 +78,9 @@ class Inbox:
             raise TypeError("the inbox needs a sessionmaker bound to an Engine")
         event.listen(engine, "before_cursor_execute", _saw_statement)
         self._batches = GroupCommit(
-            lambda claims: write_batch(engine, self.clock.now(), self.lease, claims)
+            lambda claims: write_batch(
+                engine, self.clock.now(), self.lease, claims, fast=fast_commit
+            )
         )
 
     def accept(self, key: str, kind: str, body: dict[str, Any]) -> Claimed | None:

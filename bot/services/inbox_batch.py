@@ -6,7 +6,9 @@ the next batch, led by the oldest of them (the leader hands on and returns, so n
 waits for more than the batch before its own). The batch is written with Core statements
 compiled once, without an ORM session: the ORM's work per batch was most of the listeners'
 wait. On PostgreSQL the batch is one statement in autocommit, so one round trip (its default
-`synchronous_commit` still makes the commit durable before the statement returns).
+`synchronous_commit` still makes the commit durable before the statement returns, unless
+`ENVBOT_DATABASE__ACK_COMMIT=fast` turns it off for that statement). SQLite's statements are in
+`inbox_sqlite`.
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, Table, bindparam, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Engine, bindparam, text
 
-from bot.db.models import InboundKey, InboxRow
 from bot.db.types import UTCDateTime
+from bot.services.inbox_sqlite import write_sqlite
 
 
 @dataclass
@@ -100,19 +101,14 @@ class GroupCommit:
 
 # -- the batch's statements ------------------------------------------------------------------
 
-_KEYS = cast(Table, InboundKey.__table__)
-_ROWS = cast(Table, InboxRow.__table__)
-
-# SQLite: two statements in one transaction (no round trips: it is in this process).
-_SQLITE_KEYS: Executable = sqlite_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.key)
-_SQLITE_ROWS: Executable = sqlite_insert(_ROWS)
-
-# PostgreSQL: one statement, so one round trip in autocommit.
-_PG_BATCH = text(
-    """
+# PostgreSQL: one statement, so one round trip in autocommit. With `fast` it also sets
+# `synchronous_commit` off for its own transaction (`set_config(..., true)`: the statement is
+# the transaction), so the commit returns before the WAL is flushed (README, `ack_commit`).
+_PG_BATCH = """
     WITH batch AS (
         SELECT * FROM json_to_recordset(CAST(:batch AS json))
             AS b(key text, kind text, body json, run_id text)
+        {fast}
     ), added AS (
         INSERT INTO inbound (key, received_at) SELECT key, :now FROM batch
         ON CONFLICT DO NOTHING RETURNING key
@@ -122,46 +118,43 @@ _PG_BATCH = text(
     FROM batch JOIN added ON added.key = batch.key
     RETURNING key
     """
-).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("until", type_=UTCDateTime()))
+_PG_STATEMENTS = {
+    fast: text(
+        _PG_BATCH.format(
+            fast="WHERE set_config('synchronous_commit', 'off', true) = 'off'" if fast else ""
+        )
+    ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("until", type_=UTCDateTime()))
+    for fast in (False, True)
+}
 
 
 def write_batch(
-    engine: Engine, now: datetime, lease: timedelta, claims: dict[str, Claimed]
+    engine: Engine,
+    now: datetime,
+    lease: timedelta,
+    claims: dict[str, Claimed],
+    *,
+    fast: bool = False,
 ) -> set[str]:
-    """Record `claims` (distinct keys) in one transaction; the keys that were new."""
+    """Record `claims` (distinct keys) in one transaction; the keys that were new. `fast`: on
+    PostgreSQL, do not wait for the WAL flush (SQLite's commit never waits for the disk)."""
     if engine.dialect.name == "postgresql":
-        batch = json.dumps(
-            [
-                {"key": c.key, "kind": c.kind, "body": c.body, "run_id": c.run_id}
-                for c in claims.values()
-            ]
-        )
         with engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            found = conn.execute(_PG_BATCH, {"batch": batch, "now": now, "until": now + lease})
-            return set(found.scalars().all())
+            return pg_batch(conn, now, lease, claims, fast=fast)
     with engine.begin() as conn:
-        return _write_sqlite(conn, now, lease, claims)
+        return write_sqlite(conn, now, lease, claims)
 
 
-def _write_sqlite(
-    conn: Connection, now: datetime, lease: timedelta, claims: dict[str, Claimed]
+def pg_batch(
+    conn: Connection, now: datetime, lease: timedelta, claims: dict[str, Claimed], *, fast: bool
 ) -> set[str]:
-    keys = [{"key": key, "received_at": now} for key in claims]
-    added = set(conn.execute(_SQLITE_KEYS, keys).scalars().all())
-    rows = [
-        {
-            "key": key,
-            "kind": c.kind,
-            "body": c.body,
-            "received_at": now,
-            "claimed_until": now + lease,
-            "run_id": c.run_id,
-            "attempts": 1,
-        }
-        for key, c in claims.items()
-        if key in added
-    ]
-    if rows:
-        conn.execute(_SQLITE_ROWS, rows)
-    return added
+    """The PostgreSQL batch statement on `conn` (its own transaction in autocommit)."""
+    batch = json.dumps(
+        [
+            {"key": c.key, "kind": c.kind, "body": c.body, "run_id": c.run_id}
+            for c in claims.values()
+        ]
+    )
+    found = conn.execute(_PG_STATEMENTS[fast], {"batch": batch, "now": now, "until": now + lease})
+    return set(found.scalars().all())

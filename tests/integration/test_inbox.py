@@ -87,7 +87,7 @@ def test_a_leader_returns_after_its_own_batch_and_the_next_arrival_leads_the_nex
     batches: list[int] = []
 
     def hold(_c: Any, _cur: Any, statement: str, _p: Any, _ctx: Any, _many: bool) -> None:
-        if "INSERT INTO INBOUND" in statement.upper():
+        if "INTO INBOUND" in statement.upper():
             n = len(batches)
             batches.append(n)
             started[n].set()

@@ -41,6 +41,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "ENVBOT_SLACK__TEAM_ID",
         "ENVBOT_JOBS__OUTBOX_INTERVAL",
         "ENVBOT_JOBS__LEADER_LEASE",
+        "ENVBOT_DATABASE__ACK_COMMIT",
     ],
 )
 def test_an_empty_variable_is_unset(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
@@ -54,6 +55,26 @@ def test_defaults_when_nothing_is_set() -> None:
     assert settings.http_port == 3000
     assert settings.kubeconfig is None
     assert settings.log_level == "INFO"
+
+
+@pytest.mark.parametrize("mode", ["fast", "durable"])
+def test_the_ack_commit_is_read_from_its_variable(
+    monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    monkeypatch.setenv("ENVBOT_DATABASE__ACK_COMMIT", mode)
+    assert load_settings().database.ack_commit == mode
+
+
+def test_a_bad_ack_commit_names_the_variable_and_the_choices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENVBOT_DATABASE__ACK_COMMIT", "async")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value) == (
+        "ENVBOT_DATABASE__ACK_COMMIT is 'async': input should be 'fast' or 'durable'; "
+        "fix it or unset it to use the default"
+    )
 
 
 @pytest.mark.parametrize(("given", "level"), [("debug", "DEBUG"), ("Warning", "WARNING")])
