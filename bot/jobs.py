@@ -120,6 +120,10 @@ class JobRunner:
         self.version = version
         # job name -> (data version, moment asked, answer) of its last `next_due`
         self._due_cache: dict[str, tuple[object, datetime, datetime | None]] = {}
+        # the version last read; read again after a run and at each new moment (one probe,
+        # not one per job, while no job runs: only a run or another thread commits)
+        self._version_seen: object = None
+        self._version_stale = True
         self._locks = {job.name: threading.Lock() for job in self.jobs}
         self._stopping = threading.Event()
         self._waker: threading.Thread | None = None
@@ -156,6 +160,7 @@ class JobRunner:
         self.run(job)
         if job.background is not None:
             job.background.settle()
+        self._version_stale = True  # the run may have committed
 
     def settle(self) -> None:
         """While the wake thread runs, apply a pending wake now, at the clock's current time
@@ -183,6 +188,7 @@ class JobRunner:
         end = start + delta
         moment = start
         while True:
+            self._version_stale = True
             ticks = [t for job in self.jobs if (t := self._next_tick(job, start, moment))]
             if not ticks or min(ticks) > end:
                 break
@@ -207,6 +213,7 @@ class JobRunner:
         for second in range(seconds):
             clock.set(clock.now() + timedelta(seconds=1))
             now = clock.now()
+            self._version_stale = True
             for job in self.jobs:
                 if second == 0 or self._has_work(job, now):
                     self._stepped(job)
@@ -226,7 +233,9 @@ class JobRunner:
             return now
         if self.version is None:
             return job.next_due(now)
-        version = self.version()
+        if self._version_stale:
+            self._version_seen, self._version_stale = self.version(), False
+        version = self._version_seen
         cached = self._due_cache.get(job.name)
         if cached is not None and cached[0] == version and cached[1] <= now:
             return cached[2]

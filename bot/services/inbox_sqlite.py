@@ -50,7 +50,10 @@ def _keys_sql(n: int) -> str:
 
 def _processor(conn: Connection, column: str) -> Callable[[Any], Any]:
     dialect = conn.dialect
-    process = _ROWS.c[column].type.bind_processor(dialect)
+    # the dialect's own type: the column's conversion, then SQLite's storage format (the
+    # sqlite3 module's default would write "09:30:06" where SQLAlchemy writes "09:30:06.000000",
+    # and SQLite compares them as text)
+    process = _ROWS.c[column].type.dialect_impl(dialect).bind_processor(dialect)
     return process if process is not None else (lambda value: value)
 
 

@@ -219,3 +219,31 @@ def test_a_row_that_keeps_failing_is_dropped(
     assert [c.key for c in dropped] == ["command:T5"]
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(InboxRow)) == 0
+
+
+def test_the_batch_stores_times_as_the_orm_does_so_cut_offs_agree(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    # setup: a key recorded by the batch at a whole second, one by the ORM at the same moment
+    inbox = Inbox(sessions, clock, LEASE)
+    inbox.accept("command:T-times", "command", {"text": "list"})
+    _effect(sessions, clock, "orm")
+    at = clock.now()
+
+    # execution: neither is strictly older than a cut-off at that moment; both are 1 µs later
+    with sessions() as s:
+        at_cut = s.scalar(
+            select(func.count()).select_from(InboundKey).where(InboundKey.received_at < at)
+        )
+        after_cut = s.scalar(
+            select(func.count())
+            .select_from(InboundKey)
+            .where(InboundKey.received_at < at + timedelta(microseconds=1))
+        )
+        stored = s.scalars(select(InboundKey.received_at)).all()
+
+    # validating (SQLite compares its stored times as text: "09:00:00" sorts before
+    # "09:00:00.000000", so a batch that wrote the shorter form was pruned a moment early)
+    assert at_cut == 0
+    assert after_cut == 2
+    assert set(stored) == {at}
