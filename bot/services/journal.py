@@ -145,7 +145,9 @@ class Journal:
     def close(self) -> None:
         """Unmap the file (what is written stays in it) and let another process open it."""
         self._map.close()
-        os.close(self._fd)  # releases the flock
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)  # releases the flock
 
     # -- the format ------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 One thread (`start`) wakes when a listener has journaled a request (`notify`), records what the
 journal holds in one inbox transaction (`Inbox.record_many`, with the dedupe keys: a replayed key
-is dropped there, so a replay has no effect), marks it consumed in the journal, then hands each
-new row on. A crash between the commit and the mark ingests the same records again after the
+is dropped there, so a replay has no effect), hands each new row on, then marks the records
+consumed in the journal. A crash between the commit and the mark ingests the same records again after the
 restart, and the keys drop them; their rows are run by the `inbox` job when their lease lapses.
 `envbot serve` ingests what the journal holds before it serves (`drain`).
 """
@@ -50,13 +50,13 @@ class JournalIngest:
             key = bounded(record.key)
             claims.setdefault(key, Claimed(key, record.kind, record.body, secrets.token_hex(8)))
         added = self.inbox.record_many(claims)
-        self.journal.consume(records[-1].end)
-        dropped = len(records) - len(added)
-        if dropped:
-            logger.info("dropped %d duplicate Slack deliveries from the journal", dropped)
         for key, claimed in claims.items():
             if key in added:
                 self.hand_on(claimed)
+            else:  # a replay: the same answer as today's path logs, and no effect
+                logger.info("dropped a duplicate Slack delivery", extra={"dedupe_key": key})
+        # consumed after the hand-on, so an empty journal means every new row is with a worker
+        self.journal.consume(records[-1].end)
         return len(records)
 
     def drain(self) -> int:
