@@ -3,8 +3,9 @@
 One thread (`start`) wakes when a listener has journaled a request (`notify`), records what the
 journal holds in one inbox transaction (`Inbox.record_many`, with the dedupe keys: a replayed key
 is dropped there, so a replay has no effect), hands each new row on, then marks the records
-consumed in the journal. A crash between the commit and the mark ingests the same records again after the
-restart, and the keys drop them; their rows are run by the `inbox` job when their lease lapses.
+consumed in the journal. A crash between the commit and the mark ingests the same records again
+after the restart, and the keys drop them; their rows are run by the `inbox` job when their
+lease lapses.
 `envbot serve` ingests what the journal holds before it serves (`drain`).
 """
 

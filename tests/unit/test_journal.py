@@ -29,7 +29,7 @@ def test_records_appended_by_a_killed_process_are_read_after_a_reopen(tmp_path: 
         "j.append('command:T2', 'command', {'text': 'create b'})\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(path)], check=False)  # noqa: S603
+    done = subprocess.run([sys.executable, "-c", script, str(path)], check=False)
 
     # execution
     journal = Journal(path, SMALL)
