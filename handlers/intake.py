@@ -63,7 +63,8 @@ class Intake:
         journal = JournalIngest(
             file, self.inbox, lambda claimed: self._submit(partial(self._run, claimed, answer=True))
         )
-        journal.drain()
+        left = journal.drain()
+        logger.info("acks are journaled to %s (%d records from before ingested)", file.path, left)
         journal.start()
         self.journal = journal
 
