@@ -53,7 +53,6 @@ from bot.domain.clock import SystemClock
 from bot.heap import freeze_startup_heap
 from bot.policy import load_policy
 from bot.server import HttpServer, make_wsgi_app
-from bot.services import journal_ingest
 from bot.settings import DEFAULT_ACK_COMMIT, AckCommit
 from bot.slack.directory import SlackDirectory
 from bot.slack.ports import Directory, UserInfo
@@ -367,19 +366,12 @@ def main() -> None:
     parser.add_argument(
         "--journal", action="store_true", help="also run envbot with ENVBOT_ACK_JOURNAL"
     )
-    parser.add_argument(
-        "--journal-quiet",
-        type=float,
-        default=0.0,
-        help="with --journal: seconds without a new record before the ingester runs",
-    )
     parser.add_argument("--only-pg", action="store_true", help="with --pg-url: skip SQLite")
     parser.add_argument(
         "--no-hand", action="store_true", help="skip the hand-written app (quicker A/B runs)"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
-    journal_ingest.QUIET = args.journal_quiet
     print(f"requests {args.requests} count")
     print(f"backend_block {args.block} s")
     if not (args.only_pg and args.pg_url):

@@ -24,10 +24,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between tries while the database refuses the records (they stay in the journal).
 RETRY = 1.0
-#: Seconds without a new record the thread waits for before it ingests (up to `QUIET_MAX`), so
-#: that a burst's acks do not compete for the GIL with its ingest and work; 0: at once.
-QUIET = 0.0
-QUIET_MAX = 0.25
 
 
 class JournalIngest:
@@ -88,10 +84,6 @@ class JournalIngest:
         while not self._stop.is_set():
             self._wake.wait(RETRY)
             self._wake.clear()
-            waited = 0.0
-            while QUIET and waited < QUIET_MAX and self._wake.wait(QUIET):
-                self._wake.clear()  # another record came: wait for the burst to end
-                waited += QUIET
             try:
                 self.drain()
             except Exception:  # the database is down: the records wait in the journal
