@@ -162,7 +162,12 @@ def hand_app(client: Any, block: float, stop: threading.Event) -> Wsgi:
 
 @contextmanager
 def envbot_app(
-    url: str, slack: FakeSlack, block: float, stop: threading.Event, ack_commit: AckCommit
+    url: str,
+    slack: FakeSlack,
+    block: float,
+    stop: threading.Event,
+    ack_commit: AckCommit,
+    journal: Path | None = None,
 ) -> Iterator[Wsgi]:
     migrate.upgrade(url)
     clock = SystemClock()
@@ -180,6 +185,7 @@ def envbot_app(
         env_backends={"fake": env, "capi": env, "namespace": env},
         access_backends={"fake": access, "kommander": access, "rbac": access},
         ack_commit=ack_commit,
+        ack_journal=journal,
     )
     freeze_startup_heap()  # as `envbot serve` does once start-up is done
     scheduler = runtime.jobs.start_background()  # as `envbot serve` runs them
@@ -322,6 +328,19 @@ def run(db: str, url: str, args: argparse.Namespace) -> None:
         stop = threading.Event()
         with envbot_app(url, slack, args.block, stop, args.ack_commit) as app:
             envbot = measure(f"{db}_envbot", app, payloads, warm)
+        if args.journal:  # the same run: envbot with ENVBOT_ACK_JOURNAL, fresh keys
+            stop = threading.Event()
+            fresh = bodies(slack, args.requests, args.mix)
+            with (
+                tempfile.TemporaryDirectory() as tmp,
+                envbot_app(url, slack, args.block, stop, args.ack_commit, Path(tmp) / "j") as app,
+            ):
+                journal = measure(f"{db}_journal", app, fresh, bodies(slack, 3, args.mix))
+            ratio = journal["server_p99"] / bare["server_p99"] if bare["server_p99"] else 0.0
+            print(f"{db}_ratio_server_p99_journal_over_bare {ratio:.2f} x")
+            if envbot["server_p99"]:
+                ratio = journal["server_p99"] / envbot["server_p99"]
+                print(f"{db}_ratio_server_p99_journal_over_envbot {ratio:.2f} x")
         if not args.no_hand:
             stop = threading.Event()
             measure(f"{db}_hand", hand_app(slack.web_client(), args.block, stop), payloads, warm)
@@ -343,6 +362,9 @@ def main() -> None:
         choices=["fast", "durable"],
         default=DEFAULT_ACK_COMMIT,
         help="ENVBOT_DATABASE__ACK_COMMIT: the ack's commit on PostgreSQL",
+    )
+    parser.add_argument(
+        "--journal", action="store_true", help="also run envbot with ENVBOT_ACK_JOURNAL"
     )
     parser.add_argument("--only-pg", action="store_true", help="with --pg-url: skip SQLite")
     parser.add_argument(

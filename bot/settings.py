@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     slack: SlackSettings = Field(default_factory=SlackSettings)
     database_url: SecretStr = Field(default_factory=lambda: SecretStr(default_database_url()))
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    # A file the acks are journaled to before the database (bot/services/journal.py): survives
+    # a kill -9 of envbot, not the loss of the file (a volume per replica). None: off.
+    ack_journal: Path | None = None
     policy_file: Path = Path("policy.yaml")
     kubeconfig: Path | None = None
     kube_context: str | None = None

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -68,6 +69,7 @@ class Runtime:
         """Stop taking work and release everything: the wake thread and the listener pool
         finish what they are doing, then the jobs' lock and the database connections go."""
         self.jobs.stop(timeout)
+        self.app.intake.close()
         self.listeners.shutdown(wait=True)
         self.leader.close()
         if self.jobs.version is not None:
@@ -93,12 +95,14 @@ def build_runtime(
     process_before_response: bool = False,
     install_id: str | None = None,
     ack_commit: AckCommit = DEFAULT_ACK_COMMIT,
+    ack_journal: Path | None = None,
 ) -> Runtime:
     """Wire everything; the database must already be migrated (it holds the install id).
 
     Args:
         install_id: `ENVBOT_INSTALL_ID`, if set: it must be the stored one.
         ack_commit: `ENVBOT_DATABASE__ACK_COMMIT` (how an ack's record commits on PostgreSQL).
+        ack_journal: `ENVBOT_ACK_JOURNAL` (the acks' mapped journal file; None: off).
 
     Raises:
         InstallIdError: the database has no install id, or another one than `install_id`.
@@ -169,6 +173,7 @@ def build_runtime(
         listener_executor=listeners,
         inbox_lease=intervals.inbox_lease,
         fast_ack_commit=ack_commit == "fast",
+        ack_journal=ack_journal,
     )
     resume_after = timedelta(seconds=intervals.outbox_resume_after)
     # Under the stepped runner's manual clock the drain makes one pass in order (no threads,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 from slack_bolt import App
 
 from bot.services.container import Services
 from bot.services.inbox import Inbox
+from bot.services.journal import Journal, JournalError
 from bot.slack.client import WebClient
 from handlers import actions, commands, errors, events, views
 from handlers.dedupe import register_dedupe
@@ -60,6 +63,7 @@ def build_app(
     listener_executor: ThreadPoolExecutor | None = None,
     inbox_lease: float = INBOX_LEASE,
     fast_ack_commit: bool = False,
+    ack_journal: Path | None = None,
 ) -> SlackApp:
     """The Bolt app envbot serves (HTTP or Socket Mode) and the demo dispatches to.
 
@@ -75,6 +79,10 @@ def build_app(
         listener_executor: the workers (default: `WORKERS` threads).
         inbox_lease: seconds before a request whose worker died is run again.
         fast_ack_commit: on PostgreSQL, a request's record does not wait for the WAL flush.
+        ack_journal: `ENVBOT_ACK_JOURNAL`: the listener appends each request to this mapped
+            file and a thread moves it into the inbox (`bot/services/journal.py`); what the
+            file holds is ingested before this returns. A file that cannot be used is logged
+            and requests are recorded in the database as without it.
     """
     pool = listener_executor or listener_pool()
     app = SlackApp(
@@ -97,5 +105,10 @@ def build_app(
         fast_commit=fast_ack_commit,
     )
     app.intake = Intake(services, inbox, pool, inline=process_before_response)
+    if ack_journal is not None and not process_before_response:
+        try:
+            app.intake.use_journal(Journal(ack_journal))
+        except JournalError as exc:
+            logging.getLogger(__name__).error("%s; acks are recorded in the database", exc)
     register_all(app, services, app.intake)
     return app

@@ -21,6 +21,8 @@ from slack_bolt import BoltContext
 from bot.services.container import Services
 from bot.services.inbound import first_time
 from bot.services.inbox import Claimed, Inbox, InboxLost
+from bot.services.journal import Journal
+from bot.services.journal_ingest import JournalIngest
 from bot.slack.blocks import Message
 from handlers import fallback
 from handlers.answers import interaction, queue_answer
@@ -54,6 +56,23 @@ class Intake:
         self._work: dict[str, Work] = {}
         self._busy = 0
         self._idle = threading.Condition()
+        self.journal: JournalIngest | None = None
+
+    def use_journal(self, file: Journal) -> None:
+        """Journal requests (`ENVBOT_ACK_JOURNAL`): ingest what it holds, then keep ingesting."""
+        journal = JournalIngest(
+            file, self.inbox, lambda claimed: self._submit(partial(self._run, claimed, answer=True))
+        )
+        left = journal.drain()
+        logger.info("acks are journaled to %s (%d records from before ingested)", file.path, left)
+        journal.start()
+        self.journal = journal
+
+    def close(self) -> None:
+        """Stop ingesting the journal (what is left in it is ingested at the next start)."""
+        if self.journal is not None:
+            journal, self.journal = self.journal, None
+            journal.close()
 
     def register(self, kind: str, work: Work) -> None:
         """Say what runs a row of `kind`."""
@@ -65,6 +84,8 @@ class Intake:
         Returns:
             The answer for the ack body (only when run inline, as the demo does).
         """
+        if self.journal is not None and not self.inline and self._journaled(key, kind, body):
+            return None
         claimed = self.inbox.accept(key, kind, body)
         if claimed is None:
             logger.info("dropped a duplicate Slack delivery", extra={"dedupe_key": key})
@@ -73,6 +94,21 @@ class Intake:
             return self._run(claimed, answer=False)
         self._submit(partial(self._run, claimed, answer=True))
         return None
+
+    def _journaled(self, key: str, kind: str, body: dict[str, Any]) -> bool:
+        journal = self.journal
+        if journal is None:
+            return False
+        try:
+            appended = journal.journal.append(key, kind, body)
+        except Exception:  # closed, or a body JSON cannot hold: the inbox records it instead
+            logger.exception("could not journal a request; recording it in the database")
+            return False
+        if appended:
+            journal.notify()
+        else:
+            logger.warning("the ack journal is full; recording the request in the database")
+        return appended
 
     def first_time(self, key: str) -> bool:
         """Record the key of a request run in the listener (one that opens a form)."""
@@ -96,6 +132,13 @@ class Intake:
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until no handed-on work is queued or running (tests, the bench)."""
+        journal = self.journal
+        if journal is not None:  # journaled requests are handed on once ingested
+            pause = threading.Event()  # never set: a sleep of 5 ms that needs no import
+            for _ in range(int(timeout / 0.005)):
+                if not journal.journal.backlog():
+                    break
+                pause.wait(0.005)
         with self._idle:
             return self._idle.wait_for(lambda: self._busy == 0, timeout)
 

@@ -77,17 +77,20 @@ class Inbox:
         if not isinstance(engine, Engine):
             raise TypeError("the inbox needs a sessionmaker bound to an Engine")
         event.listen(engine, "before_cursor_execute", _saw_statement)
-        self._batches = GroupCommit(
-            lambda claims: write_batch(
-                engine, self.clock.now(), self.lease, claims, fast=fast_commit
-            )
-        )
+        self._batches = GroupCommit(self.record_many)
+        self._engine = engine
+        self._fast = fast_commit
 
     def accept(self, key: str, kind: str, body: dict[str, Any]) -> Claimed | None:
         """Record a delivery and its dedupe key, claimed by the caller for a lease; None for a
         duplicate. Requests arriving together are committed together (`inbox_batch`)."""
         claimed = Claimed(bounded(key), kind, body, secrets.token_hex(8))
         return claimed if self._batches.record(claimed) else None
+
+    def record_many(self, claims: dict[str, Claimed]) -> set[str]:
+        """Record `claims` (distinct keys) in one transaction now; the keys that were new (the
+        journal's ingester, `journal_ingest`, is the one writer that calls it directly)."""
+        return write_batch(self._engine, self.clock.now(), self.lease, claims, fast=self._fast)
 
     def claim_due(self, limit: int = 50) -> tuple[list[Claimed], list[Claimed]]:
         """Claim rows whose lease lapsed (their worker died or never started), oldest first;

@@ -119,6 +119,7 @@ class CrashWorld:
         self.engine = engine
         self.logs = logs
         self.serves: list[Serve] = []
+        self.settings: dict[str, str] = {}  # more of the serves' settings (ENVBOT_ACK_JOURNAL)
         self.slack_hold = Hold(lambda method, params: method == "chat.postMessage")
         self.kube_hold = Hold(lambda request: False)
         post = self.slack.handle_api
@@ -139,7 +140,7 @@ class CrashWorld:
 
     def start(self) -> Serve:
         log = self.logs / f"serve-{len(self.serves)}.log"
-        serve = MigratedServe(self.database_url, self.slack, log, **SETTINGS)
+        serve = MigratedServe(self.database_url, self.slack, log, **SETTINGS, **self.settings)
         self.serves.append(serve)
         serve.wait_ready()
         return serve

@@ -50,3 +50,22 @@ def test_kill_9_then_restart_loses_doubles_and_replays_nothing(
             # ... by the real answer, which withdrew the fallback queued with the effect
             assert not [a for a in answers if FALLBACK_MARK in str(a)], outcome.detail
             assert "running an inbox row again" in crash.serves[-1].log()
+
+
+def test_command_ack_with_the_ack_journal_loses_doubles_and_replays_nothing(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    # setup: the serves journal their acks (ENVBOT_ACK_JOURNAL, one file across the restart)
+    with crash_world(database_url, engine, tmp_path) as crash:
+        crash.settings["ENVBOT_ACK_JOURNAL"] = str(tmp_path / "acks")
+
+        # execution: killed after the ack, while the worker waits for users.info; restarted
+        outcome = run_point(crash, "command-ack")
+        logs = "\n".join(serve.log() for serve in crash.serves)
+
+        # validating: as without the journal; the restarted serve ran the row again
+        assert (outcome.lost, outcome.doubled, outcome.stuck) == (0, 0, 0), outcome.detail
+        assert outcome.replays == 0, outcome.detail
+        assert "Traceback" not in logs, logs
+        assert "running an inbox row again" in crash.serves[-1].log()
+        assert all("acks are journaled to" in serve.log() for serve in crash.serves), logs

@@ -65,6 +65,15 @@ def test_the_ack_commit_is_read_from_its_variable(
     assert load_settings().database.ack_commit == mode
 
 
+def test_the_ack_journal_is_off_unless_its_variable_names_a_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ENVBOT_ACK_JOURNAL", raising=False)
+    assert load_settings().ack_journal is None
+    monkeypatch.setenv("ENVBOT_ACK_JOURNAL", "/var/lib/envbot/acks")
+    assert load_settings().ack_journal == Path("/var/lib/envbot/acks")
+
+
 def test_a_bad_ack_commit_names_the_variable_and_the_choices(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

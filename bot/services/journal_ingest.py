@@ -1,0 +1,91 @@
+"""Moves the ack journal's records into the inbox, then hands the new rows to the workers.
+
+One thread (`start`) wakes when a listener has journaled a request (`notify`), records what the
+journal holds in one inbox transaction (`Inbox.record_many`, with the dedupe keys: a replayed key
+is dropped there, so a replay has no effect), hands each new row on, then marks the records
+consumed in the journal. A crash between the commit and the mark ingests the same records again
+after the restart, and the keys drop them; their rows are run by the `inbox` job when their
+lease lapses.
+`envbot serve` ingests what the journal holds before it serves (`drain`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+
+from bot.services.inbound import bounded
+from bot.services.inbox import Claimed, Inbox
+from bot.services.journal import Journal
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between tries while the database refuses the records (they stay in the journal).
+RETRY = 1.0
+
+
+class JournalIngest:
+    """The journal's one reader: into the inbox, then `hand_on(claimed)` for each new row."""
+
+    def __init__(self, journal: Journal, inbox: Inbox, hand_on: Callable[[Claimed], None]) -> None:
+        self.journal = journal
+        self.inbox = inbox
+        self.hand_on = hand_on
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def notify(self) -> None:
+        """A record was appended (no system call, no release of the GIL when nobody waits)."""
+        self._wake.set()
+
+    def ingest(self) -> int:
+        """Move one batch from the journal into the inbox; the number of records it held."""
+        records = self.journal.pending()
+        if not records:
+            return 0
+        claims: dict[str, Claimed] = {}
+        for record in records:
+            key = bounded(record.key)
+            claims.setdefault(key, Claimed(key, record.kind, record.body, secrets.token_hex(8)))
+        added = self.inbox.record_many(claims)
+        for key, claimed in claims.items():
+            if key in added:
+                self.hand_on(claimed)
+            else:  # a replay: the same answer as today's path logs, and no effect
+                logger.info("dropped a duplicate Slack delivery", extra={"dedupe_key": key})
+        # consumed after the hand-on, so an empty journal means every new row is with a worker
+        self.journal.consume(records[-1].end)
+        return len(records)
+
+    def drain(self) -> int:
+        """Ingest until the journal is empty (start-up); the number of records moved."""
+        moved = 0
+        while n := self.ingest():
+            moved += n
+        return moved
+
+    def start(self) -> None:
+        """Ingest on a thread of its own until `close`."""
+        self._thread = threading.Thread(target=self._loop, name="envbot-journal", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread after a last pass (what is left stays in the journal file)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.journal.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(RETRY)
+            self._wake.clear()
+            try:
+                self.drain()
+            except Exception:  # the database is down: the records wait in the journal
+                logger.exception("could not move the ack journal into the inbox; retrying")
+                self._stop.wait(RETRY)

@@ -1,0 +1,109 @@
+"""`ENVBOT_ACK_JOURNAL` through the real app over HTTP: a journaled command is run once and
+answered, its replay is acked alike and has no effect, what a killed process left in the journal
+is run at start, and a full or unusable journal falls back to the database path (never a 500)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import Environment
+from bot.demo.signing import sign
+from bot.services.inbound import delivery_key
+from bot.services.journal import Journal
+from bot.wiring import Runtime
+from tests.scenario.conftest import SECRET, SlackClient, wait_for
+
+
+def _envs(sessions: sessionmaker[Session]) -> list[str]:
+    with sessions() as s:
+        return sorted(s.scalars(select(Environment.name)).all())
+
+
+def _rows(sessions: sessionmaker[Session]) -> int:
+    with sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(Environment)) or 0)
+
+
+def test_a_journaled_command_runs_once_and_its_replay_has_no_effect(
+    slack_http: SlackClient, runtime: Runtime, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # setup
+    runtime.app.intake.use_journal(Journal(tmp_path / "acks", 64 * 1024))
+    body = slack_http.slash_body("alice", "/env", "create sandbox j1 --reason journal")
+    headers = sign(SECRET, body)
+    cursor = slack_http.mark()
+
+    # execution: the command, then the same signed body again (a replay)
+    first = slack_http.post(body, headers)
+    replay = slack_http.post(body, headers)
+
+    # validating: both acked alike (the ack cannot know yet); one environment, one answer
+    assert (first.status_code, replay.status_code) == (200, 200)
+    assert first.text == replay.text
+    assert _envs(sessions) == ["j1"]
+    assert wait_for(lambda: slack_http.ephemerals_since(cursor, "alice"), what="the answer")
+    assert runtime.app.intake.inbox.pending() == 0
+    journal = runtime.app.intake.journal
+    assert journal is not None
+    assert journal.journal.backlog() == 0
+
+
+def test_what_a_killed_process_journaled_is_run_when_the_journal_is_opened(
+    slack_http: SlackClient, runtime: Runtime, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # setup: a request journaled (and acked) by a process that died before ingesting it
+    path = tmp_path / "acks"
+    command = dict(
+        parse_qsl(slack_http.slash_body("alice", "/env", "create sandbox j2 --reason x"))
+    )
+    key = delivery_key(command)
+    assert key is not None
+    left = Journal(path, 64 * 1024)
+    assert left.append(key, "command", command)
+    left.close()
+
+    # execution: the start (`serve` opens the journal before it serves)
+    runtime.app.intake.use_journal(Journal(path, 64 * 1024))
+    runtime.app.intake.wait_idle()
+
+    # validating: run once; the same request sent again is a duplicate
+    assert _envs(sessions) == ["j2"]
+    assert slack_http.post(slack_http.slash_body("alice", "/env", "list")).status_code == 200
+    journal = runtime.app.intake.journal
+    assert journal is not None
+    journal.journal.append(key, "command", command)
+    journal.notify()
+    runtime.app.intake.wait_idle()
+    assert _rows(sessions) == 1
+
+
+def test_a_full_or_closed_journal_falls_back_to_the_database(
+    slack_http: SlackClient,
+    runtime: Runtime,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # setup: a journal too small for any request
+    caplog.set_level(logging.INFO, logger="handlers.intake")
+    runtime.app.intake.use_journal(Journal(tmp_path / "acks", 128))
+
+    # execution: one command while it is full, one after it was closed under the listener
+    full = slack_http.command("alice", "/env", "create sandbox j3 --reason full")
+    journal = runtime.app.intake.journal
+    assert journal is not None
+    journal.journal.close()
+    closed = slack_http.command("alice", "/env", "create sandbox j4 --reason closed")
+
+    # validating: both acked and run through the database path
+    assert (full.status_code, closed.status_code) == (200, 200)
+    assert _envs(sessions) == ["j3", "j4"]
+    said = [r.getMessage() for r in caplog.records]
+    assert "the ack journal is full; recording the request in the database" in said
+    assert "could not journal a request; recording it in the database" in said
