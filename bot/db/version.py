@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
@@ -52,8 +52,12 @@ class _PostgresVersion:
 
     def __init__(self, engine: Engine) -> None:
         self._lock = threading.Lock()
-        self._conn = engine.raw_connection()
-        self._conn.driver_connection.autocommit = True  # type: ignore[union-attr]
+        self._pooled = engine.raw_connection()  # kept: a dropped fairy may close its connection
+        driver: Any = self._pooled.driver_connection
+        self._conn = driver
+        self._pooled.detach()  # never back to the pool: it is in autocommit
+        self._conn.autocommit = True
+        self._closed = False
 
     def __call__(self) -> object:
         with self._lock:
@@ -67,7 +71,9 @@ class _PostgresVersion:
 
     def close(self) -> None:
         with self._lock:
-            self._conn.invalidate()
+            if not self._closed:
+                self._closed = True
+                self._pooled.close()  # detached: this closes the driver's connection
 
 
 def data_version(engine: Engine) -> DataVersion | None:
