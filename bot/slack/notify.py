@@ -159,7 +159,7 @@ class Notifier:
         self._add(
             s,
             now,
-            f"resp:{user_id}:{key}",
+            _response_key(user_id, key),
             "response",
             message,
             channel=channel,
@@ -175,7 +175,8 @@ class Notifier:
         answer the real one replaces; once taken, both are sent)."""
         s.execute(
             delete(OUTBOX).where(
-                OUTBOX.c.key == f"resp:{user_id}:{key}"[:200], OUTBOX.c.status == "pending"
+                OUTBOX.c.key == _stored_key(_response_key(user_id, key)),
+                OUTBOX.c.status == "pending",
             )
         )
 
@@ -196,7 +197,7 @@ class Notifier:
         response_url: str = "",
     ) -> bool:
         values: dict[str, Any] = {
-            "key": key[:200],
+            "key": _stored_key(key),
             "kind": kind,
             "channel": channel,
             "user_id": user_id,
@@ -224,3 +225,13 @@ class Notifier:
 
 def _dm_key(user_id: str, key: str) -> str:
     return f"dm:{user_id}:{key}"[:200]
+
+
+def _response_key(user_id: str, key: str) -> str:
+    """The outbox key of a `respond` row (what `withdraw_response` finds it by)."""
+    return f"resp:{user_id}:{key}"
+
+
+def _stored_key(key: str) -> str:
+    """An outbox key as stored: the column holds 200 characters."""
+    return key[:200]
