@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -84,7 +85,7 @@ class Intake:
         Returns:
             The answer for the ack body (only when run inline, as the demo does).
         """
-        if self.journal is not None and not self.inline and self._journaled(key, kind, body):
+        if not self.inline and self._journaled(key, kind, body):
             return None
         claimed = self.inbox.accept(key, kind, body)
         if claimed is None:
@@ -134,11 +135,10 @@ class Intake:
         """Block until no handed-on work is queued or running (tests, the bench)."""
         journal = self.journal
         if journal is not None:  # journaled requests are handed on once ingested
-            pause = threading.Event()  # never set: a sleep of 5 ms that needs no import
             for _ in range(int(timeout / 0.005)):
                 if not journal.journal.backlog():
                     break
-                pause.wait(0.005)
+                time.sleep(0.005)
         with self._idle:
             return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
