@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import secrets
 import shutil
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import migrate
@@ -69,12 +72,27 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     eng = make_engine(database_url)
-    with eng.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            if table.name != "install":  # the install id outlives tests, as it does restarts
-                conn.execute(table.delete())
+    try:
+        with eng.begin() as conn:
+            if eng.dialect.name == "postgresql":  # a session an earlier test left holding locks
+                conn.execute(text("SET LOCAL lock_timeout = '60s'"))
+            for table in reversed(Base.metadata.sorted_tables):
+                if table.name != "install":  # the install id outlives tests, as it does restarts
+                    conn.execute(table.delete())
+    except OperationalError as exc:
+        raise AssertionError(f"emptying the database waited on: {_sessions(eng)}") from exc
     yield eng
     eng.dispose()
+
+
+def _sessions(eng: Engine) -> list[tuple[object, ...]]:
+    """The other sessions on this database (what an earlier test may have left behind)."""
+    query = text(
+        "SELECT pid, application_name, state, left(query, 80) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    with eng.connect() as conn:
+        return [tuple(row) for row in conn.execute(query)]
 
 
 @pytest.fixture
@@ -167,6 +185,46 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "database: reads ENVBOT_TEST_DATABASE_URL itself (runs in the PostgreSQL pass too)",
+    )
+    # Captured output goes to a file during a test; the watchdog writes to the real stderr.
+    config.stash[_STDERR] = os.dup(2)
+
+
+_STDERR = pytest.StashKey[int]()
+# A test that runs longer than this is stuck (the longest take about a minute on 2 cores): the
+# watchdog names it, dumps every thread's stack and ends the run, so a hang costs minutes and
+# says where it is, rather than silently running into CI's limit.
+TEST_TIMEOUT = float(os.environ.get("ENVBOT_TEST_TIMEOUT", "300"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    fd = item.config.stash[_STDERR]
+
+    def stuck() -> None:
+        os.write(fd, f"\n== STUCK: {item.nodeid} ran over {TEST_TIMEOUT:.0f} s\n".encode())
+        faulthandler.dump_traceback(file=fd, all_threads=True)
+        os._exit(3)
+
+    timer = threading.Timer(TEST_TIMEOUT, stuck)
+    timer.daemon = True
+    timer.start()
+    # A backstop that needs no GIL, should a thread hold it and never let go.
+    faulthandler.dump_traceback_later(TEST_TIMEOUT + 30, exit=True, file=fd)
+    try:
+        yield
+    finally:
+        timer.cancel()
+        faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A thread left running (not a daemon) keeps the interpreter from exiting after the last
+    test: dump every stack and exit rather than wait forever."""
+    fd = session.config.stash.get(_STDERR, 2)
+    faulthandler.dump_traceback_later(
+        float(os.environ.get("ENVBOT_TEST_EXIT_TIMEOUT", "120")), exit=True, file=fd
     )
 
 

@@ -40,14 +40,19 @@ class Relay:
         self._frozen.set()
 
     def close(self) -> None:
-        """Close every socket (the end of a test: only now do the peers see the connections go)."""
-        self._closed.set()
-        self._frozen.set()
+        """Close every socket (the end of a test: only now do the peers see the connections go).
+
+        Each is shut down before it is closed: a socket that a pump thread is blocked reading is
+        not closed by `close()` alone (the blocked call keeps it open, and no FIN is sent), so
+        PostgreSQL would keep that session, and any row lock its open transaction holds, for as
+        long as this process lives: the next test's cleanup then waits on it forever.
+        """
         with self._lock:
+            self._closed.set()
+            self._frozen.set()
             socks, self._sockets = self._sockets, []
         for sock in [self._listener, *socks]:
-            with contextlib.suppress(OSError):
-                sock.close()
+            _shut(sock)
 
     def _accept(self) -> None:
         while not self._frozen.is_set():
@@ -70,7 +75,11 @@ class Relay:
 
     def _keep(self, *socks: socket.socket) -> None:
         with self._lock:
-            self._sockets.extend(socks)
+            if not self._closed.is_set():
+                self._sockets.extend(socks)
+                return
+        for sock in socks:  # accepted or connected while close() ran
+            _shut(sock)
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         while True:
@@ -89,3 +98,11 @@ class Relay:
                 dst.sendall(data)
             except OSError:
                 return
+
+
+def _shut(sock: socket.socket) -> None:
+    """Send FIN and wake any thread blocked on `sock`, then close it."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
