@@ -58,6 +58,7 @@ class Intake:
         self._busy = 0
         self._idle = threading.Condition()
         self.journal: JournalIngest | None = None
+        self._overflow = 0  # requests recorded in the database since the journal filled up
 
     def use_journal(self, file: Journal) -> None:
         """Journal requests (`ENVBOT_ACK_JOURNAL`): ingest what it holds, then keep ingesting."""
@@ -107,8 +108,16 @@ class Intake:
             return False
         if appended:
             journal.notify()
+            if self._overflow:  # said once per episode, not once per request of a burst
+                logger.info(
+                    "the ack journal has room again; %d requests went to the database meanwhile",
+                    self._overflow,
+                )
+                self._overflow = 0
         else:
-            logger.warning("the ack journal is full; recording the request in the database")
+            if not self._overflow:
+                logger.warning("the ack journal is full; recording the request in the database")
+            self._overflow += 1
         return appended
 
     def first_time(self, key: str) -> bool:
