@@ -177,3 +177,19 @@ def test_template_dm_copies_follow_the_votes(world: World) -> None:
         assert "waiting for approval" not in final.text, final.text
         assert f"Decided by <@{erin}>" in text(final)
         assert pressable(final) == []
+
+
+def test_a_time_out_updates_the_copies(world: World) -> None:
+    # setup: nobody decides; it escalates at 30m (bob gets a copy), then waits out 8h
+    req_id = world.request("alice", ADMIN)
+    head = f"Access request {req_id}:"
+
+    # execution
+    world.advance(timedelta(hours=8, minutes=1))
+
+    # validating: every copy, the escalation's too, says so and offers nothing
+    assert world.req(req_id).state == "TIMED_OUT"
+    for user in ("carol", "erin", "bob"):
+        final = copy_of(world, user, head)
+        assert "(timed out)" in final.text, final.text
+        assert pressable(final) == []
