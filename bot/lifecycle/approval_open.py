@@ -14,7 +14,6 @@ from bot.lifecycle.context import Context
 from bot.lifecycle.eligible import Approvers, approvers, mention, names
 from bot.lifecycle.moves import Lifecycle
 from bot.lifecycle.workflow import T
-from bot.slack.blocks import Message
 
 
 class ApprovalOpening(Generic[T]):
@@ -63,9 +62,9 @@ class ApprovalOpening(Generic[T]):
         ).to_json()
 
     def notify(self, s: Session, obj: T, who: Approvers, now: datetime) -> None:
-        """`notify: dm | both`: DM each eligible approver the card (same buttons, same checks)."""
+        """`notify: dm | both`: DM each eligible approver their copy of the card (the buttons
+        they may press, same checks), kept in step with the card (`dm_copies`)."""
         if who.settings.notify not in ("dm", "both"):
             return
-        card: Message = self.life.workflow.card(obj, now)
         for user_id in sorted(who.eligible):
-            self.life.dm(s, user_id, f"approve:{obj.id}", now, card)
+            self.life.dm_copy(s, obj, user_id, f"approve:{obj.id}", now)

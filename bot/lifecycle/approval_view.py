@@ -31,6 +31,7 @@ class ApprovalState:
     escalated: bool
     escalates_at: datetime | None = None  # when the escalation group becomes eligible
     escalation: str = ""  # that group in plain text, `@platform-leads` (no ping before it is due)
+    dms: tuple[str, ...] = ()  # who got a DM copy of the card (`dm_copies.py`), in order
 
     @classmethod
     def of(cls, raw: Mapping[str, Any] | None) -> ApprovalState | None:
@@ -47,6 +48,7 @@ class ApprovalState:
             escalated=bool(raw.get("escalated", False)),
             escalates_at=_at(escalates_at) if escalates_at is not None else None,
             escalation=str(raw.get("escalation", "")),
+            dms=tuple(str(u) for u in raw.get("dms", [])),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -61,6 +63,7 @@ class ApprovalState:
                 int(self.escalates_at.timestamp()) if self.escalates_at is not None else None
             ),
             "escalation": self.escalation,
+            "dms": list(self.dms),
         }
 
     @property

@@ -89,8 +89,7 @@ class Escalation(UseCases):
             f"Escalated to {ping}: nobody decided in {waited}. You may now approve or deny "
             f"this too ({max(1, missing)} more approval{'s' if missing > 1 else ''} needed).",
         )  # fmt: skip
-        if settings.notify in ("dm", "both"):
-            card = life.workflow.card(obj, now)
+        if settings.notify in ("dm", "both"):  # copies kept in step, as the first ones
             for user_id in sorted(who.escalation - who.owners):
-                life.dm(s, user_id, f"escalated:{obj.id}", now, card)
+                life.dm_copy(s, obj, user_id, f"escalated:{obj.id}", now)
         return True

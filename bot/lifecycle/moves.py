@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db.bulk import pending
 from bot.db.versioned import changed
 from bot.errors import InvalidTransition, NotFound
+from bot.lifecycle import dm_copies
 from bot.lifecycle.audit import record
 from bot.lifecycle.batch import chunks, sweep_chunk
 from bot.lifecycle.workflow import T, Workflow
@@ -114,15 +115,16 @@ class Lifecycle(Generic[T]):
         )
 
     def refresh(self, s: Session, obj: T, now: datetime) -> None:
-        """Queue the card's re-render from the object's current state."""
+        """Queue the card's re-render from the object's current state, and of each DM copy of
+        it (`dm_copies`)."""
         if pending(s) is None:
             s.flush()
             version = obj.version
         else:  # a batch flushes once, at its end, and that flush adds one to the version
             version = obj.version + 1 if changed(obj) else obj.version
-        self.notifier.update_card(
-            s, now=now, obj=self.ref(obj), version=version, message=self.workflow.card(obj, now)
-        )
+        card = self.workflow.card(obj, now)
+        self.notifier.update_card(s, now=now, obj=self.ref(obj), version=version, message=card)
+        dm_copies.refresh(self.notifier, s, self.ref(obj), obj, card, version, now)
 
     def thread(self, s: Session, obj: T, key: str, now: datetime, text: str) -> bool:
         """Reply once (per `key`) in the object's card thread."""
@@ -135,6 +137,12 @@ class Lifecycle(Generic[T]):
         if isinstance(message, str):
             message = text_message(message)
         self.notifier.dm(s, now=now, user_id=user_id, key=key, message=message)
+
+    def dm_copy(self, s: Session, obj: T, user_id: str, key: str, now: datetime) -> bool:
+        """DM a user their copy of the object's card (once per user), kept in step with the
+        card by `refresh`. Returns False when they already have one."""
+        card = self.workflow.card(obj, now)
+        return dm_copies.send(self.notifier, s, self.ref(obj), obj, card, user_id, key, now)
 
     def get(self, sessions: sessionmaker[Session], obj_id: str) -> T | None:
         """The object as it is now, or None."""

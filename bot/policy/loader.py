@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from bot.policy.approval_timing import escalation_warnings
 from bot.policy.checks import Problem, cross_check
 from bot.policy.clusters import ClusterManifests, TopologyCluster
 from bot.policy.models import Policy
@@ -139,6 +140,7 @@ def policy_warnings(policy: Policy, *, source: str = "policy.yaml") -> list[str]
                 "AWS resources of these clusters get no owner/expiration/env-id tags; name the "
                 "ClusterClass variable that takes additionalTags"
             )
+    found += [f"{source}: {key}: {why}" for key, why in escalation_warnings(policy)]
     return found
 
 

@@ -40,6 +40,7 @@ from bot.db.models import OutboxMessage, SlackMessage
 from bot.domain.clock import Clock
 from bot.slack import card_fallback, response_url
 from bot.slack.drain_queues import ChannelQueues
+from bot.slack.notify import CARD
 from bot.slack.outbox_metrics import (
     PENDING,
     PERMANENT_ERRORS,
@@ -77,6 +78,10 @@ _POLL = 0.2  # the longest a lingering drain sleeps before it looks for new rows
 
 class _Wait(Exception):
     """The row cannot be sent yet (its card is not posted); try again later."""
+
+
+class _Gone(Exception):
+    """An update of a DM copy whose DM was never sent (parked): there is nothing to update."""
 
 
 class _Retry(Exception):
@@ -204,6 +209,9 @@ class OutboxDrain:
             except _Wait:
                 self._reschedule(row, now + timedelta(seconds=1), "waiting for the card")
                 continue
+            except _Gone as exc:
+                self._rows.park(row, row.attempts, str(exc))
+                continue
             queues.push(target.key, row.id, (row, target))
 
     def _start_heads(
@@ -298,6 +306,10 @@ class OutboxDrain:
                 self._reschedule(row, now + timedelta(seconds=1), "waiting for the card")
                 moved += 1
                 continue
+            except _Gone as exc:
+                self._rows.park(row, row.attempts, str(exc))
+                moved += 1
+                continue
             busy = self._pacer.start(target.key, self._clock.now())  # not the pass's start
             if busy is None:
                 sender.submit(self._claim_and_send, row, target)
@@ -326,8 +338,10 @@ class OutboxDrain:
                 queues.finished(row.id)
 
     def _target(self, row: OutboxMessage) -> _Target:
-        if row.kind == "update":
-            channel, ts = self._card(row)
+        if row.kind == "update":  # the card, or a DM copy of it (its purpose names which)
+            channel, ts = self._card(row, row.purpose or CARD)
+            if row.purpose.startswith("dm:"):  # a DM copy: paced with the DMs to that user
+                return _Target(row.purpose, channel, ts)
             return _Target(self._key(channel), channel, ts)
         if row.kind == "dm":
             return _Target(f"dm:{row.user_id}")
@@ -392,7 +406,7 @@ class OutboxDrain:
     def _send(self, row: OutboxMessage, target: _Target, now: datetime) -> tuple[str, str]:
         payload: dict[str, Any] = dict(row.payload)
         if row.kind == "update":
-            if target.channel.startswith("D"):  # a card that fell back to its requester's DM
+            if row.purpose == CARD and target.channel.startswith("D"):  # fell back to a DM
                 payload = card_fallback.keep_note(self._sessions, row, payload)
             self._client.chat_update(channel=target.channel, ts=target.ts, **payload)
             return target.channel, target.ts
@@ -492,8 +506,23 @@ class OutboxDrain:
                 )
             ).first()
         if ref is None:
+            if purpose != CARD and self._dm_parked(row, purpose):
+                raise _Gone(f"its DM ({purpose}) was never sent")
             raise _Wait
         return ref.channel, ref.ts
+
+    def _dm_parked(self, row: OutboxMessage, purpose: str) -> bool:
+        """Whether the DM an update of a copy waits for was parked (it will never be sent)."""
+        with self._sessions() as s:
+            status = s.scalar(
+                select(OutboxMessage.status).where(
+                    OutboxMessage.kind == "dm",
+                    OutboxMessage.object_type == row.object_type,
+                    OutboxMessage.object_id == row.object_id,
+                    OutboxMessage.purpose == purpose,
+                )
+            )
+        return status == "parked"
 
     def _dm_channel(self, user_id: str) -> str:
         """The DM's id, for a lookup only (posts go to the user id)."""

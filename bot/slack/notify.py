@@ -102,6 +102,21 @@ class Notifier:
             s, now, f"update:{obj[0]}:{obj[1]}:{version}", "update", message, obj=obj, purpose=CARD
         )
 
+    def update_copy(
+        self,
+        s: Session,
+        *,
+        now: datetime,
+        obj: tuple[str, str],
+        version: int,
+        purpose: str,
+        message: Message,
+    ) -> None:
+        """Re-render a DM copy of the card (recorded under `purpose`) in place. Queue it after
+        the card's `update_card`, which dropped the copies' older unsent updates too."""
+        key = f"update:{obj[0]}:{obj[1]}:{version}:{purpose}"
+        self._add(s, now, key, "update", message, obj=obj, purpose=purpose)
+
     def thread(
         self, s: Session, *, now: datetime, obj: tuple[str, str], key: str, message: Message
     ) -> bool:
@@ -123,9 +138,22 @@ class Notifier:
         key: str,
         message: Message,
         due_at: datetime | None = None,
+        obj: tuple[str, str] = ("", ""),
+        purpose: str = "",
     ) -> None:
-        """Send a direct message; `key` makes it unique."""
-        self._add(s, now, _dm_key(user_id, key), "dm", message, user_id=user_id, due_at=due_at)
+        """Send a direct message; `key` makes it unique. With `obj` and `purpose` (a DM copy of
+        a card), the drain records where it went, so `update_copy` can re-render it."""
+        self._add(
+            s,
+            now,
+            _dm_key(user_id, key),
+            "dm",
+            message,
+            user_id=user_id,
+            due_at=due_at,
+            obj=obj,
+            purpose=purpose,
+        )
 
     @staticmethod
     def dm_queued(s: Session, *, user_id: str, key: str) -> bool:

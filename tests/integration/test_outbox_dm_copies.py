@@ -1,0 +1,127 @@
+"""DM copies of a card in the outbox against the fake Slack: the drain records each DM's
+channel (`D…`) and ts under its purpose, updates it there (never by the user id, which Slack
+refuses), and parks an update whose DM was parked instead of waiting for it forever."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import RetryHandler
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import OutboxMessage, SlackMessage
+from bot.demo.fake_slack import FakeSlack
+from bot.domain.clock import ManualClock
+from bot.slack.blocks import text_message
+from bot.slack.delivery import OutboxDrain
+from bot.slack.notify import Notifier
+
+NO_RETRIES: list[RetryHandler] = []
+OBJ = ("access", "r1")
+
+
+@pytest.fixture
+def fake(clock: ManualClock) -> Iterator[FakeSlack]:
+    with FakeSlack(now=clock.now) as slack:
+        yield slack
+
+
+@pytest.fixture
+def drain(sessions: sessionmaker[Session], fake: FakeSlack, clock: ManualClock) -> OutboxDrain:
+    return OutboxDrain(sessions, fake.web_client(retry_handlers=NO_RETRIES), clock)
+
+
+def _copy(sessions: sessionmaker[Session], clock: ManualClock, user_id: str) -> None:
+    with sessions.begin() as s:
+        Notifier().dm(
+            s,
+            now=clock.now(),
+            user_id=user_id,
+            key="approve:r1",
+            message=text_message("0 of 2 approvals"),
+            obj=OBJ,
+            purpose=f"dm:{user_id}",
+        )
+
+
+def _update(sessions: sessionmaker[Session], clock: ManualClock, user_id: str, text: str) -> None:
+    with sessions.begin() as s:
+        Notifier().update_copy(
+            s,
+            now=clock.now(),
+            obj=OBJ,
+            version=2,
+            purpose=f"dm:{user_id}",
+            message=text_message(text),
+        )
+
+
+def _run(drain: OutboxDrain, clock: ManualClock, times: int = 3) -> None:
+    for _ in range(times):
+        drain.drain()
+        clock.advance(timedelta(seconds=1))
+
+
+def test_a_dm_copy_is_updated_in_place_by_its_dm_channel_id(
+    sessions: sessionmaker[Session], drain: OutboxDrain, fake: FakeSlack, clock: ManualClock
+) -> None:
+    # setup: the copy is sent; an update queued before it was sent waits for it
+    carol = fake.user_id("carol")
+    _copy(sessions, clock, carol)
+    _update(sessions, clock, carol, "1 of 2 approvals")
+
+    # execution
+    _run(drain, clock)
+
+    # validating: one DM, now showing the update; recorded and updated by its D… id
+    (dm,) = [m for m in fake.visible_messages(carol) if m.dm_user == carol]
+    assert dm.text == "1 of 2 approvals"
+    with sessions() as s:
+        ref = s.scalars(select(SlackMessage).where(SlackMessage.purpose == f"dm:{carol}")).one()
+    assert (ref.object_type, ref.object_id, ref.channel, ref.ts) == (*OBJ, dm.channel, dm.ts)
+    assert ref.channel.startswith("D")
+    ((update),) = fake.calls_to("chat.update")
+    assert (update.params["channel"], update.params["ts"], update.error) == (
+        ref.channel,
+        ref.ts,
+        None,
+    )
+
+
+def test_the_fake_refuses_an_update_by_user_id_as_slack_does(
+    sessions: sessionmaker[Session], drain: OutboxDrain, fake: FakeSlack, clock: ManualClock
+) -> None:
+    # setup
+    carol = fake.user_id("carol")
+    _copy(sessions, clock, carol)
+    _run(drain, clock, 1)
+    (dm,) = [m for m in fake.visible_messages(carol) if m.dm_user == carol]
+
+    # execution / validating: chat.update needs the DM's id, not the user's
+    with pytest.raises(SlackApiError) as refused:
+        fake.web_client(retry_handlers=NO_RETRIES).chat_update(channel=carol, ts=dm.ts, text="x")
+    assert refused.value.response["error"] == "channel_not_found"
+
+
+def test_an_update_of_a_copy_whose_dm_was_parked_is_parked_too(
+    sessions: sessionmaker[Session], drain: OutboxDrain, fake: FakeSlack, clock: ManualClock
+) -> None:
+    # setup: the copy goes to someone Slack will not DM (deactivated: is_archived, parked)
+    erin = fake.user_id("erin")
+    fake.deactivate_user("erin")
+    _copy(sessions, clock, erin)
+    _update(sessions, clock, erin, "1 of 2 approvals")
+
+    # execution
+    _run(drain, clock, 4)
+
+    # validating: both parked, nothing pending, nothing updated
+    with sessions() as s:
+        rows = {r.kind: (r.status, r.last_error) for r in s.scalars(select(OutboxMessage))}
+    assert rows["dm"][0] == "parked"
+    assert rows["update"] == ("parked", f"its DM (dm:{erin}) was never sent")
+    assert fake.calls_to("chat.update") == []
