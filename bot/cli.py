@@ -146,6 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.db.revision import schema_ready
     from bot.domain.clock import SystemClock
     from bot.heap import freeze_startup_heap
+    from bot.policy import policy_warnings
     from bot.policy.ineffective import check_policy_warnings
     from bot.preflight import StartupError, preflight
     from bot.server import HttpServer, make_wsgi_app
@@ -166,6 +167,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     policy = ready.policy
     for line in check_policy_warnings(settings.policy_file):
+        logger.warning("policy: %s", line)
+    for line in policy_warnings(policy, source=settings.policy_file.name):
         logger.warning("policy: %s", line)
     slack = settings.slack
     app_token = slack.app_token

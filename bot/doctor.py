@@ -17,7 +17,8 @@ from bot.db.session import make_engine
 from bot.environments.spec import topology_spec
 from bot.errors import BackendError, PermanentError
 from bot.lifecycle.thresholds import threshold_warnings
-from bot.policy import Policy, TopologyCluster, check_policy_file, load_policy
+from bot.policy import Policy, TopologyCluster, check_policy_file, load_policy, policy_warnings
+from bot.policy.ineffective import check_policy_warnings
 from bot.settings import (
     Settings,
     SettingsError,
@@ -53,9 +54,14 @@ def _policy(settings: Settings) -> tuple[Check, Policy | None]:
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         detail = "; ".join(errors[:5]) + more + "; `envbot policy check` lists every error"
         return Check("policy", False, detail), None
-    return Check("policy", True, f"{settings.policy_file} is valid"), load_policy(
-        settings.policy_file
-    )
+    policy = load_policy(settings.policy_file)
+    file = settings.policy_file
+    warnings = [*check_policy_warnings(file), *policy_warnings(policy, source=file.name)]
+    if warnings:  # valid, but what `envbot policy check` warns about
+        return Check(
+            "policy", True, f"{file} is valid; warning: " + "; ".join(warnings), True
+        ), policy
+    return Check("policy", True, f"{file} is valid"), policy
 
 
 def _database(settings: Settings) -> Check:

@@ -210,3 +210,28 @@ def test_warns_when_a_threshold_is_higher_than_the_approvers_who_resolve(
         "(<@U0CAROL>, <@U0ERIN>): no request is approved before it escalates"
     ) in approvals.detail
     assert "roles.view" not in approvals.detail
+
+
+def test_policy_warnings_are_doctor_warnings(
+    env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setup: production escalates after 9h, but its requests time out after 8h
+    migrate.upgrade(env[0])
+    policy = yaml.safe_load((ROOT / "examples" / "policy.yaml").read_text(encoding="utf-8"))
+    production = policy["workspaces"]["production"]
+    production["pending_timeout"] = "8h"
+    production["approvals"]["escalate_after"] = "9h"
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy), encoding="utf-8")
+    shutil.copytree(ROOT / "examples" / "templates", tmp_path / "templates")
+    monkeypatch.setenv("ENVBOT_POLICY_FILE", str(path))
+
+    # execution
+    checks = {c.name: c for c in run_checks()}
+
+    # validating: valid, with the warning `envbot policy check` gives
+    assert checks["policy"].ok
+    assert checks["policy"].warn
+    assert "workspaces.production.approvals.escalate_after: 9h is not before" in (
+        checks["policy"].detail
+    )
