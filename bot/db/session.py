@@ -8,6 +8,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.idle_ping import ping_when_idle
 from bot.db.sqlite_writer import WriterConnection
 
 
@@ -24,11 +25,12 @@ def make_engine(url: str) -> Engine:
             "factory": WriterConnection,
         }
     else:
-        kwargs["pool_pre_ping"] = True  # a server may have closed an idle connection
         kwargs["connect_args"] = postgres_keepalives(url)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    else:  # a server may have closed a connection that sat in the pool
+        ping_when_idle(engine)
     return engine
 
 
