@@ -81,7 +81,8 @@ class _Wait(Exception):
 
 
 class _Gone(Exception):
-    """An update of a DM copy whose DM was never sent (parked): there is nothing to update."""
+    """An update of a DM copy whose DM was never sent (parked, or parked and pruned since):
+    there is nothing to update. Settled quietly: the DM's own parking was the alarm."""
 
 
 class _Retry(Exception):
@@ -210,7 +211,7 @@ class OutboxDrain:
                 self._reschedule(row, now + timedelta(seconds=1), "waiting for the card")
                 continue
             except _Gone as exc:
-                self._rows.park(row, row.attempts, str(exc))
+                self._rows.moot(row, str(exc))
                 continue
             queues.push(target.key, row.id, (row, target))
 
@@ -307,7 +308,7 @@ class OutboxDrain:
                 moved += 1
                 continue
             except _Gone as exc:
-                self._rows.park(row, row.attempts, str(exc))
+                self._rows.moot(row, str(exc))
                 moved += 1
                 continue
             busy = self._pacer.start(target.key, self._clock.now())  # not the pass's start
@@ -506,13 +507,16 @@ class OutboxDrain:
                 )
             ).first()
         if ref is None:
-            if purpose != CARD and self._dm_parked(row, purpose):
+            if purpose != CARD and self._dm_gone(row, purpose):
                 raise _Gone(f"its DM ({purpose}) was never sent")
             raise _Wait
         return ref.channel, ref.ts
 
-    def _dm_parked(self, row: OutboxMessage, purpose: str) -> bool:
-        """Whether the DM an update of a copy waits for was parked (it will never be sent)."""
+    def _dm_gone(self, row: OutboxMessage, purpose: str) -> bool:
+        """Whether the DM an update of a copy waits for will never be sent: parked, or no longer
+        there (the DM row is queued in the transaction that records its recipient, before any
+        update of the copy, so only retention removes it: a pruned row was parked, since a
+        sent one left its `slack_messages` row)."""
         with self._sessions() as s:
             status = s.scalar(
                 select(OutboxMessage.status).where(
@@ -522,7 +526,7 @@ class OutboxDrain:
                     OutboxMessage.purpose == purpose,
                 )
             )
-        return status == "parked"
+        return status is None or status == "parked"
 
     def _dm_channel(self, user_id: str) -> str:
         """The DM's id, for a lookup only (posts go to the user id)."""

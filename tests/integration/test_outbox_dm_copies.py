@@ -4,6 +4,7 @@ refuses), and parks an update whose DM was parked instead of waiting for it fore
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -16,9 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db.models import OutboxMessage, SlackMessage
 from bot.demo.fake_slack import FakeSlack
 from bot.domain.clock import ManualClock
+from bot.policy import Retention
+from bot.services.retention import prune
 from bot.slack.blocks import text_message
 from bot.slack.delivery import OutboxDrain
 from bot.slack.notify import Notifier
+from bot.slack.outbox_metrics import PARKED_TOTAL
 
 NO_RETRIES: list[RetryHandler] = []
 OBJ = ("access", "r1")
@@ -125,3 +129,63 @@ def test_an_update_of_a_copy_whose_dm_was_parked_is_parked_too(
     assert rows["dm"][0] == "parked"
     assert rows["update"] == ("parked", f"its DM (dm:{erin}) was never sent")
     assert fake.calls_to("chat.update") == []
+
+
+def test_an_update_of_a_copy_whose_parked_dm_was_pruned_does_not_wait_forever(
+    sessions: sessionmaker[Session], drain: OutboxDrain, fake: FakeSlack, clock: ManualClock
+) -> None:
+    # setup: the copy's DM was parked, and retention pruned it (parked rows go after 7 days);
+    # the card lives on (an environment's card is re-rendered until it is deleted)
+    erin = fake.user_id("erin")
+    fake.deactivate_user("erin")
+    _copy(sessions, clock, erin)
+    _run(drain, clock, 1)
+    clock.advance(timedelta(days=8))
+    assert prune(sessions, clock, Retention()).outbox == 1
+    _update(sessions, clock, erin, "deleted")
+
+    # execution
+    _run(drain, clock, 3)
+
+    # validating: the update is settled, not rescheduled every second for ever
+    with sessions() as s:
+        (row,) = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "update"))
+    assert (row.status, row.last_error) == ("parked", f"its DM (dm:{erin}) was never sent")
+    assert fake.calls_to("chat.update") == []
+
+
+def test_updates_of_a_parked_copy_are_not_logged_as_errors_each_time(
+    sessions: sessionmaker[Session],
+    drain: OutboxDrain,
+    fake: FakeSlack,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # setup: a copy Slack would not deliver (parked: one error, counted), then many re-renders
+    erin = fake.user_id("erin")
+    fake.deactivate_user("erin")
+    _copy(sessions, clock, erin)
+    _run(drain, clock, 1)
+    before = PARKED_TOTAL._value.get()
+    caplog.clear()
+
+    # execution: five votes' worth of updates, each drained
+    for version in range(2, 7):
+        with sessions.begin() as s:
+            Notifier().update_copy(
+                s,
+                now=clock.now(),
+                obj=OBJ,
+                version=version,
+                purpose=f"dm:{erin}",
+                message=text_message(f"{version - 1} of 6 approvals"),
+            )
+        _run(drain, clock, 1)
+
+    # validating: settled quietly: no error line, no parked count (the DM's was the alarm)
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert PARKED_TOTAL._value.get() == before
+    with sessions() as s:
+        statuses = [r.status for r in s.scalars(select(OutboxMessage))]
+    assert "pending" not in statuses
