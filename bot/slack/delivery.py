@@ -32,8 +32,8 @@ from typing import Any, cast
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Table, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.models import OutboxMessage, SlackMessage
@@ -71,6 +71,27 @@ _CLAIM = (
         attempts=OUTBOX.c.attempts + 1,
         claimed_at=func.coalesce(OUTBOX.c.claimed_at, bindparam("claimed")),
     )
+)
+_NEWER = aliased(OutboxMessage, name="newer")
+# An update (of a card, or of a DM copy) that a later render of the same message superseded:
+# one queued while this one was being sent (so not dropped), e.g. before a failed attempt.
+_SUPERSEDED = exists().where(
+    _NEWER.kind == "update",
+    _NEWER.object_type == OUTBOX.c.object_type,
+    _NEWER.object_id == OUTBOX.c.object_id,
+    _NEWER.purpose == OUTBOX.c.purpose,
+    _NEWER.id > OUTBOX.c.id,
+)
+# An update is claimed only while it is the newest render: an older one never overwrites it.
+_CLAIM_UPDATE = _CLAIM.where(~_SUPERSEDED)
+_SETTLE_SUPERSEDED = (
+    update(OUTBOX)
+    .where(
+        OUTBOX.c.id == bindparam("row_id"),
+        OUTBOX.c.status.in_(("pending", "sending")),
+        _SUPERSEDED,
+    )
+    .values(status="parked", last_error="superseded by a newer render")
 )
 _SLACK_MESSAGES = cast(Table, SlackMessage.__table__)
 _POLL = 0.2  # the longest a lingering drain sleeps before it looks for new rows
@@ -359,9 +380,10 @@ class OutboxDrain:
     def _claim(self, row: OutboxMessage, now: datetime) -> bool:
         # Compare-and-set on (status, attempts): a second drain holding the same stale row
         # matches nothing once the first has claimed it, so one send per claim.
+        update_row = row.kind == "update"
         with self._rows.writing() as s:
             result = s.connection().execute(
-                _CLAIM,
+                _CLAIM_UPDATE if update_row else _CLAIM,
                 {
                     "row_id": row.id,
                     "was_status": row.status,
@@ -369,6 +391,8 @@ class OutboxDrain:
                     "claimed": now,
                 },
             )
+            if not result.rowcount and update_row:  # superseded, or another drain took it
+                s.connection().execute(_SETTLE_SUPERSEDED, {"row_id": row.id})
             return bool(result.rowcount)
 
     def _send_one(self, row: OutboxMessage, target: _Target, now: datetime) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from slack_sdk.errors import SlackApiError
@@ -189,3 +190,46 @@ def test_updates_of_a_parked_copy_are_not_logged_as_errors_each_time(
     with sessions() as s:
         statuses = [r.status for r in s.scalars(select(OutboxMessage))]
     assert "pending" not in statuses
+
+
+def test_an_older_render_that_failed_never_overwrites_a_newer_one(
+    sessions: sessionmaker[Session], fake: FakeSlack, clock: ManualClock
+) -> None:
+    # setup: the copy is sent; render 2 is queued; while chat.update of render 2 is in flight
+    # a vote queues render 3 (render 2 is being sent, so not dropped) and Slack answers 500
+    carol = fake.user_id("carol")
+    client = fake.web_client(retry_handlers=NO_RETRIES)
+    send = client.chat_update
+    raced: list[bool] = []
+
+    def racing(**kwargs: Any) -> Any:
+        if not raced:
+            raced.append(True)
+            with sessions.begin() as s:  # as Lifecycle.refresh queues a re-render
+                Notifier().update_card(
+                    s, now=clock.now(), obj=OBJ, version=3, message=text_message("card")
+                )
+                Notifier().update_copy(
+                    s,
+                    now=clock.now(),
+                    obj=OBJ,
+                    version=3,
+                    purpose=f"dm:{carol}",
+                    message=text_message("2 of 3 approvals"),
+                )
+            fake.fail_next("chat.update", status=500)
+        return send(**kwargs)
+
+    client.chat_update = racing  # type: ignore[method-assign]
+    drain = OutboxDrain(sessions, client, clock)
+    _copy(sessions, clock, carol)
+    _run(drain, clock, 1)
+    _update(sessions, clock, carol, "1 of 3 approvals")
+
+    # execution: render 2 fails and is retried later; render 3 goes meanwhile
+    _run(drain, clock, 6)
+
+    # validating: the copy shows the newest render, not the retried older one
+    assert raced
+    (dm,) = [m for m in fake.visible_messages(carol) if m.dm_user == carol]
+    assert dm.text == "2 of 3 approvals"
