@@ -233,3 +233,26 @@ def test_an_older_render_that_failed_never_overwrites_a_newer_one(
     assert raced
     (dm,) = [m for m in fake.visible_messages(carol) if m.dm_user == carol]
     assert dm.text == "2 of 3 approvals"
+
+
+def test_a_copy_whose_answer_was_lost_is_found_and_recorded_by_its_dm_id(
+    sessions: sessionmaker[Session], drain: OutboxDrain, fake: FakeSlack, clock: ManualClock
+) -> None:
+    # setup: Slack takes the copy's DM but its answer is lost (a crash between the two alike)
+    carol = fake.user_id("carol")
+    fake.drop_next("chat.postMessage", after=True)
+    _copy(sessions, clock, carol)
+    _update(sessions, clock, carol, "1 of 2 approvals")
+
+    # execution: the retry finds the DM by its metadata instead of posting it again
+    _run(drain, clock, 6)
+
+    # validating: one DM, recorded by its D… id and ts, and updated there
+    (dm,) = [m for m in fake.visible_messages(carol) if m.dm_user == carol]
+    assert dm.text == "1 of 2 approvals"
+    with sessions() as s:
+        ref = s.scalars(select(SlackMessage).where(SlackMessage.purpose == f"dm:{carol}")).one()
+    assert (ref.channel, ref.ts) == (dm.channel, dm.ts)
+    assert ref.channel.startswith("D")
+    assert len(fake.calls_to("chat.postMessage")) == 1  # the lost one, never posted again
+    assert fake.calls_to("conversations.history")
