@@ -256,3 +256,26 @@ def test_a_copy_whose_answer_was_lost_is_found_and_recorded_by_its_dm_id(
     assert ref.channel.startswith("D")
     assert len(fake.calls_to("chat.postMessage")) == 1  # the lost one, never posted again
     assert fake.calls_to("conversations.history")
+
+
+def test_an_update_of_a_copy_slack_no_longer_has_is_parked_at_once(
+    sessions: sessionmaker[Session], drain: OutboxDrain, fake: FakeSlack, clock: ManualClock
+) -> None:
+    # setup: the copy was sent, then Slack lost it (its workspace's message retention deleted
+    # it: the recorded ts names no message any more)
+    carol = fake.user_id("carol")
+    _copy(sessions, clock, carol)
+    _run(drain, clock, 1)
+    with sessions.begin() as s:
+        ref = s.scalars(select(SlackMessage).where(SlackMessage.purpose == f"dm:{carol}")).one()
+        ref.ts = "1000000000.000001"
+    _update(sessions, clock, carol, "1 of 2 approvals")
+
+    # execution: long enough for every retry of a transient error
+    _run(drain, clock, 30)
+
+    # validating: message_not_found is permanent: one call, parked, not retried with backoff
+    with sessions() as s:
+        (row,) = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "update"))
+    assert (row.status, row.last_error, row.attempts) == ("parked", "message_not_found", 1)
+    assert len(fake.calls_to("chat.update")) == 1
