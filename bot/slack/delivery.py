@@ -32,7 +32,7 @@ from typing import Any, cast
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Table, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -84,14 +84,11 @@ _SUPERSEDED = exists().where(
 )
 # An update is claimed only while it is the newest render: an older one never overwrites it.
 _CLAIM_UPDATE = _CLAIM.where(~_SUPERSEDED)
-_SETTLE_SUPERSEDED = (
-    update(OUTBOX)
-    .where(
-        OUTBOX.c.id == bindparam("row_id"),
-        OUTBOX.c.status.in_(("pending", "sending")),
-        _SUPERSEDED,
-    )
-    .values(status="parked", last_error="superseded by a newer render")
+# ... and dropped, as `update_card` drops an older update still pending (not a failure).
+_DROP_SUPERSEDED = delete(OUTBOX).where(
+    OUTBOX.c.id == bindparam("row_id"),
+    OUTBOX.c.status.in_(("pending", "sending")),
+    _SUPERSEDED,
 )
 _SLACK_MESSAGES = cast(Table, SlackMessage.__table__)
 _POLL = 0.2  # the longest a lingering drain sleeps before it looks for new rows
@@ -392,7 +389,7 @@ class OutboxDrain:
                 },
             )
             if not result.rowcount and update_row:  # superseded, or another drain took it
-                s.connection().execute(_SETTLE_SUPERSEDED, {"row_id": row.id})
+                s.connection().execute(_DROP_SUPERSEDED, {"row_id": row.id})
             return bool(result.rowcount)
 
     def _send_one(self, row: OutboxMessage, target: _Target, now: datetime) -> int:
