@@ -32,8 +32,8 @@ from typing import Any, cast
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.models import OutboxMessage, SlackMessage
@@ -72,6 +72,24 @@ _CLAIM = (
         claimed_at=func.coalesce(OUTBOX.c.claimed_at, bindparam("claimed")),
     )
 )
+_NEWER = aliased(OutboxMessage, name="newer")
+# An update (of a card, or of a DM copy) that a later render of the same message superseded:
+# one queued while this one was being sent (so not dropped), e.g. before a failed attempt.
+_SUPERSEDED = exists().where(
+    _NEWER.kind == "update",
+    _NEWER.object_type == OUTBOX.c.object_type,
+    _NEWER.object_id == OUTBOX.c.object_id,
+    _NEWER.purpose == OUTBOX.c.purpose,
+    _NEWER.id > OUTBOX.c.id,
+)
+# An update is claimed only while it is the newest render: an older one never overwrites it.
+_CLAIM_UPDATE = _CLAIM.where(~_SUPERSEDED)
+# ... and dropped, as `update_card` drops an older update still pending (not a failure).
+_DROP_SUPERSEDED = delete(OUTBOX).where(
+    OUTBOX.c.id == bindparam("row_id"),
+    OUTBOX.c.status.in_(("pending", "sending")),
+    _SUPERSEDED,
+)
 _SLACK_MESSAGES = cast(Table, SlackMessage.__table__)
 _POLL = 0.2  # the longest a lingering drain sleeps before it looks for new rows
 
@@ -81,7 +99,8 @@ class _Wait(Exception):
 
 
 class _Gone(Exception):
-    """An update of a DM copy whose DM was never sent (parked): there is nothing to update."""
+    """An update of a DM copy whose DM was never sent (parked, or parked and pruned since):
+    there is nothing to update. Settled quietly: the DM's own parking was the alarm."""
 
 
 class _Retry(Exception):
@@ -210,7 +229,7 @@ class OutboxDrain:
                 self._reschedule(row, now + timedelta(seconds=1), "waiting for the card")
                 continue
             except _Gone as exc:
-                self._rows.park(row, row.attempts, str(exc))
+                self._rows.moot(row, str(exc))
                 continue
             queues.push(target.key, row.id, (row, target))
 
@@ -307,7 +326,7 @@ class OutboxDrain:
                 moved += 1
                 continue
             except _Gone as exc:
-                self._rows.park(row, row.attempts, str(exc))
+                self._rows.moot(row, str(exc))
                 moved += 1
                 continue
             busy = self._pacer.start(target.key, self._clock.now())  # not the pass's start
@@ -358,9 +377,10 @@ class OutboxDrain:
     def _claim(self, row: OutboxMessage, now: datetime) -> bool:
         # Compare-and-set on (status, attempts): a second drain holding the same stale row
         # matches nothing once the first has claimed it, so one send per claim.
+        update_row = row.kind == "update"
         with self._rows.writing() as s:
             result = s.connection().execute(
-                _CLAIM,
+                _CLAIM_UPDATE if update_row else _CLAIM,
                 {
                     "row_id": row.id,
                     "was_status": row.status,
@@ -368,6 +388,8 @@ class OutboxDrain:
                     "claimed": now,
                 },
             )
+            if not result.rowcount and update_row:  # superseded, or another drain took it
+                s.connection().execute(_DROP_SUPERSEDED, {"row_id": row.id})
             return bool(result.rowcount)
 
     def _send_one(self, row: OutboxMessage, target: _Target, now: datetime) -> int:
@@ -506,13 +528,16 @@ class OutboxDrain:
                 )
             ).first()
         if ref is None:
-            if purpose != CARD and self._dm_parked(row, purpose):
+            if purpose != CARD and self._dm_gone(row, purpose):
                 raise _Gone(f"its DM ({purpose}) was never sent")
             raise _Wait
         return ref.channel, ref.ts
 
-    def _dm_parked(self, row: OutboxMessage, purpose: str) -> bool:
-        """Whether the DM an update of a copy waits for was parked (it will never be sent)."""
+    def _dm_gone(self, row: OutboxMessage, purpose: str) -> bool:
+        """Whether the DM an update of a copy waits for will never be sent: parked, or no longer
+        there (the DM row is queued in the transaction that records its recipient, before any
+        update of the copy, so only retention removes it: a pruned row was parked, since a
+        sent one left its `slack_messages` row)."""
         with self._sessions() as s:
             status = s.scalar(
                 select(OutboxMessage.status).where(
@@ -522,7 +547,7 @@ class OutboxDrain:
                     OutboxMessage.purpose == purpose,
                 )
             )
-        return status == "parked"
+        return status is None or status == "parked"
 
     def _dm_channel(self, user_id: str) -> str:
         """The DM's id, for a lookup only (posts go to the user id)."""

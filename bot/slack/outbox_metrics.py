@@ -15,6 +15,8 @@ PERMANENT_ERRORS = frozenset(
         "is_archived",
         "user_not_found",
         "cant_update_message",
+        "message_not_found",  # chat.update of a message Slack no longer has (deleted)
+        "edit_window_closed",  # chat.update refused by the workspace's edit settings
     }
 )
 

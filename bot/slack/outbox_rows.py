@@ -57,6 +57,12 @@ class RowWriter:
         PARKED_TOTAL.inc()
         self._write(row, {"status": "parked", "last_error": error})
 
+    def moot(self, row: OutboxMessage, why: str) -> None:
+        """Stop a row that has nothing left to do (an update of a DM copy never sent): kept as
+        parked with `why`, but neither logged as an error nor counted as a failure."""
+        logger.debug("outbox message %s not sent: %s", row.key, why)
+        self._write(row, {"status": "parked", "last_error": why})
+
     def fall_back(
         self,
         row: OutboxMessage,

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bot.db.models import Environment, SlackMessage
 from bot.demo.fake_slack_store import Message
+from bot.lifecycle.votes import voted
 from bot.policy import Policy, load_policy
 from tests.scenario.conftest import POLICY_PATH, buttons, message_text
 from tests.scenario.test_access import World
@@ -193,3 +194,53 @@ def test_a_time_out_updates_the_copies(world: World) -> None:
         final = copy_of(world, user, head)
         assert "(timed out)" in final.text, final.text
         assert pressable(final) == []
+
+
+def test_presses_on_a_copy_are_authorized_on_the_server_whatever_it_shows(world: World) -> None:
+    # setup: carol's copy as first sent (Approve and Deny on it)
+    req_id = world.request("alice", ADMIN)
+    head = f"Access request {req_id}:"
+    carols = copy_of(world, "carol", head)
+    assert not [m for m in world.dm_messages("alice") if m.text.startswith(head)]  # asker: none
+
+    # execution / validating: the requester and a non-owner press it (a forged press)
+    assert "only owners of production" in world.http.press("alice", carols, "approve")
+    assert "only owners of production" in world.http.press("dave", carols, "approve")
+    with world.sessions() as s:
+        assert voted(s, "access", req_id) == []
+
+    # execution / validating: carol votes, then presses the stale copy's Approve again
+    world.http.press("carol", carols, "approve")
+    world.jobs()
+    assert "you already approved" in world.http.press("carol", carols, "approve")
+
+    # execution / validating: erin decides; a click on a stale copy after it is refused
+    world.http.press("erin", copy_of(world, "erin", head), "approve")
+    world.jobs()
+    assert world.req(req_id).state == "ACTIVE"
+    assert "already approved" in world.http.press("carol", carols, "approve")
+    with world.sessions() as s:
+        assert [u for u, _ in voted(s, "access", req_id)] == [world.uid("carol"), world.uid("erin")]
+
+
+def test_an_owner_who_asks_gets_no_copy_and_a_removed_owner_loses_the_buttons(
+    world: World,
+) -> None:
+    # setup: carol (an owner) asks; erin and dave are the other owners
+    world.slack.set_usergroup_users("production-owners", ["carol", "erin", "dave"])
+    req_id = world.request("carol", ADMIN)
+    head = f"Access request {req_id}:"
+    assert not [m for m in world.dm_messages("carol") if m.text.startswith(head)]
+    assert pressable(copy_of(world, "dave", head)) == ["approve", "deny"]
+
+    # execution: dave leaves the owners; erin approves (the card is re-rendered)
+    world.slack.set_usergroup_users("production-owners", ["carol", "erin"])
+    world.http.press("erin", copy_of(world, "erin", head), "approve")
+    world.jobs()
+
+    # validating: dave's copy offers nothing now, and a press on his old copy is refused
+    assert pressable(copy_of(world, "dave", head)) == []
+    assert "only owners of production" in world.http.press(
+        "dave", copy_of(world, "erin", head), "deny"
+    )
+    assert world.req(req_id).state == "PENDING"

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, insert, text
+from sqlalchemy import Engine, event, insert, select, text
 
-from bot.db.models import AccessRequest, Environment, InboxRow, OutboxMessage
+from bot.db.models import AccessRequest, Environment, InboxRow, OutboxMessage, SlackMessage
 from bot.domain.clock import ManualClock
 from bot.policy import Policy
 from tests.scenario.conftest import RuntimeFactory
@@ -157,6 +157,22 @@ def _message(key: str, status: str, at: datetime) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _updates(now: datetime) -> list[dict[str, Any]]:
+    """Due card and DM-copy updates, so the drain's per-update statements run too: a copy
+    whose DM was parked (looked up, settled), and a card's render that a newer one superseded
+    (its claim refused, settled)."""
+    copy, card = ("access", "gcopy"), ("access", "gcard")
+    return [
+        _message("copy", "parked", now - DAY)
+        | {"object_type": copy[0], "object_id": copy[1], "purpose": "dm:U0CAROL"},
+        *(
+            _message(f"update-{obj[1]}-{i}", "pending", now - timedelta(minutes=2 - i))
+            | {"kind": "update", "object_type": obj[0], "object_id": obj[1], "purpose": purpose}
+            for obj, purpose, i in ((copy, "dm:U0CAROL", 0), (card, "card", 0), (card, "card", 1))
+        ),
+    ]
+
+
 def _inbox(key: str, until: datetime) -> dict[str, Any]:
     return {
         "key": key,
@@ -210,10 +226,16 @@ def _seed(engine: Engine, now: datetime) -> None:
     outbox = [
         _message(f"sent-{i}", "sent", now - timedelta(minutes=i)) for i in range(n * HISTORY)
     ] + [_message(f"later-{i}", "pending", now + timedelta(minutes=i + 1)) for i in range(n)]
+    outbox += _updates(now)
     with engine.begin() as conn:
         conn.execute(insert(Environment), envs)
         conn.execute(insert(AccessRequest), grants)
         conn.execute(insert(OutboxMessage), outbox)
+        conn.execute(
+            insert(SlackMessage),
+            [{"object_type": "access", "object_id": "gcard", "purpose": "card",
+              "channel": "C0APPROVALS", "ts": "1700000000.000100", "created_at": now - DAY}],
+        )  # fmt: skip
         # requests still queued in a live worker's pool: not due
         conn.execute(
             insert(InboxRow),
@@ -259,6 +281,15 @@ def test_every_job_query_uses_an_index(
             problems.append(f"{name}: none of {sorted(EXPECTED[name])} used (used {sorted(used)})")
     assert problems == [], "\n".join(problems)
     assert all(sent.values()), {name: len(s) for name, s in sent.items()}
+    with engine.connect() as conn:  # the drain's per-update statements ran (and were checked)
+        settled = conn.execute(
+            select(OutboxMessage.key, OutboxMessage.last_error).where(
+                OutboxMessage.key.like("update-%")
+            )
+        ).all()
+    left = dict(settled)
+    assert sorted(left) == ["update-gcard-1", "update-gcopy-0"]  # the superseded one dropped
+    assert left["update-gcopy-0"] == "its DM (dm:U0CAROL) was never sent"
 
 
 def test_the_check_catches_a_scan(make_runtime: RuntimeFactory) -> None:
