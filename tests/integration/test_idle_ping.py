@@ -4,6 +4,7 @@ the server closed meanwhile is replaced unseen; one just used costs no round tri
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -26,7 +27,7 @@ def _pings(monkeypatch: pytest.MonkeyPatch, eng: Engine) -> list[object]:
     seen: list[object] = []
     real = eng.dialect.do_ping
 
-    def counted(dbapi: object) -> bool:
+    def counted(dbapi: Any) -> bool:
         seen.append(dbapi)
         return real(dbapi)
 
