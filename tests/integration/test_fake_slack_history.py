@@ -4,7 +4,6 @@ WebClient: metadata only with include_all_metadata, no ephemerals, `missing_scop
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from http.client import RemoteDisconnected
 from pathlib import Path
@@ -20,12 +19,6 @@ from bot.domain.clock import ManualClock
 
 ROOT = Path(__file__).resolve().parents[2]
 META = {"event_type": "envbot_outbox", "event_payload": {"key": "card:env:e1"}}
-
-
-@pytest.fixture
-def fake(clock: ManualClock) -> Iterator[FakeSlack]:
-    with FakeSlack(now=clock.now) as slack:
-        yield slack
 
 
 def test_the_fakes_default_scopes_are_the_manifests() -> None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
-from slack_sdk.http_retry import RetryHandler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,19 +13,6 @@ from bot.domain.clock import ManualClock
 from bot.slack.blocks import text_message
 from bot.slack.delivery import OutboxDrain
 from bot.slack.notify import Notifier
-
-NO_RETRIES: list[RetryHandler] = []
-
-
-@pytest.fixture
-def fake(clock: ManualClock) -> Iterator[FakeSlack]:
-    with FakeSlack(now=clock.now) as slack:
-        yield slack
-
-
-@pytest.fixture
-def drain(sessions: sessionmaker[Session], fake: FakeSlack, clock: ManualClock) -> OutboxDrain:
-    return OutboxDrain(sessions, fake.web_client(retry_handlers=NO_RETRIES), clock)
 
 
 def _queue_card_and_reply(sessions: sessionmaker[Session], clock: ManualClock) -> None:

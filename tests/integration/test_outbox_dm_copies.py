@@ -5,13 +5,11 @@ refuses), and parks an update whose DM was parked instead of waiting for it fore
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import RetryHandler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,20 +22,9 @@ from bot.slack.blocks import text_message
 from bot.slack.delivery import OutboxDrain
 from bot.slack.notify import Notifier
 from bot.slack.outbox_metrics import PARKED_TOTAL
+from tests.integration.conftest import NO_RETRIES
 
-NO_RETRIES: list[RetryHandler] = []
 OBJ = ("access", "r1")
-
-
-@pytest.fixture
-def fake(clock: ManualClock) -> Iterator[FakeSlack]:
-    with FakeSlack(now=clock.now) as slack:
-        yield slack
-
-
-@pytest.fixture
-def drain(sessions: sessionmaker[Session], fake: FakeSlack, clock: ManualClock) -> OutboxDrain:
-    return OutboxDrain(sessions, fake.web_client(retry_handlers=NO_RETRIES), clock)
 
 
 def _copy(sessions: sessionmaker[Session], clock: ManualClock, user_id: str) -> None:

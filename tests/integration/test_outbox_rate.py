@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 from slack_sdk import WebClient
-from slack_sdk.http_retry import RetryHandler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,20 +20,9 @@ from bot.domain.clock import ManualClock
 from bot.slack.blocks import text_message
 from bot.slack.delivery import OutboxDrain
 from bot.slack.notify import Notifier
+from tests.integration.conftest import NO_RETRIES
 
-NO_RETRIES: list[RetryHandler] = []
 STEP = timedelta(milliseconds=250)
-
-
-@pytest.fixture
-def fake(clock: ManualClock) -> Iterator[FakeSlack]:
-    with FakeSlack(now=clock.now) as slack:
-        yield slack
-
-
-@pytest.fixture
-def drain(sessions: sessionmaker[Session], fake: FakeSlack, clock: ManualClock) -> OutboxDrain:
-    return OutboxDrain(sessions, fake.web_client(retry_handlers=NO_RETRIES), clock)
 
 
 def _queue(sessions: sessionmaker[Session], clock: ManualClock, channel: str, n: int) -> None:
