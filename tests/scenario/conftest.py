@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 import requests
+import yaml
 from sqlalchemy import Engine
 from waitress.channel import HTTPChannel
 
@@ -39,6 +41,20 @@ JOBS = JobSettings(outbox_interval=60, reconcile_interval=60, expiry_interval=60
 DEADLINE = 10.0
 
 T = TypeVar("T")
+
+
+def example_policy_with(
+    where: Path, change: Callable[[dict[str, Any]], None] | None = None
+) -> Policy:
+    """examples/policy.yaml, changed by `change` (on its parsed YAML) and loaded from `where`,
+    beside a copy of its templates (the manifests files are relative to the policy)."""
+    data = yaml.safe_load(POLICY_PATH.read_text(encoding="utf-8"))
+    if change is not None:
+        change(data)
+    shutil.copytree(POLICY_PATH.parent / "templates", where / "templates")
+    path = where / "policy.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return load_policy(path)
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = DEADLINE, what: str = "condition") -> T:

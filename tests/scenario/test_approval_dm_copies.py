@@ -4,18 +4,17 @@ buttons its recipient may press; for access requests and an `approval: true` tem
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
+from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 
 from bot.db.models import Environment, SlackMessage
 from bot.demo.fake_slack_store import Message
 from bot.lifecycle.votes import voted
-from bot.policy import Policy, load_policy
-from tests.scenario.conftest import POLICY_PATH, buttons, message_text
+from bot.policy import Policy
+from tests.scenario.conftest import buttons, example_policy_with, message_text
 from tests.scenario.test_access import World
 from tests.scenario.test_access import world as world  # the fixture, shared
 
@@ -26,14 +25,12 @@ ADMIN = 'production admin 1h "rotate the certificates"'
 def policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
     """examples/policy.yaml with production's approvals announced by DM (admin needs two,
     escalation to @platform-leads after 30m) and prod-cluster needing two, by DM."""
-    data = yaml.safe_load(POLICY_PATH.read_text(encoding="utf-8"))
-    data["workspaces"]["production"]["approvals"]["notify"] = "dm"
-    data["templates"]["prod-cluster"]["approvals"] = {"required": 2, "notify": "dm"}
-    where = tmp_path_factory.mktemp("policy")
-    shutil.copytree(POLICY_PATH.parent / "templates", where / "templates")
-    path = where / "policy.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return load_policy(path)
+
+    def dm(data: dict[str, Any]) -> None:
+        data["workspaces"]["production"]["approvals"]["notify"] = "dm"
+        data["templates"]["prod-cluster"]["approvals"] = {"required": 2, "notify": "dm"}
+
+    return example_policy_with(tmp_path_factory.mktemp("policy"), dm)
 
 
 def copy_of(world: World, user: str, prefix: str) -> Message:

@@ -3,17 +3,16 @@ time, the never-reachable refusal, and the environment-template path with DMs to
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
+from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 
 from bot.db.models import ApprovalVote, Environment
 from bot.demo.fake_slack_store import Message
-from bot.policy import Policy, load_policy
-from tests.scenario.conftest import POLICY_PATH, buttons, message_text, wait_for
+from bot.policy import Policy
+from tests.scenario.conftest import buttons, example_policy_with, message_text, wait_for
 from tests.scenario.test_access import World
 from tests.scenario.test_access import world as world  # the fixture, shared
 
@@ -24,13 +23,11 @@ ADMIN = 'production admin 1h "rotate the certificates"'
 def policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
     """examples/policy.yaml (production: admin needs 2, escalation to @platform-leads after
     30m), with prod-cluster needing 2 approvals announced by DM."""
-    data = yaml.safe_load(POLICY_PATH.read_text(encoding="utf-8"))
-    data["templates"]["prod-cluster"]["approvals"] = {"required": 2, "notify": "dm"}
-    where = tmp_path_factory.mktemp("policy")
-    shutil.copytree(POLICY_PATH.parent / "templates", where / "templates")
-    path = where / "policy.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return load_policy(path)
+
+    def dm(data: dict[str, Any]) -> None:
+        data["templates"]["prod-cluster"]["approvals"] = {"required": 2, "notify": "dm"}
+
+    return example_policy_with(tmp_path_factory.mktemp("policy"), dm)
 
 
 def card_text(world: World, req_id: str) -> str:
