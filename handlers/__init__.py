@@ -15,7 +15,6 @@ from bot.services.inbox import Inbox
 from bot.services.journal import Journal, JournalError
 from bot.slack.client import WebClient
 from handlers import actions, commands, errors, events, views
-from handlers.dedupe import register_dedupe
 from handlers.edge import EdgeRules
 from handlers.intake import Intake
 from handlers.transport import SlackApp
@@ -31,9 +30,8 @@ INBOX_LEASE = 60.0
 
 
 def register_all(app: App, services: Services, intake: Intake) -> None:
-    """Register inbound dedupe, every surface's listeners, then the one error handler."""
-    # The listeners record each key with the request's inbox row, in one transaction.
-    register_dedupe(app, services.sessions, services.clock, record=False)
+    """Register every surface's listeners, then the one error handler. (Each request's dedupe
+    key and arrival are named by the edge, `handlers.gate.label`.)"""
     commands.register(app, services, intake)
     actions.register(app, services, intake)
     views.register(app, services, intake)

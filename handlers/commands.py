@@ -4,7 +4,6 @@ here (`answers.SlashAnswer`); every other one is recorded and handed on (`handle
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -16,13 +15,8 @@ from handlers.intake import Intake, delivery_key
 
 
 def register(app: App, services: Services, intake: Intake) -> None:
-    """Register both slash commands (and stamp each request's arrival for their ack budget)."""
+    """Register both slash commands."""
     intake.register("command", slash.work(services))
-
-    @app.middleware
-    def stamp_arrival(context: BoltContext, next: Callable[[], None]) -> None:
-        context["received_at"] = time.monotonic()
-        next()
 
     def answer(surface: str, ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
         text = str(command.get("text") or "")

@@ -19,7 +19,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from slack_bolt.request import BoltRequest
 
-from handlers.gate import MAX_BODY, EdgeRules, Refused, admit, bolt_request
+from handlers.gate import MAX_BODY, EdgeRules, Refused, admit, bolt_request, label
 
 __all__ = ["MAX_BODY", "EdgeRules", "Refused", "StartResponse", "WsgiApp", "slack_edge"]
 
@@ -73,7 +73,7 @@ def _checked(environ: dict[str, Any], rules: EdgeRules, now: float) -> BoltReque
         raise Refused(400, "the body is not UTF-8") from None
     request = bolt_request(text, query=environ.get("QUERY_STRING", ""), headers=_headers(environ))
     admit(request, rules)
-    return request
+    return label(request)
 
 
 def _read_body(environ: dict[str, Any], limit: int) -> bytes:

@@ -6,6 +6,7 @@ request through `bolt_request`, so a garbled body is one refusal on either, neve
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from slack_bolt.error import BoltError
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 
+from bot.services.inbound import delivery_key
 from handlers.shape import problem
 
 # Slack's largest bodies are modal submissions (100 blocks of up to 3000 characters, then
@@ -80,6 +82,19 @@ def admit(request: BoltRequest, rules: EdgeRules) -> None:
     if why:
         raise Refused(400, why)
     _check_workspace(request, rules)
+
+
+def label(request: BoltRequest) -> BoltRequest:
+    """Name, on an admitted request, what its listener needs: when it arrived (a listener that
+    answers in the ack counts its 3 s from here) and its dedupe key (`delivery_key`), which the
+    listener records with the request's inbox row, in one transaction, so no ack goes out for a
+    request that is not recorded. Done here rather than in Bolt middleware, which costs each
+    request a round of Bolt's argument injection."""
+    request.context["received_at"] = time.monotonic()
+    key = delivery_key(request.body)
+    if key is not None:
+        request.context["delivery_key"] = key
+    return request
 
 
 def _unmask_payload_word(request: BoltRequest) -> None:

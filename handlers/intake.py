@@ -39,7 +39,7 @@ Work = Callable[[dict[str, Any]], Message | None]
 
 
 def delivery_key(context: BoltContext, kind: str) -> str:
-    """The request's dedupe key (set by `handlers.dedupe`), or a fresh one when it has none."""
+    """The request's dedupe key (named by `handlers.gate.label`), or a fresh key."""
     key = context.get("delivery_key")
     return str(key) if key else f"{kind}:{secrets.token_hex(12)}"
 

@@ -24,7 +24,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web import WebClient
 
-from handlers.gate import EdgeRules, Refused, admit, bolt_request
+from handlers.gate import EdgeRules, Refused, admit, bolt_request, label
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class CheckedSocketModeHandler(SocketModeHandler):
         try:
             request = bolt_request(req.payload, mode="socket_mode", headers=build_headers(req))
             admit(request, self.rules)
+            label(request)
         except Refused as refused:
             logger.warning(
                 "refused a Slack request over Socket Mode: %s",

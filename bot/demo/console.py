@@ -30,6 +30,7 @@ from bot.policy import Policy
 from bot.settings import JobSettings
 from bot.slack.directory import SlackDirectory
 from bot.wiring import Runtime, build_runtime
+from handlers.gate import label
 from provisioning.cloud import PerWorkspaceCloud
 from provisioning.fake import FakeAccessBackend, FakeEnvironmentBackend
 from provisioning.fake_cloud import FakeCloud
@@ -248,7 +249,7 @@ class Demo:
         headers: dict[str, str | Sequence[str]] = dict(
             sign(SECRET, body, content_type=content_type)
         )
-        resp = self.runtime.app.dispatch(BoltRequest(body=body, headers=headers))
+        resp = self.runtime.app.dispatch(label(BoltRequest(body=body, headers=headers)))
         if resp.status >= 400:
             self.out.write(f"  (Slack would show an error: HTTP {resp.status})\n")
         return resp

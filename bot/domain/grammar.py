@@ -69,11 +69,14 @@ def split_words(text: str) -> list[Word]:
     Raises:
         UserError: a quote is not closed.
     """
+    text = text.translate(_SMART_QUOTES)
+    if '"' not in text and "'" not in text:  # most commands: no quote to keep together
+        return [Word(word, False) for word in text.split()]  # splits where isspace() is true
     words: list[Word] = []
     buf: list[str] = []
     quote = ""
     quoted = started = False
-    for ch in text.translate(_SMART_QUOTES):
+    for ch in text:
         if quote:
             if ch == quote:
                 quote = ""

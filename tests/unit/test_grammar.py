@@ -188,3 +188,11 @@ def test_unquoted_words_after_the_options_are_named(words: list[str]) -> None:
 def test_a_spelt_out_ttl_is_kept_for_its_did_you_mean(n: int, unit: str) -> None:
     cmd = parse_command("env", f"create sandbox --ttl {n} {unit}")
     assert cmd.options["ttl"] == f"{n} {unit}"
+
+
+@given(
+    st.text(alphabet=st.characters(blacklist_characters="\"'\u2018\u2019\u201c\u201d"), max_size=80)
+)
+def test_text_without_quotes_splits_as_the_quote_aware_reader_splits_it(text: str) -> None:
+    # a quoted word at the end sends the whole text through the character-by-character reader
+    assert split_words(text + ' "q"')[:-1] == split_words(text)
