@@ -14,7 +14,7 @@ from bot.db.models import AccessRequest
 from bot.domain.durations import format_duration
 from bot.domain.kubectl import Target
 from bot.domain.states import AccessState
-from bot.lifecycle.approval_view import decided_blocks, pending_blocks
+from bot.lifecycle.approval_view import decided_blocks, pending_blocks, pending_ping
 from bot.lifecycle.kubectl_help import credentials_blocks, kubectl_blocks
 from bot.lifecycle.render import decision_actions, end_now_confirm
 from bot.policy import Policy
@@ -101,8 +101,10 @@ def request_card(req: AccessRequest, now: datetime) -> Message:
             who = approved_words(req).capitalize()
         blocks.append(context(f"{who}{when}{note}"))
         blocks += decided_blocks(req.approval)
+    ping = pending_ping(req.approval) if req.state == AccessState.PENDING else ""
     return message(
-        f"Access request {req.id}: {req.role} in {req.workspace} ({state_word(req, now)})", blocks
+        f"Access request {req.id}: {req.role} in {req.workspace} ({state_word(req, now)}){ping}",
+        blocks,
     )
 
 

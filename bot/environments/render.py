@@ -11,7 +11,7 @@ from bot.domain.durations import format_duration
 from bot.domain.kubectl import Target
 from bot.domain.states import EnvState
 from bot.environments import KIND
-from bot.lifecycle.approval_view import decided_blocks, pending_blocks
+from bot.lifecycle.approval_view import decided_blocks, pending_blocks, pending_ping
 from bot.lifecycle.kubectl_help import kubectl_blocks
 from bot.lifecycle.render import decision_actions
 from bot.policy import ClusterRef, Policy
@@ -92,7 +92,8 @@ def env_card(env: Environment, now: datetime) -> Message:
     if env.decided_by and env.state not in (EnvState.PENDING_APPROVAL,):
         blocks.append(context(f"Decided by <@{env.decided_by}>"))
         blocks += decided_blocks(env.approval)
-    return message(f"{env.name}: {state_word(env.state)}", blocks)
+    ping = pending_ping(env.approval) if env.state == EnvState.PENDING_APPROVAL else ""
+    return message(f"{env.name}: {state_word(env.state)}{ping}", blocks)
 
 
 def delete_button(env: Environment) -> ButtonElement:

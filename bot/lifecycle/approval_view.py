@@ -97,6 +97,14 @@ def count_line(state: ApprovalState) -> str:
     return line
 
 
+def pending_ping(raw: Mapping[str, Any] | None) -> str:
+    """The owners' group mention for a pending card's top-level `text` (" <!subteam^ID>"), or "".
+    Mobile notifications show only `text` (desktop ones read the blocks first), so the group
+    is named there as well as in the card's lines."""
+    state = ApprovalState.of(raw)
+    return f" {state.mention}" if state is not None and state.mention else ""
+
+
 def pending_blocks(raw: Mapping[str, Any] | None, workspace: str) -> list[Block]:
     """The lines of a pending card: the count, who may still decide, and until when."""
     state = ApprovalState.of(raw)

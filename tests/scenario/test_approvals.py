@@ -56,6 +56,9 @@ def test_two_of_three_one_vote_keeps_it_pending_the_second_approves(world: World
     req_id = world.request("alice", ADMIN)
     carol, erin, dave = world.uid("carol"), world.uid("erin"), world.uid("dave")
     assert "0 of 2 approvals" in card_text(world, req_id)
+    # the group is named in the card's `text` too: mobile notifications show only that
+    owners = world.slack.usergroup_id("production-owners")
+    assert world.card(req_id).text.endswith(f"(pending) <!subteam^{owners}>")
 
     # execution: carol approves, then again
     first = world.http.press("carol", world.card(req_id), "approve")
@@ -89,6 +92,7 @@ def test_two_of_three_one_vote_keeps_it_pending_the_second_approves(world: World
     assert ("approve", erin) in actions(world, req_id)
     assert [a for a, _ in actions(world, req_id)].count("approve") == 1
     assert f"2 of 2 approvals: <@{carol}> at" in card_text(world, req_id)
+    assert "<!subteam^" not in world.card(req_id).text  # decided: nobody to call
 
 
 def test_a_deny_after_one_approval_denies(world: World) -> None:
