@@ -18,14 +18,7 @@ from sqlalchemy.orm import Session
 from bot.db.models import Tracked
 from bot.lifecycle.approval_view import ApprovalState
 from bot.slack.blocks import ActionId, Message
-from bot.slack.notify import Notifier
-
-PREFIX = "dm:"  # `slack_messages.purpose` / `outbox.purpose` of a DM copy: `dm:<user id>`
-
-
-def purpose(user_id: str) -> str:
-    """The purpose a DM copy for `user_id` is recorded under."""
-    return f"{PREFIX}{user_id}"
+from bot.slack.notify import Notifier, dm_purpose
 
 
 def recipients(obj: Tracked) -> tuple[str, ...]:
@@ -90,7 +83,7 @@ def send(
         key=key,
         message=for_viewer(card, obj.approval, user_id),
         obj=ref,
-        purpose=purpose(user_id),
+        purpose=dm_purpose(user_id),
     )
     return True
 
@@ -112,6 +105,6 @@ def refresh(
             now=now,
             obj=ref,
             version=version,
-            purpose=purpose(user_id),
+            purpose=dm_purpose(user_id),
             message=for_viewer(card, obj.approval, user_id),
         )

@@ -40,7 +40,7 @@ from bot.db.models import OutboxMessage, SlackMessage
 from bot.domain.clock import Clock
 from bot.slack import card_fallback, response_url
 from bot.slack.drain_queues import ChannelQueues
-from bot.slack.notify import CARD
+from bot.slack.notify import CARD, DM_PREFIX, dm_purpose
 from bot.slack.outbox_metrics import (
     PENDING,
     PERMANENT_ERRORS,
@@ -359,11 +359,11 @@ class OutboxDrain:
     def _target(self, row: OutboxMessage) -> _Target:
         if row.kind == "update":  # the card, or a DM copy of it (its purpose names which)
             channel, ts = self._card(row, row.purpose or CARD)
-            if row.purpose.startswith("dm:"):  # a DM copy: paced with the DMs to that user
+            if row.purpose.startswith(DM_PREFIX):  # a DM copy: paced with that user's DMs
                 return _Target(row.purpose, channel, ts)
             return _Target(self._key(channel), channel, ts)
         if row.kind == "dm":
-            return _Target(f"dm:{row.user_id}")
+            return _Target(dm_purpose(row.user_id))
         if row.kind == "response":  # a webhook, not a channel post: no channel limit
             return _Target(f"response:{row.id}")
         if row.kind == "post" and row.thread_purpose:

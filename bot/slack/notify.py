@@ -19,6 +19,9 @@ from bot.db.models import OutboxMessage
 from bot.slack.blocks import Message
 
 CARD = "card"
+# What a DM copy of a card is recorded under (`dm:<user id>`); the drain paces it, as every DM
+# to that user, under the same name.
+DM_PREFIX = "dm:"
 # Set in `Session.info` when a row is queued: `bot.lifecycle.wake` wakes the drain after commit.
 OUTBOX_ADDED = "envbot_outbox_added"
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
@@ -251,8 +254,14 @@ class Notifier:
         return added is not None
 
 
+def dm_purpose(user_id: str) -> str:
+    """The purpose a DM copy of a card for `user_id` is recorded under, and the drain's pacing
+    key for every DM to that user."""
+    return f"{DM_PREFIX}{user_id}"
+
+
 def _dm_key(user_id: str, key: str) -> str:
-    return f"dm:{user_id}:{key}"[:200]
+    return _stored_key(f"dm:{user_id}:{key}")
 
 
 def _response_key(user_id: str, key: str) -> str:
