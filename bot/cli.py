@@ -146,8 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.db.revision import schema_ready
     from bot.domain.clock import SystemClock
     from bot.heap import freeze_startup_heap
-    from bot.policy import policy_warnings
-    from bot.policy.ineffective import check_policy_warnings
+    from bot.policy import file_warnings
     from bot.preflight import StartupError, preflight
     from bot.server import HttpServer, make_wsgi_app
     from bot.shutdown import StopSignal, drain
@@ -166,9 +165,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sys.stderr.write(f"envbot serve: {exc}\n")
         return 2
     policy = ready.policy
-    for line in check_policy_warnings(settings.policy_file):
-        logger.warning("policy: %s", line)
-    for line in policy_warnings(policy, source=settings.policy_file.name):
+    for line in file_warnings(settings.policy_file, policy):
         logger.warning("policy: %s", line)
     slack = settings.slack
     app_token = slack.app_token

@@ -17,8 +17,7 @@ from bot.db.session import make_engine
 from bot.environments.spec import topology_spec
 from bot.errors import BackendError, PermanentError
 from bot.lifecycle.thresholds import threshold_warnings
-from bot.policy import Policy, TopologyCluster, check_policy_file, load_policy, policy_warnings
-from bot.policy.ineffective import check_policy_warnings
+from bot.policy import Policy, TopologyCluster, check_policy_file, file_warnings, load_policy
 from bot.settings import (
     Settings,
     SettingsError,
@@ -56,7 +55,7 @@ def _policy(settings: Settings) -> tuple[Check, Policy | None]:
         return Check("policy", False, detail), None
     policy = load_policy(settings.policy_file)
     file = settings.policy_file
-    warnings = [*check_policy_warnings(file), *policy_warnings(policy, source=file.name)]
+    warnings = file_warnings(file, policy)
     if warnings:  # valid, but what `envbot policy check` warns about
         return Check(
             "policy", True, f"{file} is valid; warning: " + "; ".join(warnings), True

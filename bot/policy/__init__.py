@@ -15,6 +15,7 @@ from bot.policy.identity import Identity
 from bot.policy.loader import (
     PolicyError,
     check_policy_file,
+    file_warnings,
     load_policy,
     policy_warnings,
     validate_policy,
@@ -78,6 +79,7 @@ __all__ = [
     "Workspace",
     "check_policy_file",
     "duration_text",
+    "file_warnings",
     "load_policy",
     "parse_principal",
     "policy_warnings",

@@ -13,6 +13,7 @@ from pydantic_core import ErrorDetails
 from bot.policy.approval_timing import escalation_warnings
 from bot.policy.checks import Problem, cross_check
 from bot.policy.clusters import ClusterManifests, TopologyCluster
+from bot.policy.ineffective import check_policy_warnings
 from bot.policy.models import Policy
 from bot.policy.types import show
 
@@ -280,3 +281,9 @@ def _duplicate_keys(node: yaml.Node, path: tuple[str, ...]) -> list[Problem]:
         elif isinstance(current, yaml.SequenceNode):
             stack.extend((item, (*where, str(i))) for i, item in enumerate(current.value))
     return sorted(problems)
+
+
+def file_warnings(path: Path, policy: Policy) -> list[str]:
+    """Everything `envbot policy check` warns about in a valid file: keys with no effect, then
+    what `policy_warnings` finds (for `envbot doctor` and `envbot serve`'s start)."""
+    return [*check_policy_warnings(path), *policy_warnings(policy, source=path.name)]
