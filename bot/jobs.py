@@ -142,9 +142,11 @@ class JobRunner:
 
     def run_all(self) -> None:
         """Run every job once, now, each after the last one's background work (the demo does
-        this after each line)."""
+        this after each line), after and before settling the wake thread's runs."""
+        self.settle()
         for job in self.jobs:
             self._stepped(job)
+        self.settle()
 
     def run_woken(self, *, stepped: bool = False) -> None:
         """Run the jobs that apply what a decision committed (a wake); `stepped` waits for
@@ -164,13 +166,20 @@ class JobRunner:
 
     def settle(self) -> None:
         """While the wake thread runs, apply a pending wake now, at the clock's current time
-        (after any wake run under way), so a stepped clock never moves under a wake run."""
+        (after any wake run under way, and its background work), so a stepped clock never
+        moves under a wake run."""
         if self._waker is None:
             return
         with self._wake_lock:
             if self.wakeup.event.is_set():
                 self.wakeup.event.clear()
                 self.run_woken(stepped=True)
+            # A run the wake thread made does not wait for its background work (a create
+            # handed to the reconcile pool): wait for it here, or the clock moves, and a
+            # caller reads the rows, while a call is still under way.
+            for job in self.jobs:
+                if job.on_wake and job.background is not None:
+                    job.background.settle()
 
     def advance(self, clock: ManualClock, delta: timedelta) -> None:
         """Move a manual clock forward, as if each job had run at every tick of its interval.
