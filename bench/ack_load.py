@@ -380,7 +380,9 @@ def side_by_side(
         ratios = []
         for r in range(args.rounds):
             baseline = bare.burst(bodies(slack, args.requests, args.mix, f"{name}{r}x"))
+            time.sleep(args.pause)
             mine = app.burst(bodies(slack, args.requests, args.mix, f"{name}{r}y"))
+            time.sleep(args.pause)  # what an app does after a burst is not in the next one
             ratios.append(mine / baseline if baseline else 0.0)
     finally:
         bare.stop()
@@ -434,6 +436,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="sent at once, per burst")
     parser.add_argument(
         "--rounds", type=int, default=10, help="bursts per app, each after one of the bare app"
+    )
+    parser.add_argument(
+        "--pause", type=float, default=1.0, help="seconds between one burst and the next"
     )
     parser.add_argument("--block", type=float, default=5.0, help="seconds each backend call blocks")
     parser.add_argument("--mix", action="store_true", help="commands and clicks, not only creates")

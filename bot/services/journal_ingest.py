@@ -1,12 +1,19 @@
 """Moves the ack journal's records into the inbox, then hands the new rows to the workers.
 
-One thread (`start`) wakes when a listener has journaled a request (`notify`), records what the
-journal holds in one inbox transaction (`Inbox.record_many`, with the dedupe keys: a replayed key
-is dropped there, so a replay has no effect), hands each new row on, then marks the records
-consumed in the journal. A crash between the commit and the mark ingests the same records again
-after the restart, and the keys drop them; their rows are run by the `inbox` job when their
-lease lapses.
+One thread (`start`) wakes when a listener has journaled a request (`notify`), lets a burst
+finish (it polls the journal's length until it stops growing for `QUIET`, `GATHER` at most),
+then records what the journal holds in one inbox transaction (`Inbox.record_many`, with the
+dedupe keys: a replayed key is dropped there, so a replay has no effect), hands each new row on,
+then marks the records consumed in the journal. A crash between the commit and the mark ingests
+the same records again after the restart, and the keys drop them; their rows are run by the
+`inbox` job when their lease lapses.
 `envbot serve` ingests what the journal holds before it serves (`drain`).
+
+Why it waits: woken by every append, it ingested a burst of 200 acks in about 66 passes of 3
+records, at about 2 ms of CPU a pass, holding the GIL the burst's listeners wait for (120-130 ms
+of the ingester's CPU in each burst of 200, beside 250-500 ms of waitress's own I/O thread;
+docs/PERFORMANCE.md, P1). Gathered: about 6 passes and 23-40 ms of CPU a burst, and a row's
+work starts at most `GATHER` later.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 
 from bot.services.inbound import bounded
@@ -24,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between tries while the database refuses the records (they stay in the journal).
 RETRY = 1.0
+#: A burst has ended when the journal has not grown for this long (seconds).
+QUIET = 0.02
+#: The longest a woken ingester waits for a burst to end before it ingests anyway (seconds).
+GATHER = 0.5
 
 
 class JournalIngest:
@@ -47,9 +59,10 @@ class JournalIngest:
         if not records:
             return 0
         claims: dict[str, Claimed] = {}
-        for record in records:
+        batch = secrets.token_hex(6)  # one draw a pass: a run id is the batch's and an index
+        for i, record in enumerate(records):
             key = bounded(record.key)
-            claims.setdefault(key, Claimed(key, record.kind, record.body, secrets.token_hex(8)))
+            claims.setdefault(key, Claimed(key, record.kind, record.body, f"{batch}{i:04x}"))
         added = self.inbox.record_many(claims)
         for key, claimed in claims.items():
             if key in added:
@@ -80,9 +93,21 @@ class JournalIngest:
             self._thread.join(timeout)
         self.journal.close()
 
+    def _gather(self) -> None:
+        """Return once the journal stopped growing for `QUIET`, or after `GATHER`."""
+        deadline = time.monotonic() + GATHER
+        seen = self.journal.backlog()
+        while time.monotonic() < deadline and not self._stop.is_set():
+            time.sleep(QUIET)  # asleep, not waiting on `_wake`: an append does not wake it
+            now = self.journal.backlog()
+            if now == seen:
+                return
+            seen = now
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(RETRY)
+            self._gather()
             self._wake.clear()
             try:
                 self.drain()

@@ -16,7 +16,18 @@ FIGURES = ("server_p50", "server_p99", "server_max", "client_p99", "over_3s", "f
 @pytest.mark.database  # runs the bench on PostgreSQL too when the pass has one
 def test_ack_load_bench_smoke_run() -> None:
     # setup: a few requests of every kind, backends blocking 0.2 s
-    args = ["--requests", "8", "--rounds", "2", "--block", "0.2", "--mix", "--journal"]
+    args = [
+        "--requests",
+        "8",
+        "--rounds",
+        "2",
+        "--pause",
+        "0.1",
+        "--block",
+        "0.2",
+        "--mix",
+        "--journal",
+    ]
     pg = os.environ.get("ENVBOT_TEST_DATABASE_URL")
     if pg:  # the PostgreSQL pass: the SQLite pass runs the SQLite figures
         args += ["--pg-url", pg, "--only-pg"]

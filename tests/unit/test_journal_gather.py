@@ -1,0 +1,87 @@
+"""The journal's ingester lets a burst of acks finish before it ingests (one pass for the burst,
+not one per ack), but never waits past `GATHER` while acks keep coming."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from bot.services import journal_ingest
+from bot.services.inbox import Claimed, Inbox
+from bot.services.journal import Journal
+from bot.services.journal_ingest import JournalIngest
+
+SIZE = 256 * 1024
+
+
+class Passes:
+    """An inbox that records which keys each pass brought (every key is new)."""
+
+    def __init__(self) -> None:
+        self.passes: list[list[str]] = []
+
+    def record_many(self, claims: dict[str, Claimed]) -> set[str]:
+        self.passes.append(sorted(claims))
+        return set(claims)
+
+
+def appended(journal: Journal, ingest: JournalIngest, key: str) -> None:
+    assert journal.append(key, "command", {"text": key})
+    ingest.notify()  # as the listener does
+
+
+def test_acks_that_arrive_within_the_quiet_time_are_ingested_in_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setup: a quiet time far above the gap between the acks (no timing margin is thin)
+    monkeypatch.setattr(journal_ingest, "QUIET", 0.3)
+    monkeypatch.setattr(journal_ingest, "GATHER", 30.0)
+    inbox, handed = Passes(), list[Claimed]()
+    journal = Journal(tmp_path / "acks", SIZE)
+    ingest = JournalIngest(journal, cast(Inbox, inbox), handed.append)
+    ingest.start()
+
+    # execution: five acks 10 ms apart (before, the first woke the ingester at once)
+    for i in range(5):
+        appended(journal, ingest, f"command:T{i}")
+        time.sleep(0.01)
+    for _ in range(1000):
+        if len(handed) == 5:
+            break
+        time.sleep(0.01)
+    ingest.close()
+
+    # validating: all five handed on, in one pass
+    assert inbox.passes == [[f"command:T{i}" for i in range(5)]]
+    assert [c.key for c in handed] == [f"command:T{i}" for i in range(5)]
+
+
+def test_acks_that_keep_coming_are_ingested_after_gather_at_most(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setup: a burst that never pauses for the quiet time, and a short GATHER
+    monkeypatch.setattr(journal_ingest, "QUIET", 0.2)
+    monkeypatch.setattr(journal_ingest, "GATHER", 0.3)
+    inbox, handed = Passes(), list[Claimed]()
+    journal = Journal(tmp_path / "acks", SIZE)
+    ingest = JournalIngest(journal, cast(Inbox, inbox), handed.append)
+    ingest.start()
+
+    # execution: an ack every 20 ms until the first ones have been handed on (at most 30 s)
+    sent = 0
+    deadline = time.monotonic() + 30
+    while not handed and time.monotonic() < deadline:
+        appended(journal, ingest, f"command:T{sent}")
+        sent += 1
+        time.sleep(0.02)
+    ingest.close()
+
+    # validating: the first pass came while acks were still coming (after about GATHER, some
+    # 15 acks, not the 30 s of acks a wait for a quiet moment would have taken), each record once
+    assert handed, "nothing was ingested while acks kept coming"
+    assert sent < 500
+    keys = [k for one in inbox.passes for k in one]
+    assert len(keys) == len(set(keys))
