@@ -91,6 +91,13 @@ class JournalIngest:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if left := self.journal.backlog():  # the database refused the last pass
+            logger.warning(
+                "%d bytes of acknowledged requests are left in the ack journal %s: the next "
+                "start with this file ingests them (a file that is deleted loses them)",
+                left,
+                self.journal.path,
+            )
         self.journal.close()
 
     def _gather(self) -> None:

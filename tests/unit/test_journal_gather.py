@@ -1,8 +1,10 @@
 """The journal's ingester lets a burst of acks finish before it ingests (one pass for the burst,
-not one per ack), but never waits past `GATHER` while acks keep coming."""
+not one per ack), but never waits past `GATHER` while acks keep coming; what the database
+refused is named at shutdown."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import cast
@@ -85,3 +87,29 @@ def test_acks_that_keep_coming_are_ingested_after_gather_at_most(
     assert sent < 500
     keys = [k for one in inbox.passes for k in one]
     assert len(keys) == len(set(keys))
+
+
+def test_records_the_database_refused_are_named_at_shutdown(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # setup: a journaled ack, and an inbox that refuses it (the database is down)
+    tried = threading.Event()
+
+    class Down(Passes):
+        def record_many(self, claims: dict[str, Claimed]) -> set[str]:
+            tried.set()
+            raise ConnectionError("the database is down")
+
+    journal = Journal(tmp_path / "acks", SIZE)
+    ingest = JournalIngest(journal, cast(Inbox, Down()), list[Claimed]().append)
+    ingest.start()
+    appended(journal, ingest, "command:T1")
+
+    # execution: the shutdown, after a pass failed
+    assert tried.wait(30)
+    ingest.close()
+
+    # validating: a warning names the file and that the next start ingests it; it is still there
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("left in the ack journal" in m and str(journal.path) in m for m in warned), warned
+    assert [r.key for r in Journal(tmp_path / "acks", SIZE).pending()] == ["command:T1"]
