@@ -30,6 +30,19 @@ class Passes:
         return set(claims)
 
 
+def running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quiet: float, gather: float
+) -> tuple[Passes, list[Claimed], Journal, JournalIngest]:
+    """A started ingester with these `QUIET` and `GATHER`, its inbox and what it handed on."""
+    monkeypatch.setattr(journal_ingest, "QUIET", quiet)
+    monkeypatch.setattr(journal_ingest, "GATHER", gather)
+    inbox, handed = Passes(), list[Claimed]()
+    journal = Journal(tmp_path / "acks", SIZE)
+    ingest = JournalIngest(journal, cast(Inbox, inbox), handed.append)
+    ingest.start()
+    return inbox, handed, journal, ingest
+
+
 def appended(journal: Journal, ingest: JournalIngest, key: str) -> None:
     assert journal.append(key, "command", {"text": key})
     ingest.notify()  # as the listener does
@@ -39,12 +52,7 @@ def test_acks_that_arrive_within_the_quiet_time_are_ingested_in_one_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # setup: a quiet time far above the gap between the acks (no timing margin is thin)
-    monkeypatch.setattr(journal_ingest, "QUIET", 0.3)
-    monkeypatch.setattr(journal_ingest, "GATHER", 30.0)
-    inbox, handed = Passes(), list[Claimed]()
-    journal = Journal(tmp_path / "acks", SIZE)
-    ingest = JournalIngest(journal, cast(Inbox, inbox), handed.append)
-    ingest.start()
+    inbox, handed, journal, ingest = running(tmp_path, monkeypatch, quiet=0.3, gather=30.0)
 
     # execution: five acks 10 ms apart (before, the first woke the ingester at once)
     for i in range(5):
@@ -65,12 +73,7 @@ def test_acks_that_keep_coming_are_ingested_after_gather_at_most(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # setup: a burst that never pauses for the quiet time, and a short GATHER
-    monkeypatch.setattr(journal_ingest, "QUIET", 0.2)
-    monkeypatch.setattr(journal_ingest, "GATHER", 0.3)
-    inbox, handed = Passes(), list[Claimed]()
-    journal = Journal(tmp_path / "acks", SIZE)
-    ingest = JournalIngest(journal, cast(Inbox, inbox), handed.append)
-    ingest.start()
+    inbox, handed, journal, ingest = running(tmp_path, monkeypatch, quiet=0.2, gather=0.3)
 
     # execution: an ack every 20 ms until the first ones have been handed on (at most 30 s)
     sent = 0
