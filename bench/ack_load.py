@@ -1,8 +1,9 @@
 """P1, ack under load: 200 concurrent signed commands, envbot next to two Bolt apps, one run.
 
 Each app is served by its own `bot.server.HttpServer` (waitress, 16 threads, 256 connections)
-with the same settings, and gets N signed requests at once from a separate client process (so
-the clients do not share the server's GIL):
+with the same settings, and gets N signed requests at once from Slack's side: a separate process
+that serves the fake Slack the apps call and sends the requests (so neither the clients nor the
+fake Slack share the server's GIL, as neither does in production):
 
 - `bare`: a Bolt app whose listener only calls `ack()` (`process_before_response=True`): the
   floor for a Bolt app on this server.
@@ -50,6 +51,7 @@ from urllib.parse import urlencode
 import requests
 from slack_bolt import Ack, App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
 
 from bot.db import migrate
 from bot.demo.fake_slack import FakeSlack
@@ -173,7 +175,7 @@ def hand_app(client: Any, block: float, stop: threading.Event) -> Wsgi:
 @contextmanager
 def envbot_app(
     url: str,
-    slack: FakeSlack,
+    slack: SlackSide,
     block: float,
     stop: threading.Event,
     ack_commit: AckCommit,
@@ -284,26 +286,46 @@ def _burst(url: str, payloads: list[str]) -> list[tuple[int, float]]:
     return out
 
 
-def _client(jobs: Any, results: Any) -> None:
-    """The load's process: one burst per job until None (so the clients do not share the
-    server's GIL, and the process starts once, not per burst)."""
-    while (job := jobs.get()) is not None:
-        results.put(_burst(*job))
+def _slack_side(jobs: Any, results: Any) -> None:
+    """Slack's side, in a process of its own: the fake Slack the apps call, and the load (one
+    burst per job until None). The process starts once, not per burst."""
+    with FakeSlack(now=lambda: datetime.now(UTC)) as slack:
+        results.put((slack.api_url, slack.token))
+        while (job := jobs.get()) is not None:
+            url, n, mix, tag, warm = job
+            payloads = bodies(slack, n, mix, tag)
+            if warm:  # one at a time
+                for body in payloads:
+                    requests.post(url, data=body.encode(), headers=sign(SECRET, body), timeout=15)
+                results.put([])
+            else:
+                results.put(_burst(url, payloads))
 
 
-class Client:
-    """The load's process."""
+class SlackSide:
+    """The process that plays Slack: it serves the fake Slack API and sends the requests."""
 
     def __init__(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._jobs, self._results = ctx.Queue(), ctx.Queue()
-        self._proc = ctx.Process(target=_client, args=(self._jobs, self._results), daemon=True)
+        self._proc = ctx.Process(target=_slack_side, args=(self._jobs, self._results), daemon=True)
         self._proc.start()
+        self._api_url, self._token = self._results.get(timeout=120)
 
-    def burst(self, url: str, payloads: list[str]) -> list[tuple[int, float]]:
-        self._jobs.put((url, payloads))
+    def web_client(self) -> WebClient:
+        """A real WebClient pointed at the fake Slack, with its bot token."""
+        return WebClient(base_url=self._api_url, token=self._token)
+
+    def burst(self, url: str, n: int, mix: bool, tag: str) -> list[tuple[int, float]]:
+        """N requests at once (`bodies`); each one's status and round-trip time."""
+        self._jobs.put((url, n, mix, tag, False))
         got: list[tuple[int, float]] = self._results.get(timeout=300)
         return got
+
+    def warm(self, url: str, n: int, mix: bool, tag: str) -> None:
+        """N requests one after another (not measured)."""
+        self._jobs.put((url, n, mix, tag, True))
+        self._results.get(timeout=300)
 
     def close(self) -> None:
         self._jobs.put(None)
@@ -313,23 +335,22 @@ class Client:
 class Served:
     """One app behind its own waitress server; each burst's server and client times pooled."""
 
-    def __init__(self, wsgi: Wsgi, client: Client) -> None:
-        self._load = client
+    def __init__(self, wsgi: Wsgi, slack: SlackSide, mix: bool) -> None:
+        self._slack, self._mix = slack, mix
         self._timed: list[float] = []
         self.server_side: list[float] = []  # pooled over this app's bursts
         self.client: list[tuple[int, float]] = []
         self._server = HttpServer(timed(wsgi, self._timed), "127.0.0.1", 0).start()
         self.url = f"{self._server.url}/slack/events"
 
-    def warm(self, payloads: list[str]) -> None:
-        for body in payloads:
-            requests.post(self.url, data=body.encode(), headers=sign(SECRET, body), timeout=15)
+    def warm(self, tag: str) -> None:
+        self._slack.warm(self.url, 3, self._mix, tag)
         self._timed.clear()
 
-    def burst(self, payloads: list[str]) -> float:
-        """Send `payloads` at once; the burst's own server-side p99."""
+    def burst(self, n: int, tag: str) -> float:
+        """Send N requests at once; the burst's own server-side p99."""
         self._timed.clear()
-        self.client += self._load.burst(self.url, payloads)
+        self.client += self._slack.burst(self.url, n, self._mix, tag)
         self.server_side += self._timed
         return _pct(self._timed, 99)
 
@@ -365,7 +386,7 @@ def _pct(values: list[float], p: int) -> float:
 
 
 def side_by_side(
-    db: str, name: str, wsgi: Wsgi, slack: FakeSlack, client: Client, args: argparse.Namespace
+    db: str, name: str, wsgi: Wsgi, slack: SlackSide, args: argparse.Namespace
 ) -> dict[str, float]:
     """`args.rounds` bursts of `wsgi` each right after a burst of a bare app, pooled.
 
@@ -373,15 +394,16 @@ def side_by_side(
     minutes of the machine's load: a p99 of one burst of 200 is its second-slowest request and
     moves several-fold from one burst to the next on either app.
     """
-    bare, app = Served(bare_app(slack.web_client()), client), Served(wsgi, client)
+    bare = Served(bare_app(slack.web_client()), slack, args.mix)
+    app = Served(wsgi, slack, args.mix)
     try:
-        bare.warm(bodies(slack, 3, args.mix, f"{name}w"))
-        app.warm(bodies(slack, 3, args.mix, f"{name}v"))
+        bare.warm(f"{name}w")
+        app.warm(f"{name}v")
         ratios = []
         for r in range(args.rounds):
-            baseline = bare.burst(bodies(slack, args.requests, args.mix, f"{name}{r}x"))
+            baseline = bare.burst(args.requests, f"{name}{r}x")
             time.sleep(args.pause)
-            mine = app.burst(bodies(slack, args.requests, args.mix, f"{name}{r}y"))
+            mine = app.burst(args.requests, f"{name}{r}y")
             time.sleep(args.pause)  # what an app does after a burst is not in the next one
             ratios.append(mine / baseline if baseline else 0.0)
     finally:
@@ -399,34 +421,33 @@ def side_by_side(
 
 
 def run(db: str, url: str, args: argparse.Namespace) -> None:
-    client = Client()
+    slack = SlackSide()
     try:
-        with FakeSlack(now=lambda: datetime.now(UTC)) as slack:
-            _apps(db, url, slack, client, args)
+        _apps(db, url, slack, args)
     finally:
-        client.close()
+        slack.close()
 
 
-def _apps(db: str, url: str, slack: FakeSlack, client: Client, args: argparse.Namespace) -> None:
+def _apps(db: str, url: str, slack: SlackSide, args: argparse.Namespace) -> None:
     stop = threading.Event()
     with envbot_app(url, slack, args.block, stop, args.ack_commit) as app:
-        envbot = side_by_side(db, "envbot", app, slack, client, args)
+        envbot = side_by_side(db, "envbot", app, slack, args)
     if args.journal:  # the same run: envbot with ENVBOT_ACK_JOURNAL, fresh keys
         stop = threading.Event()
         with (
             tempfile.TemporaryDirectory() as tmp,
             envbot_app(url, slack, args.block, stop, args.ack_commit, Path(tmp) / "j") as app,
         ):
-            journal = side_by_side(db, "journal", app, slack, client, args)
+            journal = side_by_side(db, "journal", app, slack, args)
         if envbot["server_p99"]:
             ratio = journal["server_p99"] / envbot["server_p99"]
             print(f"{db}_ratio_server_p99_journal_over_envbot {ratio:.2f} x")
     if not args.no_hand:  # one burst: it fails most of its requests for 15 s
         stop = threading.Event()
-        hand = Served(hand_app(slack.web_client(), args.block, stop), client)
+        hand = Served(hand_app(slack.web_client(), args.block, stop), slack, args.mix)
         try:
-            hand.warm(bodies(slack, 3, args.mix, "hw"))
-            hand.burst(bodies(slack, args.requests, args.mix, "h"))
+            hand.warm("hw")
+            hand.burst(args.requests, "h")
         finally:
             stop.set()
             hand.stop()
