@@ -191,7 +191,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         job_settings=settings.jobs,
         install_id=settings.install_id,
         ack_commit=settings.database.ack_commit,
-        ack_journal=settings.ack_journal,
+        ack_journal=settings.ack_journal_path(),
     )
     freeze_startup_heap()  # full collections skip start-up's objects (bot/heap.py)
     stop = StopSignal()

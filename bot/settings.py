@@ -16,6 +16,8 @@ from typing import Any, Literal
 from platformdirs import user_data_dir
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 PREFIX = "ENVBOT_"
 SECRET_FIELDS: tuple[tuple[str, ...], ...] = (
@@ -110,8 +112,9 @@ class Settings(BaseSettings):
     database_url: SecretStr = Field(default_factory=lambda: SecretStr(default_database_url()))
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     # A file the acks are journaled to before the database (bot/services/journal.py): survives
-    # a kill -9 of envbot, not the loss of the file (a volume per replica). None: off.
-    ack_journal: Path | None = None
+    # a kill -9 of envbot, not the loss of the file (a volume per replica). Unset: beside a
+    # SQLite database file (`<file>-acks`), off for PostgreSQL; `off`: off. `ack_journal_path`.
+    ack_journal: str | None = None
     policy_file: Path = Path("policy.yaml")
     kubeconfig: Path | None = None
     kube_context: str | None = None
@@ -141,6 +144,21 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, SecretFileSource(settings_cls))
+
+    def ack_journal_path(self) -> Path | None:
+        """The ack journal's file, or None for acks written to the database before they go.
+
+        Unset, a SQLite database file gets its journal beside it: the journal survives what
+        that file survives (a kill -9, not a power loss, as `synchronous=NORMAL`), so it adds
+        no risk. PostgreSQL has no local file to stand beside: the journal is on where
+        ENVBOT_ACK_JOURNAL names a file (deploy/deployment.yaml does), docs/RELIABILITY.md.
+        """
+        value = (self.ack_journal or "").strip()
+        if value.lower() in _OFF:
+            return None
+        if value:
+            return Path(value)
+        return sqlite_file_of(self.database_url.get_secret_value(), "-acks")
 
     def masked(self) -> dict[str, Any]:
         """The effective settings with every secret shown as `**********`, for the startup log."""
@@ -181,6 +199,24 @@ def _read_secret(var: str, secrets_dir: str | None) -> str | None:
         if file_var and candidate == Path(file_var):
             raise ValueError(f"{var}_FILE points at {candidate}, which is not a readable file")
     return None
+
+
+_OFF = ("off", "none", "false", "no", "0")
+
+
+def sqlite_file_of(url: str, suffix: str) -> Path | None:
+    """`<the SQLite database file><suffix>` for a SQLite file URL; None for anything else
+    (PostgreSQL, an in-memory or URI-style SQLite database)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:") or parsed.query.get("uri"):
+        return None
+    return Path(database + suffix)
 
 
 def missing_policy_file(settings: Settings) -> str | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from slack_bolt import BoltContext
 
+from bot.errors import TemporaryError
 from bot.services.container import Services
 from bot.services.inbound import first_time
 from bot.services.inbox import Claimed, Inbox, InboxLost
@@ -101,6 +102,11 @@ class Intake:
         journal = self.journal
         if journal is None:
             return False
+        if journal.refusing():  # the database has refused the journal's records for a while
+            raise TemporaryError(
+                f"envbot cannot write to its database (for {journal.outage():.0f} s now), so this "
+                "request was not recorded."
+            )
         try:
             appended = journal.journal.append(key, kind, body)
         except Exception:  # closed, or a body JSON cannot hold: the inbox records it instead

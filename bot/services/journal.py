@@ -1,11 +1,12 @@
 """The ack journal: a memory-mapped file the listener appends a request to, without a syscall.
 
-`ENVBOT_ACK_JOURNAL` (opt-in). An append is a memory copy into a `MAP_SHARED` mapping of a
-preallocated file under a `threading.Lock`: no system call and no release of the GIL, so under a
-burst an ack is not queued behind the 16 request threads to get the GIL back after a database
-call (docs/PERFORMANCE.md, P1). The written pages are the kernel's page cache at once, so a
-record survives a `kill -9` of envbot (as SQLite's `synchronous=NORMAL` does), not a crash of
-the machine or a loss of the file. `journal_ingest` moves records into the inbox.
+`ENVBOT_ACK_JOURNAL` (beside a SQLite database file unless `off`; a path for PostgreSQL). An
+append is a memory copy into a `MAP_SHARED` mapping of a preallocated file under a
+`threading.Lock`: no system call and no release of the GIL, so under a burst an ack is not
+queued behind the 16 request threads to get the GIL back after a database call
+(docs/PERFORMANCE.md, P1). The written pages are the kernel's page cache at once, so a record
+survives a `kill -9` of envbot (as SQLite's `synchronous=NORMAL` does), not a crash of the
+machine or a loss of the file. `journal_ingest` moves records into the inbox.
 
 Layout: two header slots (a record of where reading resumes, written alternately, each with a
 CRC, so a torn header write leaves the other), then frames `length, crc32, epoch, payload`. A

@@ -36,6 +36,10 @@ RETRY = 1.0
 QUIET = 0.02
 #: The longest a woken ingester waits for a burst to end before it ingests anyway (seconds).
 GATHER = 0.5
+#: After the database has refused the records this long, the listener stops journaling new
+#: requests and tells their users to try again (seconds): what a lost journal file can take with
+#: it stays what arrived in the outage's first seconds (docs/RELIABILITY.md).
+REFUSE_AFTER = 10.0
 
 
 class JournalIngest:
@@ -48,10 +52,20 @@ class JournalIngest:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failing_since: float | None = None  # monotonic time of an outage's first failure
 
     def notify(self) -> None:
         """A record was appended (no system call, no release of the GIL when nobody waits)."""
         self._wake.set()
+
+    def outage(self) -> float:
+        """Seconds since the database first refused a pass of this outage (0 when it takes them)."""
+        since = self._failing_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def refusing(self) -> bool:
+        """True when new requests should not be journaled: the outage is past `REFUSE_AFTER`."""
+        return self.outage() > REFUSE_AFTER
 
     def ingest(self) -> int:
         """Move one batch from the journal into the inbox; the number of records it held."""
@@ -119,5 +133,11 @@ class JournalIngest:
             try:
                 self.drain()
             except Exception:  # the database is down: the records wait in the journal
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
                 logger.exception("could not move the ack journal into the inbox; retrying")
                 self._stop.wait(RETRY)
+            else:
+                if self._failing_since is not None:
+                    logger.info("the ack journal is moving into the inbox again")
+                self._failing_since = None

@@ -1,5 +1,5 @@
 """bench/ack_load.py keeps working: its smoke run at tiny N (two bursts each) prints every
-figure of the apps and of their bare baselines (envbot also with its ack journal; no time is
+figure of the apps and of their bare baselines (envbot also with its ack journal off; no time is
 asserted: the figures themselves are for docs/PERFORMANCE.md)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def test_ack_load_bench_smoke_run() -> None:
         "--block",
         "0.2",
         "--mix",
-        "--journal",
+        "--db-ack",
     ]
     pg = os.environ.get("ENVBOT_TEST_DATABASE_URL")
     if pg:  # the PostgreSQL pass: the SQLite pass runs the SQLite figures
@@ -39,9 +39,10 @@ def test_ack_load_bench_smoke_run() -> None:
     # acknowledged every request (the bare app too; the hand-written one may fail)
     dbs = ["pg"] if pg else ["sqlite"]
     for db in dbs:
-        for app in ("envbot_bare", "envbot", "journal_bare", "journal", "hand"):
+        for app in ("envbot_bare", "envbot", "dbwrite_bare", "dbwrite", "hand"):
             assert {f"{db}_{app}_{f}" for f in FIGURES} <= set(figures), out
-        for app in ("envbot", "journal"):
+        assert f"{db}_ratio_server_p99_envbot_over_dbwrite" in figures, out
+        for app in ("envbot", "dbwrite"):
             assert f"{db}_ratio_server_p99_{app}_over_bare" in figures
             assert {f"{db}_{app}_burst_ratio_{f}" for f in ("min", "median", "max")} <= set(
                 figures

@@ -1,6 +1,7 @@
 """`ENVBOT_ACK_JOURNAL` through the real app over HTTP: a journaled command is run once and
 answered, its replay is acked alike and has no effect, what a killed process left in the journal
-is run at start, and a full or unusable journal falls back to the database path (never a 500)."""
+is run at start, a full or unusable journal falls back to the database path (never a 500), and a
+database that refuses the journal's records for `REFUSE_AFTER` turns new requests away."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from urllib.parse import parse_qsl
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Environment
 from bot.demo.signing import sign
+from bot.services import journal_ingest
 from bot.services.inbound import delivery_key
 from bot.services.journal import Journal
 from bot.wiring import Runtime
@@ -109,3 +112,48 @@ def test_a_full_or_closed_journal_falls_back_to_the_database(
     # once for the episode, not once per request
     assert said.count("the ack journal is full; recording the request in the database") == 1
     assert "could not journal a request; recording it in the database" in said
+
+
+def test_a_database_that_refuses_the_journal_for_long_turns_new_requests_away(
+    slack_http: SlackClient,
+    runtime: Runtime,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # setup: the database refuses every pass; new requests are refused as soon as it has once
+    monkeypatch.setattr(journal_ingest, "REFUSE_AFTER", 0.0)
+    monkeypatch.setattr(journal_ingest, "RETRY", 0.05)
+    runtime.app.intake.use_journal(Journal(tmp_path / "acks", 64 * 1024))
+    journal = runtime.app.intake.journal
+    assert journal is not None
+    inbox = journal.inbox
+    healthy = inbox.record_many
+
+    def down(claims: object) -> set[str]:
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(inbox, "record_many", down)
+
+    # execution: one command journaled before the outage is seen, one after
+    first = slack_http.command("alice", "/env", "create sandbox j6 --reason outage")
+    wait_for(lambda: journal.outage() > 0, what="the ingester to see the outage")
+    before = journal.journal.backlog()
+    refused = slack_http.command("bob", "/env", "create sandbox j7 --reason outage")
+
+    # validating: the second is answered at once with what happened and what to do, and is
+    # not in the journal (nothing acked that a lost journal file could take with it)
+    assert (first.status_code, refused.status_code) == (200, 200)
+    assert "cannot write to its database" in refused.text
+    assert "try again" in refused.text
+    assert journal.journal.backlog() == before > 0
+
+    # execution: the database is back
+    monkeypatch.setattr(inbox, "record_many", healthy)
+
+    # validating: the journaled command runs, and requests are journaled again
+    wait_for(lambda: _envs(sessions) == ["j6"], what="the journaled command to run")
+    assert wait_for(lambda: journal.outage() == 0, what="the outage to end")
+    again = slack_http.command("bob", "/env", "create sandbox j8 --reason back")
+    assert again.status_code == 200
+    wait_for(lambda: _envs(sessions) == ["j6", "j8"], what="the next command to run")

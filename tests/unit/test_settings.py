@@ -65,13 +65,37 @@ def test_the_ack_commit_is_read_from_its_variable(
     assert load_settings().database.ack_commit == mode
 
 
-def test_the_ack_journal_is_off_unless_its_variable_names_a_file(
-    monkeypatch: pytest.MonkeyPatch,
+def test_the_ack_journal_is_beside_a_sqlite_file_unless_its_variable_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("ENVBOT_ACK_JOURNAL", raising=False)
-    assert load_settings().ack_journal is None
+    monkeypatch.setenv("ENVBOT_DATABASE_URL", f"sqlite:///{tmp_path}/envbot.db")
+    assert load_settings().ack_journal_path() == tmp_path / "envbot.db-acks"
     monkeypatch.setenv("ENVBOT_ACK_JOURNAL", "/var/lib/envbot/acks")
-    assert load_settings().ack_journal == Path("/var/lib/envbot/acks")
+    assert load_settings().ack_journal_path() == Path("/var/lib/envbot/acks")
+    for off in ("off", "OFF", "none", "false", "0"):
+        monkeypatch.setenv("ENVBOT_ACK_JOURNAL", off)
+        assert load_settings().ack_journal_path() is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://envbot@db:5432/envbot",  # no local file to stand beside
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite:///file:mem?mode=memory&uri=true",
+        "not a url",
+    ],
+)
+def test_no_ack_journal_by_default_without_a_sqlite_file(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.delenv("ENVBOT_ACK_JOURNAL", raising=False)
+    monkeypatch.setenv("ENVBOT_DATABASE_URL", url)
+    assert load_settings().ack_journal_path() is None
+    monkeypatch.setenv("ENVBOT_ACK_JOURNAL", "/var/lib/envbot/acks")
+    assert load_settings().ack_journal_path() == Path("/var/lib/envbot/acks")
 
 
 def test_a_bad_ack_commit_names_the_variable_and_the_choices(
