@@ -18,6 +18,7 @@ from bot.environments.spec import topology_spec
 from bot.errors import BackendError, PermanentError
 from bot.lifecycle.thresholds import threshold_warnings
 from bot.policy import Policy, TopologyCluster, check_policy_file, file_warnings, load_policy
+from bot.services.journal import path_problem
 from bot.settings import (
     Settings,
     SettingsError,
@@ -345,6 +346,25 @@ def _approvals(settings: Settings, policy: Policy | None) -> Check:
     return Check("approvals", True, "every approval threshold can be met")
 
 
+def _ack_journal(settings: Settings) -> Check:
+    """Where `serve` journals its acks (ENVBOT_ACK_JOURNAL), and whether it can."""
+    path = settings.ack_journal_path()
+    if path is None:
+        return Check("ack journal", True, "off: each ack waits for its database write")
+    beside = not settings.ack_journal  # the default: beside the SQLite database file
+    if beside and not path.parent.is_dir():  # the database check says what is missing
+        return Check("ack journal", True, f"{path} (beside the SQLite database, once it exists)")
+    if problem := path_problem(path):
+        return Check(
+            "ack journal",
+            False,
+            f"{problem}; mount a writable volume there for ENVBOT_ACK_JOURNAL={path}, or set "
+            "ENVBOT_ACK_JOURNAL=off (serve would ack through the database)",
+        )
+    where = " (beside the SQLite database)" if beside else ""
+    return Check("ack journal", True, f"{path}{where}")
+
+
 # What to do when a check fails in a way it does not describe itself.
 _HINTS = {
     "database": "check ENVBOT_DATABASE_URL",
@@ -389,6 +409,7 @@ def iter_checks() -> Iterator[Check]:
     yield policy_check
     checks: list[tuple[str, Callable[[], Check]]] = [
         ("database", lambda: _database(settings)),
+        ("ack journal", lambda: _ack_journal(settings)),
         ("slack", lambda: _slack(settings)),
         ("slack scopes", lambda: _slack_scopes(settings)),
         ("kubernetes", lambda: _kubernetes(settings, policy)),

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_SIZE", "Journal", "JournalError", "Record"]
+__all__ = ["DEFAULT_SIZE", "Journal", "JournalError", "Record", "path_problem"]
 
 #: Bytes preallocated for the journal (64 MiB: tens of thousands of requests).
 DEFAULT_SIZE = 64 * 1024 * 1024
@@ -51,6 +51,28 @@ class Record:
     kind: str
     body: dict[str, Any]
     end: int  # the offset after its frame (consume up to here)
+
+
+def path_problem(path: Path) -> str | None:
+    """What stops `envbot serve` from using `path` as its journal (None: nothing), read without
+    opening it as a journal (a running `serve` holds it)."""
+    folder = path.parent
+    if not folder.is_dir():
+        return f"{folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not writable by this user"
+    if not path.exists():
+        return None
+    if not path.is_file():
+        return f"{path} is not a file"
+    try:
+        with path.open("rb") as file:
+            head = file.read(_DATA + 1)
+    except OSError as exc:
+        return f"{path} cannot be read: {exc.strerror}"
+    if len(head) > _DATA and head[:8] != _MAGIC:
+        return f"{path} is not an envbot journal file"
+    return None
 
 
 class Journal:

@@ -15,6 +15,7 @@ from bot.demo.fake_slack import FakeSlack
 from bot.demo.kube.apiserver import FakeKubeApiServer
 from bot.demo.kube.capi import TAGS_VARIABLE, clusterclass, quick_start_variables
 from bot.doctor import run_checks
+from bot.services.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,6 +139,37 @@ def test_says_when_envbot_install_id_disagrees(env, monkeypatch: pytest.MonkeyPa
     assert "ENVBOT_INSTALL_ID is 'inst-b' but this database belongs to install 'inst-a'" in (
         checks["database"].detail
     )
+
+
+def test_says_where_acks_are_journaled_and_when_they_cannot_be(
+    env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the default: beside a SQLite file, off for PostgreSQL
+    default = {c.name: c for c in run_checks()}["ack journal"]
+    assert default.ok, default
+    if env[0].startswith("sqlite"):
+        assert default.detail.endswith("-acks (beside the SQLite database)"), default
+    else:
+        assert default.detail == "off: each ack waits for its database write", default
+    # a folder that is not there (a volume not mounted)
+    monkeypatch.setenv("ENVBOT_ACK_JOURNAL", str(tmp_path / "missing" / "acks"))
+    missing = {c.name: c for c in run_checks()}["ack journal"]
+    assert not missing.ok
+    assert missing.detail.startswith(f"{tmp_path / 'missing'} does not exist; mount a writable")
+    assert "ENVBOT_ACK_JOURNAL=off" in missing.detail
+    # a file that is something else
+    other = tmp_path / "other"
+    other.write_bytes(b"x" * 100)
+    monkeypatch.setenv("ENVBOT_ACK_JOURNAL", str(other))
+    wrong = {c.name: c for c in run_checks()}["ack journal"]
+    assert not wrong.ok
+    assert wrong.detail.startswith(f"{other} is not an envbot journal file"), wrong
+    # a journal (in use or not) and off
+    Journal(tmp_path / "acks", 64 * 1024).close()
+    monkeypatch.setenv("ENVBOT_ACK_JOURNAL", str(tmp_path / "acks"))
+    assert {c.name: c for c in run_checks()}["ack journal"].detail == str(tmp_path / "acks")
+    monkeypatch.setenv("ENVBOT_ACK_JOURNAL", "off")
+    assert {c.name: c for c in run_checks()}["ack journal"].ok
 
 
 def test_says_what_is_wrong(env, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,7 +52,8 @@ def slack(
 
 def test_each_check_is_yielded_before_the_next_runs(slack: FakeSlack) -> None:
     checks = iter_checks()
-    assert [next(checks).name for _ in range(3)] == ["settings", "policy", "database"]
+    names = [next(checks).name for _ in range(4)]
+    assert names == ["settings", "policy", "database", "ack journal"]
     assert slack.calls_to("auth.test") == []  # the Slack check has not run yet
     assert next(checks).name == "slack"
     assert len(slack.calls_to("auth.test")) == 1

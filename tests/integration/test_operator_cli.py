@@ -87,6 +87,7 @@ def test_doctor_prints_a_line_for_each_failure_and_no_traceback(
         "settings",
         "policy",
         "database",
+        "ack journal",
         "slack",
         "slack scopes",
         "kubernetes",
@@ -107,6 +108,9 @@ def test_doctor_prints_a_line_for_each_failure_and_no_traceback(
         "SQLite file is used); run `envbot migrate` to create it"
     )
     assert not default_db.exists()  # doctor created nothing
+    assert lines["ack journal"] == (
+        f"✓ ack journal: {default_db}-acks (beside the SQLite database, once it exists)"
+    )
     assert lines["slack"].startswith(
         f"✗ slack: cannot reach Slack at {env['ENVBOT_SLACK__API_URL']} (<urlopen error"
     )
