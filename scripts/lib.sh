@@ -20,7 +20,11 @@ ensure_venv() {
     uv="$(python3 -m site --user-base)/bin/uv"
   fi
   echo "scripts: installing from $(basename "$LOCK") into $VENV" >&2
-  [ -x "$VENV/bin/python" ] || "$uv" venv --quiet --python python3.11 "$VENV"
+  if [ ! -x "$VENV/bin/python" ]; then
+    # a folder without an interpreter (a bytecode cache put there first) is made again: uv refuses it
+    rm -rf "$VENV"
+    "$uv" venv --quiet --python python3.11 "$VENV"
+  fi
   "$uv" pip sync --quiet --python "$VENV/bin/python" "$LOCK"
   "$uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e "$ROOT"
   echo "$want" >"$VENV/.lock-hash"
