@@ -109,4 +109,5 @@ def build_app(
         except JournalError as exc:
             logging.getLogger(__name__).error("%s; acks are recorded in the database", exc)
     register_all(app, services, app.intake)
+    app.lane = commands.lane(app.intake)
     return app

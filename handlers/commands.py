@@ -1,17 +1,31 @@
 """`/env` and `/access`: a parse error is answered in the ack; a command that opens a form runs
-here (`answers.SlashAnswer`); every other one is recorded and handed on (`handlers.slash`)."""
+here (`answers.SlashAnswer`); every other one is recorded and handed on (`handlers.slash`).
+
+Over HTTP with the ack journal on, that last, common case is acked by the edge (`lane`) without
+Bolt's dispatch: Bolt's listener matching and argument injection were most of an ack's CPU, and
+under a burst every ack waits for the GIL behind the others' (docs/PERFORMANCE.md, P1). The
+lane runs the same check and the same `Intake.take`; anything else goes to the listeners."""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App, BoltContext, BoltResponse
+from slack_bolt.request import BoltRequest
 
 from bot.services.container import Services
 from handlers import slash
 from handlers.answers import SlashAnswer
+from handlers.edge import Lane
+from handlers.errors import explain
 from handlers.intake import Intake, delivery_key
+
+logger = logging.getLogger(__name__)
+
+_SURFACES = {"/env": "env", "/access": "access"}
 
 
 def register(app: App, services: Services, intake: Intake) -> None:
@@ -44,3 +58,29 @@ def register(app: App, services: Services, intake: Intake) -> None:
     @app.command("/access")
     def handle_access(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
         answer("access", ack, command, context)
+
+
+def lane(intake: Intake) -> Lane:
+    """The edge's lane for a slash command that is recorded and handed on: what the listener
+    does for it (`answer`), acked without Bolt's dispatch. None (Bolt's listener) for the rest:
+    another request, a parse error or a form to open, the journal off, or refusing."""
+
+    def recorded(request: BoltRequest) -> BoltResponse | None:
+        body = request.body
+        surface = _SURFACES.get(str(body.get("command")))
+        journal = intake.journal
+        if surface is None or journal is None or journal.refusing():
+            return None
+        if slash.instant_answer(surface, str(body.get("text") or "")) is not False:
+            return None
+        try:
+            intake.take("command", delivery_key(request.context, "command"), body)
+        except Exception as error:  # noqa: BLE001 - answered as Bolt's error handler answers it
+            text = explain(error, body, logger)
+            answer = json.dumps({"response_type": "ephemeral", "text": text})
+            return BoltResponse(
+                status=200, body=answer, headers={"content-type": "application/json"}
+            )
+        return BoltResponse(status=200, body="")
+
+    return recorded

@@ -21,12 +21,14 @@ from slack_bolt.request import BoltRequest
 
 from handlers.gate import MAX_BODY, EdgeRules, Refused, admit, bolt_request, label
 
-__all__ = ["MAX_BODY", "EdgeRules", "Refused", "StartResponse", "WsgiApp", "slack_edge"]
+__all__ = ["MAX_BODY", "EdgeRules", "Lane", "Refused", "StartResponse", "WsgiApp", "slack_edge"]
 
 logger = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+#: Answers an admitted request without Bolt's dispatch, or returns None to leave it to Bolt.
+Lane = Callable[[BoltRequest], BoltResponse | None]
 
 # Slack's replay window for a signed request (its own SDKs use the same 5 minutes).
 MAX_AGE = 5 * 60
@@ -35,13 +37,17 @@ MAX_AGE = 5 * 60
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
-def slack_edge(app: App, rules: EdgeRules, clock: Callable[[], float] = time.time) -> WsgiApp:
+def slack_edge(
+    app: App, rules: EdgeRules, clock: Callable[[], float] = time.time, lane: Lane | None = None
+) -> WsgiApp:
     """The WSGI app for `/slack/events`: checks a request, then dispatches it to `app`.
 
     Args:
         app: the Bolt app (which checks the signature again, harmlessly).
         rules: the secret, the workspace and the size limit.
         clock: seconds since the epoch (tests pin it).
+        lane: offered each checked request first (`handlers.commands.lane`: a slash command
+            that is only recorded and handed on is acked without Bolt's dispatch).
 
     Returns:
         A WSGI callable that never raises for any request a client can send.
@@ -57,6 +63,8 @@ def slack_edge(app: App, rules: EdgeRules, clock: Callable[[], float] = time.tim
                 extra={"http_status": refused.status, "slack_retry_num": _retry(environ)},
             )
             return _answer(start_response, BoltResponse(status=refused.status, body=""))
+        if lane is not None and (response := lane(request)) is not None:
+            return _answer(start_response, response)
         return _answer(start_response, app.dispatch(request))
 
     return wsgi

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import App
 from slack_sdk.web import WebClient
 
-from handlers.edge import EdgeRules, StartResponse, WsgiApp, slack_edge
+from handlers.edge import EdgeRules, Lane, StartResponse, WsgiApp, slack_edge
 from handlers.socket_mode import CheckedSocketModeHandler
 
 if TYPE_CHECKING:
@@ -33,11 +33,12 @@ class SlackApp(App):
         self.edge = edge
 
     intake: Intake  # where listeners record requests and hand them on (set by build_app)
+    lane: Lane | None = None  # what the HTTP edge answers without Bolt's dispatch (build_app)
 
 
 def slack_wsgi(app: SlackApp) -> WsgiApp:
     """The WSGI app that checks size, signature, shape and workspace, then dispatches to `app`."""
-    return slack_edge(app, app.edge)
+    return slack_edge(app, app.edge, lane=app.lane)
 
 
 def run_socket_mode(app: SlackApp, app_token: str) -> None:

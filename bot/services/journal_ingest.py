@@ -13,7 +13,8 @@ Why it waits: woken by every append, it ingested a burst of 200 acks in about 66
 records, at about 2 ms of CPU a pass, holding the GIL the burst's listeners wait for (120-130 ms
 of the ingester's CPU in each burst of 200, beside 250-500 ms of waitress's own I/O thread;
 docs/PERFORMANCE.md, P1). Gathered: about 6 passes and 23-40 ms of CPU a burst, and a row's
-work starts at most `GATHER` later.
+work starts at most `GATHER` later. A pass is one batch: what arrived during it waits for the
+next quiet moment (a drain until empty ran a pass per few acks while a slow burst went on).
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ logger = logging.getLogger(__name__)
 #: Seconds between tries while the database refuses the records (they stay in the journal).
 RETRY = 1.0
 #: A burst has ended when the journal has not grown for this long (seconds).
-QUIET = 0.02
+QUIET = 0.05
 #: The longest a woken ingester waits for a burst to end before it ingests anyway (seconds).
-GATHER = 0.5
+GATHER = 1.0
 #: After the database has refused the records this long, the listener stops journaling new
 #: requests and tells their users to try again (seconds): what a lost journal file can take with
 #: it stays what arrived in the outage's first seconds (docs/RELIABILITY.md).
@@ -131,7 +132,12 @@ class JournalIngest:
             self._gather()
             self._wake.clear()
             try:
-                self.drain()
+                if self._stop.is_set():
+                    self.drain()
+                else:  # one pass a gather: what arrived during it waits for the burst to end
+                    self.ingest()
+                    if self.journal.backlog():
+                        self._wake.set()
             except Exception:  # the database is down: the records wait in the journal
                 if self._failing_since is None:
                     self._failing_since = time.monotonic()

@@ -1,7 +1,8 @@
 """`ENVBOT_ACK_JOURNAL` through the real app over HTTP: a journaled command is run once and
 answered, its replay is acked alike and has no effect, what a killed process left in the journal
 is run at start, a full or unusable journal falls back to the database path (never a 500), and a
-database that refuses the journal's records for `REFUSE_AFTER` turns new requests away."""
+database that refuses the journal's records for `REFUSE_AFTER` turns new requests away, and a
+command that is only recorded is acked by the edge's lane, not Bolt's dispatch."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
+from slack_bolt import BoltResponse
+from slack_bolt.request import BoltRequest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -157,3 +160,34 @@ def test_a_database_that_refuses_the_journal_for_long_turns_new_requests_away(
     again = slack_http.command("bob", "/env", "create sandbox j8 --reason back")
     assert again.status_code == 200
     wait_for(lambda: _envs(sessions) == ["j6", "j8"], what="the next command to run")
+
+
+def test_a_journaled_command_is_acked_by_the_edge_and_the_rest_by_the_listeners(
+    slack_http: SlackClient,
+    runtime: Runtime,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # setup: the journal on, and Bolt's dispatch counted
+    runtime.app.intake.use_journal(Journal(tmp_path / "acks", 64 * 1024))
+    dispatched: list[str] = []
+    bolt = runtime.app.dispatch
+
+    def counted(request: BoltRequest) -> BoltResponse:
+        dispatched.append(str(request.body.get("text") or request.body.get("type")))
+        return bolt(request)
+
+    monkeypatch.setattr(runtime.app, "dispatch", counted)
+
+    # execution: a command recorded and handed on, one that does not parse, one that opens a form
+    created = slack_http.command("alice", "/env", "create sandbox j9 --reason lane")
+    garbled = slack_http.command("alice", "/env", "frobnicate")
+    form = slack_http.command("alice", "/access", "request")
+
+    # validating: the first was acked without Bolt (and runs); the others went to its listeners
+    assert (created.status_code, created.text) == (200, "")
+    wait_for(lambda: _envs(sessions) == ["j9"], what="the command acked by the edge to run")
+    assert (garbled.status_code, form.status_code) == (200, 200)
+    assert "frobnicate" in garbled.text
+    assert dispatched == ["frobnicate", "request"]

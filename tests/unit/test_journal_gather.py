@@ -116,3 +116,43 @@ def test_records_the_database_refused_are_named_at_shutdown(
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("left in the ack journal" in m and str(journal.path) in m for m in warned), warned
     assert [r.key for r in Journal(tmp_path / "acks", SIZE).pending()] == ["command:T1"]
+
+
+def test_acks_that_arrive_during_a_pass_wait_for_the_next_quiet_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setup: a first pass during which five more acks start arriving, 10 ms apart
+    quiet = 0.3  # far above the gap between the acks
+    monkeypatch.setattr(journal_ingest, "QUIET", quiet)
+    monkeypatch.setattr(journal_ingest, "GATHER", 30.0)
+    journal = Journal(tmp_path / "acks", SIZE)
+    late: list[threading.Thread] = []
+
+    def more() -> None:
+        for i in range(5):
+            appended(journal, ingest, f"command:L{i}")
+            time.sleep(0.01)
+
+    class Arriving(Passes):
+        def record_many(self, claims: dict[str, Claimed]) -> set[str]:
+            if not self.passes:
+                late.append(threading.Thread(target=more))
+                late[0].start()
+            return super().record_many(claims)
+
+    inbox, handed = Arriving(), list[Claimed]()
+    ingest = JournalIngest(journal, cast(Inbox, inbox), handed.append)
+    ingest.start()
+
+    # execution: one ack, then the five that come while its pass runs
+    appended(journal, ingest, "command:T0")
+    for _ in range(3000):
+        if len(handed) == 6:
+            break
+        time.sleep(0.01)
+    late[0].join()
+    ingest.close()
+
+    # validating: the five came in one pass after the first (a drain until empty took the
+    # journal again as soon as the first pass ended, splitting them)
+    assert inbox.passes == [["command:T0"], [f"command:L{i}" for i in range(5)]]
