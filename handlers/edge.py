@@ -1,5 +1,6 @@
 """The signed-HTTP edge in front of Bolt: size, then signature and timestamp, then parsing, then
-shape and workspace; only a request that passes all of them is dispatched to the listeners.
+shape and workspace; only a request that passes all of them is dispatched to the listeners (or
+acked by the lane, `handlers.commands.lane`, when it is a slash command that is only recorded).
 
 The order matters. Nothing is parsed before the signature is checked, so a forged body costs
 one HMAC and never reaches a JSON parser; and every refusal is one log line and a 4xx, so
