@@ -71,7 +71,11 @@ def lane(intake: Intake) -> Lane:
         journal = intake.journal
         if surface is None or journal is None or journal.refusing():
             return None
-        if slash.instant_answer(surface, str(body.get("text") or "")) is not False:
+        try:
+            checked = slash.instant_answer(surface, str(body.get("text") or ""))
+        except Exception:  # noqa: BLE001 - the listener meets it again, and the error handler answers
+            return None
+        if checked is not False:
             return None
         try:
             intake.take("command", delivery_key(request.context, "command"), body)

@@ -11,6 +11,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from slack_bolt import BoltResponse
 from slack_bolt.request import BoltRequest
 from sqlalchemy import func, select
@@ -191,3 +193,40 @@ def test_a_journaled_command_is_acked_by_the_edge_and_the_rest_by_the_listeners(
     assert (garbled.status_code, form.status_code) == (200, 200)
     assert "frobnicate" in garbled.text
     assert dispatched == ["frobnicate", "request"]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    command=st.sampled_from(["/env", "/access", "/other"]),
+    text=st.text(max_size=60)
+    | st.tuples(
+        st.sampled_from(["list", "help", "create sandbox", "request sandbox view 1h", "extend"]),
+        st.text(max_size=30),
+    ).map(" ".join),
+)
+def test_fuzzed_commands_through_the_lane_never_crash(
+    slack_http: SlackClient,
+    runtime: Runtime,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    command: str,
+    text: str,
+) -> None:
+    # setup: the journal on (once for the test's examples), so recorded commands take the lane
+    if runtime.app.intake.journal is None:
+        runtime.app.intake.use_journal(Journal(tmp_path / "acks", 1024 * 1024))
+    caplog.clear()
+
+    # execution: any text, after every check of the edge (signed, from the workspace)
+    response = slack_http.command("alice", command, text)
+
+    # validating: answered (an ack, a parse error, a form, or Bolt's 404 for an unknown
+    # command), its work run, and nothing logged as a crash
+    assert response.status_code < 500, (response.status_code, command, text)
+    assert [
+        r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR
+    ] == []
