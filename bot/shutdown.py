@@ -5,7 +5,8 @@ The order is what keeps an acknowledged command from being lost on a rolling upd
 1. `/readyz` answers 503 from the signal on, so the Service stops routing to this pod; for
    `ENVBOT_SHUTDOWN_DELAY` seconds requests that were already routed here are still served.
 2. The HTTP server (or the Socket Mode connection) stops taking requests; those under way finish.
-3. The listener pool finishes the work of every command it acknowledged (it commits the rows).
+3. The ack journal's last records are moved into the inbox and handed to the listener pool,
+   which finishes the work of every command it acknowledged (it commits the rows).
 4. The scheduler stops and waits for the job runs under way; then, if this replica leads, the
    apply jobs and the outbox run once more, so what was just committed is applied and answered.
 5. The jobs' lock is released (a standby takes over within lease/6 s) and the process exits 0.
@@ -87,6 +88,7 @@ def drain(
     if delay > 0:
         time.sleep(delay)
     stop_receiving()
+    runtime.app.intake.close()  # the journal's last acks go to the pool before it finishes
     runtime.listeners.shutdown(wait=True)
     runtime.drain.stop_lingering()  # a drain sending a backlog stops after its sends under way
     scheduler.shutdown(wait=True)

@@ -14,7 +14,8 @@ records, at about 2 ms of CPU a pass, holding the GIL the burst's listeners wait
 of the ingester's CPU in each burst of 200, beside 250-500 ms of waitress's own I/O thread;
 docs/PERFORMANCE.md, P1). Gathered: about 6 passes and 23-40 ms of CPU a burst, and a row's
 work starts at most `GATHER` later. A pass is one batch: what arrived during it waits for the
-next quiet moment (a drain until empty ran a pass per few acks while a slow burst went on).
+next quiet moment (a drain until empty ran a pass per few acks while a slow burst went on),
+unless the pass was full (`BATCH`); `close` drains what is left.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ RETRY = 1.0
 QUIET = 0.05
 #: The longest a woken ingester waits for a burst to end before it ingests anyway (seconds).
 GATHER = 1.0
+#: Records a pass moves at most; after a full pass the next one goes at once (a backlog is not
+#: held to one batch per quiet moment).
+BATCH = 256
 #: After the database has refused the records this long, the listener stops journaling new
 #: requests and tells their users to try again (seconds): what a lost journal file can take with
 #: it stays what arrived in the outage's first seconds (docs/RELIABILITY.md).
@@ -70,7 +74,7 @@ class JournalIngest:
 
     def ingest(self) -> int:
         """Move one batch from the journal into the inbox; the number of records it held."""
-        records = self.journal.pending()
+        records = self.journal.pending(BATCH)
         if not records:
             return 0
         claims: dict[str, Claimed] = {}
@@ -101,7 +105,8 @@ class JournalIngest:
         self._thread.start()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the thread after a last pass (what is left stays in the journal file)."""
+        """Stop the thread once it has drained the journal into the inbox and handed the rows
+        on (what the database refuses stays in the journal file)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -127,17 +132,18 @@ class JournalIngest:
             seen = now
 
     def _loop(self) -> None:
+        full = False  # the last pass took a whole batch: the next one goes at once
         while not self._stop.is_set():
-            self._wake.wait(RETRY)
-            self._gather()
+            if not full:
+                self._wake.wait(RETRY)
+                self._gather()
             self._wake.clear()
+            full = False
             try:
-                if self._stop.is_set():
-                    self.drain()
-                else:  # one pass a gather: what arrived during it waits for the burst to end
-                    self.ingest()
-                    if self.journal.backlog():
-                        self._wake.set()
+                # one pass a gather: what arrives during it waits for the burst to end
+                full = self.ingest() >= BATCH
+                if self.journal.backlog():
+                    self._wake.set()
             except Exception:  # the database is down: the records wait in the journal
                 if self._failing_since is None:
                     self._failing_since = time.monotonic()
@@ -147,3 +153,7 @@ class JournalIngest:
                 if self._failing_since is not None:
                     logger.info("the ack journal is moving into the inbox again")
                 self._failing_since = None
+        try:  # `close`: what was acked up to now goes to the workers, not to the next start
+            self.drain()
+        except Exception as exc:  # noqa: BLE001 - `close` names the file and what is left in it
+            logger.warning("could not move the ack journal into the inbox at shutdown: %s", exc)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Environment
 from bot.demo.signing import sign
+from bot.errors import TemporaryError
 from bot.services import journal_ingest
 from bot.services.inbound import delivery_key
 from bot.services.journal import Journal
@@ -230,3 +231,28 @@ def test_fuzzed_commands_through_the_lane_never_crash(
     assert [
         r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR
     ] == []
+
+
+def test_a_command_the_lane_cannot_record_is_answered_as_the_error_handler_answers(
+    slack_http: SlackClient, runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setup: the journal on, and a record that fails as a database outage does
+    intake = runtime.app.intake
+    intake.use_journal(Journal(tmp_path / "acks", 64 * 1024))
+
+    def fails(kind: str, key: str, body: object) -> None:
+        raise TemporaryError("envbot cannot write to its database, so this was not recorded.")
+
+    monkeypatch.setattr(intake, "take", fails)
+
+    # execution
+    response = slack_http.command("alice", "/env", "create sandbox j10 --reason lane")
+
+    # validating: a 200 whose body Slack shows the user privately, with what to do next
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json() == {
+        "response_type": "ephemeral",
+        "text": "envbot cannot write to its database, so this was not recorded. "
+        "Please try again in a minute.",
+    }

@@ -156,3 +156,82 @@ def test_acks_that_arrive_during_a_pass_wait_for_the_next_quiet_moment(
     # validating: the five came in one pass after the first (a drain until empty took the
     # journal again as soon as the first pass ended, splitting them)
     assert inbox.passes == [["command:T0"], [f"command:L{i}" for i in range(5)]]
+
+
+def test_a_close_during_a_pass_moves_everything_left_before_it_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setup: more records than one pass takes, and a stop asked for during the first pass
+    monkeypatch.setattr(journal_ingest, "QUIET", 0.01)
+    journal = Journal(tmp_path / "acks", SIZE)
+    n = journal_ingest.BATCH + 44
+    for i in range(n):
+        assert journal.append(f"command:T{i}", "command", {"text": str(i)})
+    closing: list[threading.Thread] = []
+
+    class Closing(Passes):
+        def record_many(self, claims: dict[str, Claimed]) -> set[str]:
+            if not self.passes:
+                closing.append(threading.Thread(target=ingest.close))
+                closing[0].start()
+                time.sleep(0.2)  # the stop is asked for while this pass runs
+            return super().record_many(claims)
+
+    inbox, handed = Closing(), list[Claimed]()
+    ingest = JournalIngest(journal, cast(Inbox, inbox), handed.append)
+
+    # execution
+    ingest.start()
+    ingest.notify()
+    for _ in range(3000):
+        if closing:
+            break
+        time.sleep(0.01)
+    closing[0].join(30)
+
+    # validating: every record went to the workers, none was left for the next start
+    assert len(handed) == n
+    assert [len(one) for one in inbox.passes] == [journal_ingest.BATCH, 44]
+
+
+def test_a_full_pass_is_followed_at_once_not_after_another_quiet_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setup: a backlog of two full passes and a bit, and every gather counted
+    journal = Journal(tmp_path / "acks", SIZE)
+    n = 2 * journal_ingest.BATCH + 10
+    for i in range(n):
+        assert journal.append(f"command:T{i}", "command", {"text": str(i)})
+    gathers = [0]
+    gather = JournalIngest._gather
+
+    def counted(self: JournalIngest) -> None:
+        gathers[0] += 1
+        gather(self)
+
+    monkeypatch.setattr(JournalIngest, "_gather", counted)
+
+    class Counting(Passes):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gathered: list[int] = []
+
+        def record_many(self, claims: dict[str, Claimed]) -> set[str]:
+            self.gathered.append(gathers[0])
+            return super().record_many(claims)
+
+    inbox, handed = Counting(), list[Claimed]()
+    ingest = JournalIngest(journal, cast(Inbox, inbox), handed.append)
+
+    # execution
+    ingest.start()
+    ingest.notify()
+    for _ in range(3000):
+        if len(handed) == n:
+            break
+        time.sleep(0.01)
+    ingest.close()
+
+    # validating: one gather before the first pass; the passes after a full one did not wait
+    assert [len(one) for one in inbox.passes] == [journal_ingest.BATCH, journal_ingest.BATCH, 10]
+    assert inbox.gathered == [1, 1, 1]
