@@ -8,7 +8,6 @@ lane runs the same check and the same `Intake.take`; anything else goes to the l
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -20,12 +19,10 @@ from bot.services.container import Services
 from handlers import slash
 from handlers.answers import SlashAnswer
 from handlers.edge import Lane
-from handlers.errors import explain
+from handlers.errors import ack_body, explain
 from handlers.intake import Intake, delivery_key
 
 logger = logging.getLogger(__name__)
-
-_SURFACES = {"/env": "env", "/access": "access"}
 
 
 def register(app: App, services: Services, intake: Intake) -> None:
@@ -63,28 +60,22 @@ def register(app: App, services: Services, intake: Intake) -> None:
 def lane(intake: Intake) -> Lane:
     """The edge's lane for a slash command that is recorded and handed on: what the listener
     does for it (`answer`), acked without Bolt's dispatch. None (Bolt's listener) for the rest:
-    another request, a parse error or a form to open, the journal off, or refusing."""
+    another request, a parse error or a form to open, or the journal off."""
 
     def recorded(request: BoltRequest) -> BoltResponse | None:
         body = request.body
-        surface = _SURFACES.get(str(body.get("command")))
-        journal = intake.journal
-        if surface is None or journal is None or journal.refusing():
-            return None
+        if body.get("command") not in ("/env", "/access") or intake.journal is None:
+            return None  # Bolt matches the command exactly, as this does
         try:
-            checked = slash.instant_answer(surface, str(body.get("text") or ""))
+            checked = slash.instant_answer(slash.surface_of(body), str(body.get("text") or ""))
         except Exception:  # noqa: BLE001 - the listener meets it again, and the error handler answers
             return None
         if checked is not False:
             return None
-        try:
+        try:  # refusing while the database is down raises here, as in the listener
             intake.take("command", delivery_key(request.context, "command"), body)
         except Exception as error:  # noqa: BLE001 - answered as Bolt's error handler answers it
-            text = explain(error, body, logger)
-            answer = json.dumps({"response_type": "ephemeral", "text": text})
-            return BoltResponse(
-                status=200, body=answer, headers={"content-type": "application/json"}
-            )
+            return ack_body(explain(error, body, logger))
         return BoltResponse(status=200, body="")
 
     return recorded

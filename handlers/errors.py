@@ -34,14 +34,16 @@ def register(app: App, services: Services) -> None:
     ) -> BoltResponse | None:
         text = explain(error, body, logger)
         if response is not None and body.get("command"):
-            # Not acked yet: Slack shows a slash command's ack body to the user.
-            answer = json.dumps({"response_type": "ephemeral", "text": text})
-            return BoltResponse(
-                status=200, body=answer, headers={"content-type": "application/json"}
-            )
+            return ack_body(text)
         _answer(services, body, text, respond, logger)
         # The user has been told; a 500 would make Slack show its own error on top.
         return BoltResponse(status=200, body="") if response is not None else None
+
+
+def ack_body(text: str) -> BoltResponse:
+    """A slash command's ack that answers it: Slack shows the body to its user only."""
+    answer = json.dumps({"response_type": "ephemeral", "text": text})
+    return BoltResponse(status=200, body=answer, headers={"content-type": "application/json"})
 
 
 def explain(error: Exception, body: dict[str, Any], logger: logging.Logger) -> str:
