@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -48,6 +49,20 @@ def appended(journal: Journal, ingest: JournalIngest, key: str) -> None:
     ingest.notify()  # as the listener does
 
 
+def filled(journal: Journal, n: int) -> None:
+    """N records in the journal before an ingester runs (acks a stopped process left)."""
+    for i in range(n):
+        assert journal.append(f"command:T{i}", "command", {"text": str(i)})
+
+
+def until(done: Callable[[], bool], seconds: float = 30.0) -> None:
+    """Poll `done` every 10 ms until it holds or `seconds` pass (the asserts say what failed)."""
+    for _ in range(int(seconds / 0.01)):
+        if done():
+            return
+        time.sleep(0.01)
+
+
 def test_acks_that_arrive_within_the_quiet_time_are_ingested_in_one_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -58,10 +73,7 @@ def test_acks_that_arrive_within_the_quiet_time_are_ingested_in_one_pass(
     for i in range(5):
         appended(journal, ingest, f"command:T{i}")
         time.sleep(0.01)
-    for _ in range(1000):
-        if len(handed) == 5:
-            break
-        time.sleep(0.01)
+    until(lambda: len(handed) == 5, seconds=10)
     ingest.close()
 
     # validating: all five handed on, in one pass
@@ -146,10 +158,7 @@ def test_acks_that_arrive_during_a_pass_wait_for_the_next_quiet_moment(
 
     # execution: one ack, then the five that come while its pass runs
     appended(journal, ingest, "command:T0")
-    for _ in range(3000):
-        if len(handed) == 6:
-            break
-        time.sleep(0.01)
+    until(lambda: len(handed) == 6)
     late[0].join()
     ingest.close()
 
@@ -165,8 +174,7 @@ def test_a_close_during_a_pass_moves_everything_left_before_it_returns(
     monkeypatch.setattr(journal_ingest, "QUIET", 0.01)
     journal = Journal(tmp_path / "acks", SIZE)
     n = journal_ingest.BATCH + 44
-    for i in range(n):
-        assert journal.append(f"command:T{i}", "command", {"text": str(i)})
+    filled(journal, n)
     closing: list[threading.Thread] = []
 
     class Closing(Passes):
@@ -183,10 +191,7 @@ def test_a_close_during_a_pass_moves_everything_left_before_it_returns(
     # execution
     ingest.start()
     ingest.notify()
-    for _ in range(3000):
-        if closing:
-            break
-        time.sleep(0.01)
+    until(lambda: bool(closing))
     closing[0].join(30)
 
     # validating: every record went to the workers, none was left for the next start
@@ -200,8 +205,7 @@ def test_a_full_pass_is_followed_at_once_not_after_another_quiet_moment(
     # setup: a backlog of two full passes and a bit, and every gather counted
     journal = Journal(tmp_path / "acks", SIZE)
     n = 2 * journal_ingest.BATCH + 10
-    for i in range(n):
-        assert journal.append(f"command:T{i}", "command", {"text": str(i)})
+    filled(journal, n)
     gathers = [0]
     gather = JournalIngest._gather
 
@@ -226,10 +230,7 @@ def test_a_full_pass_is_followed_at_once_not_after_another_quiet_moment(
     # execution
     ingest.start()
     ingest.notify()
-    for _ in range(3000):
-        if len(handed) == n:
-            break
-        time.sleep(0.01)
+    until(lambda: len(handed) == n)
     ingest.close()
 
     # validating: one gather before the first pass; the passes after a full one did not wait
